@@ -1,0 +1,35 @@
+/**
+ * mizzen's error hierarchy. Every error a client can see carries a stable `extensions.code`;
+ * configuration errors name the offending setting.
+ */
+import { GraphQLError } from 'graphql'
+
+/** A bad setting: startup stops with this message, which names the setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor(readonly setting: string, message: string) {
+    super(`${setting}: ${message}`)
+  }
+}
+
+export const ErrorCode = {
+  BadUserInput: 'BAD_USER_INPUT',
+  NotFound: 'NOT_FOUND',
+  Conflict: 'CONFLICT',
+  Unauthenticated: 'UNAUTHENTICATED',
+  Forbidden: 'FORBIDDEN',
+  RateLimited: 'RATE_LIMITED',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** An error meant for the client: Yoga does not mask GraphQLErrors, so its message is kept. */
+export class MizzenError extends GraphQLError {
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { ...extensions, code } })
+  }
+}
+
+export const badInput = (message: string, extensions?: Record<string, unknown>) =>
+  new MizzenError(ErrorCode.BadUserInput, message, extensions)
+export const notFound = (message: string, extensions?: Record<string, unknown>) =>
+  new MizzenError(ErrorCode.NotFound, message, extensions)

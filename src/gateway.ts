@@ -1,0 +1,106 @@
+/**
+ * `createGateway(options)`: one HTTP server on one port, serving GraphQL at `/graphql` over
+ * HTTP (queries, mutations, SSE subscriptions: Yoga) and WebSocket (graphql-ws), plus the
+ * `/health` and `/ready` probes. `close()` shuts it down gracefully.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { GraphQLSchema } from 'graphql'
+import { createYoga } from 'graphql-yoga'
+import type { ServerContext } from './context.ts'
+import { openDatabase, type PrismaClient } from './db/database.ts'
+import { dataModel as generatedDataModel } from './generated/models.ts'
+import { createLogger, type Logger } from './logger.ts'
+import type { DataModelMeta } from './models/meta.ts'
+import { buildSchema } from './schema/index.ts'
+import { createProbeHandler } from './transport/probes.ts'
+import { attachWebSocket } from './transport/websocket.ts'
+
+export const GRAPHQL_PATH = '/graphql'
+
+export interface GatewayOptions {
+  /** TCP port; 0 picks a free one (see `Gateway.port`). @default 4000 */
+  port?: number
+  /** Interface to listen on. @default "0.0.0.0" */
+  host?: string
+  /** `file:<path>` (SQLite, created and migrated on start) or `postgres://…`. @default "file:./data/mizzen.db" */
+  databaseUrl?: string
+  /** `production` masks unexpected errors and turns GraphiQL off. @default "development" */
+  nodeEnv?: 'development' | 'production' | 'test'
+  /** Serve GraphiQL on GET /graphql from a browser. @default true unless nodeEnv is production */
+  graphiql?: boolean
+  /** @default pino at level "info" */
+  logger?: Logger
+  /** The data model to serve. @default the one generated from prisma/schema.prisma */
+  dataModel?: DataModelMeta
+  /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
+  shutdownGraceMs?: number
+}
+
+export interface Gateway {
+  /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
+  readonly url: string
+  readonly port: number
+  readonly server: Server
+  readonly schema: GraphQLSchema
+  readonly prisma: PrismaClient
+  /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
+  close(): Promise<void>
+}
+
+export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const nodeEnv = options.nodeEnv ?? 'development'
+  const logger = options.logger ?? createLogger('info')
+  const dataModel = options.dataModel ?? generatedDataModel
+  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
+  if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
+
+  const schema = buildSchema(dataModel)
+  const serverContext: ServerContext = { prisma: database.prisma, dataModel }
+  const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    graphiql: options.graphiql ?? nodeEnv !== 'production',
+    maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
+    landingPage: false,
+    logging: logger,
+    context: (initial) => ({ ...serverContext, connectionId: initial.connectionId }),
+  })
+
+  const probes = createProbeHandler({ database: database.ping })
+  const server = createServer(async (req, res) => {
+    if (await probes(req, res)) return
+    yoga(req, res)
+  })
+  const websocket = attachWebSocket({ httpServer: server, path: GRAPHQL_PATH, yoga, logger, isProduction: nodeEnv === 'production' })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 4000, options.host ?? '0.0.0.0', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port, address } = server.address() as AddressInfo
+  const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${GRAPHQL_PATH}`
+  logger.info({ url, database: database.provider }, 'mizzen gateway listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    url,
+    port,
+    server,
+    schema,
+    prisma: database.prisma,
+    close: () =>
+      (closing ??= (async () => {
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        server.closeIdleConnections()
+        await websocket.close(options.shutdownGraceMs)
+        await httpClosed
+        await database.close()
+        logger.info('mizzen gateway stopped')
+      })()),
+  }
+}

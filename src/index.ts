@@ -1,0 +1,6 @@
+/** mizzen's library API. */
+export { createGateway, GRAPHQL_PATH, type Gateway, type GatewayOptions } from './gateway.ts'
+export { loadConfig, type Config } from './config.ts'
+export { openDatabase, type Database } from './db/database.ts'
+export { ConfigError, ErrorCode, MizzenError } from './errors.ts'
+export type { DataModelMeta, ModelMeta, FieldMeta } from './models/meta.ts'

@@ -1,0 +1,44 @@
+/**
+ * `npm start`: the gateway built from prisma/schema.prisma, configured from the environment.
+ * Stops gracefully on SIGINT/SIGTERM and exits 0; a bad setting exits 1 naming it.
+ */
+import { loadConfig } from './config.ts'
+import { ConfigError } from './errors.ts'
+import { createGateway } from './gateway.ts'
+import { createLogger } from './logger.ts'
+
+async function main(): Promise<void> {
+  let config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(`mizzen: invalid configuration: ${error.message}`)
+    process.exit(1)
+  }
+  const logger = createLogger(config.logLevel)
+  const gateway = await createGateway({
+    port: config.port,
+    host: config.host,
+    databaseUrl: config.databaseUrl,
+    nodeEnv: config.nodeEnv,
+    logger,
+  })
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'shutting down')
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+main().catch((error: unknown) => {
+  console.error('mizzen: failed to start:', error)
+  process.exit(1)
+})

@@ -1,0 +1,44 @@
+/**
+ * Turns a GraphQL `WhereInput` into the Prisma `where` it stands for: `ID` values become the
+ * Prisma type of the field (Int ids arrive as strings). The shape is Prisma's already, so the
+ * same object can also be evaluated in memory against an event's record.
+ */
+import type { DataModelMeta, ModelMeta } from './meta.ts'
+import { findModel, holdsId, relationFields } from './fields.ts'
+import { parseId } from './ids.ts'
+
+export type Where = Record<string, unknown>
+
+/** The Prisma type of the id held by an id-holding scalar field. */
+function heldIdType(dataModel: DataModelMeta, model: ModelMeta, fieldName: string): string {
+  const field = model.fields.find((f) => f.name === fieldName)!
+  if (field.isId) return field.type
+  const relation = relationFields(model).find((r) => r.relationFromFields?.includes(fieldName))!
+  const target = findModel(dataModel, relation.type)
+  return target.fields.find((f) => f.name === target.idField)!.type
+}
+
+export function toPrismaWhere(dataModel: DataModelMeta, model: ModelMeta, where: Where | null | undefined): Where | undefined {
+  if (!where) return undefined
+  const result: Where = {}
+  for (const [key, value] of Object.entries(where)) {
+    if (value === undefined) continue
+    if (key === 'AND' || key === 'OR' || key === 'NOT') {
+      result[key] = (value as Where[]).map((w) => toPrismaWhere(dataModel, model, w))
+      continue
+    }
+    const field = model.fields.find((f) => f.name === key)
+    if (!field || !holdsId(dataModel, model, field) || value === null) {
+      result[key] = value
+      continue
+    }
+    const type = heldIdType(dataModel, model, key)
+    const filter: Where = {}
+    for (const [op, operand] of Object.entries(value as Where)) {
+      const convert = (v: unknown) => (v === null ? null : parseId(type, v, `${model.name}.${key}`))
+      filter[op] = Array.isArray(operand) ? operand.map(convert) : convert(operand)
+    }
+    result[key] = filter
+  }
+  return result
+}

@@ -1,0 +1,34 @@
+/**
+ * The gateway's executable schema: the static part (scalars, the server's own fields) and the
+ * part generated from Prisma metadata.
+ */
+import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
+import { createSchema } from 'graphql-yoga'
+import type { GatewayContext } from '../context.ts'
+import type { DataModelMeta } from '../models/meta.ts'
+import { modelResolvers } from './model-resolvers.ts'
+import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
+import { customScalarsFor } from './scalars.ts'
+import { version } from '../version.ts'
+
+const baseTypeDefs = /* GraphQL */ `
+  type Query {
+    """The version of the mizzen gateway serving this schema."""
+    mizzenVersion: String!
+  }
+`
+
+const baseResolvers = { Query: { mizzenVersion: () => version } }
+
+export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
+  const scalars = customScalarsFor(usedFieldTypes(dataModel))
+  return createSchema<GatewayContext>({
+    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel)],
+    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel)],
+  })
+}
+
+/** The schema as `schema.graphql` holds it: sorted, so that diffs show what changed. */
+export function printableSchema(dataModel: DataModelMeta): GraphQLSchema {
+  return lexicographicSortSchema(buildSchema(dataModel))
+}

@@ -1,0 +1,85 @@
+/**
+ * Resolvers for the generated model queries and relation fields. One set of functions serves
+ * every model: each is parameterised by the model's metadata, never written per model.
+ */
+import type { GatewayContext } from '../context.ts'
+import { badInput } from '../errors.ts'
+import { findModel, idType, relationFields } from '../models/fields.ts'
+import { parseId } from '../models/ids.ts'
+import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
+import { lowerFirst, modelNames } from '../models/naming.ts'
+import { toPrismaWhere, type Where } from '../models/where.ts'
+
+/** The largest page a list query returns; bigger `take` values are refused. */
+export const MAX_TAKE = 1000
+
+type Row = Record<string, unknown>
+type Resolver = (parent: Row, args: Record<string, unknown>, context: GatewayContext) => unknown
+
+/** The subset of a Prisma model delegate that these resolvers use, for any model. */
+export interface ModelDelegate {
+  findUnique(args: { where: Row }): Promise<Row | null> & Record<string, (args?: Row) => Promise<unknown>>
+  findMany(args: Row): Promise<Row[]>
+}
+
+export const delegateOf = (context: GatewayContext, model: string) =>
+  (context.prisma as unknown as Record<string, ModelDelegate>)[lowerFirst(model)]!
+
+export interface ListArgs {
+  where?: Where | null
+  orderBy?: Row[] | null
+  take?: number | null
+  skip?: number | null
+}
+
+/** GraphQL list arguments as Prisma `findMany` arguments, with the page bounds checked. */
+export function toFindManyArgs(dataModel: DataModelMeta, model: ModelMeta, args: ListArgs): Row {
+  if (args.skip != null && args.skip < 0) throw badInput(`skip must be 0 or more, got ${args.skip}`)
+  if (args.take != null && (args.take < 0 || args.take > MAX_TAKE)) throw badInput(`take must be between 0 and ${MAX_TAKE}, got ${args.take}`)
+  for (const order of args.orderBy ?? []) {
+    if (Object.keys(order).length !== 1) throw badInput(`each ${modelNames(model.name).orderBy} must name exactly one field, got ${JSON.stringify(order)}`)
+  }
+  const result: Row = {}
+  const where = toPrismaWhere(dataModel, model, args.where)
+  if (where) result.where = where
+  if (args.orderBy?.length) result.orderBy = args.orderBy
+  if (args.take != null) result.take = args.take
+  if (args.skip != null) result.skip = args.skip
+  return result
+}
+
+function relationResolver(dataModel: DataModelMeta, model: ModelMeta, relation: FieldMeta): Resolver {
+  const target = findModel(dataModel, relation.type)
+  const from = relation.relationFromFields
+  const to = relation.relationToFields
+  if (!relation.isList && from?.length && to?.length) {
+    // This side holds the foreign key: look the target up by it, with no join.
+    return (parent, _args, context) => {
+      const key = Object.fromEntries(to.map((field, i) => [field, parent[from[i]!]]))
+      if (Object.values(key).some((value) => value == null)) return null
+      return delegateOf(context, target.name).findUnique({ where: key })
+    }
+  }
+  return async (parent, args, context) => {
+    const fluent = delegateOf(context, model.name).findUnique({ where: { [model.idField]: parent[model.idField] } })
+    const related = await fluent[relation.name]!(relation.isList ? toFindManyArgs(dataModel, target, args) : undefined)
+    return related ?? (relation.isList ? [] : null)
+  }
+}
+
+export function modelResolvers(dataModel: DataModelMeta): Record<string, Record<string, Resolver>> {
+  const resolvers: Record<string, Record<string, Resolver>> = { Query: {} }
+  for (const model of dataModel.models) {
+    const names = modelNames(model.name)
+    resolvers.Query![names.one] = (_parent, args, context) =>
+      delegateOf(context, model.name).findUnique({
+        where: { [model.idField]: parseId(idType(dataModel, model), args.id, `${model.name} id`) },
+      })
+    resolvers.Query![names.many] = (_parent, args, context) =>
+      delegateOf(context, model.name).findMany(toFindManyArgs(dataModel, model, args as ListArgs))
+    resolvers[model.name] = Object.fromEntries(
+      relationFields(model).map((relation) => [relation.name, relationResolver(dataModel, model, relation)]),
+    )
+  }
+  return resolvers
+}

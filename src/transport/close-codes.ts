@@ -1,0 +1,11 @@
+/**
+ * WebSocket close codes the gateway uses, besides those graphql-ws sends on protocol violations
+ * (4400 bad message, 4401 unauthorized, 4403 forbidden, 4406 subprotocol, 4408 init timeout,
+ * 4409 duplicate id, 4429 too many init requests).
+ */
+export enum CloseCode {
+  /** The gateway is shutting down; clients should reconnect elsewhere or later. */
+  GoingAway = 1001,
+  /** An unexpected server error. */
+  InternalError = 1011,
+}

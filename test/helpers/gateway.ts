@@ -1,0 +1,22 @@
+/** Starts a real gateway on 127.0.0.1, port 0, with a fresh database, for one test file. */
+import { pino } from 'pino'
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts'
+import type { TestDatabase } from './databases.ts'
+
+export interface TestGateway extends Gateway {
+  /** The same endpoint as `url`, as ws://. */
+  readonly wsUrl: string
+}
+
+export async function startGateway(database: TestDatabase, options: GatewayOptions = {}): Promise<TestGateway> {
+  const gateway = await createGateway({
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: database.url,
+    nodeEnv: 'test',
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    shutdownGraceMs: 1000,
+    ...options,
+  })
+  return Object.assign(gateway, { wsUrl: gateway.url.replace(/^http/, 'ws') })
+}

@@ -1,0 +1,70 @@
+/**
+ * `npm start` as a user runs it: a child process configured from the environment, stopped with
+ * SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { connectWs, postGraphQL } from './helpers/clients.ts'
+import { databaseKinds } from './helpers/databases.ts'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url))
+
+interface Started {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<number | null>
+}
+
+function startMain(env: Record<string, string>): Started {
+  const child = spawn(tsx, ['src/main.ts'], { cwd: root, env: { ...process.env, NODE_ENV: 'development', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  return { child, output: () => output, exited }
+}
+
+/** Waits for the "listening" log line and returns the URL it names. */
+async function listeningUrl(started: Started): Promise<string> {
+  for (let waited = 0; waited < 30_000; waited += 50) {
+    const line = started.output().split('\n').find((l) => l.includes('mizzen gateway listening'))
+    if (line) return JSON.parse(line).url
+    if (started.child.exitCode !== null) throw new Error(`exited early:\n${started.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`did not start:\n${started.output()}`)
+}
+
+const running: Started[] = []
+afterEach(() => running.splice(0).forEach((s) => s.child.kill('SIGKILL')))
+
+describe.each(databaseKinds)('npm start on $provider', ({ create }) => {
+  it('should serve, then close WebSockets with 1001 and exit 0 on SIGTERM', async () => {
+    const database = await create()
+    const started = startMain({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url })
+    running.push(started)
+    const url = await listeningUrl(started)
+    expect((await fetch(new URL('/health', url))).status).toBe(200)
+    expect(await postGraphQL(url, '{ users { id } }')).toEqual({ data: { users: [] } })
+    const ws = connectWs(url.replace(/^http/, 'ws'))
+    expect((await ws.ack)?.connectionId).toBeTypeOf('string')
+
+    started.child.kill('SIGTERM')
+    expect(await ws.closed).toBe(1001)
+    expect(await started.exited).toBe(0)
+    await ws.client.dispose()
+    await database.drop()
+  })
+})
+
+describe('npm start with bad configuration', () => {
+  it('should exit non-zero naming the setting', async () => {
+    const started = startMain({ DATABASE_URL: 'mysql://x' })
+    running.push(started)
+    expect(await started.exited).toBe(1)
+    expect(started.output()).toMatch(/DATABASE_URL: unsupported database "mysql"/)
+  })
+})
