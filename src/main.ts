@@ -39,6 +39,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error('mizzen: failed to start:', error)
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    console.error(`mizzen: cannot listen: ${(error as Error).message} (set PORT or HOST)`)
+  } else {
+    console.error('mizzen: failed to start:', error)
+  }
   process.exit(1)
 })

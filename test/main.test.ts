@@ -1,6 +1,6 @@
 /**
- * `npm start` as a user runs it: a child process configured from the environment, stopped with
- * SIGTERM.
+ * `npm start` as a user runs it: npm's process, configured from the environment, stopped with
+ * SIGTERM sent to npm (as a process manager would).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -10,7 +10,6 @@ import { connectWs, postGraphQL } from './helpers/clients.ts'
 import { databaseKinds } from './helpers/databases.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url))
 
 interface Started {
   child: ChildProcess
@@ -19,7 +18,7 @@ interface Started {
 }
 
 function startMain(env: Record<string, string>): Started {
-  const child = spawn(tsx, ['src/main.ts'], { cwd: root, env: { ...process.env, NODE_ENV: 'development', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, NODE_ENV: 'development', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
@@ -66,5 +65,21 @@ describe('npm start with bad configuration', () => {
     running.push(started)
     expect(await started.exited).toBe(1)
     expect(started.output()).toMatch(/DATABASE_URL: unsupported database "mysql"/)
+  })
+})
+
+describe('npm start on a port in use', () => {
+  it('should exit non-zero saying so', async () => {
+    const { createServer } = await import('node:net')
+    const blocker = createServer().listen(0, '127.0.0.1')
+    await once(blocker, 'listening')
+    const port = (blocker.address() as { port: number }).port
+    const database = await databaseKinds[0]!.create()
+    const started = startMain({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: database.url })
+    running.push(started)
+    expect(await started.exited).toBe(1)
+    expect(started.output()).toMatch(/cannot listen: .*EADDRINUSE.*\(set PORT or HOST\)/)
+    blocker.close()
+    await database.drop()
   })
 })
