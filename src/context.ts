@@ -1,11 +1,19 @@
 /** What every resolver receives, over HTTP and WebSocket alike. */
+import type { Bus } from './bus/bus.ts'
 import type { PrismaClient } from './db/database.ts'
+import type { DeliveryHub } from './delivery/hub.ts'
+import type { Logger } from './logger.ts'
 import type { DataModelMeta } from './models/meta.ts'
 
 export interface ServerContext {
-  /** The Prisma Client the gateway reads and writes through. */
+  /** The Prisma Client the gateway reads and writes through (with the realtime extension). */
   readonly prisma: PrismaClient
   readonly dataModel: DataModelMeta
+  /** Carries events between writers and every gateway instance. */
+  readonly bus: Bus
+  /** Local subscribers by topic: where delivery happens. */
+  readonly hub: DeliveryHub
+  readonly logger: Logger
 }
 
 export interface GatewayContext extends ServerContext {

@@ -8,7 +8,10 @@ import type { AddressInfo } from 'node:net'
 import type { GraphQLSchema } from 'graphql'
 import { createYoga } from 'graphql-yoga'
 import type { ServerContext } from './context.ts'
+import type { Bus } from './bus/bus.ts'
+import { createMemoryBus } from './bus/memory.ts'
 import { openDatabase, type PrismaClient } from './db/database.ts'
+import { DeliveryHub } from './delivery/hub.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { DataModelMeta } from './models/meta.ts'
@@ -35,6 +38,11 @@ export interface GatewayOptions {
   dataModel?: DataModelMeta
   /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
   shutdownGraceMs?: number
+  /**
+   * The bus events travel on. The gateway closes it on shutdown.
+   * @default an in-memory bus (one process)
+   */
+  bus?: Bus
 }
 
 export interface Gateway {
@@ -44,6 +52,9 @@ export interface Gateway {
   readonly server: Server
   readonly schema: GraphQLSchema
   readonly prisma: PrismaClient
+  readonly bus: Bus
+  /** Local subscribers by topic (for diagnostics and leak checks). */
+  readonly hub: DeliveryHub
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
   close(): Promise<void>
 }
@@ -55,8 +66,11 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
 
+  const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
+  const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
+
   const schema = buildSchema(dataModel)
-  const serverContext: ServerContext = { prisma: database.prisma, dataModel }
+  const serverContext: ServerContext = { prisma: database.prisma, dataModel, bus, hub, logger }
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -67,7 +81,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     context: (initial) => ({ ...serverContext, connectionId: initial.connectionId }),
   })
 
-  const probes = createProbeHandler({ database: database.ping })
+  const probes = createProbeHandler({ database: database.ping, bus: () => bus.ping() })
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return
     yoga(req, res)
@@ -93,12 +107,16 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     server,
     schema,
     prisma: database.prisma,
+    bus,
+    hub,
     close: () =>
       (closing ??= (async () => {
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
+        hub.endAll()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed
+        await bus.close()
         await database.close()
         logger.info('mizzen gateway stopped')
       })()),

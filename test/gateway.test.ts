@@ -26,7 +26,7 @@ describe.each(databaseKinds)('gateway on $provider', ({ create }) => {
     it('should answer /ready with 200 when the database answers', async () => {
       const response = await fetch(new URL('/ready', gateway.url))
       expect(response.status).toBe(200)
-      expect(await response.json()).toMatchObject({ status: 'ready', checks: { database: 'ok' } })
+      expect(await response.json()).toMatchObject({ status: 'ready', checks: { database: 'ok', bus: 'ok' } })
     })
   })
 

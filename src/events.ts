@@ -1,0 +1,39 @@
+/**
+ * The events of resourceful pub/sub, shared by the realtime Prisma extension (which publishes
+ * them), the bus (which carries them) and the schema (which delivers them). They are plain data
+ * so that any bus can carry them between processes.
+ */
+
+/** What happened to a record, as Sails names it (`created`, `updated`, `destroyed`, `addedTo`, …). */
+export const modelVerbs = ['CREATED', 'UPDATED', 'DELETED', 'ADDED_TO', 'REMOVED_FROM', 'MESSAGE'] as const
+export type ModelVerb = (typeof modelVerbs)[number]
+
+/** A record's scalar fields, as Prisma returns them. */
+export type RecordState = Record<string, unknown>
+
+export interface ModelEvent {
+  /** The Prisma model's name, e.g. `User`. */
+  readonly model: string
+  readonly verb: ModelVerb
+  /** The record's id in its canonical string form. */
+  readonly id: string
+  /** The record's state after the write (CREATED, UPDATED); absent otherwise. */
+  readonly node?: RecordState
+  /** The record's state before the write (UPDATED, DELETED). */
+  readonly previous?: RecordState
+  /** UPDATED: the scalar fields whose value changed. */
+  readonly updatedFields?: readonly string[]
+  /** ADDED_TO / REMOVED_FROM: the relation field of this record that changed, e.g. `posts`. */
+  readonly attribute?: string
+  /** ADDED_TO: ids of the records added to `attribute`. */
+  readonly addedIds?: readonly string[]
+  /** REMOVED_FROM: ids of the records removed from `attribute`. */
+  readonly removedIds?: readonly string[]
+  /** MESSAGE: what `publishM` sent. */
+  readonly data?: unknown
+  /** When the event was published, ISO 8601. */
+  readonly at: string
+}
+
+/** The bus topic of a model's events. */
+export const modelTopic = (model: string) => `model:${model}` as const
