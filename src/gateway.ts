@@ -12,9 +12,11 @@ import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
 import { openDatabase, type PrismaClient } from './db/database.ts'
 import { DeliveryHub } from './delivery/hub.ts'
+import { bridgeModelEvents } from './delivery/model-events.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { DataModelMeta } from './models/meta.ts'
+import { realtime } from './prisma/extension.ts'
 import { buildSchema } from './schema/index.ts'
 import { createProbeHandler } from './transport/probes.ts'
 import { attachWebSocket } from './transport/websocket.ts'
@@ -51,6 +53,7 @@ export interface Gateway {
   readonly port: number
   readonly server: Server
   readonly schema: GraphQLSchema
+  /** The gateway's Prisma Client, with the realtime extension: writes through it publish events. */
   readonly prisma: PrismaClient
   readonly bus: Bus
   /** Local subscribers by topic (for diagnostics and leak checks). */
@@ -69,8 +72,12 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
 
+  const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
+  // Every write made through the gateway publishes its events; backends install the same extension.
+  const prisma = database.prisma.$extends(realtime({ bus, dataModel, logger })) as unknown as PrismaClient
+
   const schema = buildSchema(dataModel)
-  const serverContext: ServerContext = { prisma: database.prisma, dataModel, bus, hub, logger }
+  const serverContext: ServerContext = { prisma, dataModel, bus, hub, logger }
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -106,13 +113,14 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     port,
     server,
     schema,
-    prisma: database.prisma,
+    prisma,
     bus,
     hub,
     close: () =>
       (closing ??= (async () => {
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
+        stopModelEvents()
         hub.endAll()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed

@@ -44,6 +44,110 @@ export type IdFilter = {
   notIn?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
+/** What happened to a record (Sails: created, updated, destroyed, addedTo, removedFrom, message). */
+export enum ModelVerb {
+  AddedTo = 'ADDED_TO',
+  Created = 'CREATED',
+  Deleted = 'DELETED',
+  Message = 'MESSAGE',
+  RemovedFrom = 'REMOVED_FROM',
+  Updated = 'UPDATED'
+}
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** Creates a Post; subscribers of postEvents receive CREATED (and ADDED_TO on related records). */
+  createPost: Post;
+  /** Creates a Tag; subscribers of tagEvents receive CREATED (and ADDED_TO on related records). */
+  createTag: Tag;
+  /** Creates a User; subscribers of userEvents receive CREATED (and ADDED_TO on related records). */
+  createUser: User;
+  /** Deletes a Post and returns it as it was; NOT_FOUND when there is none with this id. */
+  deletePost: Post;
+  /** Deletes a Tag and returns it as it was; NOT_FOUND when there is none with this id. */
+  deleteTag: Tag;
+  /** Deletes a User and returns it as it was; NOT_FOUND when there is none with this id. */
+  deleteUser: User;
+  /** Sends data to the subscribers of these Post records as a MESSAGE event; returns the ids it was sent for. */
+  publishPost: Array<Scalars['ID']['output']>;
+  /** Sends data to the subscribers of these Tag records as a MESSAGE event; returns the ids it was sent for. */
+  publishTag: Array<Scalars['ID']['output']>;
+  /** Sends data to the subscribers of these User records as a MESSAGE event; returns the ids it was sent for. */
+  publishUser: Array<Scalars['ID']['output']>;
+  /** Updates a Post; NOT_FOUND when there is none with this id. */
+  updatePost: Post;
+  /** Updates a Tag; NOT_FOUND when there is none with this id. */
+  updateTag: Tag;
+  /** Updates a User; NOT_FOUND when there is none with this id. */
+  updateUser: User;
+};
+
+
+export type MutationCreatePostArgs = {
+  data: PostCreateInput;
+};
+
+
+export type MutationCreateTagArgs = {
+  data: TagCreateInput;
+};
+
+
+export type MutationCreateUserArgs = {
+  data: UserCreateInput;
+};
+
+
+export type MutationDeletePostArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteTagArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteUserArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationPublishPostArgs = {
+  data: Scalars['JSON']['input'];
+  ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationPublishTagArgs = {
+  data: Scalars['JSON']['input'];
+  ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationPublishUserArgs = {
+  data: Scalars['JSON']['input'];
+  ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationUpdatePostArgs = {
+  data: PostUpdateInput;
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationUpdateTagArgs = {
+  data: TagUpdateInput;
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationUpdateUserArgs = {
+  data: UserUpdateInput;
+  id: Scalars['ID']['input'];
+};
+
 /** A Post record (Prisma model Post). */
 export type Post = {
   __typename?: 'Post';
@@ -65,12 +169,73 @@ export type PostTagsArgs = {
   where?: InputMaybe<TagWhereInput>;
 };
 
+/** The fields of a new Post. */
+export type PostCreateInput = {
+  author?: InputMaybe<UserToOneInput>;
+  authorId?: InputMaybe<Scalars['ID']['input']>;
+  body?: InputMaybe<Scalars['String']['input']>;
+  published?: InputMaybe<Scalars['Boolean']['input']>;
+  tags?: InputMaybe<TagToManyInput>;
+  title: Scalars['String']['input'];
+};
+
+/** Something that happened to a Post. */
+export type PostEvent = {
+  __typename?: 'PostEvent';
+  /** ADDED_TO: ids of the records added to attribute. */
+  addedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  at: Scalars['DateTime']['output'];
+  /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
+  attribute?: Maybe<Scalars['String']['output']>;
+  /** MESSAGE: what publishPost sent. */
+  data?: Maybe<Scalars['JSON']['output']>;
+  /** The Post's id. */
+  id: Scalars['ID']['output'];
+  /** The record after the write (null after DELETED). */
+  node?: Maybe<Post>;
+  /** The record before the write (UPDATED, DELETED). */
+  previous?: Maybe<Post>;
+  /** REMOVED_FROM: ids of the records removed from attribute. */
+  removedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  /** UPDATED: the fields whose value changed. */
+  updatedFields?: Maybe<Array<Scalars['String']['output']>>;
+  verb: ModelVerb;
+};
+
 export type PostOrderByInput = {
   authorId?: InputMaybe<SortOrder>;
   body?: InputMaybe<SortOrder>;
   id?: InputMaybe<SortOrder>;
   published?: InputMaybe<SortOrder>;
   title?: InputMaybe<SortOrder>;
+};
+
+/** Names an existing Post. */
+export type PostRefInput = {
+  id: Scalars['ID']['input'];
+};
+
+/** Changes a to-many relation to Post records: connect and disconnect some, or set the whole list (updates only for disconnect and set). */
+export type PostToManyInput = {
+  connect?: InputMaybe<Array<PostRefInput>>;
+  disconnect?: InputMaybe<Array<PostRefInput>>;
+  set?: InputMaybe<Array<PostRefInput>>;
+};
+
+/** Sets a to-one relation to a Post: connect one, or disconnect it (optional relations, updates only). */
+export type PostToOneInput = {
+  connect?: InputMaybe<PostRefInput>;
+  disconnect?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+/** The fields of a Post to change; the others keep their value. */
+export type PostUpdateInput = {
+  author?: InputMaybe<UserToOneInput>;
+  authorId?: InputMaybe<Scalars['ID']['input']>;
+  body?: InputMaybe<Scalars['String']['input']>;
+  published?: InputMaybe<Scalars['Boolean']['input']>;
+  tags?: InputMaybe<TagToManyInput>;
+  title?: InputMaybe<Scalars['String']['input']>;
 };
 
 /** Selects Post records by their scalar fields; conditions of one object all apply (AND). */
@@ -162,6 +327,49 @@ export type StringFilter = {
   startsWith?: InputMaybe<Scalars['String']['input']>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Events of Post records. No ids and no where: every event of the model. ids: those
+   * records only (completes once all of them are deleted). where: records whose new state, or
+   * previous state, matches. verbs: those verbs only.
+   */
+  postEvents: PostEvent;
+  /**
+   * Events of Tag records. No ids and no where: every event of the model. ids: those
+   * records only (completes once all of them are deleted). where: records whose new state, or
+   * previous state, matches. verbs: those verbs only.
+   */
+  tagEvents: TagEvent;
+  /**
+   * Events of User records. No ids and no where: every event of the model. ids: those
+   * records only (completes once all of them are deleted). where: records whose new state, or
+   * previous state, matches. verbs: those verbs only.
+   */
+  userEvents: UserEvent;
+};
+
+
+export type SubscriptionPostEventsArgs = {
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
+  verbs?: InputMaybe<Array<ModelVerb>>;
+  where?: InputMaybe<PostWhereInput>;
+};
+
+
+export type SubscriptionTagEventsArgs = {
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
+  verbs?: InputMaybe<Array<ModelVerb>>;
+  where?: InputMaybe<TagWhereInput>;
+};
+
+
+export type SubscriptionUserEventsArgs = {
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
+  verbs?: InputMaybe<Array<ModelVerb>>;
+  where?: InputMaybe<UserWhereInput>;
+};
+
 /** A Tag record (Prisma model Tag). */
 export type Tag = {
   __typename?: 'Tag';
@@ -179,9 +387,62 @@ export type TagPostsArgs = {
   where?: InputMaybe<PostWhereInput>;
 };
 
+/** The fields of a new Tag. */
+export type TagCreateInput = {
+  name: Scalars['String']['input'];
+  posts?: InputMaybe<PostToManyInput>;
+};
+
+/** Something that happened to a Tag. */
+export type TagEvent = {
+  __typename?: 'TagEvent';
+  /** ADDED_TO: ids of the records added to attribute. */
+  addedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  at: Scalars['DateTime']['output'];
+  /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
+  attribute?: Maybe<Scalars['String']['output']>;
+  /** MESSAGE: what publishTag sent. */
+  data?: Maybe<Scalars['JSON']['output']>;
+  /** The Tag's id. */
+  id: Scalars['ID']['output'];
+  /** The record after the write (null after DELETED). */
+  node?: Maybe<Tag>;
+  /** The record before the write (UPDATED, DELETED). */
+  previous?: Maybe<Tag>;
+  /** REMOVED_FROM: ids of the records removed from attribute. */
+  removedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  /** UPDATED: the fields whose value changed. */
+  updatedFields?: Maybe<Array<Scalars['String']['output']>>;
+  verb: ModelVerb;
+};
+
 export type TagOrderByInput = {
   id?: InputMaybe<SortOrder>;
   name?: InputMaybe<SortOrder>;
+};
+
+/** Names an existing Tag. */
+export type TagRefInput = {
+  id: Scalars['ID']['input'];
+};
+
+/** Changes a to-many relation to Tag records: connect and disconnect some, or set the whole list (updates only for disconnect and set). */
+export type TagToManyInput = {
+  connect?: InputMaybe<Array<TagRefInput>>;
+  disconnect?: InputMaybe<Array<TagRefInput>>;
+  set?: InputMaybe<Array<TagRefInput>>;
+};
+
+/** Sets a to-one relation to a Tag: connect one, or disconnect it (optional relations, updates only). */
+export type TagToOneInput = {
+  connect?: InputMaybe<TagRefInput>;
+  disconnect?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+/** The fields of a Tag to change; the others keep their value. */
+export type TagUpdateInput = {
+  name?: InputMaybe<Scalars['String']['input']>;
+  posts?: InputMaybe<PostToManyInput>;
 };
 
 /** Selects Tag records by their scalar fields; conditions of one object all apply (AND). */
@@ -212,11 +473,68 @@ export type UserPostsArgs = {
   where?: InputMaybe<PostWhereInput>;
 };
 
+/** The fields of a new User. */
+export type UserCreateInput = {
+  createdAt?: InputMaybe<Scalars['DateTime']['input']>;
+  email: Scalars['String']['input'];
+  name: Scalars['String']['input'];
+  posts?: InputMaybe<PostToManyInput>;
+};
+
+/** Something that happened to a User. */
+export type UserEvent = {
+  __typename?: 'UserEvent';
+  /** ADDED_TO: ids of the records added to attribute. */
+  addedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  at: Scalars['DateTime']['output'];
+  /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
+  attribute?: Maybe<Scalars['String']['output']>;
+  /** MESSAGE: what publishUser sent. */
+  data?: Maybe<Scalars['JSON']['output']>;
+  /** The User's id. */
+  id: Scalars['ID']['output'];
+  /** The record after the write (null after DELETED). */
+  node?: Maybe<User>;
+  /** The record before the write (UPDATED, DELETED). */
+  previous?: Maybe<User>;
+  /** REMOVED_FROM: ids of the records removed from attribute. */
+  removedIds?: Maybe<Array<Scalars['ID']['output']>>;
+  /** UPDATED: the fields whose value changed. */
+  updatedFields?: Maybe<Array<Scalars['String']['output']>>;
+  verb: ModelVerb;
+};
+
 export type UserOrderByInput = {
   createdAt?: InputMaybe<SortOrder>;
   email?: InputMaybe<SortOrder>;
   id?: InputMaybe<SortOrder>;
   name?: InputMaybe<SortOrder>;
+};
+
+/** Names an existing User. */
+export type UserRefInput = {
+  id: Scalars['ID']['input'];
+};
+
+/** Changes a to-many relation to User records: connect and disconnect some, or set the whole list (updates only for disconnect and set). */
+export type UserToManyInput = {
+  connect?: InputMaybe<Array<UserRefInput>>;
+  disconnect?: InputMaybe<Array<UserRefInput>>;
+  set?: InputMaybe<Array<UserRefInput>>;
+};
+
+/** Sets a to-one relation to a User: connect one, or disconnect it (optional relations, updates only). */
+export type UserToOneInput = {
+  connect?: InputMaybe<UserRefInput>;
+  disconnect?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+/** The fields of a User to change; the others keep their value. */
+export type UserUpdateInput = {
+  createdAt?: InputMaybe<Scalars['DateTime']['input']>;
+  email?: InputMaybe<Scalars['String']['input']>;
+  name?: InputMaybe<Scalars['String']['input']>;
+  posts?: InputMaybe<PostToManyInput>;
 };
 
 /** Selects User records by their scalar fields; conditions of one object all apply (AND). */
@@ -311,18 +629,39 @@ export type ResolversTypes = {
   IDFilter: IdFilter;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  ModelVerb: ModelVerb;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Post: ResolverTypeWrapper<Post>;
+  PostCreateInput: PostCreateInput;
+  PostEvent: ResolverTypeWrapper<PostEvent>;
   PostOrderByInput: PostOrderByInput;
+  PostRefInput: PostRefInput;
+  PostToManyInput: PostToManyInput;
+  PostToOneInput: PostToOneInput;
+  PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SortOrder: SortOrder;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   StringFilter: StringFilter;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tag: ResolverTypeWrapper<Tag>;
+  TagCreateInput: TagCreateInput;
+  TagEvent: ResolverTypeWrapper<TagEvent>;
   TagOrderByInput: TagOrderByInput;
+  TagRefInput: TagRefInput;
+  TagToManyInput: TagToManyInput;
+  TagToOneInput: TagToOneInput;
+  TagUpdateInput: TagUpdateInput;
   TagWhereInput: TagWhereInput;
   User: ResolverTypeWrapper<User>;
+  UserCreateInput: UserCreateInput;
+  UserEvent: ResolverTypeWrapper<UserEvent>;
   UserOrderByInput: UserOrderByInput;
+  UserRefInput: UserRefInput;
+  UserToManyInput: UserToManyInput;
+  UserToOneInput: UserToOneInput;
+  UserUpdateInput: UserUpdateInput;
   UserWhereInput: UserWhereInput;
 };
 
@@ -336,17 +675,37 @@ export type ResolversParentTypes = {
   IDFilter: IdFilter;
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
+  Mutation: Record<PropertyKey, never>;
   Post: Post;
+  PostCreateInput: PostCreateInput;
+  PostEvent: PostEvent;
   PostOrderByInput: PostOrderByInput;
+  PostRefInput: PostRefInput;
+  PostToManyInput: PostToManyInput;
+  PostToOneInput: PostToOneInput;
+  PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: Record<PropertyKey, never>;
   String: Scalars['String']['output'];
   StringFilter: StringFilter;
+  Subscription: Record<PropertyKey, never>;
   Tag: Tag;
+  TagCreateInput: TagCreateInput;
+  TagEvent: TagEvent;
   TagOrderByInput: TagOrderByInput;
+  TagRefInput: TagRefInput;
+  TagToManyInput: TagToManyInput;
+  TagToOneInput: TagToOneInput;
+  TagUpdateInput: TagUpdateInput;
   TagWhereInput: TagWhereInput;
   User: User;
+  UserCreateInput: UserCreateInput;
+  UserEvent: UserEvent;
   UserOrderByInput: UserOrderByInput;
+  UserRefInput: UserRefInput;
+  UserToManyInput: UserToManyInput;
+  UserToOneInput: UserToOneInput;
+  UserUpdateInput: UserUpdateInput;
   UserWhereInput: UserWhereInput;
 };
 
@@ -358,6 +717,21 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  createPost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationCreatePostArgs, 'data'>>;
+  createTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationCreateTagArgs, 'data'>>;
+  createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'data'>>;
+  deletePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationDeletePostArgs, 'id'>>;
+  deleteTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationDeleteTagArgs, 'id'>>;
+  deleteUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationDeleteUserArgs, 'id'>>;
+  publishPost?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishPostArgs, 'data' | 'ids'>>;
+  publishTag?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishTagArgs, 'data' | 'ids'>>;
+  publishUser?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishUserArgs, 'data' | 'ids'>>;
+  updatePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationUpdatePostArgs, 'data' | 'id'>>;
+  updateTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationUpdateTagArgs, 'data' | 'id'>>;
+  updateUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationUpdateUserArgs, 'data' | 'id'>>;
+};
+
 export type PostResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Post'] = ResolversParentTypes['Post']> = {
   author?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   authorId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -366,6 +740,19 @@ export type PostResolvers<ContextType = GatewayContext, ParentType extends Resol
   published?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   tags?: Resolver<Array<ResolversTypes['Tag']>, ParentType, ContextType, Partial<PostTagsArgs>>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PostEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PostEvent'] = ResolversParentTypes['PostEvent']> = {
+  addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  node?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType>;
+  removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -378,10 +765,29 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType, Partial<QueryUsersArgs>>;
 };
 
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  postEvents?: SubscriptionResolver<ResolversTypes['PostEvent'], "postEvents", ParentType, ContextType, Partial<SubscriptionPostEventsArgs>>;
+  tagEvents?: SubscriptionResolver<ResolversTypes['TagEvent'], "tagEvents", ParentType, ContextType, Partial<SubscriptionTagEventsArgs>>;
+  userEvents?: SubscriptionResolver<ResolversTypes['UserEvent'], "userEvents", ParentType, ContextType, Partial<SubscriptionUserEventsArgs>>;
+};
+
 export type TagResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Tag'] = ResolversParentTypes['Tag']> = {
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   posts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, Partial<TagPostsArgs>>;
+};
+
+export type TagEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TagEvent'] = ResolversParentTypes['TagEvent']> = {
+  addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  node?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType>;
+  removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
@@ -392,12 +798,30 @@ export type UserResolvers<ContextType = GatewayContext, ParentType extends Resol
   posts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, Partial<UserPostsArgs>>;
 };
 
+export type UserEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UserEvent'] = ResolversParentTypes['UserEvent']> = {
+  addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  node?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = GatewayContext> = {
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;
+  Mutation?: MutationResolvers<ContextType>;
   Post?: PostResolvers<ContextType>;
+  PostEvent?: PostEventResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Tag?: TagResolvers<ContextType>;
+  TagEvent?: TagEventResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
+  UserEvent?: UserEventResolvers<ContextType>;
 };
 

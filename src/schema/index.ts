@@ -6,8 +6,12 @@ import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
 import { createSchema } from 'graphql-yoga'
 import type { GatewayContext } from '../context.ts'
 import type { DataModelMeta } from '../models/meta.ts'
+import { modelEventResolvers } from './model-events-resolvers.ts'
+import { modelEventTypeDefs } from './model-events-sdl.ts'
 import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
+import { modelWriteResolvers } from './model-write-resolvers.ts'
+import { modelWriteTypeDefs } from './model-write-sdl.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
 
@@ -23,8 +27,8 @@ const baseResolvers = { Query: { mizzenVersion: () => version } }
 export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
   return createSchema<GatewayContext>({
-    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel)],
-    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel)],
+    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel)],
+    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel), modelWriteResolvers(dataModel), modelEventResolvers(dataModel)],
   })
 }
 

@@ -1,0 +1,64 @@
+/** Resolvers of `mEvents` subscriptions and `publishM` mutations. */
+import type { GatewayContext } from '../context.ts'
+import { badInput, notFound } from '../errors.ts'
+import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelEventSelector } from '../delivery/model-events.ts'
+import { idType } from '../models/fields.ts'
+import { idKey, parseId } from '../models/ids.ts'
+import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
+import { modelNames } from '../models/naming.ts'
+import { toPrismaWhere, type Where } from '../models/where.ts'
+import { Snapshot } from '../prisma/snapshot.ts'
+import { delegateOf } from './model-resolvers.ts'
+
+type Args = Record<string, unknown>
+
+/** The largest `data` a `publishM` call may send, serialized. */
+export const MAX_PUBLISH_BYTES = 64 * 1024
+
+function parseIds(dataModel: DataModelMeta, model: ModelMeta, ids: unknown[]): unknown[] {
+  return ids.map((id) => parseId(idType(dataModel, model), id, `${model.name} id`))
+}
+
+function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
+  return (_parent: unknown, args: Args, context: GatewayContext) => {
+    const ids = args.ids as unknown[] | null | undefined
+    if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
+    const selector = modelEventSelector({
+      ids: ids ? new Set(parseIds(dataModel, model, ids).map(idKey)) : undefined,
+      where: toPrismaWhere(dataModel, model, args.where as Where | null),
+      verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
+    })
+    return context.hub.subscribe(modelTopic(model.name), selector)
+  }
+}
+
+function publish(dataModel: DataModelMeta, model: ModelMeta) {
+  return async (_parent: unknown, args: Args, context: GatewayContext) => {
+    const ids = parseIds(dataModel, model, args.ids as unknown[])
+    const size = Buffer.byteLength(JSON.stringify(args.data) ?? '')
+    if (size > MAX_PUBLISH_BYTES) throw badInput(`data is ${size} bytes; at most ${MAX_PUBLISH_BYTES} may be published`)
+    const rows = await delegateOf(context, model.name).findMany({ where: { [model.idField]: { in: ids } } })
+    const found = new Map(rows.map((row) => [idKey(row[model.idField]), row]))
+    const requested = [...new Set(ids.map(idKey))]
+    const missing = requested.filter((id) => !found.has(id))
+    if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
+    const at = new Date().toISOString()
+    for (const id of requested) {
+      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data: args.data, at }
+      await context.bus.publish(modelTopic(model.name), event)
+    }
+    return requested
+  }
+}
+
+export function modelEventResolvers(dataModel: DataModelMeta) {
+  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: ModelEvent) => ModelEvent }> = {}
+  const Mutation: Record<string, ReturnType<typeof publish>> = {}
+  for (const model of dataModel.models) {
+    const names = modelNames(model.name)
+    Subscription[names.events] = { subscribe: subscribeToEvents(dataModel, model), resolve: (event) => event }
+    Mutation[names.publish] = publish(dataModel, model)
+  }
+  return { Subscription, Mutation }
+}

@@ -1,0 +1,40 @@
+/** Resolvers of `createM`, `updateM`, `deleteM`: writes through the realtime-extended client. */
+import type { GatewayContext } from '../context.ts'
+import { notFound } from '../errors.ts'
+import { idType } from '../models/fields.ts'
+import { parseId } from '../models/ids.ts'
+import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
+import { modelNames } from '../models/naming.ts'
+import { toPrismaData } from '../models/write-data.ts'
+import { toClientError } from '../prisma/errors.ts'
+import { delegateOf } from './model-resolvers.ts'
+
+type Args = Record<string, unknown>
+type WriteDelegate = Record<'create' | 'update' | 'delete', (args: Args) => Promise<unknown>>
+
+async function write(context: GatewayContext, model: ModelMeta, operation: 'create' | 'update' | 'delete', args: Args, id?: unknown) {
+  const delegate = delegateOf(context, model.name) as unknown as WriteDelegate
+  try {
+    return await delegate[operation](args)
+  } catch (error) {
+    const clientError = toClientError(error, model.name)
+    if (id !== undefined && (clientError as { extensions?: { code?: string } }).extensions?.code === 'NOT_FOUND') {
+      throw notFound(`${model.name} ${String(id)} not found`, { id: String(id) })
+    }
+    throw clientError
+  }
+}
+
+export function modelWriteResolvers(dataModel: DataModelMeta) {
+  const Mutation: Record<string, (parent: unknown, args: Args, context: GatewayContext) => Promise<unknown>> = {}
+  for (const model of dataModel.models) {
+    const names = modelNames(model.name)
+    const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(dataModel, model), id, `${model.name} id`) })
+    Mutation[names.create] = (_parent, args, context) =>
+      write(context, model, 'create', { data: toPrismaData(dataModel, model, args.data as Args, 'create') })
+    Mutation[names.update] = (_parent, args, context) =>
+      write(context, model, 'update', { where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }, args.id)
+    Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', { where: whereId(args.id) }, args.id)
+  }
+  return { Mutation }
+}

@@ -1,0 +1,68 @@
+/**
+ * SDL for the generated write API (Sails blueprints): `createM`, `updateM`, `deleteM` with their
+ * inputs. Relations take `{ connect: { id } }` / `{ disconnect: true }` (to-one) and
+ * `{ connect, disconnect, set }` lists (to-many); foreign keys can also be set directly.
+ */
+import { holdsId, relationFields, scalarFields } from '../models/fields.ts'
+import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
+import { modelNames } from '../models/naming.ts'
+import { fieldBaseType } from './model-sdl.ts'
+
+export const refInput = (model: string) => `${model}RefInput`
+export const toOneInput = (model: string) => `${model}ToOneInput`
+export const toManyInput = (model: string) => `${model}ToManyInput`
+
+/** Fields a client may write: not `@updatedAt`, and not a generated id. */
+export const writableScalars = (model: ModelMeta) =>
+  scalarFields(model).filter((field) => !field.isUpdatedAt && !(field.isId && field.hasDefault))
+
+/** Whether a create must name this scalar: required, no default, and not a foreign key (a relation input can set it). */
+function requiredOnCreate(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): boolean {
+  if (!field.isRequired || field.hasDefault || field.isList) return false
+  return field.isId || !holdsId(dataModel, model, field)
+}
+
+function scalarInputType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta, required: boolean): string {
+  const base = fieldBaseType(dataModel, model, field)
+  const type = field.isList ? `[${base}!]` : base
+  return required ? `${type}!` : type
+}
+
+function writeInput(dataModel: DataModelMeta, model: ModelMeta, mode: 'create' | 'update'): string {
+  const names = modelNames(model.name)
+  const scalars = writableScalars(model).map(
+    (field) => `  ${field.name}: ${scalarInputType(dataModel, model, field, mode === 'create' && requiredOnCreate(dataModel, model, field))}`,
+  )
+  const relations = relationFields(model).map((field) => `  ${field.name}: ${field.isList ? toManyInput(field.type) : toOneInput(field.type)}`)
+  const name = mode === 'create' ? names.createInput : names.updateInput
+  const doc = mode === 'create' ? `The fields of a new ${model.name}.` : `The fields of a ${model.name} to change; the others keep their value.`
+  return `"""${doc}"""\ninput ${name} {\n${[...scalars, ...relations].join('\n')}\n}`
+}
+
+function relationInputs(model: ModelMeta): string {
+  return [
+    `"""Names an existing ${model.name}."""\ninput ${refInput(model.name)} {\n  id: ID!\n}`,
+    `"""Sets a to-one relation to a ${model.name}: connect one, or disconnect it (optional relations, updates only)."""\ninput ${toOneInput(model.name)} {\n  connect: ${refInput(model.name)}\n  disconnect: Boolean\n}`,
+    `"""Changes a to-many relation to ${model.name} records: connect and disconnect some, or set the whole list (updates only for disconnect and set)."""\ninput ${toManyInput(model.name)} {\n  connect: [${refInput(model.name)}!]\n  disconnect: [${refInput(model.name)}!]\n  set: [${refInput(model.name)}!]\n}`,
+  ].join('\n\n')
+}
+
+function mutations(model: ModelMeta): string {
+  const names = modelNames(model.name)
+  return [
+    'type Mutation {',
+    `  """Creates a ${model.name}; subscribers of ${names.events} receive CREATED (and ADDED_TO on related records)."""`,
+    `  ${names.create}(data: ${names.createInput}!): ${model.name}!`,
+    `  """Updates a ${model.name}; NOT_FOUND when there is none with this id."""`,
+    `  ${names.update}(id: ID!, data: ${names.updateInput}!): ${model.name}!`,
+    `  """Deletes a ${model.name} and returns it as it was; NOT_FOUND when there is none with this id."""`,
+    `  ${names.delete}(id: ID!): ${model.name}!`,
+    '}',
+  ].join('\n')
+}
+
+export function modelWriteTypeDefs(dataModel: DataModelMeta): string {
+  return dataModel.models
+    .flatMap((model) => [relationInputs(model), writeInput(dataModel, model, 'create'), writeInput(dataModel, model, 'update'), mutations(model)])
+    .join('\n\n')
+}
