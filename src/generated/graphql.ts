@@ -22,6 +22,22 @@ export type BooleanFilter = {
   not?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
+/** What broadcast or blast did. */
+export type BroadcastResult = {
+  __typename?: 'BroadcastResult';
+  messageId: Scalars['ID']['output'];
+  /** The connections the message was addressed to. */
+  recipients: Scalars['Int']['output'];
+};
+
+/** A WebSocket connection to this gateway. */
+export type Connection = {
+  __typename?: 'Connection';
+  id: Scalars['ID']['output'];
+  /** The rooms it is in, sorted. */
+  rooms: Array<Scalars['String']['output']>;
+};
+
 export type DateTimeFilter = {
   equals?: InputMaybe<Scalars['DateTime']['input']>;
   gt?: InputMaybe<Scalars['DateTime']['input']>;
@@ -42,6 +58,83 @@ export type IdFilter = {
   lte?: InputMaybe<Scalars['ID']['input']>;
   not?: InputMaybe<Scalars['ID']['input']>;
   notIn?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+/** What a membership operation did to one room. */
+export type MembershipChange = {
+  __typename?: 'MembershipChange';
+  /** The connections that joined (or left) the room by this operation; those already in (or out of) it are not listed. */
+  connectionIds: Array<Scalars['ID']['output']>;
+  /** Members of the room after the operation. */
+  memberCount: Scalars['Int']['output'];
+  room: Scalars['String']['output'];
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** The members of `sourceRoom` join each of `rooms`; one change per room. */
+  addRoomMembersToRooms: Array<MembershipChange>;
+  /** Sends a message to every connection, except `omit` (and the sender with `omitSelf`). */
+  blast: BroadcastResult;
+  /**
+   * Sends a message to every member of `rooms` (once each), except `omit`. A connection id used as a
+   * room name addresses that connection. `omitSelf` leaves out the WebSocket connection sending it.
+   */
+  broadcast: BroadcastResult;
+  /** Makes a connection join a room; it stays until `leave`, `leaveAll` or disconnect. */
+  join: MembershipChange;
+  /** Takes a connection out of a room, whatever put it there; its `room` subscriptions to it complete. */
+  leave: MembershipChange;
+  /** Every member of `room` leaves every room it is in (Sails `leaveAll`); one change per room left. */
+  leaveAll: Array<MembershipChange>;
+  /** The members of `sourceRoom` leave each of `rooms`; one change per room. */
+  removeRoomMembersFromRooms: Array<MembershipChange>;
+};
+
+
+export type MutationAddRoomMembersToRoomsArgs = {
+  rooms: Array<Scalars['String']['input']>;
+  sourceRoom: Scalars['String']['input'];
+};
+
+
+export type MutationBlastArgs = {
+  data?: InputMaybe<Scalars['JSON']['input']>;
+  event: Scalars['String']['input'];
+  omit?: InputMaybe<Scalars['ID']['input']>;
+  omitSelf?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationBroadcastArgs = {
+  data?: InputMaybe<Scalars['JSON']['input']>;
+  event: Scalars['String']['input'];
+  omit?: InputMaybe<Scalars['ID']['input']>;
+  omitSelf?: InputMaybe<Scalars['Boolean']['input']>;
+  rooms: Array<Scalars['String']['input']>;
+};
+
+
+export type MutationJoinArgs = {
+  connectionId: Scalars['ID']['input'];
+  room: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveArgs = {
+  connectionId: Scalars['ID']['input'];
+  room: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveAllArgs = {
+  room: Scalars['String']['input'];
+};
+
+
+export type MutationRemoveRoomMembersFromRoomsArgs = {
+  rooms: Array<Scalars['String']['input']>;
+  sourceRoom: Scalars['String']['input'];
 };
 
 /** A Post record (Prisma model Post). */
@@ -87,12 +180,18 @@ export type PostWhereInput = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The connection this operation arrived on; null over HTTP. */
+  connection?: Maybe<Connection>;
   /** The version of the mizzen gateway serving this schema. */
   mizzenVersion: Scalars['String']['output'];
   /** The Post with this id, or null. */
   post?: Maybe<Post>;
   /** Post records, filtered, sorted and paged as Prisma's findMany does. */
   posts: Array<Post>;
+  /** The connections in a room, sorted; [] for a room with no member. */
+  roomMembers: Array<Scalars['ID']['output']>;
+  /** Every room with at least one member, sorted by name. */
+  rooms: Array<Room>;
   /** The Tag with this id, or null. */
   tag?: Maybe<Tag>;
   /** Tag records, filtered, sorted and paged as Prisma's findMany does. */
@@ -114,6 +213,11 @@ export type QueryPostsArgs = {
   skip?: InputMaybe<Scalars['Int']['input']>;
   take?: InputMaybe<Scalars['Int']['input']>;
   where?: InputMaybe<PostWhereInput>;
+};
+
+
+export type QueryRoomMembersArgs = {
+  room: Scalars['String']['input'];
 };
 
 
@@ -142,6 +246,26 @@ export type QueryUsersArgs = {
   where?: InputMaybe<UserWhereInput>;
 };
 
+export type Room = {
+  __typename?: 'Room';
+  memberCount: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+};
+
+/** A message broadcast to rooms or blasted to every connection. */
+export type RoomMessage = {
+  __typename?: 'RoomMessage';
+  data?: Maybe<Scalars['JSON']['output']>;
+  event: Scalars['String']['output'];
+  /** The message's id, the same for every recipient. */
+  id: Scalars['ID']['output'];
+  /** The room it reached this subscription through; null for a blast. */
+  room?: Maybe<Scalars['String']['output']>;
+  /** The WebSocket connection that sent it; null when it was sent over HTTP. */
+  sender?: Maybe<Scalars['ID']['output']>;
+  sentAt: Scalars['DateTime']['output'];
+};
+
 /** Sort direction, as in Prisma. */
 export enum SortOrder {
   Asc = 'asc',
@@ -160,6 +284,32 @@ export type StringFilter = {
   not?: InputMaybe<Scalars['String']['input']>;
   notIn?: InputMaybe<Array<Scalars['String']['input']>>;
   startsWith?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Everything that reaches this connection, once per message: broadcasts to any room it is in,
+   * blasts, and messages addressed to its id (only `events`, when given). WebSocket only.
+   */
+  messages: RoomMessage;
+  /**
+   * Joins `name` for the life of the subscription and receives what is broadcast to it (only
+   * `events`, when given). Completing it leaves the room, unless the server also joined the
+   * connection to it. WebSocket only.
+   */
+  room: RoomMessage;
+};
+
+
+export type SubscriptionMessagesArgs = {
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type SubscriptionRoomArgs = {
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
+  name: Scalars['String']['input'];
 };
 
 /** A Tag record (Prisma model Tag). */
@@ -305,19 +455,26 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   BooleanFilter: BooleanFilter;
+  BroadcastResult: ResolverTypeWrapper<BroadcastResult>;
+  Connection: ResolverTypeWrapper<Connection>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DateTimeFilter: DateTimeFilter;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   IDFilter: IdFilter;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  MembershipChange: ResolverTypeWrapper<MembershipChange>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Post: ResolverTypeWrapper<Post>;
   PostOrderByInput: PostOrderByInput;
   PostWhereInput: PostWhereInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Room: ResolverTypeWrapper<Room>;
+  RoomMessage: ResolverTypeWrapper<RoomMessage>;
   SortOrder: SortOrder;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   StringFilter: StringFilter;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tag: ResolverTypeWrapper<Tag>;
   TagOrderByInput: TagOrderByInput;
   TagWhereInput: TagWhereInput;
@@ -330,24 +487,41 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
   BooleanFilter: BooleanFilter;
+  BroadcastResult: BroadcastResult;
+  Connection: Connection;
   DateTime: Scalars['DateTime']['output'];
   DateTimeFilter: DateTimeFilter;
   ID: Scalars['ID']['output'];
   IDFilter: IdFilter;
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
+  MembershipChange: MembershipChange;
+  Mutation: Record<PropertyKey, never>;
   Post: Post;
   PostOrderByInput: PostOrderByInput;
   PostWhereInput: PostWhereInput;
   Query: Record<PropertyKey, never>;
+  Room: Room;
+  RoomMessage: RoomMessage;
   String: Scalars['String']['output'];
   StringFilter: StringFilter;
+  Subscription: Record<PropertyKey, never>;
   Tag: Tag;
   TagOrderByInput: TagOrderByInput;
   TagWhereInput: TagWhereInput;
   User: User;
   UserOrderByInput: UserOrderByInput;
   UserWhereInput: UserWhereInput;
+};
+
+export type BroadcastResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BroadcastResult'] = ResolversParentTypes['BroadcastResult']> = {
+  messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  recipients?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Connection'] = ResolversParentTypes['Connection']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rooms?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -357,6 +531,22 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
+
+export type MembershipChangeResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['MembershipChange'] = ResolversParentTypes['MembershipChange']> = {
+  connectionIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  room?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  addRoomMembersToRooms?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationAddRoomMembersToRoomsArgs, 'rooms' | 'sourceRoom'>>;
+  blast?: Resolver<ResolversTypes['BroadcastResult'], ParentType, ContextType, RequireFields<MutationBlastArgs, 'event'>>;
+  broadcast?: Resolver<ResolversTypes['BroadcastResult'], ParentType, ContextType, RequireFields<MutationBroadcastArgs, 'event' | 'rooms'>>;
+  join?: Resolver<ResolversTypes['MembershipChange'], ParentType, ContextType, RequireFields<MutationJoinArgs, 'connectionId' | 'room'>>;
+  leave?: Resolver<ResolversTypes['MembershipChange'], ParentType, ContextType, RequireFields<MutationLeaveArgs, 'connectionId' | 'room'>>;
+  leaveAll?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationLeaveAllArgs, 'room'>>;
+  removeRoomMembersFromRooms?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationRemoveRoomMembersFromRoomsArgs, 'rooms' | 'sourceRoom'>>;
+};
 
 export type PostResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Post'] = ResolversParentTypes['Post']> = {
   author?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
@@ -369,13 +559,35 @@ export type PostResolvers<ContextType = GatewayContext, ParentType extends Resol
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  connection?: Resolver<Maybe<ResolversTypes['Connection']>, ParentType, ContextType>;
   mizzenVersion?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   post?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<QueryPostArgs, 'id'>>;
   posts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, Partial<QueryPostsArgs>>;
+  roomMembers?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<QueryRoomMembersArgs, 'room'>>;
+  rooms?: Resolver<Array<ResolversTypes['Room']>, ParentType, ContextType>;
   tag?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType, RequireFields<QueryTagArgs, 'id'>>;
   tags?: Resolver<Array<ResolversTypes['Tag']>, ParentType, ContextType, Partial<QueryTagsArgs>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType, Partial<QueryUsersArgs>>;
+};
+
+export type RoomResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Room'] = ResolversParentTypes['Room']> = {
+  memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type RoomMessageResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RoomMessage'] = ResolversParentTypes['RoomMessage']> = {
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  room?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  sender?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  sentAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  messages?: SubscriptionResolver<ResolversTypes['RoomMessage'], "messages", ParentType, ContextType, Partial<SubscriptionMessagesArgs>>;
+  room?: SubscriptionResolver<ResolversTypes['RoomMessage'], "room", ParentType, ContextType, RequireFields<SubscriptionRoomArgs, 'name'>>;
 };
 
 export type TagResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Tag'] = ResolversParentTypes['Tag']> = {
@@ -393,10 +605,17 @@ export type UserResolvers<ContextType = GatewayContext, ParentType extends Resol
 };
 
 export type Resolvers<ContextType = GatewayContext> = {
+  BroadcastResult?: BroadcastResultResolvers<ContextType>;
+  Connection?: ConnectionResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;
+  MembershipChange?: MembershipChangeResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Post?: PostResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Room?: RoomResolvers<ContextType>;
+  RoomMessage?: RoomMessageResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Tag?: TagResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };

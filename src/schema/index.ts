@@ -8,6 +8,7 @@ import type { GatewayContext } from '../context.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
+import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
 
@@ -23,8 +24,8 @@ const baseResolvers = { Query: { mizzenVersion: () => version } }
 export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
   return createSchema<GatewayContext>({
-    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel)],
-    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel)],
+    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), roomTypeDefs],
+    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel), roomResolvers],
   })
 }
 
