@@ -4,3 +4,13 @@ export { loadConfig, type Config } from './config.ts'
 export { openDatabase, type Database } from './db/database.ts'
 export { ConfigError, ErrorCode, MizzenError } from './errors.ts'
 export type { DataModelMeta, ModelMeta, FieldMeta } from './models/meta.ts'
+export { MemoryRoomRegistry } from './rooms/memory.ts'
+export {
+  UnknownConnectionError,
+  type RoomRegistry,
+  type MembershipChange,
+  type MembershipReason,
+  type RoomInfo,
+  type Target,
+} from './rooms/registry.ts'
+export type { RoomsOptions } from './rooms/rooms.ts'
