@@ -4,6 +4,7 @@ import type { PrismaClient } from './db/database.ts'
 import type { DeliveryHub } from './delivery/hub.ts'
 import type { Logger } from './logger.ts'
 import type { DataModelMeta } from './models/meta.ts'
+import type { Rooms } from './rooms/rooms.ts'
 
 export interface ServerContext {
   /** The Prisma Client the gateway reads and writes through (with the realtime extension). */
@@ -13,6 +14,8 @@ export interface ServerContext {
   readonly bus: Bus
   /** Local subscribers by topic: where delivery happens. */
   readonly hub: DeliveryHub
+  /** Room messaging and membership (`sails.sockets`). */
+  readonly rooms: Rooms
   readonly logger: Logger
 }
 

@@ -19,6 +19,8 @@ export const ErrorCode = {
   Unauthenticated: 'UNAUTHENTICATED',
   Forbidden: 'FORBIDDEN',
   RateLimited: 'RATE_LIMITED',
+  /** The operation needs a WebSocket connection (room subscriptions), and came over HTTP. */
+  WebSocketRequired: 'WEBSOCKET_REQUIRED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

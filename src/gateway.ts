@@ -17,6 +17,7 @@ import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
+import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
 import { buildSchema } from './schema/index.ts'
 import { createProbeHandler } from './transport/probes.ts'
 import { attachWebSocket } from './transport/websocket.ts'
@@ -45,6 +46,8 @@ export interface GatewayOptions {
    * @default an in-memory bus (one process)
    */
   bus?: Bus
+  /** Room messaging: message size limit, membership registry. @default see RoomsOptions */
+  rooms?: RoomsOptions
 }
 
 export interface Gateway {
@@ -58,6 +61,8 @@ export interface Gateway {
   readonly bus: Bus
   /** Local subscribers by topic (for diagnostics and leak checks). */
   readonly hub: DeliveryHub
+  /** Room messaging and its registry (for diagnostics and leak checks). */
+  readonly rooms: Rooms
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
   close(): Promise<void>
 }
@@ -66,18 +71,20 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const nodeEnv = options.nodeEnv ?? 'development'
   const logger = options.logger ?? createLogger('info')
   const dataModel = options.dataModel ?? generatedDataModel
-  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
-  if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
-
+  // Before the database opens, so that a bad rooms option stops startup with nothing to close.
   const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
+  const rooms = new Rooms({ bus, hub }, options.rooms)
+
+  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
+  if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
 
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
   // Every write made through the gateway publishes its events; backends install the same extension.
   const prisma = database.prisma.$extends(realtime({ bus, dataModel, logger })) as unknown as PrismaClient
 
   const schema = buildSchema(dataModel)
-  const serverContext: ServerContext = { prisma, dataModel, bus, hub, logger }
+  const serverContext: ServerContext = { prisma, dataModel, bus, hub, rooms, logger }
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -93,7 +100,15 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     if (await probes(req, res)) return
     yoga(req, res)
   })
-  const websocket = attachWebSocket({ httpServer: server, path: GRAPHQL_PATH, yoga, logger, isProduction: nodeEnv === 'production' })
+  const websocket = attachWebSocket({
+    httpServer: server,
+    path: GRAPHQL_PATH,
+    yoga,
+    logger,
+    isProduction: nodeEnv === 'production',
+    onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),
+    onConnectionClose: (connectionId) => rooms.connectionClosed(connectionId),
+  })
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -116,6 +131,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     prisma,
     bus,
     hub,
+    rooms,
     close: () =>
       (closing ??= (async () => {
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -124,6 +140,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
         hub.endAll()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed
+        rooms.close()
         await bus.close()
         await database.close()
         logger.info('mizzen gateway stopped')

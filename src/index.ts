@@ -8,3 +8,13 @@ export type { Bus, TopicMap } from './bus/bus.ts'
 export { createMemoryBus } from './bus/memory.ts'
 export { modelVerbs, modelTopic, type ModelEvent, type ModelVerb } from './events.ts'
 export type { DataModelMeta, ModelMeta, FieldMeta } from './models/meta.ts'
+export { MemoryRoomRegistry } from './rooms/memory.ts'
+export {
+  UnknownConnectionError,
+  type RoomRegistry,
+  type MembershipChange,
+  type MembershipReason,
+  type RoomInfo,
+  type Target,
+} from './rooms/registry.ts'
+export type { RoomsOptions } from './rooms/rooms.ts'

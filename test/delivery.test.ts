@@ -50,6 +50,21 @@ describe('delivery hub', () => {
     expect(hub.subscriberCount).toBe(0)
   })
 
+  it('should call onEnd once, after detaching, however the stream ends', async () => {
+    const hub = new DeliveryHub()
+    const ended: string[] = []
+    const returned = hub.subscribe('t', (p) => p, () => ended.push(`returned:${hub.subscriberCount}`))
+    const selected = hub.subscribe<string, string>('t', (p, control) => (control.endAfterThis(), p), () => ended.push('selected'))
+    const all = hub.subscribe('u', (p) => p, () => ended.push('all'))
+    await returned.return()
+    await returned.return()
+    hub.deliver('t', 'x')
+    hub.endAll()
+    expect(ended).toEqual(['returned:2', 'selected', 'all'])
+    expect((await selected.next()).value).toBe('x')
+    expect(await all.next()).toEqual({ value: undefined, done: true })
+  })
+
   it('should end only the subscription whose selector throws', async () => {
     const errors: unknown[] = []
     const hub = new DeliveryHub({ onSelectorError: (error) => errors.push(error) })

@@ -4,6 +4,7 @@
  * (test/bus.contract.test.ts runs it over each).
  */
 import type { ModelEvent } from '../events.ts'
+import type { RoomEnvelope } from '../rooms/messages.ts'
 
 /**
  * The typed topic map: topic name → payload. Model events travel on `model:<Model>`; other
@@ -11,6 +12,8 @@ import type { ModelEvent } from '../events.ts'
  */
 export interface TopicMap {
   [topic: `model:${string}`]: ModelEvent
+  /** Room broadcasts and blasts: every instance delivers them to its own connections. */
+  'rooms:message': RoomEnvelope
 }
 
 export type Topic = keyof TopicMap & string

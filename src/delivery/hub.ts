@@ -35,8 +35,13 @@ export class DeliveryHub {
     this.#onSelectorError = options.onSelectorError ?? (() => {})
   }
 
-  /** A stream of what `select` picks from the payloads delivered on `topic`. */
-  subscribe<P, R>(topic: string, select: Selector<P, R>): SubscriptionStream<R> {
+  /**
+   * A stream of what `select` picks from the payloads delivered on `topic`. `onEnd` runs once,
+   * after the stream is detached, however it ends (the client completed it, a selector ended it,
+   * the socket closed, `endAll`): where a subscription releases what it holds, without wrapping
+   * the stream in another iterator.
+   */
+  subscribe<P, R>(topic: string, select: Selector<P, R>, onEnd?: () => void): SubscriptionStream<R> {
     let entries = this.#topics.get(topic)
     if (!entries) this.#topics.set(topic, (entries = new Set()))
     const set = entries
@@ -44,6 +49,7 @@ export class DeliveryHub {
       stream: new SubscriptionStream<unknown>(() => {
         set.delete(entry)
         if (set.size === 0 && this.#topics.get(topic) === set) this.#topics.delete(topic)
+        onEnd?.()
       }),
       select: select as Selector<unknown, unknown>,
     }

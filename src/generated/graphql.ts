@@ -22,6 +22,22 @@ export type BooleanFilter = {
   not?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
+/** What broadcast or blast did. */
+export type BroadcastResult = {
+  __typename?: 'BroadcastResult';
+  messageId: Scalars['ID']['output'];
+  /** The connections the message was addressed to. */
+  recipients: Scalars['Int']['output'];
+};
+
+/** A WebSocket connection to this gateway. */
+export type Connection = {
+  __typename?: 'Connection';
+  id: Scalars['ID']['output'];
+  /** The rooms it is in, sorted. */
+  rooms: Array<Scalars['String']['output']>;
+};
+
 export type DateTimeFilter = {
   equals?: InputMaybe<Scalars['DateTime']['input']>;
   gt?: InputMaybe<Scalars['DateTime']['input']>;
@@ -44,6 +60,16 @@ export type IdFilter = {
   notIn?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
+/** What a membership operation did to one room. */
+export type MembershipChange = {
+  __typename?: 'MembershipChange';
+  /** The connections that joined (or left) the room by this operation; those already in (or out of) it are not listed. */
+  connectionIds: Array<Scalars['ID']['output']>;
+  /** Members of the room after the operation. */
+  memberCount: Scalars['Int']['output'];
+  room: Scalars['String']['output'];
+};
+
 /** What happened to a record (Sails: created, updated, destroyed, addedTo, removedFrom, message). */
 export enum ModelVerb {
   AddedTo = 'ADDED_TO',
@@ -56,6 +82,15 @@ export enum ModelVerb {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** The members of `sourceRoom` join each of `rooms`; one change per room. */
+  addRoomMembersToRooms: Array<MembershipChange>;
+  /** Sends a message to every connection, except `omit` (and the sender with `omitSelf`). */
+  blast: BroadcastResult;
+  /**
+   * Sends a message to every member of `rooms` (once each), except `omit`. A connection id used as a
+   * room name addresses that connection. `omitSelf` leaves out the WebSocket connection sending it.
+   */
+  broadcast: BroadcastResult;
   /** Creates a Post; subscribers of postEvents receive CREATED (and ADDED_TO on related records). */
   createPost: Post;
   /** Creates a Tag; subscribers of tagEvents receive CREATED (and ADDED_TO on related records). */
@@ -68,18 +103,49 @@ export type Mutation = {
   deleteTag: Tag;
   /** Deletes a User and returns it as it was; NOT_FOUND when there is none with this id. */
   deleteUser: User;
+  /** Makes a connection join a room; it stays until `leave`, `leaveAll` or disconnect. */
+  join: MembershipChange;
+  /** Takes a connection out of a room, whatever put it there; its `room` subscriptions to it complete. */
+  leave: MembershipChange;
+  /** Every member of `room` leaves every room it is in (Sails `leaveAll`); one change per room left. */
+  leaveAll: Array<MembershipChange>;
   /** Sends data to the subscribers of these Post records as a MESSAGE event; returns the ids it was sent for. */
   publishPost: Array<Scalars['ID']['output']>;
   /** Sends data to the subscribers of these Tag records as a MESSAGE event; returns the ids it was sent for. */
   publishTag: Array<Scalars['ID']['output']>;
   /** Sends data to the subscribers of these User records as a MESSAGE event; returns the ids it was sent for. */
   publishUser: Array<Scalars['ID']['output']>;
+  /** The members of `sourceRoom` leave each of `rooms`; one change per room. */
+  removeRoomMembersFromRooms: Array<MembershipChange>;
   /** Updates a Post; NOT_FOUND when there is none with this id. */
   updatePost: Post;
   /** Updates a Tag; NOT_FOUND when there is none with this id. */
   updateTag: Tag;
   /** Updates a User; NOT_FOUND when there is none with this id. */
   updateUser: User;
+};
+
+
+export type MutationAddRoomMembersToRoomsArgs = {
+  rooms: Array<Scalars['String']['input']>;
+  sourceRoom: Scalars['String']['input'];
+};
+
+
+export type MutationBlastArgs = {
+  data?: InputMaybe<Scalars['JSON']['input']>;
+  event: Scalars['String']['input'];
+  omit?: InputMaybe<Scalars['ID']['input']>;
+  omitSelf?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationBroadcastArgs = {
+  data?: InputMaybe<Scalars['JSON']['input']>;
+  event: Scalars['String']['input'];
+  omit?: InputMaybe<Scalars['ID']['input']>;
+  omitSelf?: InputMaybe<Scalars['Boolean']['input']>;
+  rooms: Array<Scalars['String']['input']>;
 };
 
 
@@ -113,6 +179,23 @@ export type MutationDeleteUserArgs = {
 };
 
 
+export type MutationJoinArgs = {
+  connectionId: Scalars['ID']['input'];
+  room: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveArgs = {
+  connectionId: Scalars['ID']['input'];
+  room: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveAllArgs = {
+  room: Scalars['String']['input'];
+};
+
+
 export type MutationPublishPostArgs = {
   data: Scalars['JSON']['input'];
   ids: Array<Scalars['ID']['input']>;
@@ -128,6 +211,12 @@ export type MutationPublishTagArgs = {
 export type MutationPublishUserArgs = {
   data: Scalars['JSON']['input'];
   ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationRemoveRoomMembersFromRoomsArgs = {
+  rooms: Array<Scalars['String']['input']>;
+  sourceRoom: Scalars['String']['input'];
 };
 
 
@@ -252,12 +341,18 @@ export type PostWhereInput = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The connection this operation arrived on; null over HTTP. */
+  connection?: Maybe<Connection>;
   /** The version of the mizzen gateway serving this schema. */
   mizzenVersion: Scalars['String']['output'];
   /** The Post with this id, or null. */
   post?: Maybe<Post>;
   /** Post records, filtered, sorted and paged as Prisma's findMany does. */
   posts: Array<Post>;
+  /** The connections in a room, sorted; [] for a room with no member. */
+  roomMembers: Array<Scalars['ID']['output']>;
+  /** Every room with at least one member, sorted by name. */
+  rooms: Array<Room>;
   /** The Tag with this id, or null. */
   tag?: Maybe<Tag>;
   /** Tag records, filtered, sorted and paged as Prisma's findMany does. */
@@ -279,6 +374,11 @@ export type QueryPostsArgs = {
   skip?: InputMaybe<Scalars['Int']['input']>;
   take?: InputMaybe<Scalars['Int']['input']>;
   where?: InputMaybe<PostWhereInput>;
+};
+
+
+export type QueryRoomMembersArgs = {
+  room: Scalars['String']['input'];
 };
 
 
@@ -307,6 +407,26 @@ export type QueryUsersArgs = {
   where?: InputMaybe<UserWhereInput>;
 };
 
+export type Room = {
+  __typename?: 'Room';
+  memberCount: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+};
+
+/** A message broadcast to rooms or blasted to every connection. */
+export type RoomMessage = {
+  __typename?: 'RoomMessage';
+  data?: Maybe<Scalars['JSON']['output']>;
+  event: Scalars['String']['output'];
+  /** The message's id, the same for every recipient. */
+  id: Scalars['ID']['output'];
+  /** The room it reached this subscription through; null for a blast. */
+  room?: Maybe<Scalars['String']['output']>;
+  /** The WebSocket connection that sent it; null when it was sent over HTTP. */
+  sender?: Maybe<Scalars['ID']['output']>;
+  sentAt: Scalars['DateTime']['output'];
+};
+
 /** Sort direction, as in Prisma. */
 export enum SortOrder {
   Asc = 'asc',
@@ -330,11 +450,22 @@ export type StringFilter = {
 export type Subscription = {
   __typename?: 'Subscription';
   /**
+   * Everything that reaches this connection, once per message: broadcasts to any room it is in,
+   * blasts, and messages addressed to its id (only `events`, when given). WebSocket only.
+   */
+  messages: RoomMessage;
+  /**
    * Events of Post records. No ids and no where: every event of the model. ids: those
    * records only (completes once all of them are deleted). where: records whose new state, or
    * previous state, matches. verbs: those verbs only.
    */
   postEvents: PostEvent;
+  /**
+   * Joins `name` for the life of the subscription and receives what is broadcast to it (only
+   * `events`, when given). Completing it leaves the room, unless the server also joined the
+   * connection to it. WebSocket only.
+   */
+  room: RoomMessage;
   /**
    * Events of Tag records. No ids and no where: every event of the model. ids: those
    * records only (completes once all of them are deleted). where: records whose new state, or
@@ -350,10 +481,21 @@ export type Subscription = {
 };
 
 
+export type SubscriptionMessagesArgs = {
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
 export type SubscriptionPostEventsArgs = {
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   verbs?: InputMaybe<Array<ModelVerb>>;
   where?: InputMaybe<PostWhereInput>;
+};
+
+
+export type SubscriptionRoomArgs = {
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
+  name: Scalars['String']['input'];
 };
 
 
@@ -623,12 +765,15 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   BooleanFilter: BooleanFilter;
+  BroadcastResult: ResolverTypeWrapper<BroadcastResult>;
+  Connection: ResolverTypeWrapper<Connection>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DateTimeFilter: DateTimeFilter;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   IDFilter: IdFilter;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  MembershipChange: ResolverTypeWrapper<MembershipChange>;
   ModelVerb: ModelVerb;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Post: ResolverTypeWrapper<Post>;
@@ -641,6 +786,8 @@ export type ResolversTypes = {
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Room: ResolverTypeWrapper<Room>;
+  RoomMessage: ResolverTypeWrapper<RoomMessage>;
   SortOrder: SortOrder;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   StringFilter: StringFilter;
@@ -669,12 +816,15 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
   BooleanFilter: BooleanFilter;
+  BroadcastResult: BroadcastResult;
+  Connection: Connection;
   DateTime: Scalars['DateTime']['output'];
   DateTimeFilter: DateTimeFilter;
   ID: Scalars['ID']['output'];
   IDFilter: IdFilter;
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
+  MembershipChange: MembershipChange;
   Mutation: Record<PropertyKey, never>;
   Post: Post;
   PostCreateInput: PostCreateInput;
@@ -686,6 +836,8 @@ export type ResolversParentTypes = {
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: Record<PropertyKey, never>;
+  Room: Room;
+  RoomMessage: RoomMessage;
   String: Scalars['String']['output'];
   StringFilter: StringFilter;
   Subscription: Record<PropertyKey, never>;
@@ -709,6 +861,16 @@ export type ResolversParentTypes = {
   UserWhereInput: UserWhereInput;
 };
 
+export type BroadcastResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BroadcastResult'] = ResolversParentTypes['BroadcastResult']> = {
+  messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  recipients?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Connection'] = ResolversParentTypes['Connection']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rooms?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -717,16 +879,29 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
+export type MembershipChangeResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['MembershipChange'] = ResolversParentTypes['MembershipChange']> = {
+  connectionIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  room?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  addRoomMembersToRooms?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationAddRoomMembersToRoomsArgs, 'rooms' | 'sourceRoom'>>;
+  blast?: Resolver<ResolversTypes['BroadcastResult'], ParentType, ContextType, RequireFields<MutationBlastArgs, 'event'>>;
+  broadcast?: Resolver<ResolversTypes['BroadcastResult'], ParentType, ContextType, RequireFields<MutationBroadcastArgs, 'event' | 'rooms'>>;
   createPost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationCreatePostArgs, 'data'>>;
   createTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationCreateTagArgs, 'data'>>;
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'data'>>;
   deletePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationDeletePostArgs, 'id'>>;
   deleteTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationDeleteTagArgs, 'id'>>;
   deleteUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationDeleteUserArgs, 'id'>>;
+  join?: Resolver<ResolversTypes['MembershipChange'], ParentType, ContextType, RequireFields<MutationJoinArgs, 'connectionId' | 'room'>>;
+  leave?: Resolver<ResolversTypes['MembershipChange'], ParentType, ContextType, RequireFields<MutationLeaveArgs, 'connectionId' | 'room'>>;
+  leaveAll?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationLeaveAllArgs, 'room'>>;
   publishPost?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishPostArgs, 'data' | 'ids'>>;
   publishTag?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishTagArgs, 'data' | 'ids'>>;
   publishUser?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishUserArgs, 'data' | 'ids'>>;
+  removeRoomMembersFromRooms?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationRemoveRoomMembersFromRoomsArgs, 'rooms' | 'sourceRoom'>>;
   updatePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationUpdatePostArgs, 'data' | 'id'>>;
   updateTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationUpdateTagArgs, 'data' | 'id'>>;
   updateUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationUpdateUserArgs, 'data' | 'id'>>;
@@ -756,17 +931,36 @@ export type PostEventResolvers<ContextType = GatewayContext, ParentType extends 
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  connection?: Resolver<Maybe<ResolversTypes['Connection']>, ParentType, ContextType>;
   mizzenVersion?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   post?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<QueryPostArgs, 'id'>>;
   posts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, Partial<QueryPostsArgs>>;
+  roomMembers?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<QueryRoomMembersArgs, 'room'>>;
+  rooms?: Resolver<Array<ResolversTypes['Room']>, ParentType, ContextType>;
   tag?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType, RequireFields<QueryTagArgs, 'id'>>;
   tags?: Resolver<Array<ResolversTypes['Tag']>, ParentType, ContextType, Partial<QueryTagsArgs>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType, Partial<QueryUsersArgs>>;
 };
 
+export type RoomResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Room'] = ResolversParentTypes['Room']> = {
+  memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type RoomMessageResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RoomMessage'] = ResolversParentTypes['RoomMessage']> = {
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  room?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  sender?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  sentAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  messages?: SubscriptionResolver<ResolversTypes['RoomMessage'], "messages", ParentType, ContextType, Partial<SubscriptionMessagesArgs>>;
   postEvents?: SubscriptionResolver<ResolversTypes['PostEvent'], "postEvents", ParentType, ContextType, Partial<SubscriptionPostEventsArgs>>;
+  room?: SubscriptionResolver<ResolversTypes['RoomMessage'], "room", ParentType, ContextType, RequireFields<SubscriptionRoomArgs, 'name'>>;
   tagEvents?: SubscriptionResolver<ResolversTypes['TagEvent'], "tagEvents", ParentType, ContextType, Partial<SubscriptionTagEventsArgs>>;
   userEvents?: SubscriptionResolver<ResolversTypes['UserEvent'], "userEvents", ParentType, ContextType, Partial<SubscriptionUserEventsArgs>>;
 };
@@ -812,12 +1006,17 @@ export type UserEventResolvers<ContextType = GatewayContext, ParentType extends 
 };
 
 export type Resolvers<ContextType = GatewayContext> = {
+  BroadcastResult?: BroadcastResultResolvers<ContextType>;
+  Connection?: ConnectionResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;
+  MembershipChange?: MembershipChangeResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Post?: PostResolvers<ContextType>;
   PostEvent?: PostEventResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Room?: RoomResolvers<ContextType>;
+  RoomMessage?: RoomMessageResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tag?: TagResolvers<ContextType>;
   TagEvent?: TagEventResolvers<ContextType>;

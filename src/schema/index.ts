@@ -12,6 +12,7 @@ import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
 import { modelWriteResolvers } from './model-write-resolvers.ts'
 import { modelWriteTypeDefs } from './model-write-sdl.ts'
+import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
 
@@ -27,8 +28,8 @@ const baseResolvers = { Query: { mizzenVersion: () => version } }
 export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
   return createSchema<GatewayContext>({
-    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel)],
-    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel), modelWriteResolvers(dataModel), modelEventResolvers(dataModel)],
+    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel), roomTypeDefs],
+    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel), modelWriteResolvers(dataModel), modelEventResolvers(dataModel), roomResolvers],
   })
 }
 

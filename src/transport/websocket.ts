@@ -16,6 +16,8 @@ import { CloseCode } from './close-codes.ts'
 /** What mizzen adds to graphql-ws's per-connection `extra` (besides its `socket` and `request`). */
 type ConnectionExtra = {
   connectionId?: string
+  /** `onConnectionOpen` for this connection, so that closing waits for it to finish. */
+  opened?: Promise<void>
 }
 
 type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>['getEnveloped']>
@@ -36,6 +38,16 @@ export interface WebSocketTransportOptions {
   logger: Logger
   /** Hides unexpected error messages from clients (graphql-ws's own masking). */
   isProduction: boolean
+  /**
+   * Called when a connection is acknowledged, before `connection_ack` is sent: once it resolves
+   * the connection exists for the rest of the gateway. If it rejects, the socket is closed 4500.
+   */
+  onConnectionOpen?: (connectionId: string) => Promise<void> | void
+  /**
+   * Called once when an acknowledged connection closes, after its subscriptions were returned
+   * and after `onConnectionOpen` settled (even if the socket closed while it ran).
+   */
+  onConnectionClose?: (connectionId: string) => Promise<void> | void
 }
 
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
@@ -47,11 +59,27 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       isProd: options.isProduction,
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-      onConnect: (ctx) => {
+      onConnect: async (ctx) => {
         const connectionId = randomUUID()
         ctx.extra.connectionId = connectionId
+        ctx.extra.opened = (async () => options.onConnectionOpen?.(connectionId))()
+        await ctx.extra.opened
         logger.debug({ connectionId }, 'websocket connection acknowledged')
         return { connectionId }
+      },
+      // onClose, not onDisconnect: graphql-ws skips onDisconnect when the socket closes while
+      // onConnect is still waiting, and the connection must be let go of in that case too.
+      onClose: async (ctx) => {
+        const { connectionId, opened } = ctx.extra
+        if (!connectionId || !opened) return
+        // If opening failed, the socket was closed 4500 for it; closing still cleans up after it.
+        await opened.catch(() => {})
+        try {
+          await options.onConnectionClose?.(connectionId)
+        } catch (err) {
+          logger.error({ err, connectionId }, 'closing a connection failed')
+        }
+        logger.debug({ connectionId }, 'websocket connection closed')
       },
       onSubscribe: async (ctx, _id, payload) => {
         const enveloped = yoga.getEnveloped({

@@ -1,0 +1,52 @@
+/**
+ * What room messaging carries: the message itself (plain data, so any bus can carry it between
+ * processes), the bus envelope that addresses it, and the signals the delivery hub hands to a
+ * connection's subscriptions.
+ */
+import type { Target } from './registry.ts'
+
+/** A message as its sender made it: the same for every recipient. */
+export interface RoomMessageData {
+  /** Unique per message (a UUID). */
+  readonly id: string
+  readonly event: string
+  /** Any JSON value; absent data travels as null. */
+  readonly data: unknown
+  /** The WebSocket connection that sent it; null when sent over HTTP. */
+  readonly sender: string | null
+  /** When the gateway accepted it, ISO 8601. */
+  readonly sentAt: string
+}
+
+/** A message as one subscription receives it (`RoomMessage` in the schema). */
+export interface RoomMessage extends RoomMessageData {
+  /** The room it reached this subscription through; null for a blast. */
+  readonly room: string | null
+}
+
+/** What travels on the bus (`rooms:message`): every instance delivers it to its own recipients. */
+export interface RoomEnvelope {
+  readonly message: RoomMessageData
+  readonly target: Target
+}
+
+/**
+ * What the hub delivers on a connection's topic: a message with the targeted rooms the
+ * connection is in ([] for a blast), or notice that a membership operation took it out of rooms
+ * (its `room(name)` subscriptions for them complete).
+ */
+export type ConnectionSignal =
+  | { readonly kind: 'message'; readonly message: RoomMessageData; readonly rooms: readonly string[] }
+  | { readonly kind: 'left'; readonly rooms: readonly string[] }
+
+/** The bus topic room messages travel on. */
+export const roomsTopic = 'rooms:message' as const
+
+/**
+ * The hub topic of one connection. Room messages are addressed to connections, not rooms: a
+ * message for several rooms must reach each connection once, and which room-subscription gets it
+ * depends on the connection's memberships. So the bus listener resolves the recipients once per
+ * message and delivers one signal per connection; that connection's subscriptions (its `room`
+ * and `messages` subscriptions, usually one or two) each select from it.
+ */
+export const connectionTopic = (connectionId: string) => `connection:${connectionId}` as const

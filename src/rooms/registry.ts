@@ -1,0 +1,104 @@
+/**
+ * The rooms registry: which connection is in which room, and why. Everything outside an
+ * implementation talks to this interface, so that several gateway instances can share one
+ * registry (the scale-out issue backs it with Redis; `memory.ts` is the one-process version).
+ *
+ * Two kinds of methods:
+ * - cluster-wide (async): membership operations and reads. An operation on a connection held by
+ *   another instance takes effect there, and the promise resolves only once it has (a Redis
+ *   registry sends the command to the holder and awaits its reply), so a `join` mutation that
+ *   returned is a join that happened. They resolve with what they did.
+ * - local (sync): what the delivery path needs about the connections this instance holds. It
+ *   never waits on another process.
+ */
+
+/**
+ * Why a connection is in a room. A connection stays in a room while it has at least one reason:
+ * the server joined it (`join`, `addRoomMembersToRooms`), or one of its `room(name)`
+ * subscriptions is running (each counts once, by its id).
+ */
+export type MembershipReason =
+  | { readonly kind: 'server' }
+  | { readonly kind: 'subscription'; readonly subscriptionId: string }
+
+/** Who a message is for. */
+export interface Target {
+  /**
+   * The rooms it is broadcast to, or null for every connection (a blast). As in Sails, a
+   * connection id used as a room name also addresses that connection directly.
+   */
+  readonly rooms: readonly string[] | null
+  /** Connections left out; ids no instance holds are ignored. */
+  readonly omit: readonly string[]
+}
+
+/** What a membership operation did to one room. */
+export interface MembershipChange {
+  readonly room: string
+  /** The connections that joined (or left) the room by this operation, not those already in (or out). */
+  readonly connectionIds: readonly string[]
+  /** Members of the room after the operation. */
+  readonly memberCount: number
+}
+
+export interface RoomInfo {
+  readonly name: string
+  readonly memberCount: number
+}
+
+/**
+ * Told, on the instance that holds the connection, that a membership operation took it out of
+ * `rooms` (leave, leaveAll, removeRoomMembersFromRooms). Not called when the connection closes
+ * or when its own subscription ended.
+ */
+export type LeftListener = (connectionId: string, rooms: readonly string[]) => void
+
+export interface RoomRegistry {
+  /** Registers a connection this instance holds (when graphql-ws acknowledges it); it is in no room. */
+  addConnection(connectionId: string): Promise<void>
+  /** Takes a connection of this instance out of every room (it closed); empty rooms are deleted. Unknown ids are ignored. */
+  removeConnection(connectionId: string): Promise<void>
+
+  /** Adds a reason for the connection to be in `room`. Rejects with UnknownConnectionError when no instance holds it. */
+  join(connectionId: string, room: string, reason: MembershipReason): Promise<MembershipChange>
+  /**
+   * Drops the reason a `room(name)` subscription gave; the connection leaves when none is left.
+   * A no-op when that reason is already gone (the server made it leave, or it closed).
+   */
+  release(connectionId: string, room: string, subscriptionId: string): Promise<void>
+  /** Takes the connection out of `room`, whatever its reasons. Rejects with UnknownConnectionError when no instance holds it. */
+  leave(connectionId: string, room: string): Promise<MembershipChange>
+  /** Every member of `room` leaves every room it is in (Sails `leaveAll`); one change per room that lost members. */
+  leaveAll(room: string): Promise<MembershipChange[]>
+  /** The members of `sourceRoom` join each of `rooms` (server reason); one change per room. */
+  addRoomMembersToRooms(sourceRoom: string, rooms: readonly string[]): Promise<MembershipChange[]>
+  /** The members of `sourceRoom` leave each of `rooms`; one change per room. */
+  removeRoomMembersFromRooms(sourceRoom: string, rooms: readonly string[]): Promise<MembershipChange[]>
+
+  /** The rooms a connection is in, sorted; undefined when no instance holds it. */
+  roomsOf(connectionId: string): Promise<string[] | undefined>
+  /** The members of a room, sorted; [] for a room that does not exist. */
+  members(room: string): Promise<string[]>
+  /** Every room with at least one member, sorted by name. */
+  rooms(): Promise<RoomInfo[]>
+  /** How many connections a message for `target` is addressed to, over all instances. */
+  recipientCount(target: Target): Promise<number>
+
+  /**
+   * The connections of this instance that `target` reaches, each with the targeted rooms it is
+   * in (in the order of `target.rooms`; [] for a blast). Each connection appears once.
+   */
+  localRecipients(target: Target): Map<string, string[]>
+  /** Calls `listener` when a membership operation takes a connection of this instance out of rooms; returns the unsubscribe function. */
+  onLeft(listener: LeftListener): () => void
+  /** Connections this instance holds (for diagnostics and leak checks). */
+  readonly localConnectionCount: number
+}
+
+/** No instance holds a connection with this id (it closed, or never existed). */
+export class UnknownConnectionError extends Error {
+  override readonly name = 'UnknownConnectionError'
+  constructor(readonly connectionId: string) {
+    super(`no connection with id "${connectionId}"`)
+  }
+}

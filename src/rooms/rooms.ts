@@ -1,0 +1,103 @@
+/**
+ * Rooms on one gateway instance: sends messages through the bus, delivers those that reach this
+ * instance's connections through the delivery hub, and keeps the registry told of connections
+ * opening and closing. Membership itself lives in the registry (cluster-wide by contract).
+ */
+import { randomUUID } from 'node:crypto'
+import type { Bus } from '../bus/bus.ts'
+import { ConfigError } from '../errors.ts'
+import type { DeliveryHub, Selector } from '../delivery/hub.ts'
+import type { SubscriptionStream } from '../delivery/stream.ts'
+import { MemoryRoomRegistry } from './memory.ts'
+import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
+import type { RoomRegistry, Target } from './registry.ts'
+import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
+
+export interface RoomsOptions {
+  /**
+   * Largest `data` a `broadcast` or `blast` may carry, in bytes of its JSON text; bigger ones
+   * are refused with BAD_USER_INPUT. A positive integer; anything else stops startup.
+   * @default 65536 (64 KiB)
+   */
+  maxDataBytes?: number
+  /**
+   * Where room membership lives. Share one registry between instances (Redis) to run several
+   * gateways as one.
+   * @default an in-memory registry (one process)
+   */
+  registry?: RoomRegistry
+}
+
+export interface RoomsDependencies {
+  readonly bus: Bus
+  readonly hub: DeliveryHub
+}
+
+/** What `send` did. */
+export interface SendResult {
+  readonly messageId: string
+  /** Connections the message was addressed to, over all instances. */
+  readonly recipients: number
+}
+
+export class Rooms {
+  readonly registry: RoomRegistry
+  readonly maxDataBytes: number
+  readonly #hub: DeliveryHub
+  readonly #bus: Bus
+  readonly #detach: (() => void)[]
+
+  constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
+    const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
+    if (!Number.isSafeInteger(maxDataBytes) || maxDataBytes <= 0) {
+      throw new ConfigError('rooms.maxDataBytes', `expected a positive integer, got ${maxDataBytes}`)
+    }
+    this.maxDataBytes = maxDataBytes
+    this.registry = options.registry ?? new MemoryRoomRegistry()
+    this.#hub = dependencies.hub
+    this.#bus = dependencies.bus
+    this.#detach = [
+      this.#bus.subscribe(roomsTopic, (envelope) => this.#deliverLocally(envelope)),
+      this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
+    ]
+  }
+
+  /** A WebSocket connection was acknowledged: it exists, in no room. */
+  connectionOpened(connectionId: string): Promise<void> {
+    return this.registry.addConnection(connectionId)
+  }
+
+  /** A WebSocket connection closed: it leaves every room. */
+  connectionClosed(connectionId: string): Promise<void> {
+    return this.registry.removeConnection(connectionId)
+  }
+
+  /**
+   * Sends a message to `target` on every instance. Resolves once the bus took it, with its id and
+   * how many connections it is addressed to. Checks on its content are the caller's.
+   */
+  async send(content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>, target: Target): Promise<SendResult> {
+    const message: RoomMessageData = { id: randomUUID(), ...content, sentAt: new Date().toISOString() }
+    const recipients = await this.registry.recipientCount(target)
+    await this.#bus.publish(roomsTopic, { message, target })
+    return { messageId: message.id, recipients }
+  }
+
+  /** A stream of what `select` picks from the signals of one connection; `onEnd` runs when it ends. */
+  listen<R>(connectionId: string, select: Selector<ConnectionSignal, R>, onEnd?: () => void): SubscriptionStream<R> {
+    return this.#hub.subscribe(connectionTopic(connectionId), select, onEnd)
+  }
+
+  /** Stops delivering (on shutdown). */
+  close(): void {
+    for (const detach of this.#detach.splice(0)) detach()
+  }
+
+  #deliverLocally({ message, target }: RoomEnvelope): void {
+    for (const [connectionId, rooms] of this.registry.localRecipients(target)) this.#signal(connectionId, { kind: 'message', message, rooms })
+  }
+
+  #signal(connectionId: string, signal: ConnectionSignal): void {
+    this.#hub.deliver(connectionTopic(connectionId), signal)
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Room mutations, over HTTP and WebSocket alike. They are all here, behind `guarded`, so that the
+ * room policies of the auth issue can be checked in one place.
+ */
+import type { GatewayContext } from '../../context.ts'
+import { notFound } from '../../errors.ts'
+import { UnknownConnectionError, type Target } from '../../rooms/registry.ts'
+import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
+
+type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>
+
+interface MessageArgs {
+  event: string
+  data?: unknown
+  omit?: string | null
+  omitSelf?: boolean | null
+}
+
+/**
+ * Wraps every room mutation: the one place for a policy check (issue 5), and where a connection
+ * that does not exist becomes NOT_FOUND.
+ */
+function guarded<A>(resolve: Resolver<A>): Resolver<A> {
+  return async (parent, args, context) => {
+    try {
+      return await resolve(parent, args, context)
+    } catch (error) {
+      if (error instanceof UnknownConnectionError) throw notFound(error.message, { connectionId: error.connectionId })
+      throw error
+    }
+  }
+}
+
+/** The message's content and who it leaves out, checked. */
+function messageOf(args: MessageArgs, { connectionId, rooms }: GatewayContext) {
+  const content = { event: checkName(args.event, 'event'), data: checkData(args.data, rooms.maxDataBytes), sender: connectionId ?? null }
+  // omitSelf over HTTP has no connection to leave out; it is not an error.
+  const omit = [args.omit, args.omitSelf ? connectionId : undefined].filter((id): id is string => id != null)
+  return { content, omit }
+}
+
+export const roomMutations = {
+  broadcast: guarded<MessageArgs & { rooms: string[] }>(async (_parent, args, context) => {
+    const { content, omit } = messageOf(args, context)
+    const target: Target = { rooms: checkRooms(args.rooms, 'rooms'), omit }
+    return context.rooms.send(content, target)
+  }),
+  blast: guarded<MessageArgs>(async (_parent, args, context) => {
+    const { content, omit } = messageOf(args, context)
+    return context.rooms.send(content, { rooms: null, omit })
+  }),
+  join: guarded<{ connectionId: string; room: string }>(async (_parent, args, { rooms }) =>
+    rooms.registry.join(args.connectionId, checkName(args.room, 'room'), { kind: 'server' }),
+  ),
+  leave: guarded<{ connectionId: string; room: string }>(async (_parent, args, { rooms }) =>
+    rooms.registry.leave(args.connectionId, checkName(args.room, 'room')),
+  ),
+  leaveAll: guarded<{ room: string }>(async (_parent, args, { rooms }) => rooms.registry.leaveAll(checkName(args.room, 'room'))),
+  addRoomMembersToRooms: guarded<{ sourceRoom: string; rooms: string[] }>(async (_parent, args, { rooms }) =>
+    rooms.registry.addRoomMembersToRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+  ),
+  removeRoomMembersFromRooms: guarded<{ sourceRoom: string; rooms: string[] }>(async (_parent, args, { rooms }) =>
+    rooms.registry.removeRoomMembersFromRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+  ),
+}

@@ -1,0 +1,185 @@
+/** The contract every rooms registry keeps; each implementation is listed in `registries`. */
+import { describe, expect, it } from 'vitest'
+import { MemoryRoomRegistry } from '../src/rooms/memory.ts'
+import { UnknownConnectionError, type RoomRegistry } from '../src/rooms/registry.ts'
+
+const registries: { name: string; create: () => Promise<RoomRegistry> }[] = [{ name: 'memory', create: async () => new MemoryRoomRegistry() }]
+
+const server = { kind: 'server' } as const
+const subscription = (subscriptionId: string) => ({ kind: 'subscription', subscriptionId }) as const
+
+describe.each(registries)('$name rooms registry', ({ create }) => {
+  /** A registry holding connections `a`, `b` and `c`, recording what `onLeft` reports. */
+  async function setup() {
+    const registry = await create()
+    for (const id of ['a', 'b', 'c']) await registry.addConnection(id)
+    const left: [string, readonly string[]][] = []
+    registry.onLeft((connectionId, rooms) => left.push([connectionId, rooms]))
+    return { registry, left }
+  }
+
+  describe('connections', () => {
+    it('should hold a new connection in no room', async () => {
+      const { registry } = await setup()
+      expect(await registry.roomsOf('a')).toEqual([])
+      expect(await registry.roomsOf('nobody')).toBeUndefined()
+      expect(registry.localConnectionCount).toBe(3)
+    })
+
+    it('should take a removed connection out of every room and delete emptied rooms', async () => {
+      const { registry, left } = await setup()
+      await registry.join('a', 'x', server)
+      await registry.join('a', 'y', subscription('s1'))
+      await registry.join('b', 'x', server)
+      await registry.removeConnection('a')
+      expect(await registry.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
+      expect(await registry.roomsOf('a')).toBeUndefined()
+      expect(registry.localConnectionCount).toBe(2)
+      expect(left).toEqual([])
+      await registry.removeConnection('a')
+    })
+  })
+
+  describe('join and leave', () => {
+    it('should report a join as a change only when the connection was not in the room', async () => {
+      const { registry } = await setup()
+      expect(await registry.join('a', 'x', server)).toEqual({ room: 'x', connectionIds: ['a'], memberCount: 1 })
+      expect(await registry.join('a', 'x', server)).toEqual({ room: 'x', connectionIds: [], memberCount: 1 })
+      expect(await registry.join('b', 'x', subscription('s1'))).toEqual({ room: 'x', connectionIds: ['b'], memberCount: 2 })
+      expect(await registry.members('x')).toEqual(['a', 'b'])
+      expect(await registry.roomsOf('a')).toEqual(['x'])
+    })
+
+    it('should reject a join or leave of a connection no instance holds', async () => {
+      const { registry } = await setup()
+      await expect(registry.join('nobody', 'x', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+      await expect(registry.leave('nobody', 'x')).rejects.toThrow('no connection with id "nobody"')
+      expect(await registry.rooms()).toEqual([])
+    })
+
+    it('should keep a connection in a room while any subscription or the server holds it there', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', subscription('s1'))
+      await registry.join('a', 'x', subscription('s2'))
+      await registry.release('a', 'x', 's1')
+      expect(await registry.members('x')).toEqual(['a'])
+      await registry.join('a', 'x', server)
+      await registry.release('a', 'x', 's2')
+      expect(await registry.members('x')).toEqual(['a'])
+      await registry.leave('a', 'x')
+      await registry.join('a', 'x', subscription('s3'))
+      await registry.release('a', 'x', 's3')
+      expect(await registry.rooms()).toEqual([])
+    })
+
+    it('should ignore a release whose reason is already gone', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', subscription('s1'))
+      await registry.leave('a', 'x')
+      await registry.join('a', 'x', subscription('s2'))
+      await registry.release('a', 'x', 's1')
+      await registry.release('nobody', 'x', 's1')
+      expect(await registry.members('x')).toEqual(['a'])
+    })
+
+    it('should take a connection out of a room on leave whatever its reasons, and tell onLeft', async () => {
+      const { registry, left } = await setup()
+      await registry.join('a', 'x', server)
+      await registry.join('a', 'x', subscription('s1'))
+      expect(await registry.leave('a', 'x')).toEqual({ room: 'x', connectionIds: ['a'], memberCount: 0 })
+      expect(await registry.leave('a', 'x')).toEqual({ room: 'x', connectionIds: [], memberCount: 0 })
+      expect(left).toEqual([['a', ['x']]])
+      expect(await registry.rooms()).toEqual([])
+    })
+  })
+
+  describe('room-wide operations', () => {
+    it('should make every member of a room leave all its rooms on leaveAll', async () => {
+      const { registry, left } = await setup()
+      await registry.join('a', 'fun', server)
+      await registry.join('a', 'x', server)
+      await registry.join('b', 'fun', subscription('s1'))
+      await registry.join('c', 'x', server)
+      const changes = await registry.leaveAll('fun')
+      expect(changes).toEqual([
+        { room: 'fun', connectionIds: ['a', 'b'], memberCount: 0 },
+        { room: 'x', connectionIds: ['a'], memberCount: 1 },
+      ])
+      expect(left).toEqual([
+        ['a', ['fun', 'x']],
+        ['b', ['fun']],
+      ])
+      expect(await registry.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
+      expect(await registry.leaveAll('none')).toEqual([])
+    })
+
+    it('should add the members of a room to other rooms', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'fun', subscription('s1'))
+      await registry.join('b', 'fun', server)
+      await registry.join('b', 'y', server)
+      expect(await registry.addRoomMembersToRooms('fun', ['y', 'z', 'fun'])).toEqual([
+        { room: 'y', connectionIds: ['a'], memberCount: 2 },
+        { room: 'z', connectionIds: ['a', 'b'], memberCount: 2 },
+        { room: 'fun', connectionIds: [], memberCount: 2 },
+      ])
+      // The source room stays the subscription's: releasing it still leaves.
+      await registry.release('a', 'fun', 's1')
+      expect(await registry.roomsOf('a')).toEqual(['y', 'z'])
+    })
+
+    it('should remove the members of a room from other rooms, and tell onLeft', async () => {
+      const { registry, left } = await setup()
+      for (const id of ['a', 'b']) await registry.join(id, 'fun', server)
+      for (const id of ['a', 'c']) await registry.join(id, 'y', server)
+      expect(await registry.removeRoomMembersFromRooms('fun', ['y', 'z'])).toEqual([
+        { room: 'y', connectionIds: ['a'], memberCount: 1 },
+        { room: 'z', connectionIds: [], memberCount: 0 },
+      ])
+      expect(left).toEqual([['a', ['y']]])
+      expect(await registry.members('y')).toEqual(['c'])
+    })
+  })
+
+  describe('recipients', () => {
+    it('should address each member of the targeted rooms once, with the targeted rooms it is in', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', server)
+      await registry.join('a', 'y', server)
+      await registry.join('b', 'y', server)
+      const target = { rooms: ['y', 'x', 'none'], omit: [] }
+      expect([...registry.localRecipients(target)]).toEqual([
+        ['a', ['y', 'x']],
+        ['b', ['y']],
+      ])
+      expect(await registry.recipientCount(target)).toBe(2)
+    })
+
+    it('should leave out omitted connections and ignore unknown ones', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', server)
+      await registry.join('b', 'x', server)
+      expect([...registry.localRecipients({ rooms: ['x'], omit: ['a', 'nobody'] }).keys()]).toEqual(['b'])
+    })
+
+    it('should address every connection on a blast', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', server)
+      expect([...registry.localRecipients({ rooms: null, omit: ['b'] })]).toEqual([
+        ['a', []],
+        ['c', []],
+      ])
+      expect(await registry.recipientCount({ rooms: null, omit: ['b'] })).toBe(2)
+    })
+
+    it('should address a connection directly by its id used as a room name', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'b', server)
+      expect([...registry.localRecipients({ rooms: ['b'], omit: [] })]).toEqual([
+        ['a', ['b']],
+        ['b', ['b']],
+      ])
+      expect(await registry.members('b')).toEqual(['a'])
+    })
+  })
+})
