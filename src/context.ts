@@ -1,4 +1,6 @@
 /** What every resolver receives, over HTTP and WebSocket alike. */
+import type { Access } from './auth/access.ts'
+import type { Viewer } from './auth/viewer.ts'
 import type { Bus } from './bus/bus.ts'
 import type { PrismaClient } from './db/database.ts'
 import type { DeliveryHub } from './delivery/hub.ts'
@@ -22,4 +24,8 @@ export interface ServerContext {
 export interface GatewayContext extends ServerContext {
   /** The WebSocket connection the operation arrived on; absent over HTTP. */
   readonly connectionId?: string
+  /** Who is asking (from the Authorization header, or the connection_init payload). */
+  readonly viewer: Viewer
+  /** The policies applied to this viewer: every permission check goes through it. */
+  readonly access: Access
 }

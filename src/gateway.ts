@@ -19,6 +19,13 @@ import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
 import { buildSchema } from './schema/index.ts'
+import { Access } from './auth/access.ts'
+import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
+import type { Policies } from './auth/policies.ts'
+import type { Viewer } from './auth/viewer.ts'
+import { ConfigError } from './errors.ts'
+import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
+import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
 import { attachWebSocket } from './transport/websocket.ts'
 
@@ -48,6 +55,18 @@ export interface GatewayOptions {
   bus?: Bus
   /** Room messaging: message size limit, membership registry. @default see RoomsOptions */
   rooms?: RoomsOptions
+  /** Credentials: API keys and JWT verification. None configured means open (everyone is `service`). */
+  auth?: AuthOptions
+  /** Refuse to start open (no credentials) in production unless this is true. @default false */
+  allowOpen?: boolean
+  /** Who may read, write, join and broadcast. @default reads open to all, writes and room management `service` only */
+  policies?: Policies
+  /** Resource limits. @default see `defaultLimits` */
+  limits?: Partial<Limits>
+  /** Allowed `Origin`s for WebSocket upgrades and CORS; empty allows any. @default [] */
+  allowedOrigins?: readonly string[]
+  /** Answer introspection queries. @default true unless nodeEnv is production */
+  introspection?: boolean
 }
 
 export interface Gateway {
@@ -71,6 +90,16 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const nodeEnv = options.nodeEnv ?? 'development'
   const logger = options.logger ?? createLogger('info')
   const dataModel = options.dataModel ?? generatedDataModel
+  const limits = resolveLimits(options.limits)
+  const authenticator = createAuthenticator(options.auth ?? {})
+  if (authenticator.open) {
+    if (nodeEnv === 'production' && !options.allowOpen) {
+      throw new ConfigError('MIZZEN_API_KEYS', 'production needs credentials: set MIZZEN_API_KEYS or a JWT key (MIZZEN_JWT_SECRET, MIZZEN_JWT_PUBLIC_KEY, MIZZEN_JWKS_URL), or MIZZEN_ALLOW_OPEN=true to run open')
+    }
+    logger.warn('NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key before exposing it.')
+  }
+  const policies = options.policies ?? {}
+  const allowedOrigins = options.allowedOrigins ?? []
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
   const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
@@ -92,7 +121,13 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
     landingPage: false,
     logging: logger,
-    context: (initial) => ({ ...serverContext, connectionId: initial.connectionId }),
+    cors: allowedOrigins.length ? { origin: [...allowedOrigins], credentials: true } : undefined,
+    plugins: queryLimitPlugins(limits, options.introspection ?? nodeEnv !== 'production'),
+    context: async (initial) => {
+      // Over WebSocket the viewer was authenticated at connection_init; over HTTP, per request.
+      const viewer = (initial.viewer as Viewer | undefined) ?? (await authenticateRequest(authenticator, initial.request as Request | undefined))
+      return { ...serverContext, connectionId: initial.connectionId, viewer, access: new Access(viewer, policies, dataModel) }
+    },
   })
 
   const probes = createProbeHandler({ database: database.ping, bus: () => bus.ping() })
@@ -104,6 +139,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     httpServer: server,
     path: GRAPHQL_PATH,
     yoga,
+    authenticator,
+    limits,
+    allowedOrigins,
     logger,
     isProduction: nodeEnv === 'production',
     onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),

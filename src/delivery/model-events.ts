@@ -24,12 +24,38 @@ export interface ModelEventFilter {
   /** Only records whose new state, or previous state, matches. */
   readonly where?: Where
   readonly verbs?: readonly ModelVerb[]
+  /** The records the subscriber may see (its row policy); undefined when it may see all. */
+  readonly visible?: Where
+}
+
+/**
+ * The event as a viewer who may see only `visible` records sees it: nothing about records it
+ * can't see, not even their previous state. A record that leaves its view arrives as DELETED
+ * (with the previous state it could see, never the new one), and one that enters as CREATED.
+ */
+export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | undefined {
+  const sawBefore = event.previous !== undefined && matchesWhere(visible, event.previous)
+  const seesNow = event.node !== undefined && matchesWhere(visible, event.node)
+  switch (event.verb) {
+    case 'DELETED':
+      return sawBefore ? event : undefined
+    case 'UPDATED':
+      if (sawBefore && seesNow) return event
+      if (seesNow) return { model: event.model, verb: 'CREATED', id: event.id, node: event.node!, at: event.at }
+      if (sawBefore) return { model: event.model, verb: 'DELETED', id: event.id, previous: event.previous!, at: event.at }
+      return undefined
+    default:
+      // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.
+      return seesNow ? event : undefined
+  }
 }
 
 /** A selector for `DeliveryHub.subscribe` applying `filter`. */
 export function modelEventSelector(filter: ModelEventFilter) {
   const remaining = filter.ids ? new Set(filter.ids) : undefined
-  return (event: ModelEvent, control: DeliveryControl): ModelEvent | undefined => {
+  return (published: ModelEvent, control: DeliveryControl): ModelEvent | undefined => {
+    const event = filter.visible ? viewedEvent(published, filter.visible) : published
+    if (!event) return undefined
     if (remaining) {
       if (!remaining.has(event.id)) return undefined
       // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.

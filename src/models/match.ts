@@ -5,7 +5,7 @@
  * String operators are case-sensitive (PostgreSQL's default; SQLite's LIKE ignores ASCII case).
  */
 import { comparableAs } from './values.ts'
-import type { Where } from './where.ts'
+import { isFilterObject, type Where } from './where.ts'
 
 type FieldFilter = Record<string, unknown>
 
@@ -57,8 +57,9 @@ export function matchesWhere(where: Where, record: Record<string, unknown> | nul
       if (!(condition as Where[]).some((w) => matchesWhere(w, record))) return false
     } else if (key === 'NOT') {
       if ((condition as Where[]).some((w) => matchesWhere(w, record))) return false
-    } else if (condition === null) {
-      if (record[key] != null) return false
+    } else if (!isFilterObject(condition)) {
+      // Prisma's shorthand: a bare value means equals.
+      if (!matchOperator(record[key], 'equals', condition)) return false
     } else if (!matchField(record[key], condition as FieldFilter)) {
       return false
     }

@@ -18,6 +18,10 @@ function heldIdType(dataModel: DataModelMeta, model: ModelMeta, fieldName: strin
   return target.fields.find((f) => f.name === target.idField)!.type
 }
 
+/** A field condition written as a filter object (`{ equals: 1 }`) rather than a bare value (`1`), as Prisma allows. */
+export const isFilterObject = (value: unknown): value is Where =>
+  typeof value === 'object' && value !== null && !(value instanceof Date) && !Array.isArray(value) && !(value instanceof Uint8Array)
+
 export function toPrismaWhere(dataModel: DataModelMeta, model: ModelMeta, where: Where | null | undefined): Where | undefined {
   if (!where) return undefined
   const result: Where = {}
@@ -34,7 +38,7 @@ export function toPrismaWhere(dataModel: DataModelMeta, model: ModelMeta, where:
     }
     const type = heldIdType(dataModel, model, key)
     const filter: Where = {}
-    for (const [op, operand] of Object.entries(value as Where)) {
+    for (const [op, operand] of Object.entries(isFilterObject(value) ? value : { equals: value })) {
       const convert = (v: unknown) => (v === null ? null : parseId(type, v, `${model.name}.${key}`))
       filter[op] = Array.isArray(operand) ? operand.map(convert) : convert(operand)
     }

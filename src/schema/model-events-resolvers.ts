@@ -22,12 +22,14 @@ function parseIds(dataModel: DataModelMeta, model: ModelMeta, ids: unknown[]): u
 
 function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
   return (_parent: unknown, args: Args, context: GatewayContext) => {
+    context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
     const selector = modelEventSelector({
       ids: ids ? new Set(parseIds(dataModel, model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(dataModel, model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
+      visible: context.access.rowFilter(model.name),
     })
     return context.hub.subscribe(modelTopic(model.name), selector)
   }
@@ -35,6 +37,7 @@ function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
 
 function publish(dataModel: DataModelMeta, model: ModelMeta) {
   return async (_parent: unknown, args: Args, context: GatewayContext) => {
+    context.access.assertWrite(model.name, 'publish to')
     const ids = parseIds(dataModel, model, args.ids as unknown[])
     const size = Buffer.byteLength(JSON.stringify(args.data) ?? '')
     if (size > MAX_PUBLISH_BYTES) throw badInput(`data is ${size} bytes; at most ${MAX_PUBLISH_BYTES} may be published`)

@@ -2,12 +2,14 @@
  * Resolvers for the generated model queries and relation fields. One set of functions serves
  * every model: each is parameterised by the model's metadata, never written per model.
  */
+import { forbidden } from '../auth/access.ts'
 import type { GatewayContext } from '../context.ts'
 import { badInput } from '../errors.ts'
 import { findModel, idType, relationFields } from '../models/fields.ts'
 import { parseId } from '../models/ids.ts'
 import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
 import { lowerFirst, modelNames } from '../models/naming.ts'
+import { matchesWhere } from '../models/match.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 
 /** The largest page a list query returns; bigger `take` values are refused. */
@@ -48,22 +50,40 @@ export function toFindManyArgs(dataModel: DataModelMeta, model: ModelMeta, args:
   return result
 }
 
+/** `where` restricted to the rows the viewer may see. */
+export function visibleWhere(context: GatewayContext, model: string, where: Where | undefined): Where | undefined {
+  const filter = context.access.rowFilter(model)
+  if (!filter) return where
+  return where ? { AND: [where, filter] } : filter
+}
+
+/** A to-one related record, or FORBIDDEN when the viewer may not see it. */
+function visibleRecord(context: GatewayContext, model: ModelMeta, record: Row | null): Row | null {
+  const filter = context.access.rowFilter(model.name)
+  if (!record || !filter || matchesWhere(filter, record)) return record
+  throw forbidden(`not allowed to read ${model.name} ${String(record[model.idField])}`)
+}
+
 function relationResolver(dataModel: DataModelMeta, model: ModelMeta, relation: FieldMeta): Resolver {
   const target = findModel(dataModel, relation.type)
   const from = relation.relationFromFields
   const to = relation.relationToFields
   if (!relation.isList && from?.length && to?.length) {
     // This side holds the foreign key: look the target up by it, with no join.
-    return (parent, _args, context) => {
+    return async (parent, _args, context) => {
+      context.access.assertRead(target.name)
       const key = Object.fromEntries(to.map((field, i) => [field, parent[from[i]!]]))
       if (Object.values(key).some((value) => value == null)) return null
-      return delegateOf(context, target.name).findUnique({ where: key })
+      return visibleRecord(context, target, await delegateOf(context, target.name).findUnique({ where: key }))
     }
   }
   return async (parent, args, context) => {
+    context.access.assertRead(target.name)
     const fluent = delegateOf(context, model.name).findUnique({ where: { [model.idField]: parent[model.idField] } })
-    const related = await fluent[relation.name]!(relation.isList ? toFindManyArgs(dataModel, target, args) : undefined)
-    return related ?? (relation.isList ? [] : null)
+    if (!relation.isList) return visibleRecord(context, target, ((await fluent[relation.name]!()) as Row | null) ?? null)
+    const findArgs = toFindManyArgs(dataModel, target, args)
+    const where = visibleWhere(context, target.name, findArgs.where as Where | undefined)
+    return (await fluent[relation.name]!({ ...findArgs, ...(where ? { where } : {}) })) ?? []
   }
 }
 
@@ -71,12 +91,18 @@ export function modelResolvers(dataModel: DataModelMeta): Record<string, Record<
   const resolvers: Record<string, Record<string, Resolver>> = { Query: {} }
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
-    resolvers.Query![names.one] = (_parent, args, context) =>
-      delegateOf(context, model.name).findUnique({
-        where: { [model.idField]: parseId(idType(dataModel, model), args.id, `${model.name} id`) },
-      })
-    resolvers.Query![names.many] = (_parent, args, context) =>
-      delegateOf(context, model.name).findMany(toFindManyArgs(dataModel, model, args as ListArgs))
+    resolvers.Query![names.one] = async (_parent, args, context) => {
+      context.access.assertRead(model.name)
+      const byId = { [model.idField]: parseId(idType(dataModel, model), args.id, `${model.name} id`) }
+      const [record] = await delegateOf(context, model.name).findMany({ where: visibleWhere(context, model.name, byId), take: 1 })
+      return record ?? null
+    }
+    resolvers.Query![names.many] = (_parent, args, context) => {
+      context.access.assertRead(model.name)
+      const findArgs = toFindManyArgs(dataModel, model, args as ListArgs)
+      const where = visibleWhere(context, model.name, findArgs.where as Where | undefined)
+      return delegateOf(context, model.name).findMany({ ...findArgs, ...(where ? { where } : {}) })
+    }
     resolvers[model.name] = Object.fromEntries(
       relationFields(model).map((relation) => [relation.name, relationResolver(dataModel, model, relation)]),
     )

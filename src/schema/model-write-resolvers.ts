@@ -12,7 +12,10 @@ import { delegateOf } from './model-resolvers.ts'
 type Args = Record<string, unknown>
 type WriteDelegate = Record<'create' | 'update' | 'delete', (args: Args) => Promise<unknown>>
 
-async function write(context: GatewayContext, model: ModelMeta, operation: 'create' | 'update' | 'delete', args: Args, id?: unknown) {
+/** Checks the write policy, then builds the Prisma arguments (so input errors come after FORBIDDEN) and writes. */
+async function write(context: GatewayContext, model: ModelMeta, operation: 'create' | 'update' | 'delete', buildArgs: () => Args, id?: unknown) {
+  context.access.assertWrite(model.name, operation)
+  const args = buildArgs()
   const delegate = delegateOf(context, model.name) as unknown as WriteDelegate
   try {
     return await delegate[operation](args)
@@ -31,10 +34,10 @@ export function modelWriteResolvers(dataModel: DataModelMeta) {
     const names = modelNames(model.name)
     const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(dataModel, model), id, `${model.name} id`) })
     Mutation[names.create] = (_parent, args, context) =>
-      write(context, model, 'create', { data: toPrismaData(dataModel, model, args.data as Args, 'create') })
+      write(context, model, 'create', () => ({ data: toPrismaData(dataModel, model, args.data as Args, 'create') }))
     Mutation[names.update] = (_parent, args, context) =>
-      write(context, model, 'update', { where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }, args.id)
-    Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', { where: whereId(args.id) }, args.id)
+      write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }), args.id)
+    Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', () => ({ where: whereId(args.id) }), args.id)
   }
   return { Mutation }
 }

@@ -6,6 +6,10 @@
 export enum CloseCode {
   /** The gateway is shutting down; clients should reconnect elsewhere or later. */
   GoingAway = 1001,
+  /** The client broke a limit: too many messages per second, or too slow to read what it was sent. */
+  PolicyViolation = 1008,
   /** An unexpected server error. */
   InternalError = 1011,
+  /** graphql-ws's Forbidden: refused credentials, or credentials that expired on an open connection. */
+  Forbidden = 4403,
 }

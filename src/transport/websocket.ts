@@ -1,21 +1,31 @@
 /**
  * graphql-ws on a `ws` server, executing every operation through Yoga's envelop pipeline
- * (`yoga.getEnveloped`), so that parsing, validation, context, plugins and error masking are
- * the same as over HTTP.
+ * (`yoga.getEnveloped`), so that parsing, validation (depth, aliases, tokens, introspection),
+ * context, auth and error masking are the same as over HTTP. Upgrades are checked before the
+ * handshake; each connection is authenticated at `connection_init`, and limited in message rate,
+ * unread output and subscriptions.
  */
 import { randomUUID } from 'node:crypto'
-import type { Server } from 'node:http'
-import type { ExecutionArgs } from 'graphql'
-import { GraphQLError } from 'graphql'
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { AuthError, type Authenticator } from '../auth/authenticator.ts'
+import type { Viewer } from '../auth/viewer.ts'
+import { ErrorCode } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { CloseCode } from './close-codes.ts'
+import type { Limits } from './limits.ts'
+import { checkUpgrade, clientIp, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
 
 /** What mizzen adds to graphql-ws's per-connection `extra` (besides its `socket` and `request`). */
 type ConnectionExtra = {
   connectionId?: string
+  viewer?: Viewer
+  /** Ids of the connection's active subscription operations. */
+  subscriptions?: Set<string>
   /** `onConnectionOpen` for this connection, so that closing waits for it to finish. */
   opened?: Promise<void>
 }
@@ -24,6 +34,8 @@ type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<s
 
 export interface WebSocketTransport {
   readonly server: WebSocketServer
+  /** Open connections (counted from the upgrade to the close). */
+  readonly connectionCount: number
   /**
    * Stops accepting connections and closes every open one with 1001; sockets that have not
    * finished the closing handshake after `graceMs` are terminated.
@@ -35,6 +47,10 @@ export interface WebSocketTransportOptions {
   httpServer: Server
   path: string
   yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>
+  authenticator: Authenticator
+  limits: Limits
+  /** Allowed `Origin` values for upgrades; empty allows any. */
+  allowedOrigins: readonly string[]
   logger: Logger
   /** Hides unexpected error messages from clients (graphql-ws's own masking). */
   isProduction: boolean
@@ -50,21 +66,96 @@ export interface WebSocketTransportOptions {
   onConnectionClose?: (connectionId: string) => Promise<void> | void
 }
 
+/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
+function atTime(time: number, action: () => void): () => void {
+  let timer: NodeJS.Timeout
+  const arm = () => {
+    timer = setTimeout(() => (Date.now() >= time ? action() : arm()), Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1))
+  }
+  arm()
+  return () => clearTimeout(timer)
+}
+
+/** Closes a connection that sends more than `perSecond` messages in a second. */
+function limitMessageRate(socket: WebSocket, perSecond: number): void {
+  let windowStart = Date.now()
+  let count = 0
+  socket.on('message', () => {
+    const now = Date.now()
+    if (now - windowStart >= 1000) {
+      windowStart = now
+      count = 0
+    }
+    if (++count > perSecond && socket.readyState === socket.OPEN) socket.close(CloseCode.PolicyViolation, 'Too many messages')
+  })
+}
+
+/** Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded. */
+function limitUnreadOutput(socket: WebSocket, maxBuffered: number): void {
+  const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void
+  socket.send = ((data: unknown, optionsOrCb?: unknown, cb?: (err?: Error) => void) => {
+    if (socket.bufferedAmount > maxBuffered) {
+      // The closing handshake would queue behind the unread data: drop the connection instead.
+      socket.terminate()
+      return
+    }
+    send(data, typeof optionsOrCb === 'function' ? (optionsOrCb as (err?: Error) => void) : cb)
+  }) as WebSocket['send']
+}
+
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
-  const { yoga, logger } = options
-  const server = new WebSocketServer({ server: options.httpServer, path: options.path })
+  const { yoga, logger, limits, authenticator } = options
+  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes })
+  const counter = new ConnectionCounter()
+  const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits }
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusal = checkUpgrade(request, rules, counter)
+    if (refusal) {
+      logger.debug({ ip: clientIp(request), ...refusal }, 'websocket upgrade refused')
+      refuseUpgrade(socket, refusal)
+      return
+    }
+    const uncount = counter.open(clientIp(request))
+    socket.once('close', uncount)
+    server.handleUpgrade(request, socket, head, (ws) => {
+      ws.once('close', uncount)
+      server.emit('connection', ws, request)
+    })
+  }
+  options.httpServer.on('upgrade', onUpgrade)
+
+  // Registered before graphql-ws's own listener, so these guards see every socket first.
+  server.on('connection', (socket: WebSocket) => {
+    limitMessageRate(socket, limits.maxMessagesPerSecond)
+    limitUnreadOutput(socket, limits.maxBufferedBytes)
+  })
 
   useServer<Record<string, unknown>, ConnectionExtra>(
     {
       isProd: options.isProduction,
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       onConnect: async (ctx) => {
+        let viewer: Viewer
+        try {
+          viewer = await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined)
+        } catch (error) {
+          if (!(error instanceof AuthError)) throw error
+          logger.debug({ reason: error.message }, 'websocket connection refused')
+          return false // graphql-ws closes with 4403 Forbidden
+        }
         const connectionId = randomUUID()
-        ctx.extra.connectionId = connectionId
+        Object.assign(ctx.extra, { connectionId, viewer, subscriptions: new Set<string>() })
+        if (viewer.expiresAt !== undefined) {
+          const socket = ctx.extra.socket
+          const cancel = atTime(viewer.expiresAt, () => socket.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
+          socket.once('close', cancel)
+        }
         ctx.extra.opened = (async () => options.onConnectionOpen?.(connectionId))()
         await ctx.extra.opened
-        logger.debug({ connectionId }, 'websocket connection acknowledged')
+        logger.debug({ connectionId, role: viewer.role }, 'websocket connection acknowledged')
         return { connectionId }
       },
       // onClose, not onDisconnect: graphql-ws skips onDisconnect when the socket closes while
@@ -81,13 +172,14 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         }
         logger.debug({ connectionId }, 'websocket connection closed')
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
           connectionId: ctx.extra.connectionId,
+          viewer: ctx.extra.viewer,
         })
         let document
         try {
@@ -95,6 +187,15 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         } catch (error) {
           // A syntax error is the client's, not a protocol violation: answer it, keep the socket.
           return [error instanceof GraphQLError ? error : new GraphQLError(String(error))]
+        }
+        const errors = enveloped.validate(enveloped.schema, document)
+        if (errors.length) return errors
+        if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
+          const active = ctx.extra.subscriptions!
+          if (active.size >= limits.maxSubscriptionsPerConnection) {
+            return [new GraphQLError(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, { extensions: { code: ErrorCode.RateLimited } })]
+          }
+          active.add(id)
         }
         const args: ExecutionArgs = {
           schema: enveloped.schema,
@@ -104,8 +205,13 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           contextValue: await enveloped.contextFactory(),
           rootValue: enveloped,
         }
-        const errors = enveloped.validate(args.schema, args.document)
-        return errors.length ? errors : args
+        return args
+      },
+      onComplete: (ctx, id) => {
+        ctx.extra.subscriptions?.delete(id)
+      },
+      onError: (ctx, id) => {
+        ctx.extra.subscriptions?.delete(id)
       },
     },
     server,
@@ -113,7 +219,11 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
 
   return {
     server,
+    get connectionCount() {
+      return counter.total
+    },
     close: async (graceMs = 5000) => {
+      options.httpServer.off('upgrade', onUpgrade)
       const open = [...server.clients]
       const closed = open.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
       server.close()

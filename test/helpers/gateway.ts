@@ -17,6 +17,8 @@ export async function startGateway(database: TestDatabase, options: GatewayOptio
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     shutdownGraceMs: 1000,
     ...options,
+    // Tests open many connections from 127.0.0.1, quickly.
+    limits: { maxConnectionsPerIp: 10_000, maxMessagesPerSecond: 10_000, ...options.limits },
   })
   return Object.assign(gateway, { wsUrl: gateway.url.replace(/^http/, 'ws') })
 }

@@ -1,7 +1,8 @@
 /**
- * Room mutations, over HTTP and WebSocket alike. They are all here, behind `guarded`, so that the
- * room policies of the auth issue can be checked in one place.
+ * Room mutations, over HTTP and WebSocket alike. They are all here, behind `guarded`, which
+ * checks the room policies before anything happens.
  */
+import type { Access } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
 import { notFound } from '../../errors.ts'
 import { UnknownConnectionError, type Target } from '../../rooms/registry.ts'
@@ -17,11 +18,12 @@ interface MessageArgs {
 }
 
 /**
- * Wraps every room mutation: the one place for a policy check (issue 5), and where a connection
- * that does not exist becomes NOT_FOUND.
+ * Wraps every room mutation: `allowed` checks the policies (and throws FORBIDDEN or
+ * UNAUTHENTICATED) before it runs, and a connection that does not exist becomes NOT_FOUND.
  */
-function guarded<A>(resolve: Resolver<A>): Resolver<A> {
+function guarded<A>(allowed: (args: A, access: Access) => void, resolve: Resolver<A>): Resolver<A> {
   return async (parent, args, context) => {
+    allowed(args, context.access)
     try {
       return await resolve(parent, args, context)
     } catch (error) {
@@ -39,27 +41,46 @@ function messageOf(args: MessageArgs, { connectionId, rooms }: GatewayContext) {
   return { content, omit }
 }
 
+/** Moving members in and out of rooms is allowed to whoever may broadcast to all of them. */
+const mayBroadcastTo = (rooms: readonly string[], access: Access) => rooms.forEach((room) => access.assertBroadcast(room))
+
 export const roomMutations = {
-  broadcast: guarded<MessageArgs & { rooms: string[] }>(async (_parent, args, context) => {
-    const { content, omit } = messageOf(args, context)
-    const target: Target = { rooms: checkRooms(args.rooms, 'rooms'), omit }
-    return context.rooms.send(content, target)
-  }),
-  blast: guarded<MessageArgs>(async (_parent, args, context) => {
-    const { content, omit } = messageOf(args, context)
-    return context.rooms.send(content, { rooms: null, omit })
-  }),
-  join: guarded<{ connectionId: string; room: string }>(async (_parent, args, { rooms }) =>
-    rooms.registry.join(args.connectionId, checkName(args.room, 'room'), { kind: 'server' }),
+  broadcast: guarded<MessageArgs & { rooms: string[] }>(
+    (args, access) => mayBroadcastTo(args.rooms, access),
+    async (_parent, args, context) => {
+      const { content, omit } = messageOf(args, context)
+      const target: Target = { rooms: checkRooms(args.rooms, 'rooms'), omit }
+      return context.rooms.send(content, target)
+    },
   ),
-  leave: guarded<{ connectionId: string; room: string }>(async (_parent, args, { rooms }) =>
-    rooms.registry.leave(args.connectionId, checkName(args.room, 'room')),
+  blast: guarded<MessageArgs>(
+    (_args, access) => access.assertManageConnections('blast to every connection'),
+    async (_parent, args, context) => {
+      const { content, omit } = messageOf(args, context)
+      return context.rooms.send(content, { rooms: null, omit })
+    },
   ),
-  leaveAll: guarded<{ room: string }>(async (_parent, args, { rooms }) => rooms.registry.leaveAll(checkName(args.room, 'room'))),
-  addRoomMembersToRooms: guarded<{ sourceRoom: string; rooms: string[] }>(async (_parent, args, { rooms }) =>
-    rooms.registry.addRoomMembersToRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+  join: guarded<{ connectionId: string; room: string }>(
+    (args, access) => mayBroadcastTo([args.room], access),
+    async (_parent, args, { rooms }) => rooms.registry.join(args.connectionId, checkName(args.room, 'room'), { kind: 'server' }),
   ),
-  removeRoomMembersFromRooms: guarded<{ sourceRoom: string; rooms: string[] }>(async (_parent, args, { rooms }) =>
-    rooms.registry.removeRoomMembersFromRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+  leave: guarded<{ connectionId: string; room: string }>(
+    (args, access) => mayBroadcastTo([args.room], access),
+    async (_parent, args, { rooms }) => rooms.registry.leave(args.connectionId, checkName(args.room, 'room')),
+  ),
+  leaveAll: guarded<{ room: string }>(
+    // Its members leave every room they are in, not only this one.
+    (_args, access) => access.assertManageConnections('make connections leave all their rooms'),
+    async (_parent, args, { rooms }) => rooms.registry.leaveAll(checkName(args.room, 'room')),
+  ),
+  addRoomMembersToRooms: guarded<{ sourceRoom: string; rooms: string[] }>(
+    (args, access) => mayBroadcastTo([args.sourceRoom, ...args.rooms], access),
+    async (_parent, args, { rooms }) =>
+      rooms.registry.addRoomMembersToRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+  ),
+  removeRoomMembersFromRooms: guarded<{ sourceRoom: string; rooms: string[] }>(
+    (args, access) => mayBroadcastTo([args.sourceRoom, ...args.rooms], access),
+    async (_parent, args, { rooms }) =>
+      rooms.registry.removeRoomMembersFromRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
   ),
 }

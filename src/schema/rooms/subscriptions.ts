@@ -24,6 +24,7 @@ export const roomSubscriptions = {
       const connectionId = connectionOf(context, 'room')
       const room = checkName(args.name, 'name')
       const events = checkEvents(args.events)
+      context.access.assertJoin(room)
       const { registry } = context.rooms
       const subscriptionId = randomUUID()
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,

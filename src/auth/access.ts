@@ -1,0 +1,61 @@
+/**
+ * The policies applied to one viewer: every permission check and row filter of a request or a
+ * subscription goes through here, so HTTP, SSE and WebSocket apply the same rules.
+ */
+import { ErrorCode, MizzenError } from '../errors.ts'
+import { findModel } from '../models/fields.ts'
+import type { DataModelMeta } from '../models/meta.ts'
+import { toPrismaWhere, type Where } from '../models/where.ts'
+import { allows, modelPolicy, roomPolicy, type Policies, type Rule } from './policies.ts'
+import type { Viewer } from './viewer.ts'
+
+export const forbidden = (message: string) => new MizzenError(ErrorCode.Forbidden, message)
+
+export class Access {
+  readonly #filters = new Map<string, Where | undefined>()
+
+  constructor(
+    readonly viewer: Viewer,
+    private readonly policies: Policies,
+    private readonly dataModel: DataModelMeta,
+  ) {}
+
+  #check(rule: Rule, what: string): void {
+    if (allows(rule, this.viewer)) return
+    const who = this.viewer.role === 'anonymous' ? 'anonymous clients' : `a ${this.viewer.role}`
+    throw new MizzenError(this.viewer.role === 'anonymous' ? ErrorCode.Unauthenticated : ErrorCode.Forbidden, `${who} may not ${what}`)
+  }
+
+  assertRead(model: string): void {
+    this.#check(modelPolicy(this.policies, model).read ?? 'anonymous', `read ${model}`)
+  }
+
+  assertWrite(model: string, what = 'write'): void {
+    this.#check(modelPolicy(this.policies, model).write ?? 'service', `${what} ${model}`)
+  }
+
+  /**
+   * The records of `model` this viewer may see, as a Prisma where; undefined when they may see
+   * all of them.
+   */
+  rowFilter(model: string): Where | undefined {
+    if (this.#filters.has(model)) return this.#filters.get(model)
+    const meta = findModel(this.dataModel, model)
+    const filter = this.viewer.role === 'service' ? true : (modelPolicy(this.policies, model).filter?.(this.viewer) ?? true)
+    const where = filter === true ? undefined : filter === false ? { [meta.idField]: { in: [] } } : toPrismaWhere(this.dataModel, meta, filter)
+    this.#filters.set(model, where)
+    return where
+  }
+
+  assertJoin(room: string): void {
+    this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`)
+  }
+
+  assertBroadcast(room: string): void {
+    this.#check(roomPolicy(this.policies, room)?.broadcast ?? 'service', `broadcast to room "${room}"`)
+  }
+
+  assertManageConnections(what: string): void {
+    this.#check(this.policies.manageConnections ?? 'service', what)
+  }
+}

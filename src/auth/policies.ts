@@ -1,0 +1,55 @@
+/**
+ * Who may do what. One typed object, passed to `createGateway({ policies })`:
+ *
+ * - `models`: per model, who may read it (queries and `mEvents`), a row filter applied to every
+ *   record they read and every event delivered to them, and who may write it.
+ * - `rooms`: per room name pattern, who may join by subscribing and who may broadcast.
+ *
+ * Rules name the least role (`'anonymous'` < `'user'` < `'service'`) or are functions of the
+ * viewer. A `service` viewer is never filtered.
+ */
+import type { Where } from '../models/where.ts'
+import { roleRank, type Role, type Viewer } from './viewer.ts'
+
+export type Rule = Role | ((viewer: Viewer) => boolean)
+
+export interface ModelPolicy {
+  /** Who may query the model and subscribe to its events. @default 'anonymous' */
+  read?: Rule
+  /**
+   * The records a viewer may see, as a Prisma-style where built from the viewer (ids may be
+   * given as strings), `true` for all, `false` for none. Applied to queries and, in memory, to
+   * every event: to `node` and to `previous`. @default all records
+   */
+  filter?: (viewer: Viewer) => Where | boolean
+  /** Who may create, update, delete and publish. @default 'service' */
+  write?: Rule
+}
+
+export interface RoomPolicy {
+  /** Room names this policy covers: exact name, or a RegExp. The first match applies. */
+  match: string | RegExp
+  /** Who may join these rooms by subscribing to `room(name)`. @default 'anonymous' */
+  join?: Rule
+  /** Who may broadcast to them (and move members in and out). @default 'service' */
+  broadcast?: Rule
+}
+
+export interface Policies {
+  /** By model name; models not listed get the defaults. */
+  models?: Record<string, ModelPolicy>
+  /** Checked in order. Rooms no pattern matches get the defaults. */
+  rooms?: RoomPolicy[]
+  /** Who may blast, `leaveAll`, and join or leave connections by id. @default 'service' */
+  manageConnections?: Rule
+}
+
+export function allows(rule: Rule, viewer: Viewer): boolean {
+  return typeof rule === 'function' ? rule(viewer) : roleRank(viewer.role) >= roleRank(rule)
+}
+
+export const modelPolicy = (policies: Policies, model: string): ModelPolicy => policies.models?.[model] ?? {}
+
+export function roomPolicy(policies: Policies, room: string): RoomPolicy | undefined {
+  return policies.rooms?.find((policy) => (typeof policy.match === 'string' ? policy.match === room : policy.match.test(room)))
+}

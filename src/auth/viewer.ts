@@ -1,0 +1,22 @@
+/**
+ * Who is asking. `anonymous`: no credentials. `user`: a verified JWT, `id` is its `sub`.
+ * `service`: an API key (backends), or anyone while the gateway runs open (no credentials
+ * configured, development only).
+ */
+export const roles = ['anonymous', 'user', 'service'] as const
+export type Role = (typeof roles)[number]
+
+export interface Viewer {
+  readonly role: Role
+  /** The user id (`sub`) of a `user`. */
+  readonly id?: string
+  /** The verified JWT claims of a `user`. */
+  readonly claims?: Readonly<Record<string, unknown>>
+  /** When the credentials stop being valid, in ms since the epoch. */
+  readonly expiresAt?: number
+}
+
+export const anonymous: Viewer = Object.freeze({ role: 'anonymous' })
+
+/** Roles are ordered: a `service` may do what a `user` may, and a `user` what `anonymous` may. */
+export const roleRank = (role: Role) => roles.indexOf(role)

@@ -1,0 +1,46 @@
+/**
+ * The gateway's security settings resolved from its options: the authenticator, the policies,
+ * the limits, and the Yoga plugins that enforce the query limits and the introspection switch
+ * on every transport.
+ */
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases'
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth'
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens'
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection'
+import { GraphQLError } from 'graphql'
+import type { Plugin } from 'graphql-yoga'
+import { AuthError, type Authenticator } from './auth/authenticator.ts'
+import type { Viewer } from './auth/viewer.ts'
+import { ConfigError, ErrorCode } from './errors.ts'
+import { defaultLimits, type Limits } from './transport/limits.ts'
+
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  const limits = { ...defaultLimits, ...overrides }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`limits.${name}`, `must be a positive integer, got ${value}`)
+  }
+  return limits
+}
+
+/** The Yoga plugins that apply the query limits and the introspection switch (HTTP, SSE and WebSocket alike). */
+export function queryLimitPlugins(limits: Limits, introspection: boolean): Plugin[] {
+  const plugins: Plugin[] = [
+    maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true }) as Plugin,
+    maxAliasesPlugin({ n: limits.maxAliases }) as Plugin,
+    maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
+  ]
+  if (!introspection) plugins.push(useDisableIntrospection())
+  return plugins
+}
+
+/** Authenticates an HTTP request's `Authorization` header; refused credentials answer 401. */
+export async function authenticateRequest(authenticator: Authenticator, request: Request | undefined): Promise<Viewer> {
+  try {
+    return await authenticator.authenticate(request?.headers.get('authorization'))
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error
+    throw new GraphQLError(error.message, {
+      extensions: { code: ErrorCode.Unauthenticated, http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
+    })
+  }
+}
