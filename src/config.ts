@@ -2,9 +2,12 @@
  * The gateway's configuration from the environment, validated at startup. A bad value stops
  * startup with a `ConfigError` that names the setting.
  */
+import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
+import type { AuthOptions } from './auth/authenticator.ts'
 import { databaseProvider } from './db/provider.ts'
 import { ConfigError } from './errors.ts'
+import type { Limits } from './transport/limits.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -21,7 +24,46 @@ export interface Config {
   readonly logLevel: (typeof logLevels)[number]
   /** `NODE_ENV`: production masks unexpected errors and disables GraphiQL. @default "development" */
   readonly nodeEnv: 'development' | 'production' | 'test'
+  /**
+   * Credentials: `MIZZEN_API_KEYS` (comma-separated), one of `MIZZEN_JWT_SECRET` (HS256),
+   * `MIZZEN_JWT_PUBLIC_KEY` (PEM) or `MIZZEN_JWKS_URL`, and optionally `MIZZEN_JWT_ISSUER`,
+   * `MIZZEN_JWT_AUDIENCE`. None set: the gateway is open.
+   */
+  readonly auth: AuthOptions
+  /** `MIZZEN_ALLOW_OPEN=true` lets production run with no credentials. @default false */
+  readonly allowOpen: boolean
+  /** `MIZZEN_ALLOWED_ORIGINS` (comma-separated) for WebSocket upgrades and CORS. @default any */
+  readonly allowedOrigins: string[]
+  /** `MIZZEN_INTROSPECTION`. @default true unless production */
+  readonly introspection: boolean | undefined
+  /** `MIZZEN_MAX_*` limits (see `Limits`). Unset ones keep their defaults. */
+  readonly limits: Partial<Limits>
 }
+
+/** Environment variable of each limit. */
+export const limitVariables = {
+  maxPayloadBytes: 'MIZZEN_MAX_PAYLOAD_BYTES',
+  maxConnections: 'MIZZEN_MAX_CONNECTIONS',
+  maxConnectionsPerIp: 'MIZZEN_MAX_CONNECTIONS_PER_IP',
+  maxSubscriptionsPerConnection: 'MIZZEN_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+  maxDepth: 'MIZZEN_MAX_DEPTH',
+  maxAliases: 'MIZZEN_MAX_ALIASES',
+  maxTokens: 'MIZZEN_MAX_TOKENS',
+  maxMessagesPerSecond: 'MIZZEN_MAX_MESSAGES_PER_SECOND',
+  maxBufferedBytes: 'MIZZEN_MAX_BUFFERED_BYTES',
+  connectionInitTimeoutMs: 'MIZZEN_CONNECTION_INIT_TIMEOUT_MS',
+} as const satisfies Record<keyof Limits, string>
+
+const list = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1')
+const positiveInteger = z.coerce.number().int().positive()
+
+const limitsEnv = Object.fromEntries(Object.values(limitVariables).map((name) => [name, positiveInteger.optional()])) as Record<
+  (typeof limitVariables)[keyof typeof limitVariables],
+  z.ZodOptional<typeof positiveInteger>
+>
 
 const env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -42,6 +84,28 @@ const env = z.object({
     .optional(),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  MIZZEN_API_KEYS: list.optional(),
+  MIZZEN_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits) for HS256').optional(),
+  MIZZEN_JWT_PUBLIC_KEY: z
+    .string()
+    // Environment files often carry a PEM on one line with \n escapes.
+    .transform((pem) => pem.replace(/\\n/g, '\n'))
+    .refine((pem) => {
+      try {
+        createPublicKey(pem)
+        return true
+      } catch {
+        return false
+      }
+    }, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+    .optional(),
+  MIZZEN_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  MIZZEN_JWT_ISSUER: z.string().optional(),
+  MIZZEN_JWT_AUDIENCE: z.string().optional(),
+  MIZZEN_ALLOWED_ORIGINS: list.optional(),
+  MIZZEN_ALLOW_OPEN: flag.default(false),
+  MIZZEN_INTROSPECTION: flag.optional(),
+  ...limitsEnv,
 })
 
 /** Reads and validates the configuration; throws a ConfigError naming the first bad setting. */
@@ -55,6 +119,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(setting, `${issue.message}${setting in present ? ` (got "${present[setting]}")` : ''}`)
   }
   const e = parsed.data
+  const jwtKeys = (['MIZZEN_JWT_SECRET', 'MIZZEN_JWT_PUBLIC_KEY', 'MIZZEN_JWKS_URL'] as const).filter((name) => e[name] !== undefined)
+  if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
+  const limits = Object.fromEntries(
+    Object.entries(limitVariables).flatMap(([limit, variable]) => (e[variable] === undefined ? [] : [[limit, e[variable]]])),
+  ) as Partial<Limits>
   return {
     port: e.PORT,
     host: e.HOST,
@@ -62,5 +131,17 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
+    auth: {
+      apiKeys: e.MIZZEN_API_KEYS ?? [],
+      jwtSecret: e.MIZZEN_JWT_SECRET,
+      jwtPublicKey: e.MIZZEN_JWT_PUBLIC_KEY,
+      jwksUrl: e.MIZZEN_JWKS_URL,
+      jwtIssuer: e.MIZZEN_JWT_ISSUER,
+      jwtAudience: e.MIZZEN_JWT_AUDIENCE,
+    },
+    allowOpen: e.MIZZEN_ALLOW_OPEN,
+    allowedOrigins: e.MIZZEN_ALLOWED_ORIGINS ?? [],
+    introspection: e.MIZZEN_INTROSPECTION,
+    limits,
   }
 }

@@ -2,6 +2,7 @@
  * `npm start`: the gateway built from prisma/schema.prisma, configured from the environment.
  * Stops gracefully on SIGINT/SIGTERM and exits 0; a bad setting exits 1 naming it.
  */
+import { examplePolicies } from './app/policies.ts'
 import { loadConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createGateway } from './gateway.ts'
@@ -17,13 +18,26 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   const logger = createLogger(config.logLevel)
-  const gateway = await createGateway({
-    port: config.port,
-    host: config.host,
-    databaseUrl: config.databaseUrl,
-    nodeEnv: config.nodeEnv,
-    logger,
-  })
+  let gateway
+  try {
+    gateway = await createGateway({
+      port: config.port,
+      host: config.host,
+      databaseUrl: config.databaseUrl,
+      nodeEnv: config.nodeEnv,
+      logger,
+      auth: config.auth,
+      allowOpen: config.allowOpen,
+      allowedOrigins: config.allowedOrigins,
+      introspection: config.introspection,
+      limits: config.limits,
+      policies: examplePolicies,
+    })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(`mizzen: invalid configuration: ${error.message}`)
+    process.exit(1)
+  }
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down')
     gateway.close().then(

@@ -1,9 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../src/config.ts'
 import { ConfigError } from '../src/errors.ts'
 
 describe('configuration', () => {
-  it('should default to port 4000, an SQLite file and the in-memory bus', () => {
+  it('should default to port 4000, an SQLite file, the in-memory bus, no credentials and default limits', () => {
     expect(loadConfig({})).toEqual({
       port: 4000,
       host: '0.0.0.0',
@@ -11,7 +12,31 @@ describe('configuration', () => {
       redisUrl: undefined,
       logLevel: 'info',
       nodeEnv: 'development',
+      auth: { apiKeys: [], jwtSecret: undefined, jwtPublicKey: undefined, jwksUrl: undefined, jwtIssuer: undefined, jwtAudience: undefined },
+      allowOpen: false,
+      allowedOrigins: [],
+      introspection: undefined,
+      limits: {},
     })
+  })
+
+  it('should read credentials, origins, switches and limits', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    const config = loadConfig({
+      MIZZEN_API_KEYS: ' k1, k2 ,',
+      MIZZEN_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'),
+      MIZZEN_JWT_ISSUER: 'https://issuer.example',
+      MIZZEN_ALLOWED_ORIGINS: 'https://app.example,https://admin.example',
+      MIZZEN_ALLOW_OPEN: 'true',
+      MIZZEN_INTROSPECTION: 'false',
+      MIZZEN_MAX_DEPTH: '8',
+      MIZZEN_MAX_PAYLOAD_BYTES: '1024',
+    })
+    expect(config.auth).toMatchObject({ apiKeys: ['k1', 'k2'], jwtPublicKey: pem, jwtIssuer: 'https://issuer.example' })
+    expect(config.allowedOrigins).toEqual(['https://app.example', 'https://admin.example'])
+    expect([config.allowOpen, config.introspection]).toEqual([true, false])
+    expect(config.limits).toEqual({ maxDepth: 8, maxPayloadBytes: 1024 })
   })
 
   it('should take PostgreSQL and Redis URLs', () => {
@@ -30,6 +55,13 @@ describe('configuration', () => {
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL', /redis:\/\//],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /loud/],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV', /staging/],
+    [{ MIZZEN_JWT_SECRET: 'short' }, 'MIZZEN_JWT_SECRET', /at least 32 characters/],
+    [{ MIZZEN_JWT_PUBLIC_KEY: 'not a key' }, 'MIZZEN_JWT_PUBLIC_KEY', /PEM public key/],
+    [{ MIZZEN_JWKS_URL: 'ftp://keys' }, 'MIZZEN_JWKS_URL', /http\(s\) URL/],
+    [{ MIZZEN_JWT_SECRET: 'x'.repeat(32), MIZZEN_JWKS_URL: 'https://keys.example/jwks.json' }, 'MIZZEN_JWKS_URL', /only one of/],
+    [{ MIZZEN_ALLOW_OPEN: 'yes' }, 'MIZZEN_ALLOW_OPEN', /yes/],
+    [{ MIZZEN_MAX_DEPTH: '0' }, 'MIZZEN_MAX_DEPTH', /0/],
+    [{ MIZZEN_MAX_CONNECTIONS: 'many' }, 'MIZZEN_MAX_CONNECTIONS', /many/],
   ])('should refuse %o naming the setting', (env, setting, message) => {
     let error: unknown
     try {

@@ -6,7 +6,7 @@ import { ErrorCode, MizzenError } from '../errors.ts'
 import { findModel } from '../models/fields.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
-import { allows, modelPolicy, roomPolicy, type Policies, type Rule } from './policies.ts'
+import { allows, modelPolicy, roomPolicy, type Policies, type RoomRule, type Rule } from './policies.ts'
 import type { Viewer } from './viewer.ts'
 
 export const forbidden = (message: string) => new MizzenError(ErrorCode.Forbidden, message)
@@ -20,10 +20,10 @@ export class Access {
     private readonly dataModel: DataModelMeta,
   ) {}
 
-  #check(rule: Rule, what: string): void {
-    if (allows(rule, this.viewer)) return
-    const who = this.viewer.role === 'anonymous' ? 'anonymous clients' : `a ${this.viewer.role}`
-    throw new MizzenError(this.viewer.role === 'anonymous' ? ErrorCode.Unauthenticated : ErrorCode.Forbidden, `${who} may not ${what}`)
+  #check(rule: Rule | RoomRule, what: string, room?: string): void {
+    if (allows(rule, this.viewer, room)) return
+    const who = this.viewer.role === 'anonymous' ? 'anonymous clients' : this.viewer.role === 'user' ? `user ${this.viewer.id}` : 'this service'
+    throw forbidden(`${who} may not ${what}`)
   }
 
   assertRead(model: string): void {
@@ -48,11 +48,11 @@ export class Access {
   }
 
   assertJoin(room: string): void {
-    this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`)
+    this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`, room)
   }
 
   assertBroadcast(room: string): void {
-    this.#check(roomPolicy(this.policies, room)?.broadcast ?? 'service', `broadcast to room "${room}"`)
+    this.#check(roomPolicy(this.policies, room)?.broadcast ?? 'service', `broadcast to room "${room}"`, room)
   }
 
   assertManageConnections(what: string): void {

@@ -12,6 +12,8 @@ import type { Where } from '../models/where.ts'
 import { roleRank, type Role, type Viewer } from './viewer.ts'
 
 export type Rule = Role | ((viewer: Viewer) => boolean)
+/** A room rule may also look at the room's name (e.g. `user:<id>` rooms for that user only). */
+export type RoomRule = Role | ((viewer: Viewer, room: string) => boolean)
 
 export interface ModelPolicy {
   /** Who may query the model and subscribe to its events. @default 'anonymous' */
@@ -30,9 +32,9 @@ export interface RoomPolicy {
   /** Room names this policy covers: exact name, or a RegExp. The first match applies. */
   match: string | RegExp
   /** Who may join these rooms by subscribing to `room(name)`. @default 'anonymous' */
-  join?: Rule
-  /** Who may broadcast to them (and move members in and out). @default 'service' */
-  broadcast?: Rule
+  join?: RoomRule
+  /** Who may broadcast to them, and join or remove connections by id. @default 'service' */
+  broadcast?: RoomRule
 }
 
 export interface Policies {
@@ -44,8 +46,8 @@ export interface Policies {
   manageConnections?: Rule
 }
 
-export function allows(rule: Rule, viewer: Viewer): boolean {
-  return typeof rule === 'function' ? rule(viewer) : roleRank(viewer.role) >= roleRank(rule)
+export function allows(rule: Rule | RoomRule, viewer: Viewer, room = ''): boolean {
+  return typeof rule === 'function' ? rule(viewer, room) : roleRank(viewer.role) >= roleRank(rule)
 }
 
 export const modelPolicy = (policies: Policies, model: string): ModelPolicy => policies.models?.[model] ?? {}
