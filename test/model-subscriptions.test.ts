@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryBus } from '../src/bus/memory.ts'
 import { connectWs, executeWs, postGraphQL, subscribeWs, type Subscription, type WsClient } from './helpers/clients.ts'
 import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
 
 const EVENT_FIELDS = 'verb id updatedFields attribute addedIds removedIds data at'
@@ -23,11 +23,7 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
   }
   const createUser = async (name: string) => (await gql('mutation ($data: UserCreateInput!) { createUser(data: $data) { id } }', { data: { email: email(), name } })).createUser.id as string
   const subscribe = (query: string, variables?: Record<string, unknown>): Subscription<any> => subscribeWs(ws.client, query, variables)
-  /** Waits until the gateway holds `count` subscriptions: they attach and detach asynchronously. */
-  const attached = async (count: number) => {
-    for (let i = 0; i < 500 && gateway.hub.subscriberCount !== count; i++) await new Promise((r) => setTimeout(r, 10))
-    expect(gateway.hub.subscriberCount).toBe(count)
-  }
+  const attached = (count: number) => waitForSubscribers(gateway, count)
   // Each test starts when the previous one's subscriptions are gone.
   beforeEach(() => attached(0))
 

@@ -4,7 +4,7 @@ import { examplePolicies } from '../src/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { connectWs, executeWs, postGraphQL, subscribeWs, type WsClient } from './helpers/clients.ts'
 import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 
 describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
   let database: TestDatabase
@@ -15,10 +15,7 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
   let aliceToken: string
   const service = { authorization: `Bearer ${SERVICE_KEY}` }
 
-  const attached = async (count: number) => {
-    for (let i = 0; i < 500 && gateway.hub.subscriberCount !== count; i++) await new Promise((r) => setTimeout(r, 10))
-    expect(gateway.hub.subscriberCount).toBe(count)
-  }
+  const attached = (count: number) => waitForSubscribers(gateway, count)
   const asService = async (query: string) => {
     const result = await postGraphQL(gateway.url, query, undefined, service)
     if (result.errors) throw new Error(JSON.stringify(result.errors))

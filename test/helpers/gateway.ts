@@ -1,5 +1,6 @@
 /** Starts a real gateway on 127.0.0.1, port 0, with a fresh database, for one test file. */
 import { pino } from 'pino'
+import { expect, vi } from 'vitest'
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts'
 import type { TestDatabase } from './databases.ts'
 
@@ -22,3 +23,9 @@ export async function startGateway(database: TestDatabase, options: GatewayOptio
   })
   return Object.assign(gateway, { wsUrl: gateway.url.replace(/^http/, 'ws') })
 }
+
+/** Waits for the gateway's state to satisfy `check` (it throws until then). */
+export const settled = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 20_000, interval: 5 })
+
+/** Waits until the gateway holds `count` subscriptions: they attach and detach asynchronously. */
+export const waitForSubscribers = (gateway: TestGateway, count: number) => settled(() => expect(gateway.hub.subscriberCount).toBe(count))

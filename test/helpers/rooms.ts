@@ -6,9 +6,9 @@
  * test waits on the gateway's own state (hub subscribers, registry) instead of sleeping.
  */
 import type { Client } from 'graphql-ws'
-import { expect, vi } from 'vitest'
+import { expect } from 'vitest'
 import { connectWs, executeWs, subscribeWs, type Subscription } from './clients.ts'
-import type { TestGateway } from './gateway.ts'
+import { settled, type TestGateway } from './gateway.ts'
 
 export const ROOM = /* GraphQL */ `
   subscription Room($name: String!, $events: [String!]) {
@@ -33,8 +33,7 @@ export const BLAST = /* GraphQL */ `
 
 export type RoomMessage = { id: string; room: string | null; event: string; data: unknown; sender: string | null; sentAt: string }
 
-/** Waits for the gateway's state to satisfy `check` (it throws until then). */
-export const settled = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 20_000, interval: 5 })
+export { settled }
 
 export interface Connection {
   readonly client: Client
