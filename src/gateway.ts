@@ -49,7 +49,8 @@ export interface GatewayOptions {
   /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
   shutdownGraceMs?: number
   /**
-   * The bus events travel on. The gateway closes it on shutdown.
+   * The bus events travel on: `createRedisBus` to run several gateways (and backend services)
+   * as one. The gateway closes it on shutdown.
    * @default an in-memory bus (one process)
    */
   bus?: Bus
@@ -111,6 +112,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
   // Every write made through the gateway publishes its events; backends install the same extension.
   const prisma = database.prisma.$extends(realtime({ bus, dataModel, logger })) as unknown as PrismaClient
+
+  // Resolves once the bus answers and its subscriptions are in place (Redis subscribes asynchronously).
+  await bus.ping()
 
   const schema = buildSchema(dataModel)
   const serverContext: ServerContext = { prisma, dataModel, bus, hub, rooms, logger }

@@ -3,6 +3,7 @@
  * Stops gracefully on SIGINT/SIGTERM and exits 0; a bad setting exits 1 naming it.
  */
 import { examplePolicies } from './app/policies.ts'
+import { createRedisBus } from './bus/redis.ts'
 import { loadConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createGateway } from './gateway.ts'
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   const logger = createLogger(config.logLevel)
+  const bus = config.redisUrl
+    ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
+    : undefined
   let gateway
   try {
     gateway = await createGateway({
@@ -32,6 +36,7 @@ async function main(): Promise<void> {
       introspection: config.introspection,
       limits: config.limits,
       policies: examplePolicies,
+      bus,
     })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
