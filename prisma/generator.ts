@@ -19,6 +19,7 @@ function toModelMeta(model: DmmfModel): ModelMeta {
   }
   const fields = model.fields.map((field): FieldMeta => ({
     name: field.name,
+    ...(field.dbName ? { dbName: field.dbName } : {}),
     kind: field.kind === 'object' || field.kind === 'enum' ? field.kind : 'scalar',
     type: field.type,
     isList: field.isList,
@@ -31,7 +32,7 @@ function toModelMeta(model: DmmfModel): ModelMeta {
     ...(field.relationFromFields?.length ? { relationFromFields: field.relationFromFields } : {}),
     ...(field.relationToFields?.length ? { relationToFields: field.relationToFields } : {}),
   }))
-  return { name: model.name, idField: ids[0]!.name, fields }
+  return { name: model.name, ...(model.dbName ? { dbName: model.dbName } : {}), idField: ids[0]!.name, fields }
 }
 
 generatorHandler({

@@ -7,6 +7,8 @@
 /** A Prisma scalar or enum field, or a relation field (`kind: 'object'`). */
 export interface FieldMeta {
   readonly name: string
+  /** The column name (`@map`), when it differs from `name`. */
+  readonly dbName?: string
   readonly kind: 'scalar' | 'enum' | 'object'
   /** Prisma type: `Int`, `String`, `DateTime`, … an enum name, or the related model's name. */
   readonly type: string
@@ -26,6 +28,8 @@ export interface FieldMeta {
 
 export interface ModelMeta {
   readonly name: string
+  /** The table name (`@@map`), when it differs from `name`. */
+  readonly dbName?: string
   /** The single `@id` field; models with a composite id are rejected by the generator. */
   readonly idField: string
   readonly fields: readonly FieldMeta[]

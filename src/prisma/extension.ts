@@ -9,7 +9,8 @@
  * query hooks, and extensions added after it would not be on that client.
  *
  * How it stays commit-aware: every tracked write runs inside an interactive transaction (the
- * caller's, or one of its own), where it reads the touched records before and after the write.
+ * caller's, or one of its own), where it reads the touched records before and after the write
+ * (on PostgreSQL after locking them, so no concurrent writer slips in between).
  * Events wait in the transaction's buffer and are published in order after the commit, and
  * dropped when it rolls back. A batch `$transaction([...])` is run as an interactive transaction
  * that replays each queued operation on the transaction client, so it gets the same guarantees.
@@ -22,6 +23,7 @@ import type { DataModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
 import type { PendingEvent } from './diff.ts'
 import { Publisher, type ErrorLogger, type PublisherStats } from './publisher.ts'
+import { rowLockerFor } from './row-locks.ts'
 import { trackedWrites, trackWrite, type AnyClient, type TrackedWrite } from './track-write.ts'
 
 export interface RealtimeOptions {
@@ -75,6 +77,7 @@ export function realtime(options: RealtimeOptions) {
   const scopes = new AsyncLocalStorage<TransactionScope>()
 
   return Prisma.defineExtension((base) => {
+    const lockRows = rowLockerFor(base)
     /** Runs `work` in an interactive transaction of `tracked`, then publishes what it produced. */
     async function inTransaction<T>(work: (tx: AnyClient) => Promise<T>, replaying: boolean, transactionOptions?: unknown): Promise<T> {
       const events: PendingEvent[] = []
@@ -105,7 +108,7 @@ export function realtime(options: RealtimeOptions) {
         const rows = await (scope.tx[lowerFirst(model)] as { createManyAndReturn: (a: unknown) => Promise<unknown[]> }).createManyAndReturn(args)
         return { count: rows.length }
       }
-      const { result, events } = await trackWrite(dataModel, scope.tx, model, operation, args as Record<string, unknown>, (a) => query(a))
+      const { result, events } = await trackWrite(dataModel, scope.tx, model, operation, args as Record<string, unknown>, (a) => query(a), lockRows)
       scope.events.push(...events)
       return result
     }

@@ -9,6 +9,7 @@ import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
 import type { RecordState } from '../events.ts'
 import { diffSnapshots, type PendingEvent } from './diff.ts'
+import type { RowLocker } from './row-locks.ts'
 import { recordKey, Snapshot } from './snapshot.ts'
 import { WritePlan, type IncludeTree } from './write-plan.ts'
 
@@ -111,13 +112,20 @@ export async function trackWrite(
   operation: TrackedWrite,
   args: Args,
   write: (args: Args) => Promise<unknown>,
+  lockRows?: RowLocker,
 ): Promise<TrackedResult> {
   const model = findModel(dataModel, modelName)
   const plan = planFor(dataModel, model, operation, args)
   const where = targetWhere(operation, args)
 
   const before = new Snapshot(dataModel)
-  if (where) before.add(model, await delegate(tx, modelName).findMany(withInclude({ where }, plan.include)), plan.include)
+  if (where) {
+    if (lockRows) {
+      const targets = await delegate(tx, modelName).findMany({ where, select: { [model.idField]: true } })
+      await lockRows(tx, model, targets.map((row) => row[model.idField]))
+    }
+    before.add(model, await delegate(tx, modelName).findMany(withInclude({ where }, plan.include)), plan.include)
+  }
   for (const [name, wheres] of plan.connected) {
     before.add(findModel(dataModel, name), await delegate(tx, name).findMany({ where: { OR: wheres } }))
   }

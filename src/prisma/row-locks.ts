@@ -1,0 +1,28 @@
+/**
+ * Locks the rows a write is about to change, so that the `previous` state read before it is the
+ * state it really changes. Under PostgreSQL's READ COMMITTED a plain read takes no lock: a
+ * concurrent transaction could commit a change between our read and our write, and the event
+ * would carry a stale `previous`. `SELECT … FOR UPDATE` makes that writer go first, or wait.
+ * SQLite needs none: a transaction that read a stale snapshot cannot write at all (SQLITE_BUSY).
+ */
+import type { ModelMeta } from '../models/meta.ts'
+
+type RawClient = { $queryRawUnsafe: (sql: string, ...values: unknown[]) => Promise<unknown> }
+
+const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`
+
+export type RowLocker = (tx: unknown, model: ModelMeta, ids: readonly unknown[]) => Promise<void>
+
+/** The row locker for a Prisma client's database, or undefined where none is needed. */
+export function rowLockerFor(client: unknown): RowLocker | undefined {
+  // Prisma exposes the provider only internally; without it, writes go unlocked as before.
+  const internals = client as { _engineConfig?: { activeProvider?: string }; _activeProvider?: string }
+  const provider = internals._engineConfig?.activeProvider ?? internals._activeProvider
+  if (provider !== 'postgresql' && provider !== 'cockroachdb') return undefined
+  return async (tx, model, ids) => {
+    if (ids.length === 0) return
+    const id = model.fields.find((field) => field.name === model.idField)!
+    const sql = `SELECT 1 FROM ${quote(model.dbName ?? model.name)} WHERE ${quote(id.dbName ?? id.name)} = ANY($1) FOR UPDATE`
+    await (tx as RawClient).$queryRawUnsafe(sql, ids)
+  }
+}
