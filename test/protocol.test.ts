@@ -85,6 +85,22 @@ describe('invalid messages (4400)', () => {
     expect((await client.closed).code).toBe(4400)
   })
 
+  it('should close with 4400 on a binary frame, even one holding a valid message, and run nothing from it', async () => {
+    const client = await raw()
+    const before = await postGraphQL<{ users: unknown[] }>(gateway.url, '{ users { id } }')
+    const mutation = { type: 'subscribe', id: 'm', payload: { query: 'mutation { createUser(data: { email: "binary@example.com", name: "B" }) { id } }' } }
+    client.send(Buffer.from(JSON.stringify(mutation)), { binary: true })
+    expect((await client.closed).code).toBe(4400)
+    expect(client.received).toEqual([{ type: 'connection_ack', payload: expect.anything() }])
+    expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual(before)
+  })
+
+  it('should close with 4400 on a binary connection_init before the ack', async () => {
+    const client = await raw('open')
+    client.send(Buffer.from(JSON.stringify({ type: 'connection_init' })), { binary: true })
+    expect((await client.closed).code).toBe(4400)
+    expect(client.received).toEqual([])
+  })
 })
 
 describe('invalid frames (refused by ws)', () => {

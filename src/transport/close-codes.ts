@@ -10,6 +10,8 @@ export enum CloseCode {
   PolicyViolation = 1008,
   /** An unexpected server error. */
   InternalError = 1011,
+  /** graphql-ws's BadRequest: an invalid message; mizzen also sends it for a binary frame. */
+  BadRequest = 4400,
   /** graphql-ws's Forbidden: refused credentials, or credentials that expired on an open connection. */
   Forbidden = 4403,
 }

@@ -76,18 +76,38 @@ function atTime(time: number, action: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
-/** Closes a connection that sends more than `perSecond` messages in a second. */
-function limitMessageRate(socket: WebSocket, perSecond: number): void {
+/**
+ * Screens a connection's messages before graphql-ws sees them, and drops those it must not run:
+ * - binary frames: graphql-transport-ws is a text protocol, so one closes the socket with 4400
+ *   (graphql-ws itself would decode it as text and run it);
+ * - more than `perSecond` messages (and WebSocket ping frames) in a second close it with 1008;
+ * - once the socket is closing, whatever it still receives (the rest of a flood, or what follows
+ *   a protocol violation) is dropped, so a socket refused for its input runs none of that input.
+ */
+function screenMessages(socket: WebSocket, perSecond: number): void {
   let windowStart = Date.now()
   let count = 0
-  socket.on('message', () => {
+  const withinRate = () => {
     const now = Date.now()
     if (now - windowStart >= 1000) {
       windowStart = now
       count = 0
     }
-    if (++count > perSecond && socket.readyState === socket.OPEN) socket.close(CloseCode.PolicyViolation, 'Too many messages')
-  })
+    if (++count <= perSecond) return true
+    if (socket.readyState === socket.OPEN) socket.close(CloseCode.PolicyViolation, 'Too many messages')
+    return false
+  }
+  socket.on('ping', withinRate)
+  const emit = socket.emit.bind(socket)
+  socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event !== 'message') return emit(event, ...args)
+    if (socket.readyState !== socket.OPEN || !withinRate()) return false
+    if (args[1] === true) {
+      socket.close(CloseCode.BadRequest, 'Invalid message received')
+      return false
+    }
+    return emit(event, ...args)
+  }) as WebSocket['emit']
 }
 
 /** Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded. */
@@ -127,7 +147,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
 
   // Registered before graphql-ws's own listener, so these guards see every socket first.
   server.on('connection', (socket: WebSocket) => {
-    limitMessageRate(socket, limits.maxMessagesPerSecond)
+    screenMessages(socket, limits.maxMessagesPerSecond)
     limitUnreadOutput(socket, limits.maxBufferedBytes)
   })
 
