@@ -49,6 +49,31 @@ async function stillWorks(client: RawClient): Promise<void> {
   expect(await client.execute(id, usersQuery)).toMatchObject({ type: 'next', payload: { data: { users: expect.any(Array) } } })
 }
 
+describe('max payload', () => {
+  const env = useGateway({ limits: { maxPayloadBytes: 1024 } })
+
+  it('should close with 1009 a socket that sends a frame over maxPayloadBytes, and keep other connections working', async () => {
+    const [big, other] = await Promise.all([env.connect(), env.connect()])
+    // Observed, not replaced: the refusal is the client's fault, not an internal error on stderr.
+    const consoleError = vi.spyOn(console, 'error')
+    try {
+      big.subscribe('big', `{ __typename ${'#'.repeat(2048)}\n }`)
+      expect((await big.closed).code).toBe(1009)
+      expect(consoleError).not.toHaveBeenCalled()
+    } finally {
+      consoleError.mockRestore()
+    }
+    expect(big.received.filter((m) => m.id === 'big')).toEqual([])
+    await stillWorks(other)
+  })
+
+  it('should accept a frame just under maxPayloadBytes', async () => {
+    const client = await env.connect()
+    const query = `{ __typename }${' '.repeat(900)}`
+    expect(await client.execute('fits', query)).toEqual({ id: 'fits', type: 'next', payload: { data: { __typename: 'Query' } } })
+  })
+})
+
 describe('message rate', () => {
   const env = useGateway({ limits: { maxMessagesPerSecond: 20 } })
 

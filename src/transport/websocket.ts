@@ -82,9 +82,12 @@ function atTime(time: number, action: () => void): () => void {
  *   (graphql-ws itself would decode it as text and run it);
  * - more than `perSecond` messages (and WebSocket ping frames) in a second close it with 1008;
  * - once the socket is closing, whatever it still receives (the rest of a flood, or what follows
- *   a protocol violation) is dropped, so a socket refused for its input runs none of that input.
+ *   a protocol violation) is dropped, so a socket refused for its input runs none of that input;
+ * - a frame `ws` refuses (over maxPayload, invalid UTF-8, bad framing) is the client's fault: `ws`
+ *   closes the socket (1009, 1007, 1002) and the error is logged at debug level, not handed to
+ *   graphql-ws (which would print it to stderr as an internal error, once per hostile client).
  */
-function screenMessages(socket: WebSocket, perSecond: number): void {
+function screenMessages(socket: WebSocket, perSecond: number, logger: Logger): void {
   let windowStart = Date.now()
   let count = 0
   const withinRate = () => {
@@ -100,6 +103,10 @@ function screenMessages(socket: WebSocket, perSecond: number): void {
   socket.on('ping', withinRate)
   const emit = socket.emit.bind(socket)
   socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event === 'error' && /^WS_ERR_/.test(String((args[0] as { code?: unknown } | undefined)?.code))) {
+      logger.debug({ reason: (args[0] as Error).message }, 'websocket frame refused')
+      return true
+    }
     if (event !== 'message') return emit(event, ...args)
     if (socket.readyState !== socket.OPEN || !withinRate()) return false
     if (args[1] === true) {
@@ -147,7 +154,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
 
   // Registered before graphql-ws's own listener, so these guards see every socket first.
   server.on('connection', (socket: WebSocket) => {
-    screenMessages(socket, limits.maxMessagesPerSecond)
+    screenMessages(socket, limits.maxMessagesPerSecond, logger)
     limitUnreadOutput(socket, limits.maxBufferedBytes)
   })
 
