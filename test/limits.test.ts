@@ -74,6 +74,61 @@ describe('max payload', () => {
   })
 })
 
+describe('query limits (HTTP and WebSocket alike)', () => {
+  // A 10,000-alias query is ~190 KB: raise maxPayload so that it reaches the parser over WebSocket
+  // too (with the default 64 KiB, the frame itself closes the socket with 1009, tested above).
+  const env = useGateway({ limits: { maxPayloadBytes: 1024 * 1024 } })
+
+  const aliases = (count: number) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: users { id }`).join(' ')} }`
+  const deep = (levels: number) => {
+    const fields = ['users', ...Array.from({ length: levels - 1 }, (_, i) => (i % 2 === 0 ? 'posts' : 'author'))]
+    return `{ ${fields.reduceRight((inner, field) => `${field} { ${inner} }`, 'id')} }`
+  }
+
+  /** Refused over HTTP and over one WebSocket with the same errors; returns them. */
+  async function refusedAlike(client: RawClient, id: string, query: string) {
+    const http = await postGraphQL(env.gateway.url, query)
+    expect(http.data ?? undefined).toBeUndefined()
+    expect(http.errors?.length).toBeGreaterThan(0)
+    const ws = await client.execute(id, query)
+    expect(ws.type).toBe('error')
+    const messages = (errors: { message: string }[]) => errors.map((error) => error.message)
+    expect(messages(ws.payload)).toEqual(messages(http.errors!))
+    return http.errors!
+  }
+
+  it('should refuse a 10,000-alias query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
+    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const errors = await refusedAlike(client, 'aliases', aliases(10_000))
+    // The token limit (5,000) is hit while parsing, before the alias count is looked at.
+    expect(errors[0]!.message).toMatch(/Token limit of 5000 exceeded/)
+    await stillWorks(client)
+    await stillWorks(other)
+  })
+
+  it('should refuse 31 aliases (maxAliases 30) over HTTP and WebSocket with the same error', async () => {
+    const client = await env.connect()
+    const errors = await refusedAlike(client, 'aliases31', aliases(31))
+    expect(errors[0]!.message).toMatch(/Aliases limit of 30 exceeded/)
+    expect(await client.execute('aliases30', aliases(30))).toMatchObject({ type: 'next', payload: { data: { a29: [] } } })
+    expect(await postGraphQL(env.gateway.url, aliases(30))).toMatchObject({ data: { a29: [] } })
+  })
+
+  it('should refuse a 200-deep query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
+    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const errors = await refusedAlike(client, 'deep', deep(200))
+    expect(errors[0]!.message).toMatch(/Query depth limit of 12 exceeded/)
+    await stillWorks(client)
+    await stillWorks(other)
+  })
+
+  it('should accept a query at the depth limit', async () => {
+    const client = await env.connect()
+    expect(await client.execute('deep12', deep(11))).toMatchObject({ type: 'next', payload: { data: { users: [] } } })
+    expect(await postGraphQL(env.gateway.url, deep(11))).toEqual({ data: { users: [] } })
+  })
+})
+
 describe('message rate', () => {
   const env = useGateway({ limits: { maxMessagesPerSecond: 20 } })
 

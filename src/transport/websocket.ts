@@ -215,8 +215,16 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           // A syntax error is the client's, not a protocol violation: answer it, keep the socket.
           return [error instanceof GraphQLError ? error : new GraphQLError(String(error))]
         }
-        const errors = enveloped.validate(enveloped.schema, document)
-        if (errors.length) return errors
+        let errors: readonly GraphQLError[]
+        try {
+          errors = enveloped.validate(enveloped.schema, document)
+        } catch (error) {
+          // graphql-armor's depth and alias rules throw their GraphQLError rather than report it;
+          // Yoga answers it over HTTP, and so must this: an error message, the socket kept.
+          if (error instanceof GraphQLError) return [error]
+          throw error
+        }
+        if (errors.length) return [...errors]
         if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
           const active = ctx.extra.subscriptions!
           if (active.size >= limits.maxSubscriptionsPerConnection) {
