@@ -129,6 +129,98 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   })
 })
 
+describe('subscriptions per connection', () => {
+  // 10,000 subscribe messages on one socket, as the issue asks, with the default limit of 100
+  // active subscriptions; the message rate is raised so that only the subscription limit acts.
+  const env = useGateway({ limits: { maxMessagesPerSecond: 100_000 } })
+
+  it('should refuse subscriptions beyond maxSubscriptionsPerConnection with RATE_LIMITED, keep the socket up, and free slots on complete', async () => {
+    const { gateway } = env
+    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const before = gateway.hub.subscriberCount
+    const total = 10_000
+    for (let i = 0; i < total; i++) client.subscribe(`s${i}`, MESSAGES)
+    const errors = () => client.received.filter((m) => m.type === 'error')
+    await settled(() => expect(errors()).toHaveLength(total - 100))
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
+
+    // Messages are handled in order, so the first 100 are the ones running.
+    expect(new Set(errors().map((m) => m.id))).toEqual(new Set(Array.from({ length: total - 100 }, (_, i) => `s${i + 100}`)))
+    expect(errors()[0]!.payload).toEqual([
+      expect.objectContaining({ message: 'at most 100 subscriptions per connection', extensions: { code: 'RATE_LIMITED' } }),
+    ])
+    expect(errors().every((m) => m.payload[0].extensions.code === 'RATE_LIMITED')).toBe(true)
+    expect(client.isOpen).toBe(true)
+    await stillWorks(client)
+    await stillWorks(other)
+
+    // The 100 running subscriptions deliver.
+    await postGraphQL(gateway.url, BLAST, { event: 'one' })
+    await settled(() => expect(client.received.filter((m) => m.type === 'next' && m.id?.startsWith('s'))).toHaveLength(100))
+
+    // Completing 10 frees 10 slots, and no more.
+    for (let i = 0; i < 10; i++) client.send({ type: 'complete', id: `s${i}` })
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 90))
+    for (let i = 0; i < 11; i++) client.subscribe(`n${i}`, MESSAGES)
+    const refused = await client.nextFor('n10', 'error')
+    expect(refused.payload[0].extensions.code).toBe('RATE_LIMITED')
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
+    await postGraphQL(gateway.url, BLAST, { event: 'two' })
+    for (let i = 0; i < 10; i++) expect((await client.nextFor(`n${i}`, 'next')).payload).toEqual({ data: { messages: { event: 'two' } } })
+    // Queries and mutations do not count against the limit.
+    await stillWorks(client)
+  })
+
+  it('should free the slot of a subscription the server ends, and of one that failed', async () => {
+    const { gateway } = env
+    const client = await env.connect()
+    const { connection } = (await client.execute('who', '{ connection { id } }')).payload.data
+    const before = gateway.hub.subscriberCount
+    for (let i = 0; i < 99; i++) client.subscribe(`m${i}`, MESSAGES)
+    client.subscribe('room', 'subscription { room(name: "r") { event } }')
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
+    client.subscribe('over', MESSAGES)
+    expect((await client.nextFor('over', 'error')).payload[0].extensions.code).toBe('RATE_LIMITED')
+
+    await postGraphQL(gateway.url, 'mutation($id: ID!) { leave(connectionId: $id, room: "r") { memberCount } }', { id: connection.id })
+    expect(await client.nextFor('room')).toEqual({ id: 'room', type: 'complete' })
+    // A subscription refused by its resolver (bad input) runs and ends: it frees its slot too.
+    client.subscribe('bad', 'subscription { room(name: "") { event } }')
+    const bad = await client.nextFor('bad')
+    expect(bad.type).toMatch(/^(next|error)$/)
+    if (bad.type === 'next') await client.nextFor('bad', 'complete')
+    client.subscribe('again', MESSAGES)
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
+    expect(client.received.filter((m) => m.id === 'again')).toEqual([])
+  })
+})
+
+describe('subscriptions per connection, completed and replaced at once', () => {
+  const env = useGateway({ limits: { maxSubscriptionsPerConnection: 3 } })
+
+  /** Blasts until each of `ids` received a message (a subscription starts asynchronously). */
+  const blastUntilDelivered = (client: RawClient, ids: string[]) =>
+    settled(async () => {
+      await postGraphQL(env.gateway.url, BLAST, { event: 'probe' })
+      for (const id of ids) expect(client.received.some((m) => m.id === id && m.type === 'next')).toBe(true)
+    })
+
+  it('should accept a subscribe sent right after the complete that frees its slot', async () => {
+    const { gateway } = env
+    const client = await env.connect()
+    for (const id of ['a', 'b', 'c']) client.subscribe(id, MESSAGES)
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(3))
+    // In one write: the slot is free from the complete on, though `a` winds down after `d` came.
+    client.send({ type: 'complete', id: 'a' })
+    client.subscribe('d', MESSAGES)
+    client.subscribe('e', MESSAGES)
+    expect((await client.nextFor('e', 'error')).payload[0].extensions.code).toBe('RATE_LIMITED')
+    await blastUntilDelivered(client, ['b', 'c', 'd'])
+    expect(gateway.hub.subscriberCount).toBe(3)
+    expect(client.received.filter((m) => m.id === 'a' || (m.id === 'd' && m.type !== 'next'))).toEqual([])
+  })
+})
+
 describe('message rate', () => {
   const env = useGateway({ limits: { maxMessagesPerSecond: 20 } })
 

@@ -219,6 +219,20 @@ describe('duplicate operation id (4409)', () => {
     expect(await client.closed).toEqual({ code: 4409, reason: 'Subscriber for dup already exists' })
   })
 
+  it('should close with 4409 on an id reused before the subscription the client completed wound down, leaking nothing', async () => {
+    const client = await raw()
+    const before = gateway.hub.subscriberCount
+    client.subscribe('reused', MESSAGES)
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 1))
+    // In one write: graphql-ws forgets the id on complete, but the first operation is still
+    // winding down when the second subscribe comes.
+    client.send({ type: 'complete', id: 'reused' })
+    client.subscribe('reused', MESSAGES)
+    expect(await client.closed).toEqual({ code: 4409, reason: 'Subscriber for reused already exists' })
+    expect(client.received.filter((m) => m.id === 'reused')).toEqual([])
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(before))
+  })
+
   it('should accept an id again once its operation completed', async () => {
     const client = await raw()
     expect(await client.execute('again', '{ __typename }')).toMatchObject({ type: 'next' })

@@ -14,4 +14,9 @@ export enum CloseCode {
   BadRequest = 4400,
   /** graphql-ws's Forbidden: refused credentials, or credentials that expired on an open connection. */
   Forbidden = 4403,
+  /**
+   * graphql-ws's SubscriberAlreadyExists: an operation id in use; mizzen also sends it for an id
+   * the client completed and reused before its operation wound down.
+   */
+  SubscriberAlreadyExists = 4409,
 }

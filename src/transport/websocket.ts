@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql'
+import type { SubscribePayload } from 'graphql-ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -24,8 +25,12 @@ import { checkUpgrade, clientIp, ConnectionCounter, refuseUpgrade } from './upgr
 type ConnectionExtra = {
   connectionId?: string
   viewer?: Viewer
-  /** Ids of the connection's active subscription operations. */
-  subscriptions?: Set<string>
+  /**
+   * The connection's operations from their start until they wound down (onComplete/onError), by
+   * id, with the payload of the subscribe message that started each (which tells an operation
+   * from a later one reusing its id).
+   */
+  operations?: Map<string, { payload: SubscribePayload; subscription: boolean }>
   /** `onConnectionOpen` for this connection, so that closing waits for it to finish. */
   opened?: Promise<void>
 }
@@ -174,7 +179,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           return false // graphql-ws closes with 4403 Forbidden
         }
         const connectionId = randomUUID()
-        Object.assign(ctx.extra, { connectionId, viewer, subscriptions: new Set<string>() })
+        Object.assign(ctx.extra, { connectionId, viewer, operations: new Map() })
         if (viewer.expiresAt !== undefined) {
           const socket = ctx.extra.socket
           const cancel = atTime(viewer.expiresAt, () => socket.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
@@ -200,6 +205,14 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         logger.debug({ connectionId }, 'websocket connection closed')
       },
       onSubscribe: async (ctx, id, payload) => {
+        const operations = ctx.extra.operations!
+        if (operations.has(id)) {
+          // The client completed this id and reused it before its operation wound down. graphql-ws
+          // would then send a stray `complete` and lose track of the new operation, which would
+          // outlive the socket (and escape the subscription limit). The id is still taken.
+          ctx.extra.socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+          return [new GraphQLError(`Subscriber for ${id} already exists`)]
+        }
         const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -225,13 +238,17 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           throw error
         }
         if (errors.length) return [...errors]
-        if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
-          const active = ctx.extra.subscriptions!
-          if (active.size >= limits.maxSubscriptionsPerConnection) {
+        const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription'
+        if (subscription) {
+          // A slot is free as soon as the client completes its subscription: graphql-ws forgets
+          // the id at once, while the operation winds down (and onComplete runs) later.
+          let active = 0
+          for (const [known, operation] of operations) if (operation.subscription && known in ctx.subscriptions) active++
+          if (active >= limits.maxSubscriptionsPerConnection) {
             return [new GraphQLError(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, { extensions: { code: ErrorCode.RateLimited } })]
           }
-          active.add(id)
         }
+        operations.set(id, { payload, subscription })
         const args: ExecutionArgs = {
           schema: enveloped.schema,
           operationName: payload.operationName ?? null,
@@ -242,11 +259,12 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         }
         return args
       },
-      onComplete: (ctx, id) => {
-        ctx.extra.subscriptions?.delete(id)
+      // Only this operation's entry (a refused one has none).
+      onComplete: (ctx, id, payload) => {
+        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
       },
-      onError: (ctx, id) => {
-        ctx.extra.subscriptions?.delete(id)
+      onError: (ctx, id, payload) => {
+        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
       },
     },
     server,
