@@ -255,3 +255,52 @@ describe('message rate', () => {
     await stillWorks(other)
   })
 })
+
+describe('slow consumers', () => {
+  const maxBufferedBytes = 256 * 1024
+  const env = useGateway({ limits: { maxBufferedBytes }, rooms: { maxDataBytes: 1024 * 1024 } })
+
+  it('should disconnect a client that stops reading once its unread output passes maxBufferedBytes, and keep delivering to others', async () => {
+    const { gateway, servers } = env
+    const [slow, healthy] = await Promise.all([env.connect(), env.connect()])
+    const withData = 'subscription { messages { event data } }'
+    slow.subscribe('s', withData)
+    healthy.subscribe('h', withData)
+    await settled(() => expect(gateway.hub.subscriberCount).toBe(2))
+    expect(gateway.rooms.registry.localConnectionCount).toBe(2)
+    const serverSide = servers.of(slow)
+
+    // The slow client stops reading: the kernel buffers fill, then the gateway's send buffer.
+    const clientSocket = (slow.socket as unknown as { _socket: import('node:net').Socket })._socket
+    clientSocket.pause()
+    const data = 'x'.repeat(256 * 1024)
+    let blasts = 0
+    const maxBlasts = 400 // 100 MiB: far beyond any loopback buffering
+    while (!serverSide.destroyed && blasts < maxBlasts) {
+      const event = `e${blasts++}`
+      const sent = await postGraphQL(gateway.url, BLAST, { event, data })
+      expect(sent.errors).toBeUndefined()
+      // The healthy client gets every message, and this paces the blasts.
+      expect((await healthy.nextFor('h', 'next')).payload.data.messages.event).toBe(event)
+      healthy.forget() // keep the test's own memory flat
+    }
+    expect(serverSide.destroyed).toBe(true)
+    expect(blasts).toBeLessThan(maxBlasts)
+
+    // The gateway let go of the connection and its subscription: nothing more is buffered for it.
+    await settled(() => {
+      expect(gateway.rooms.registry.localConnectionCount).toBe(1)
+      expect(gateway.hub.subscriberCount).toBe(1)
+    })
+    expect(serverSide.writableLength).toBe(0)
+
+    await postGraphQL(gateway.url, BLAST, { event: 'after' })
+    expect((await healthy.nextFor('h', 'next')).payload.data.messages.event).toBe('after')
+    await stillWorks(healthy)
+
+    // Reading again, the slow client finds what was delivered before the cut, then an abrupt close
+    // (the gateway terminates rather than queue a close frame behind unread data).
+    clientSocket.resume()
+    expect((await slow.closed).code).toBe(1006)
+  })
+})

@@ -6,7 +6,7 @@
 export enum CloseCode {
   /** The gateway is shutting down; clients should reconnect elsewhere or later. */
   GoingAway = 1001,
-  /** The client broke a limit: too many messages per second, or too slow to read what it was sent. */
+  /** The client broke a limit: too many messages per second. (A client too slow to read is terminated: it sees 1006.) */
   PolicyViolation = 1008,
   /** An unexpected server error. */
   InternalError = 1011,

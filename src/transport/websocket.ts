@@ -122,16 +122,30 @@ function screenMessages(socket: WebSocket, perSecond: number, logger: Logger): v
   }) as WebSocket['emit']
 }
 
-/** Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded. */
+/**
+ * Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded.
+ *
+ * graphql-ws waits for each message of a subscription to be flushed before it sends the next, so
+ * the backlog of a client that stops reading would pile up in its subscriptions' queues, where no
+ * limit sees it, and never in the socket's buffer. So a send is reported done as soon as it is
+ * queued on the socket: the backlog builds up where `bufferedAmount` counts it, and the first
+ * send that finds it over the limit drops the connection.
+ */
 function limitUnreadOutput(socket: WebSocket, maxBuffered: number): void {
-  const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void
-  socket.send = ((data: unknown, optionsOrCb?: unknown, cb?: (err?: Error) => void) => {
-    if (socket.bufferedAmount > maxBuffered) {
-      // The closing handshake would queue behind the unread data: drop the connection instead.
-      socket.terminate()
-      return
+  type Callback = (err?: Error) => void
+  const send = socket.send.bind(socket) as (data: unknown, options: object) => void
+  socket.send = ((data: unknown, optionsOrCb?: object | Callback, cb?: Callback) => {
+    const done = typeof optionsOrCb === 'function' ? optionsOrCb : cb
+    if (socket.readyState === socket.OPEN) {
+      if (socket.bufferedAmount > maxBuffered) {
+        // The closing handshake would queue behind the unread data: drop the connection instead.
+        socket.terminate()
+      } else {
+        send(data, typeof optionsOrCb === 'object' ? optionsOrCb : {})
+      }
     }
-    send(data, typeof optionsOrCb === 'function' ? (optionsOrCb as (err?: Error) => void) : cb)
+    // Like graphql-ws's own send on a socket that is no longer open: nothing to wait for.
+    if (done) process.nextTick(done)
   }) as WebSocket['send']
 }
 
