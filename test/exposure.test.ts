@@ -95,6 +95,31 @@ describe('production', () => {
     await database?.drop()
   })
 
+  it('should mask an unexpected error over HTTP and WebSocket, and keep BAD_USER_INPUT messages', async () => {
+    // Working at first; then the database goes away under the running gateway: a real internal error.
+    expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual({ data: { users: [] } })
+    await database.drop()
+
+    const http = await postGraphQL(gateway.url, '{ users { id } }')
+    expect(http.data).toBeNull()
+    // Nothing of the cause (no database message, no stack): a generic message and code.
+    expect(http.errors).toEqual([
+      { message: 'Unexpected error.', locations: [{ line: 1, column: 3 }], path: ['users'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+    ])
+
+    const { client, ack } = connectWs(gateway.wsUrl)
+    await ack
+    const ws = await executeWs(client, '{ users { id } }')
+    expect(ws).toEqual({ data: null, errors: http.errors })
+
+    // The client's own mistakes keep their message and code.
+    const badInput = '{ users(take: -1) { id } }'
+    const httpBad = await postGraphQL(gateway.url, badInput)
+    expect(httpBad.errors).toEqual([expect.objectContaining({ message: 'take must be between 0 and 1000, got -1', extensions: { code: 'BAD_USER_INPUT' } })])
+    expect((await executeWs(client, badInput)).errors).toEqual(httpBad.errors)
+    await client.dispose()
+  })
+
   it('should refuse introspection by default in production', async () => {
     const { http, ws } = await overEveryTransport(gateway, INTROSPECTION)
     expect(messages(http)?.[0]).toMatch(/^GraphQL introspection has been disabled/)

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql'
+import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql'
 import type { SubscribePayload } from 'graphql-ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
@@ -149,6 +149,18 @@ function limitUnreadOutput(socket: WebSocket, maxBuffered: number): void {
   }) as WebSocket['send']
 }
 
+/**
+ * An error as Yoga serialises it over HTTP: without its internal extensions (`http`, the status
+ * and headers of an HTTP response; `unexpected`, the mark of a masked error).
+ */
+function withoutInternals(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  const formatted = error instanceof GraphQLError ? error.toJSON() : error
+  if (!formatted.extensions || !('http' in formatted.extensions || 'unexpected' in formatted.extensions)) return formatted
+  const { http: _http, unexpected: _unexpected, ...extensions } = formatted.extensions
+  const { extensions: _all, ...rest } = formatted
+  return Object.keys(extensions).length ? { ...rest, extensions } : rest
+}
+
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
   const { yoga, logger, limits, authenticator } = options
   const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes })
@@ -273,12 +285,15 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         }
         return args
       },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors?.length ? { ...result, errors: result.errors.map(withoutInternals) } : undefined,
       // Only this operation's entry (a refused one has none).
       onComplete: (ctx, id, payload) => {
         if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
       },
-      onError: (ctx, id, payload) => {
+      onError: (ctx, id, payload, errors) => {
         if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
+        return errors.map(withoutInternals)
       },
     },
     server,
