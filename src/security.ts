@@ -6,8 +6,7 @@
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases'
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth'
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens'
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection'
-import { GraphQLError } from 'graphql'
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql'
 import type { Plugin } from 'graphql-yoga'
 import { AuthError, type Authenticator } from './auth/authenticator.ts'
 import type { Viewer } from './auth/viewer.ts'
@@ -29,8 +28,17 @@ export function queryLimitPlugins(limits: Limits, introspection: boolean): Plugi
     maxAliasesPlugin({ n: limits.maxAliases }) as Plugin,
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
   ]
-  if (!introspection) plugins.push(useDisableIntrospection())
+  if (!introspection) plugins.push(disableIntrospection)
   return plugins
+}
+
+/**
+ * Refuses `__schema` and `__type` in every validation. Not Yoga's useDisableIntrospection: that one
+ * marks the requests it saw parsed over HTTP, so WebSocket operations (validated through
+ * `getEnveloped`, with no such request) would still be answered.
+ */
+const disableIntrospection: Plugin = {
+  onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
 }
 
 /** Authenticates an HTTP request's `Authorization` header; refused credentials answer 401. */

@@ -18,8 +18,9 @@ export interface Limits {
   /** Messages a connection may send per second; more close it with 1008. @default 100 */
   maxMessagesPerSecond: number
   /**
-   * Bytes a connection may leave unread in its send buffer; a slower consumer is disconnected
-   * (1008) so that memory stays bounded. @default 4194304 (4 MiB)
+   * Bytes a connection may leave unread in its send buffer; a slower consumer is disconnected so
+   * that memory stays bounded. The socket is terminated, not closed: a close frame would wait
+   * behind the unread data, so the client sees 1006. @default 4194304 (4 MiB)
    */
   maxBufferedBytes: number
   /** Time a client has to send `connection_init` before the socket is closed with 4408. ms. @default 3000 */

@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql'
+import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql'
+import type { SubscribePayload } from 'graphql-ws'
 import { useServer } from 'graphql-ws/use/ws'
 import type { YogaServerInstance } from 'graphql-yoga'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -24,8 +25,12 @@ import { checkUpgrade, clientIp, ConnectionCounter, refuseUpgrade } from './upgr
 type ConnectionExtra = {
   connectionId?: string
   viewer?: Viewer
-  /** Ids of the connection's active subscription operations. */
-  subscriptions?: Set<string>
+  /**
+   * The connection's operations from their start until they wound down (onComplete/onError), by
+   * id, with the payload of the subscribe message that started each (which tells an operation
+   * from a later one reusing its id).
+   */
+  operations?: Map<string, { payload: SubscribePayload; subscription: boolean }>
   /** `onConnectionOpen` for this connection, so that closing waits for it to finish. */
   opened?: Promise<void>
 }
@@ -76,31 +81,84 @@ function atTime(time: number, action: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
-/** Closes a connection that sends more than `perSecond` messages in a second. */
-function limitMessageRate(socket: WebSocket, perSecond: number): void {
+/**
+ * Screens a connection's messages before graphql-ws sees them, and drops those it must not run:
+ * - binary frames: graphql-transport-ws is a text protocol, so one closes the socket with 4400
+ *   (graphql-ws itself would decode it as text and run it);
+ * - more than `perSecond` messages (and WebSocket ping frames) in a second close it with 1008;
+ * - once the socket is closing, whatever it still receives (the rest of a flood, or what follows
+ *   a protocol violation) is dropped, so a socket refused for its input runs none of that input;
+ * - a frame `ws` refuses (over maxPayload, invalid UTF-8, bad framing) is the client's fault: `ws`
+ *   closes the socket (1009, 1007, 1002) and the error is logged at debug level, not handed to
+ *   graphql-ws (which would print it to stderr as an internal error, once per hostile client).
+ */
+function screenMessages(socket: WebSocket, perSecond: number, logger: Logger): void {
   let windowStart = Date.now()
   let count = 0
-  socket.on('message', () => {
+  const withinRate = () => {
     const now = Date.now()
     if (now - windowStart >= 1000) {
       windowStart = now
       count = 0
     }
-    if (++count > perSecond && socket.readyState === socket.OPEN) socket.close(CloseCode.PolicyViolation, 'Too many messages')
-  })
+    if (++count <= perSecond) return true
+    if (socket.readyState === socket.OPEN) socket.close(CloseCode.PolicyViolation, 'Too many messages')
+    return false
+  }
+  socket.on('ping', withinRate)
+  const emit = socket.emit.bind(socket)
+  socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event === 'error' && /^WS_ERR_/.test(String((args[0] as { code?: unknown } | undefined)?.code))) {
+      logger.debug({ reason: (args[0] as Error).message }, 'websocket frame refused')
+      return true
+    }
+    if (event !== 'message') return emit(event, ...args)
+    if (socket.readyState !== socket.OPEN || !withinRate()) return false
+    if (args[1] === true) {
+      socket.close(CloseCode.BadRequest, 'Invalid message received')
+      return false
+    }
+    return emit(event, ...args)
+  }) as WebSocket['emit']
 }
 
-/** Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded. */
+/**
+ * Disconnects a consumer that leaves more than `maxBuffered` bytes unread, so memory stays bounded.
+ *
+ * graphql-ws waits for each message of a subscription to be flushed before it sends the next, so
+ * the backlog of a client that stops reading would pile up in its subscriptions' queues, where no
+ * limit sees it, and never in the socket's buffer. So a send is reported done as soon as it is
+ * queued on the socket: the backlog builds up where `bufferedAmount` counts it, and the first
+ * send that finds it over the limit drops the connection.
+ */
 function limitUnreadOutput(socket: WebSocket, maxBuffered: number): void {
-  const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void
-  socket.send = ((data: unknown, optionsOrCb?: unknown, cb?: (err?: Error) => void) => {
-    if (socket.bufferedAmount > maxBuffered) {
-      // The closing handshake would queue behind the unread data: drop the connection instead.
-      socket.terminate()
-      return
+  type Callback = (err?: Error) => void
+  const send = socket.send.bind(socket) as (data: unknown, options: object) => void
+  socket.send = ((data: unknown, optionsOrCb?: object | Callback, cb?: Callback) => {
+    const done = typeof optionsOrCb === 'function' ? optionsOrCb : cb
+    if (socket.readyState === socket.OPEN) {
+      if (socket.bufferedAmount > maxBuffered) {
+        // The closing handshake would queue behind the unread data: drop the connection instead.
+        socket.terminate()
+      } else {
+        send(data, typeof optionsOrCb === 'object' ? optionsOrCb : {})
+      }
     }
-    send(data, typeof optionsOrCb === 'function' ? (optionsOrCb as (err?: Error) => void) : cb)
+    // Like graphql-ws's own send on a socket that is no longer open: nothing to wait for.
+    if (done) process.nextTick(done)
   }) as WebSocket['send']
+}
+
+/**
+ * An error as Yoga serialises it over HTTP: without its internal extensions (`http`, the status
+ * and headers of an HTTP response; `unexpected`, the mark of a masked error).
+ */
+function withoutInternals(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  const formatted = error instanceof GraphQLError ? error.toJSON() : error
+  if (!formatted.extensions || !('http' in formatted.extensions || 'unexpected' in formatted.extensions)) return formatted
+  const { http: _http, unexpected: _unexpected, ...extensions } = formatted.extensions
+  const { extensions: _all, ...rest } = formatted
+  return Object.keys(extensions).length ? { ...rest, extensions } : rest
 }
 
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
@@ -127,7 +185,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
 
   // Registered before graphql-ws's own listener, so these guards see every socket first.
   server.on('connection', (socket: WebSocket) => {
-    limitMessageRate(socket, limits.maxMessagesPerSecond)
+    screenMessages(socket, limits.maxMessagesPerSecond, logger)
     limitUnreadOutput(socket, limits.maxBufferedBytes)
   })
 
@@ -147,7 +205,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           return false // graphql-ws closes with 4403 Forbidden
         }
         const connectionId = randomUUID()
-        Object.assign(ctx.extra, { connectionId, viewer, subscriptions: new Set<string>() })
+        Object.assign(ctx.extra, { connectionId, viewer, operations: new Map() })
         if (viewer.expiresAt !== undefined) {
           const socket = ctx.extra.socket
           const cancel = atTime(viewer.expiresAt, () => socket.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
@@ -173,6 +231,14 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         logger.debug({ connectionId }, 'websocket connection closed')
       },
       onSubscribe: async (ctx, id, payload) => {
+        const operations = ctx.extra.operations!
+        if (operations.has(id)) {
+          // The client completed this id and reused it before its operation wound down. graphql-ws
+          // would then send a stray `complete` and lose track of the new operation, which would
+          // outlive the socket (and escape the subscription limit). The id is still taken.
+          ctx.extra.socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+          return [new GraphQLError(`Subscriber for ${id} already exists`)]
+        }
         const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -188,15 +254,27 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
           // A syntax error is the client's, not a protocol violation: answer it, keep the socket.
           return [error instanceof GraphQLError ? error : new GraphQLError(String(error))]
         }
-        const errors = enveloped.validate(enveloped.schema, document)
-        if (errors.length) return errors
-        if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
-          const active = ctx.extra.subscriptions!
-          if (active.size >= limits.maxSubscriptionsPerConnection) {
+        let errors: readonly GraphQLError[]
+        try {
+          errors = enveloped.validate(enveloped.schema, document)
+        } catch (error) {
+          // graphql-armor's depth and alias rules throw their GraphQLError rather than report it;
+          // Yoga answers it over HTTP, and so must this: an error message, the socket kept.
+          if (error instanceof GraphQLError) return [error]
+          throw error
+        }
+        if (errors.length) return [...errors]
+        const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription'
+        if (subscription) {
+          // A slot is free as soon as the client completes its subscription: graphql-ws forgets
+          // the id at once, while the operation winds down (and onComplete runs) later.
+          let active = 0
+          for (const [known, operation] of operations) if (operation.subscription && known in ctx.subscriptions) active++
+          if (active >= limits.maxSubscriptionsPerConnection) {
             return [new GraphQLError(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, { extensions: { code: ErrorCode.RateLimited } })]
           }
-          active.add(id)
         }
+        operations.set(id, { payload, subscription })
         const args: ExecutionArgs = {
           schema: enveloped.schema,
           operationName: payload.operationName ?? null,
@@ -207,11 +285,15 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
         }
         return args
       },
-      onComplete: (ctx, id) => {
-        ctx.extra.subscriptions?.delete(id)
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors?.length ? { ...result, errors: result.errors.map(withoutInternals) } : undefined,
+      // Only this operation's entry (a refused one has none).
+      onComplete: (ctx, id, payload) => {
+        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
       },
-      onError: (ctx, id) => {
-        ctx.extra.subscriptions?.delete(id)
+      onError: (ctx, id, payload, errors) => {
+        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
+        return errors.map(withoutInternals)
       },
     },
     server,

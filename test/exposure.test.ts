@@ -1,0 +1,134 @@
+/**
+ * What the gateway reveals: the introspection switch (the same on HTTP, SSE and WebSocket),
+ * error masking in production, and refusing to start open in production.
+ */
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createGateway } from '../src/gateway.ts'
+import { ConfigError } from '../src/errors.ts'
+import { connectWs, executeWs, postGraphQL, type GraphQLResponse } from './helpers/clients.ts'
+import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { connectRaw } from './helpers/raw-socket.ts'
+
+const sqlite = databaseKinds.find((kind) => kind.provider === 'sqlite')!
+const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
+const INTROSPECTION = '{ __schema { types { name } } }'
+
+/** POSTs an operation asking for an SSE response, and returns the first `next` event's result. */
+async function postSse(url: string, query: string): Promise<GraphQLResponse> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query }),
+  })
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+  const text = await response.text()
+  const event = text.split('\n\n').find((block) => block.split('\n').includes('event: next'))
+  if (!event) throw new Error(`no next event in ${JSON.stringify(text)}`)
+  const data = event.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice('data:'.length).trim())
+  return JSON.parse(data.join('\n')) as GraphQLResponse
+}
+
+/** The same operation over HTTP, SSE and WebSocket (a raw socket). */
+async function overEveryTransport(gateway: TestGateway, query: string) {
+  const client = await connectRaw(gateway.wsUrl)
+  const ws = await client.execute('op', query)
+  await client.close()
+  return {
+    http: await postGraphQL(gateway.url, query),
+    sse: await postSse(gateway.url, query),
+    ws: ws.type === 'error' ? { errors: ws.payload } : ws.payload,
+  }
+}
+
+const messages = (result: GraphQLResponse) => result.errors?.map((error) => error.message)
+
+describe('introspection switch', () => {
+  let database: TestDatabase
+  let closed: TestGateway
+  let open: TestGateway
+  beforeAll(async () => {
+    database = await sqlite.create()
+    // Two gateways on one database file: one with introspection off, one with the default.
+    closed = await startGateway(database, { introspection: false })
+    open = await startGateway(database)
+  })
+  afterAll(async () => {
+    await closed?.close()
+    await open?.close()
+    await database?.drop()
+  })
+
+  it('should refuse introspection the same way over HTTP, SSE and WebSocket when introspection is false', async () => {
+    const { http, sse, ws } = await overEveryTransport(closed, INTROSPECTION)
+    expect(http.data ?? undefined).toBeUndefined()
+    expect(messages(http)).toEqual([
+      'GraphQL introspection has been disabled, but the requested query contained the field "__schema".',
+      'GraphQL introspection has been disabled, but the requested query contained the field "types".',
+    ])
+    expect(messages(sse)).toEqual(messages(http))
+    expect(messages(ws as GraphQLResponse)).toEqual(messages(http))
+    // Nothing else is refused.
+    expect(await postGraphQL(closed.url, '{ users { id } }')).toEqual({ data: { users: [] } })
+    expect(await postGraphQL(closed.url, '{ __typename }')).toEqual({ data: { __typename: 'Query' } })
+  })
+
+  it('should answer introspection over HTTP, SSE and WebSocket by default outside production', async () => {
+    const { http, sse, ws } = await overEveryTransport(open, INTROSPECTION)
+    for (const result of [http, sse, ws] as GraphQLResponse<{ __schema: { types: { name: string }[] } }>[]) {
+      expect(result.errors).toBeUndefined()
+      expect(result.data!.__schema.types.map((type) => type.name)).toEqual(expect.arrayContaining(['User', 'Post', 'RoomMessage']))
+    }
+  })
+})
+
+describe('production', () => {
+  let database: TestDatabase
+  let gateway: TestGateway
+  beforeAll(async () => {
+    database = await postgres.create()
+    gateway = await startGateway(database, { nodeEnv: 'production', allowOpen: true })
+  })
+  afterAll(async () => {
+    await gateway?.close()
+    await database?.drop()
+  })
+
+  it('should mask an unexpected error over HTTP and WebSocket, and keep BAD_USER_INPUT messages', async () => {
+    // Working at first; then the database goes away under the running gateway: a real internal error.
+    expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual({ data: { users: [] } })
+    await database.drop()
+
+    const http = await postGraphQL(gateway.url, '{ users { id } }')
+    expect(http.data).toBeNull()
+    // Nothing of the cause (no database message, no stack): a generic message and code.
+    expect(http.errors).toEqual([
+      { message: 'Unexpected error.', locations: [{ line: 1, column: 3 }], path: ['users'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+    ])
+
+    const { client, ack } = connectWs(gateway.wsUrl)
+    await ack
+    const ws = await executeWs(client, '{ users { id } }')
+    expect(ws).toEqual({ data: null, errors: http.errors })
+
+    // The client's own mistakes keep their message and code.
+    const badInput = '{ users(take: -1) { id } }'
+    const httpBad = await postGraphQL(gateway.url, badInput)
+    expect(httpBad.errors).toEqual([expect.objectContaining({ message: 'take must be between 0 and 1000, got -1', extensions: { code: 'BAD_USER_INPUT' } })])
+    expect((await executeWs(client, badInput)).errors).toEqual(httpBad.errors)
+    await client.dispose()
+  })
+
+  it('should refuse introspection by default in production', async () => {
+    const { http, ws } = await overEveryTransport(gateway, INTROSPECTION)
+    expect(messages(http)?.[0]).toMatch(/^GraphQL introspection has been disabled/)
+    expect(messages(ws as GraphQLResponse)).toEqual(messages(http))
+  })
+
+  it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
+    const attempt = createGateway({ nodeEnv: 'production', logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', databaseUrl: 'file:/nonexistent/never-opened.db' })
+    await expect(attempt).rejects.toBeInstanceOf(ConfigError)
+    await expect(attempt).rejects.toMatchObject({ setting: 'MIZZEN_API_KEYS', message: expect.stringContaining('MIZZEN_API_KEYS') })
+  })
+})
