@@ -83,6 +83,8 @@ export interface Gateway {
   readonly hub: DeliveryHub
   /** Room messaging and its registry (for diagnostics and leak checks). */
   readonly rooms: Rooms
+  /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
+  readonly connectionCount: number
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
   close(): Promise<void>
 }
@@ -174,6 +176,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     bus,
     hub,
     rooms,
+    get connectionCount() {
+      return websocket.connectionCount
+    },
     close: () =>
       (closing ??= (async () => {
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))

@@ -43,6 +43,7 @@ describe('rooms: disconnect', () => {
       connections.push(...batch)
       await settled(() => expect(gateway.hub.subscriberCount).toBe(baseline.hubSubscribers + 2 * connections.length))
     }
+    expect(gateway.connectionCount).toBe(CONNECTIONS)
     await settled(async () => expect((await gateway.rooms.registry.rooms()).map((room) => room.memberCount)).toEqual(Array(10).fill(CONNECTIONS / 10)))
 
     // The server joins all of room-0 to "shared" as well; a broadcast reaches them.
@@ -58,6 +59,7 @@ describe('rooms: disconnect', () => {
       await Promise.all(connections.slice(start, start + BATCH).map(({ client }) => client.dispose()))
     }
     await settled(async () => {
+      expect(gateway.connectionCount).toBe(0)
       expect(gateway.rooms.registry.localConnectionCount).toBe(0)
       expect(gateway.hub.subscriberCount).toBe(baseline.hubSubscribers)
       expect(await gateway.rooms.registry.rooms()).toEqual([])
