@@ -3,48 +3,14 @@
  * and the connection limits (global and per IP address). A refusal is an HTTP response, which a
  * `ws` client reports as `unexpected-response` with its status code.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { GatewayOptions } from '../src/gateway.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
-import { attemptUpgrade, connectRaw, type RawClient, trackServerSockets, type UpgradeOutcome } from './helpers/raw-socket.ts'
+import { describe, expect, it } from 'vitest'
+import { useRawGateway } from './helpers/raw-gateway.ts'
+import { attemptUpgrade, type RawClient } from './helpers/raw-socket.ts'
 
-const sqlite = databaseKinds.find((kind) => kind.provider === 'sqlite')!
 
-function useGateway(options: GatewayOptions) {
-  const context = {} as { gateway: TestGateway; database: TestDatabase; servers: ReturnType<typeof trackServerSockets> }
-  const clients: RawClient[] = []
-  beforeAll(async () => {
-    context.database = await sqlite.create()
-    context.gateway = await startGateway(context.database, options)
-    context.servers = trackServerSockets(context.gateway.server)
-  })
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()))
-  })
-  afterAll(async () => {
-    await context.gateway?.close()
-    await context.database?.drop()
-  })
-  return Object.assign(context, {
-    /** An upgrade attempt; a socket it opens is closed after the test. */
-    async attempt(options: { path?: string; localAddress?: string; origin?: string } = {}): Promise<UpgradeOutcome> {
-      const url = context.gateway.wsUrl.replace('/graphql', options.path ?? '/graphql')
-      const outcome = await attemptUpgrade(url, 'graphql-transport-ws', { localAddress: options.localAddress, origin: options.origin })
-      if (outcome.kind === 'open') clients.push(outcome.client)
-      return outcome
-    },
-    /** An acknowledged connection from `localAddress` (any 127.x.y.z reaches the loopback gateway). */
-    async connect(localAddress = '127.0.0.1'): Promise<RawClient> {
-      const client = await connectRaw(context.gateway.wsUrl, undefined, { localAddress })
-      clients.push(client)
-      return client
-    },
-  })
-}
 
 describe('connection limits', () => {
-  const env = useGateway({ limits: { maxConnections: 3, maxConnectionsPerIp: 2 } })
+  const env = useRawGateway({ limits: { maxConnections: 3, maxConnectionsPerIp: 2 } })
 
   it('should refuse with 429 a connection over maxConnectionsPerIp and with 503 one over maxConnections, keep the others working, and count closed ones out', async () => {
     const { servers } = env
@@ -95,7 +61,7 @@ describe('connection limits', () => {
 })
 
 describe('Origin allowlist', () => {
-  const env = useGateway({ allowedOrigins: ['https://app.example'] })
+  const env = useRawGateway({ allowedOrigins: ['https://app.example'] })
 
   it('should refuse with 403 an upgrade from an Origin not in allowedOrigins, and accept an allowed one', async () => {
     const allowed = await env.attempt({ origin: 'https://app.example' })
@@ -121,7 +87,7 @@ describe('Origin allowlist', () => {
 })
 
 describe('endpoint path', () => {
-  const env = useGateway({})
+  const env = useRawGateway({})
 
   it('should refuse with 404 an upgrade on another path, and keep the endpoint working', async () => {
     expect(await env.attempt({ path: '/nope' })).toEqual({ kind: 'refused', status: 404, body: 'no WebSocket endpoint at /nope\n' })

@@ -25,6 +25,6 @@ export function holdsId(dataModel: DataModelMeta, model: ModelMeta, field: Field
 }
 
 /** The Prisma type of the id a field holds (`Int`, `String`, `BigInt`), for converting `ID` input. */
-export function idType(dataModel: DataModelMeta, model: ModelMeta): string {
+export function idType(model: ModelMeta): string {
   return model.fields.find((f) => f.name === model.idField)!.type
 }

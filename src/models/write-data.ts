@@ -17,7 +17,7 @@ export type WriteMode = 'create' | 'update'
 function heldIdType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): string {
   if (field.isId) return field.type
   const relation = relationFields(model).find((r) => r.relationFromFields?.includes(field.name))!
-  return idType(dataModel, findModel(dataModel, relation.type))
+  return idType(findModel(dataModel, relation.type))
 }
 
 function scalarValue(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta, value: unknown): unknown {
@@ -36,7 +36,7 @@ function toOne(dataModel: DataModelMeta, model: ModelMeta, relation: FieldMeta, 
   if (input.disconnect && (mode === 'create' || relation.isRequired)) {
     throw badInput(mode === 'create' ? `${what}: disconnect applies to updates only` : `${what} is required and cannot be disconnected`)
   }
-  const id = input.connect ? parseId(idType(dataModel, target), input.connect.id, `${what}.connect.id`) : undefined
+  const id = input.connect ? parseId(idType(target), input.connect.id, `${what}.connect.id`) : undefined
   const [foreignKey] = relation.relationFromFields ?? []
   if (foreignKey) {
     if (foreignKey in data) throw badInput(`${what}: give ${foreignKey} or ${relation.name}, not both`)
@@ -55,7 +55,7 @@ function toMany(dataModel: DataModelMeta, model: ModelMeta, relation: FieldMeta,
     const refs = input[op]
     if (refs == null) continue
     if (mode === 'create' && op !== 'connect') throw badInput(`${model.name}.${relation.name}: ${op} applies to updates only`)
-    result[op] = refs.map((ref) => ({ [target.idField]: parseId(idType(dataModel, target), ref.id, `${model.name}.${relation.name}.${op}.id`) }))
+    result[op] = refs.map((ref) => ({ [target.idField]: parseId(idType(target), ref.id, `${model.name}.${relation.name}.${op}.id`) }))
   }
   return Object.keys(result).length ? result : undefined
 }

@@ -16,8 +16,8 @@ type Args = Record<string, unknown>
 /** The largest `data` a `publishM` call may send, serialized. */
 export const MAX_PUBLISH_BYTES = 64 * 1024
 
-function parseIds(dataModel: DataModelMeta, model: ModelMeta, ids: unknown[]): unknown[] {
-  return ids.map((id) => parseId(idType(dataModel, model), id, `${model.name} id`))
+function parseIds(model: ModelMeta, ids: unknown[]): unknown[] {
+  return ids.map((id) => parseId(idType(model), id, `${model.name} id`))
 }
 
 function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
@@ -26,7 +26,7 @@ function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
     const selector = modelEventSelector({
-      ids: ids ? new Set(parseIds(dataModel, model, ids).map(idKey)) : undefined,
+      ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(dataModel, model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
       visible: context.access.rowFilter(model.name),
@@ -35,10 +35,10 @@ function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
   }
 }
 
-function publish(dataModel: DataModelMeta, model: ModelMeta) {
+function publish(model: ModelMeta) {
   return async (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertWrite(model.name, 'publish to')
-    const ids = parseIds(dataModel, model, args.ids as unknown[])
+    const ids = parseIds(model, args.ids as unknown[])
     const size = Buffer.byteLength(JSON.stringify(args.data) ?? '')
     if (size > MAX_PUBLISH_BYTES) throw badInput(`data is ${size} bytes; at most ${MAX_PUBLISH_BYTES} may be published`)
     const rows = await delegateOf(context, model.name).findMany({ where: { [model.idField]: { in: ids } } })
@@ -61,7 +61,7 @@ export function modelEventResolvers(dataModel: DataModelMeta) {
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
     Subscription[names.events] = { subscribe: subscribeToEvents(dataModel, model), resolve: (event) => event }
-    Mutation[names.publish] = publish(dataModel, model)
+    Mutation[names.publish] = publish(model)
   }
   return { Subscription, Mutation }
 }

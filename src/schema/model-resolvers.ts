@@ -93,7 +93,7 @@ export function modelResolvers(dataModel: DataModelMeta): Record<string, Record<
     const names = modelNames(model.name)
     resolvers.Query![names.one] = async (_parent, args, context) => {
       context.access.assertRead(model.name)
-      const byId = { [model.idField]: parseId(idType(dataModel, model), args.id, `${model.name} id`) }
+      const byId = { [model.idField]: parseId(idType(model), args.id, `${model.name} id`) }
       const [record] = await delegateOf(context, model.name).findMany({ where: visibleWhere(context, model.name, byId), take: 1 })
       return record ?? null
     }

@@ -32,7 +32,7 @@ export function modelWriteResolvers(dataModel: DataModelMeta) {
   const Mutation: Record<string, (parent: unknown, args: Args, context: GatewayContext) => Promise<unknown>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
-    const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(dataModel, model), id, `${model.name} id`) })
+    const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(model), id, `${model.name} id`) })
     Mutation[names.create] = (_parent, args, context) =>
       write(context, model, 'create', () => ({ data: toPrismaData(dataModel, model, args.data as Args, 'create') }))
     Mutation[names.update] = (_parent, args, context) =>
