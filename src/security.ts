@@ -6,7 +6,7 @@
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases'
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth'
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens'
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql'
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql'
 import type { Plugin } from 'graphql-yoga'
 import { AuthError, type Authenticator } from './auth/authenticator.ts'
 import type { Viewer } from './auth/viewer.ts'
@@ -21,11 +21,25 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   return limits
 }
 
+/**
+ * graphql-armor's depth and alias rules throw their error, prefixed "Syntax Error", which is
+ * neither a syntax error nor reported like other validation errors. Reported through the
+ * validation context instead, it answers like any invalid query (HTTP 400, an `error` message on
+ * WebSocket) with Yoga's GRAPHQL_VALIDATION_FAILED code.
+ */
+const reportAsValidationError = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { nodes: error.nodes })),
+  ],
+}
+
 /** The Yoga plugins that apply the query limits and the introspection switch (HTTP, SSE and WebSocket alike). */
 export function queryLimitPlugins(limits: Limits, introspection: boolean): Plugin[] {
   const plugins: Plugin[] = [
-    maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true }) as Plugin,
-    maxAliasesPlugin({ n: limits.maxAliases }) as Plugin,
+    maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...reportAsValidationError }) as Plugin,
+    maxAliasesPlugin({ n: limits.maxAliases, ...reportAsValidationError }) as Plugin,
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
   ]
   if (!introspection) plugins.push(disableIntrospection)
