@@ -54,6 +54,15 @@ export const limitVariables = {
   connectionInitTimeoutMs: 'MIZZEN_CONNECTION_INIT_TIMEOUT_MS',
 } as const satisfies Record<keyof Limits, string>
 
+/** `https://app.example.com` or `http://localhost:3000`: what browsers send as `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value
+  } catch {
+    return false
+  }
+}
+
 const list = z
   .string()
   .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
@@ -102,11 +111,22 @@ const env = z.object({
   MIZZEN_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   MIZZEN_JWT_ISSUER: z.string().optional(),
   MIZZEN_JWT_AUDIENCE: z.string().optional(),
-  MIZZEN_ALLOWED_ORIGINS: list.optional(),
+  MIZZEN_ALLOWED_ORIGINS: list
+    .refine((origins) => origins.every(isOrigin), 'must be origins like https://app.example.com (scheme, host and port only)')
+    .optional(),
   MIZZEN_ALLOW_OPEN: flag.default(false),
   MIZZEN_INTROSPECTION: flag.optional(),
   ...limitsEnv,
 })
+
+/** Settings whose values are secrets: an error names them but never prints their value. */
+const secretSettings = new Set(['MIZZEN_API_KEYS', 'MIZZEN_JWT_SECRET'])
+
+/** A bad value as an error message may show it: secrets hidden, URL passwords masked. */
+function shown(setting: string, value: string): string {
+  if (secretSettings.has(setting)) return `a value of ${value.length} characters`
+  return `"${value.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@')}"`
+}
 
 /** Reads and validates the configuration; throws a ConfigError naming the first bad setting. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
@@ -116,7 +136,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const setting = String(issue.path[0])
-    throw new ConfigError(setting, `${issue.message}${setting in present ? ` (got "${present[setting]}")` : ''}`)
+    throw new ConfigError(setting, `${issue.message}${setting in present ? ` (got ${shown(setting, present[setting]!)})` : ''}`)
   }
   const e = parsed.data
   const jwtKeys = (['MIZZEN_JWT_SECRET', 'MIZZEN_JWT_PUBLIC_KEY', 'MIZZEN_JWKS_URL'] as const).filter((name) => e[name] !== undefined)

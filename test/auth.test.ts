@@ -50,6 +50,7 @@ describe('auth with an API key and an HS256 secret', () => {
       ['an unsigned token (alg: none)', async () => unsignedToken('1')],
       ['a token with no sub', async () => userToken('', 3600)],
       ['a wrong API key', async () => 'not-the-key'],
+      ['a token that never expires (no exp)', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('1').sign(new TextEncoder().encode(JWT_SECRET))],
     ])('should answer 401 UNAUTHENTICATED for %s', async (_what, token) => {
       const response = await fetch(gateway.url, {
         method: 'POST',
@@ -60,6 +61,11 @@ describe('auth with an API key and an HS256 secret', () => {
       expect(response.headers.get('www-authenticate')).toBe('Bearer')
       const body = (await response.json()) as { errors: { extensions: { code: string } }[] }
       expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED')
+    })
+
+    it('should call a wrong key a wrong key, not a malformed JWT', async () => {
+      const result = await postGraphQL(gateway.url, '{ tags { id } }', undefined, bearer('k2'))
+      expect(result.errors?.[0]).toMatchObject({ message: 'invalid API key or token', extensions: { code: 'UNAUTHENTICATED' } })
     })
 
     it('should refuse an Authorization header that is not a Bearer token', async () => {

@@ -60,6 +60,8 @@ describe('configuration', () => {
     [{ MIZZEN_JWKS_URL: 'ftp://keys' }, 'MIZZEN_JWKS_URL', /http\(s\) URL/],
     [{ MIZZEN_JWT_SECRET: 'x'.repeat(32), MIZZEN_JWKS_URL: 'https://keys.example/jwks.json' }, 'MIZZEN_JWKS_URL', /only one of/],
     [{ MIZZEN_ALLOW_OPEN: 'yes' }, 'MIZZEN_ALLOW_OPEN', /yes/],
+    [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example,notaurl' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
+    [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example/path' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
     [{ MIZZEN_MAX_DEPTH: '0' }, 'MIZZEN_MAX_DEPTH', /0/],
     [{ MIZZEN_MAX_CONNECTIONS: 'many' }, 'MIZZEN_MAX_CONNECTIONS', /many/],
   ])('should refuse %o naming the setting', (env, setting, message) => {
@@ -73,5 +75,21 @@ describe('configuration', () => {
     expect((error as ConfigError).setting).toBe(setting)
     expect((error as ConfigError).message).toMatch(new RegExp(`^${setting}: `))
     expect((error as ConfigError).message).toMatch(message)
+  })
+
+  it('should never print a secret, nor a password in a URL, when refusing a value', () => {
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig(env)
+      } catch (error) {
+        return (error as ConfigError).message
+      }
+      throw new Error('accepted')
+    }
+    const secret = 'almost-long-enough-secret-value'
+    expect(refusal({ MIZZEN_JWT_SECRET: secret })).toBe('MIZZEN_JWT_SECRET: must be at least 32 characters (256 bits) for HS256 (got a value of 31 characters)')
+    const redis = refusal({ REDIS_URL: 'http://admin:hunter2@cache:6379' })
+    expect(redis).toContain('"http://admin:***@cache:6379"')
+    expect(redis).not.toContain('hunter2')
   })
 })

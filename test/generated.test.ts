@@ -31,13 +31,16 @@ describe('a model added to the Prisma schema', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mizzen-newmodel-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('should get its type, queries and relation fields from `prisma generate` alone', async () => {
+  it('should get its type, queries, mutations and relation fields from `prisma generate` alone', async () => {
+    // Names no user of the README's example (which adds a Comment model) would pick.
     const output = join(dir, 'models.ts')
     const schema = readFileSync(sourceSchemaPath, 'utf8')
       .replace(/output\s*=\s*"..\/src\/generated\/models.ts"/, `output = "${output}"`)
       .replace('provider = "tsx prisma/generator.ts"', `provider = "tsx ${join(projectRoot, 'prisma', 'generator.ts')}"`)
-      .replace(/(model Post \{[^}]*)\}/, '$1  comments Comment[]\n}')
-      .concat('\nmodel Comment {\n  id     Int    @id @default(autoincrement())\n  text   String\n  post   Post   @relation(fields: [postId], references: [id])\n  postId Int\n}\n')
+      .replace(/(model Post \{[^}]*)\}/, '$1  probeNotes ProbeNote[]\n}')
+      .concat('\nmodel ProbeNote {\n  id     Int    @id @default(autoincrement())\n  text   String\n  post   Post   @relation(fields: [postId], references: [id])\n  postId Int\n}\n')
+      // A model with nothing a client can write: created from its defaults, never updated.
+      .concat('\nmodel ProbeTick {\n  id Int @id @default(autoincrement())\n}\n')
     const schemaPath = join(dir, 'schema.prisma')
     writeFileSync(schemaPath, schema)
     const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
@@ -45,10 +48,15 @@ describe('a model added to the Prisma schema', () => {
 
     const { dataModel } = (await import(output)) as { dataModel: DataModelMeta }
     const printed = printSchema(buildSchema(dataModel))
-    expect(printed).toMatch(/type Comment \{\n\s+id: ID!\n\s+text: String!\n\s+post: Post!\n\s+postId: ID!\n\}/)
-    expect(printed).toContain('comment(id: ID!): Comment')
-    expect(printed).toContain('comments(where: CommentWhereInput, orderBy: [CommentOrderByInput!], take: Int, skip: Int): [Comment!]!')
-    expect(printed).toMatch(/type Post \{[^}]*comments\(where: CommentWhereInput/)
-    expect(printed).toContain('input CommentWhereInput')
+    expect(printed).toMatch(/type ProbeNote \{\n\s+id: ID!\n\s+text: String!\n\s+post: Post!\n\s+postId: ID!\n\}/)
+    expect(printed).toContain('probeNote(id: ID!): ProbeNote')
+    expect(printed).toContain('probeNotes(where: ProbeNoteWhereInput, orderBy: [ProbeNoteOrderByInput!], take: Int, skip: Int): [ProbeNote!]!')
+    expect(printed).toMatch(/type Post \{[^}]*probeNotes\(where: ProbeNoteWhereInput/)
+    expect(printed).toContain('input ProbeNoteWhereInput')
+    expect(printed).toContain('createProbeNote(data: ProbeNoteCreateInput!): ProbeNote!')
+    expect(printed).toContain('probeNoteEvents(ids: [ID!], where: ProbeNoteWhereInput, verbs: [ModelVerb!]): ProbeNoteEvent!')
+    expect(printed).toContain('createProbeTick: ProbeTick!')
+    expect(printed).not.toContain('updateProbeTick')
+    expect(printed).not.toContain('input ProbeTickCreateInput')
   })
 })

@@ -206,6 +206,14 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
       events.stop()
     })
 
+    it('should refuse deleting a user who still has posts with CONFLICT, and keep both', async () => {
+      const author = await createUser('keeps posts')
+      const post = (await gql(`mutation { createPost(data: { title: "kept", authorId: "${author}" }) { id } }`)).createPost.id
+      const result = await postGraphQL(gateway.url, `mutation { deleteUser(id: "${author}") { id } }`)
+      expect(result.errors?.[0]).toMatchObject({ message: 'User: other records still refer to it; delete or move them first', extensions: { code: 'CONFLICT' } })
+      expect(await gql(`{ user(id: "${author}") { posts { id } } }`)).toEqual({ user: { posts: [{ id: post }] } })
+    })
+
     it.each([
       ['a duplicate unique field', (email: string) => `createUser(data: { email: "${email}", name: "dup" })`, 'CONFLICT', /a User with this email already exists/],
       ['a missing required relation', () => 'createPost(data: { title: "orphan" })', 'BAD_USER_INPUT', /Post.author is required/],

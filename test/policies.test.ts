@@ -134,3 +134,19 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
     }
   })
 })
+
+describe('a model no policy names', () => {
+  it('should be closed to users and anonymous clients, and open to services', async () => {
+    const database = await databaseKinds[0]!.create()
+    // Tag is left out of these policies, as a model just added to the schema would be.
+    const gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: { models: { Post: { read: 'anonymous' } } } })
+    for (const headers of [{}, bearer(await userToken('1'))]) {
+      const refused = await postGraphQL(gateway.url, '{ tags { id } }', undefined, headers)
+      expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    }
+    expect(await postGraphQL(gateway.url, '{ tags { id } posts { id } }', undefined, { authorization: `Bearer ${SERVICE_KEY}` })).toEqual({ data: { tags: [], posts: [] } })
+    expect(await postGraphQL(gateway.url, '{ posts { id } }')).toEqual({ data: { posts: [] } })
+    await gateway.close()
+    await database.drop()
+  })
+})

@@ -27,7 +27,8 @@ export class Access {
   }
 
   assertRead(model: string): void {
-    this.#check(modelPolicy(this.policies, model).read ?? 'anonymous', `read ${model}`)
+    // Fail closed: a model no policy names (say, one just added to the schema) is for services.
+    this.#check(modelPolicy(this.policies, model).read ?? 'service', `read ${model}`)
   }
 
   assertWrite(model: string, what = 'write'): void {

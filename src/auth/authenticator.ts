@@ -53,7 +53,8 @@ function algorithmsFor(key: KeyObject): string[] {
 type Verifier = (token: string) => Promise<Record<string, unknown>>
 
 function jwtVerifier(options: AuthOptions): Verifier | undefined {
-  const claims = { issuer: options.jwtIssuer, audience: options.jwtAudience }
+  // A user token must expire: one without `exp` would stay valid forever once leaked.
+  const claims = { issuer: options.jwtIssuer, audience: options.jwtAudience, requiredClaims: ['exp'] }
   if (options.jwtSecret) {
     const secret = new TextEncoder().encode(options.jwtSecret)
     return async (token) => (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256', 'HS384', 'HS512'] })).payload
@@ -89,7 +90,8 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       if (!match) throw new AuthError('authorization must be "Bearer <token>"')
       const token = match[1]!
       if (isApiKey(token)) return { role: 'service' }
-      if (!verify) throw new AuthError('invalid API key')
+      // Not a key: a JWT if it has a JWT's three parts, else a wrong key, whatever is configured.
+      if (!verify || token.split('.').length !== 3) throw new AuthError('invalid API key or token')
       let payload: Record<string, unknown>
       try {
         payload = await verify(token)

@@ -2,7 +2,8 @@
  * Who may do what. One typed object, passed to `createGateway({ policies })`:
  *
  * - `models`: per model, who may read it (queries and `mEvents`), a row filter applied to every
- *   record they read and every event delivered to them, and who may write it.
+ *   record they read and every event delivered to them, and who may write it. A model that is not
+ *   listed is for services only: adding a model to the schema exposes nothing until it is listed.
  * - `rooms`: per room name pattern, who may join by subscribing and who may broadcast.
  *
  * Rules name the least role (`'anonymous'` < `'user'` < `'service'`) or are functions of the
@@ -16,7 +17,7 @@ export type Rule = Role | ((viewer: Viewer) => boolean)
 export type RoomRule = Role | ((viewer: Viewer, room: string) => boolean)
 
 export interface ModelPolicy {
-  /** Who may query the model and subscribe to its events. @default 'anonymous' */
+  /** Who may query the model and subscribe to its events. @default 'service' (a model left out is closed) */
   read?: Rule
   /**
    * The records a viewer may see, as a Prisma-style where built from the viewer (ids may be

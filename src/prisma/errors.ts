@@ -27,7 +27,8 @@ function constraintFields(meta: Record<string, unknown> | undefined): string[] {
   return match ? [match[1]!] : []
 }
 
-export function toClientError(error: unknown, model: string): unknown {
+/** The client error for a Prisma error of a write on `model` (`operation` tells what the write did). */
+export function toClientError(error: unknown, model: string, operation: 'create' | 'update' | 'delete' = 'update'): unknown {
   if (error instanceof Error && error.name === 'PrismaClientValidationError') {
     const lines = error.message.trim().split('\n')
     return new MizzenError(ErrorCode.BadUserInput, `${model}: ${lines[lines.length - 1]}`)
@@ -39,7 +40,11 @@ export function toClientError(error: unknown, model: string): unknown {
       return new MizzenError(ErrorCode.Conflict, `a ${model} with this ${fields.join(', ') || 'unique value'} already exists`, fields.length ? { fields } : {})
     }
     case 'P2003':
-      return new MizzenError(ErrorCode.BadUserInput, `${model}: a related record does not exist`)
+      // A foreign key refused the write: on delete, other records still point at this one;
+      // otherwise the record the write points at does not exist.
+      return operation === 'delete'
+        ? new MizzenError(ErrorCode.Conflict, `${model}: other records still refer to it; delete or move them first`)
+        : new MizzenError(ErrorCode.BadUserInput, `${model}: a related record does not exist`)
     case 'P2025':
       return new MizzenError(ErrorCode.NotFound, `${model}: the record to change does not exist`)
     default:

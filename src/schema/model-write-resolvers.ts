@@ -8,6 +8,7 @@ import { modelNames } from '../models/naming.ts'
 import { toPrismaData } from '../models/write-data.ts'
 import { toClientError } from '../prisma/errors.ts'
 import { delegateOf } from './model-resolvers.ts'
+import { hasWritableFields } from './model-write-sdl.ts'
 
 type Args = Record<string, unknown>
 type WriteDelegate = Record<'create' | 'update' | 'delete', (args: Args) => Promise<unknown>>
@@ -20,7 +21,7 @@ async function write(context: GatewayContext, model: ModelMeta, operation: 'crea
   try {
     return await delegate[operation](args)
   } catch (error) {
-    const clientError = toClientError(error, model.name)
+    const clientError = toClientError(error, model.name, operation)
     if (id !== undefined && (clientError as { extensions?: { code?: string } }).extensions?.code === 'NOT_FOUND') {
       throw notFound(`${model.name} ${String(id)} not found`, { id: String(id) })
     }
@@ -34,9 +35,11 @@ export function modelWriteResolvers(dataModel: DataModelMeta) {
     const names = modelNames(model.name)
     const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(model), id, `${model.name} id`) })
     Mutation[names.create] = (_parent, args, context) =>
-      write(context, model, 'create', () => ({ data: toPrismaData(dataModel, model, args.data as Args, 'create') }))
-    Mutation[names.update] = (_parent, args, context) =>
-      write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }), args.id)
+      write(context, model, 'create', () => ({ data: toPrismaData(dataModel, model, (args.data as Args | undefined) ?? {}, 'create') }))
+    if (hasWritableFields(model)) {
+      Mutation[names.update] = (_parent, args, context) =>
+        write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }), args.id)
+    }
     Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', () => ({ where: whereId(args.id) }), args.id)
   }
   return { Mutation }

@@ -28,6 +28,9 @@ function scalarInputType(dataModel: DataModelMeta, model: ModelMeta, field: Fiel
   return required ? `${type}!` : type
 }
 
+/** Whether the model has anything a client may write (a model of only generated fields has not). */
+export const hasWritableFields = (model: ModelMeta) => writableScalars(model).length > 0 || relationFields(model).length > 0
+
 function writeInput(dataModel: DataModelMeta, model: ModelMeta, mode: 'create' | 'update'): string {
   const names = modelNames(model.name)
   const scalars = writableScalars(model).map(
@@ -49,12 +52,15 @@ function relationInputs(model: ModelMeta): string {
 
 function mutations(model: ModelMeta): string {
   const names = modelNames(model.name)
+  // A model with nothing to write is created from its defaults alone, and cannot be updated.
+  const writable = hasWritableFields(model)
   return [
     'type Mutation {',
     `  """Creates a ${model.name}; subscribers of ${names.events} receive CREATED (and ADDED_TO on related records)."""`,
-    `  ${names.create}(data: ${names.createInput}!): ${model.name}!`,
-    `  """Updates a ${model.name}; NOT_FOUND when there is none with this id."""`,
-    `  ${names.update}(id: ID!, data: ${names.updateInput}!): ${model.name}!`,
+    writable ? `  ${names.create}(data: ${names.createInput}!): ${model.name}!` : `  ${names.create}: ${model.name}!`,
+    ...(writable
+      ? [`  """Updates a ${model.name}; NOT_FOUND when there is none with this id."""`, `  ${names.update}(id: ID!, data: ${names.updateInput}!): ${model.name}!`]
+      : []),
     `  """Deletes a ${model.name} and returns it as it was; NOT_FOUND when there is none with this id."""`,
     `  ${names.delete}(id: ID!): ${model.name}!`,
     '}',
@@ -63,6 +69,10 @@ function mutations(model: ModelMeta): string {
 
 export function modelWriteTypeDefs(dataModel: DataModelMeta): string {
   return dataModel.models
-    .flatMap((model) => [relationInputs(model), writeInput(dataModel, model, 'create'), writeInput(dataModel, model, 'update'), mutations(model)])
+    .flatMap((model) => [
+      relationInputs(model),
+      ...(hasWritableFields(model) ? [writeInput(dataModel, model, 'create'), writeInput(dataModel, model, 'update')] : []),
+      mutations(model),
+    ])
     .join('\n\n')
 }
