@@ -6,11 +6,13 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { GraphQLSchema } from 'graphql'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { createYoga } from 'graphql-yoga'
 import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
 import { openDatabase, type PrismaClient } from './db/database.ts'
+import { migrationsCoverSchema } from './db/migrations.ts'
 import { DeliveryHub } from './delivery/hub.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
@@ -110,6 +112,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
 
   const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
+  if (!(await migrationsCoverSchema())) {
+    logger.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>`; until then, writes to new tables and columns fail')
+  }
 
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
   // Every write made through the gateway publishes its events; backends install the same extension.
@@ -123,7 +128,10 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: options.graphiql ?? nodeEnv !== 'production',
+    // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
+    // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
+    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL,
     maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
     landingPage: false,
     logging: logger,

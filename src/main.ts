@@ -62,7 +62,9 @@ main().catch((error: unknown) => {
   if (code === 'EADDRINUSE' || code === 'EACCES') {
     console.error(`mizzen: cannot listen: ${(error as Error).message} (set PORT or HOST)`)
   } else {
-    console.error('mizzen: failed to start:', error)
+    // The message says what failed (an unreachable database, say); the stack is for debugging.
+    console.error(`mizzen: failed to start: ${error instanceof Error ? error.message : String(error)}`)
+    if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') console.error(error)
   }
   process.exit(1)
 })

@@ -52,3 +52,12 @@ export async function applyMigrations(
     return appliedMigrationNames
   })
 }
+
+/**
+ * Whether `prisma/schema.prisma` is the schema the migrations bring a database to (recorded in
+ * `prisma/migrations/schema.prisma` by `npm run db:migration`).
+ */
+export async function migrationsCoverSchema(): Promise<boolean> {
+  const migrated = await readFile(join(migrationsRoot, 'schema.prisma'), 'utf8').catch(() => undefined)
+  return migrated === (await readSourceSchema())
+}
