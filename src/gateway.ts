@@ -33,6 +33,25 @@ import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
 
+/** What GraphiQL opens with: a subscription to try, and how to make it fire. */
+const graphiqlDefaultQuery = `# mizzen: the records of every model, live.
+# Run this subscription, then write in a second tab:
+#   mutation {
+#     createUser(data: { email: "ada@example.com", name: "Ada" }) { id }
+#   }
+# Credentials, if the gateway has any, go in Headers:
+#   { "authorization": "Bearer <token>" }
+subscription {
+  userEvents {
+    verb
+    id
+    node { name email }
+    previous { name }
+    updatedFields
+  }
+}
+`
+
 export interface GatewayOptions {
   /** TCP port; 0 picks a free one (see `Gateway.port`). @default 4000 */
   port?: number
@@ -130,7 +149,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     graphqlEndpoint: GRAPHQL_PATH,
     // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
     // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
-    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS' } : false,
+    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery } : false,
     renderGraphiQL,
     maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
     landingPage: false,
