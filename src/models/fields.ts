@@ -28,3 +28,10 @@ export function holdsId(dataModel: DataModelMeta, model: ModelMeta, field: Field
 export function idType(model: ModelMeta): string {
   return model.fields.find((f) => f.name === model.idField)!.type
 }
+
+/** The Prisma type of the id an id-holding field holds: its own type for the `@id`, the referenced model's id type for a foreign key. */
+export function heldIdType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): string {
+  if (field.isId) return field.type
+  const relation = relationFields(model).find((r) => r.relationFromFields?.includes(field.name))!
+  return idType(findModel(dataModel, relation.type))
+}

@@ -4,19 +4,10 @@
  * same object can also be evaluated in memory against an event's record.
  */
 import type { DataModelMeta, ModelMeta } from './meta.ts'
-import { findModel, holdsId, relationFields } from './fields.ts'
+import { heldIdType, holdsId } from './fields.ts'
 import { parseId } from './ids.ts'
 
 export type Where = Record<string, unknown>
-
-/** The Prisma type of the id held by an id-holding scalar field. */
-function heldIdType(dataModel: DataModelMeta, model: ModelMeta, fieldName: string): string {
-  const field = model.fields.find((f) => f.name === fieldName)!
-  if (field.isId) return field.type
-  const relation = relationFields(model).find((r) => r.relationFromFields?.includes(fieldName))!
-  const target = findModel(dataModel, relation.type)
-  return target.fields.find((f) => f.name === target.idField)!.type
-}
 
 /** A field condition written as a filter object (`{ equals: 1 }`) rather than a bare value (`1`), as Prisma allows. */
 export const isFilterObject = (value: unknown): value is Where =>
@@ -36,7 +27,7 @@ export function toPrismaWhere(dataModel: DataModelMeta, model: ModelMeta, where:
       result[key] = value
       continue
     }
-    const type = heldIdType(dataModel, model, key)
+    const type = heldIdType(dataModel, model, field)
     const filter: Where = {}
     for (const [op, operand] of Object.entries(isFilterObject(value) ? value : { equals: value })) {
       const convert = (v: unknown) => (v === null ? null : parseId(type, v, `${model.name}.${key}`))

@@ -4,7 +4,7 @@
  * key becomes that key, and to-many changes become nested `connect`/`disconnect`/`set`.
  */
 import { badInput } from '../errors.ts'
-import { findModel, holdsId, idType, relationFields, scalarFields } from './fields.ts'
+import { findModel, heldIdType, holdsId, idType, relationFields, scalarFields } from './fields.ts'
 import { parseId } from './ids.ts'
 import type { DataModelMeta, FieldMeta, ModelMeta } from './meta.ts'
 
@@ -12,13 +12,6 @@ type Data = Record<string, unknown>
 type Ref = { id: unknown }
 
 export type WriteMode = 'create' | 'update'
-
-/** The Prisma type of the id held by an id-holding field. */
-function heldIdType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): string {
-  if (field.isId) return field.type
-  const relation = relationFields(model).find((r) => r.relationFromFields?.includes(field.name))!
-  return idType(findModel(dataModel, relation.type))
-}
 
 function scalarValue(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta, value: unknown): unknown {
   if (value === null) {

@@ -3,7 +3,7 @@
  * before it (in the same transaction, so no concurrent writer can slip in between), performs it,
  * reads them again, and diffs the two snapshots.
  */
-import { findModel } from '../models/fields.ts'
+import { findModel, idType } from '../models/fields.ts'
 import { parseId } from '../models/ids.ts'
 import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
@@ -89,8 +89,8 @@ async function loadStates(client: AnyClient, dataModel: DataModelMeta, refs: { m
   const states = new Map<string, RecordState>()
   for (const [name, ids] of byModel) {
     const model = findModel(dataModel, name)
-    const idType = model.fields.find((f) => f.name === model.idField)!.type
-    const rows = await delegate(client, name).findMany({ where: { [model.idField]: { in: [...ids].map((id) => parseId(idType, id, name)) } } })
+    const type = idType(model)
+    const rows = await delegate(client, name).findMany({ where: { [model.idField]: { in: [...ids].map((id) => parseId(type, id, name)) } } })
     for (const row of rows) states.set(recordKey(name, String(row[model.idField])), Snapshot.scalars(model, row))
   }
   return states
