@@ -311,12 +311,6 @@ export type PostToManyInput = {
   set?: InputMaybe<Array<PostRefInput>>;
 };
 
-/** Sets a to-one relation to a Post: connect one, or disconnect it (optional relations, updates only). */
-export type PostToOneInput = {
-  connect?: InputMaybe<PostRefInput>;
-  disconnect?: InputMaybe<Scalars['Boolean']['input']>;
-};
-
 /** The fields of a Post to change; the others keep their value. */
 export type PostUpdateInput = {
   author?: InputMaybe<UserToOneInput>;
@@ -575,12 +569,6 @@ export type TagToManyInput = {
   set?: InputMaybe<Array<TagRefInput>>;
 };
 
-/** Sets a to-one relation to a Tag: connect one, or disconnect it (optional relations, updates only). */
-export type TagToOneInput = {
-  connect?: InputMaybe<TagRefInput>;
-  disconnect?: InputMaybe<Scalars['Boolean']['input']>;
-};
-
 /** The fields of a Tag to change; the others keep their value. */
 export type TagUpdateInput = {
   name?: InputMaybe<Scalars['String']['input']>;
@@ -656,13 +644,6 @@ export type UserOrderByInput = {
 /** Names an existing User. */
 export type UserRefInput = {
   id: Scalars['ID']['input'];
-};
-
-/** Changes a to-many relation to User records: connect and disconnect some, or set the whole list (updates only for disconnect and set). */
-export type UserToManyInput = {
-  connect?: InputMaybe<Array<UserRefInput>>;
-  disconnect?: InputMaybe<Array<UserRefInput>>;
-  set?: InputMaybe<Array<UserRefInput>>;
 };
 
 /** Sets a to-one relation to a User: connect one, or disconnect it (optional relations, updates only). */
@@ -782,7 +763,6 @@ export type ResolversTypes = {
   PostOrderByInput: PostOrderByInput;
   PostRefInput: PostRefInput;
   PostToManyInput: PostToManyInput;
-  PostToOneInput: PostToOneInput;
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -798,7 +778,6 @@ export type ResolversTypes = {
   TagOrderByInput: TagOrderByInput;
   TagRefInput: TagRefInput;
   TagToManyInput: TagToManyInput;
-  TagToOneInput: TagToOneInput;
   TagUpdateInput: TagUpdateInput;
   TagWhereInput: TagWhereInput;
   User: ResolverTypeWrapper<User>;
@@ -806,7 +785,6 @@ export type ResolversTypes = {
   UserEvent: ResolverTypeWrapper<UserEvent>;
   UserOrderByInput: UserOrderByInput;
   UserRefInput: UserRefInput;
-  UserToManyInput: UserToManyInput;
   UserToOneInput: UserToOneInput;
   UserUpdateInput: UserUpdateInput;
   UserWhereInput: UserWhereInput;
@@ -832,7 +810,6 @@ export type ResolversParentTypes = {
   PostOrderByInput: PostOrderByInput;
   PostRefInput: PostRefInput;
   PostToManyInput: PostToManyInput;
-  PostToOneInput: PostToOneInput;
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
   Query: Record<PropertyKey, never>;
@@ -847,7 +824,6 @@ export type ResolversParentTypes = {
   TagOrderByInput: TagOrderByInput;
   TagRefInput: TagRefInput;
   TagToManyInput: TagToManyInput;
-  TagToOneInput: TagToOneInput;
   TagUpdateInput: TagUpdateInput;
   TagWhereInput: TagWhereInput;
   User: User;
@@ -855,7 +831,6 @@ export type ResolversParentTypes = {
   UserEvent: UserEvent;
   UserOrderByInput: UserOrderByInput;
   UserRefInput: UserRefInput;
-  UserToManyInput: UserToManyInput;
   UserToOneInput: UserToOneInput;
   UserUpdateInput: UserUpdateInput;
   UserWhereInput: UserWhereInput;

@@ -42,11 +42,20 @@ function writeInput(dataModel: DataModelMeta, model: ModelMeta, mode: 'create' |
   return `"""${doc}"""\ninput ${name} {\n${[...scalars, ...relations].join('\n')}\n}`
 }
 
-function relationInputs(model: ModelMeta): string {
+/** The relation inputs some write input uses to point at `model` (only those, to keep the schema lean). */
+function relationInputs(dataModel: DataModelMeta, model: ModelMeta): string {
+  const pointers = dataModel.models.flatMap((m) => relationFields(m)).filter((field) => field.type === model.name)
+  const toOne = pointers.some((field) => !field.isList)
+  const toMany = pointers.some((field) => field.isList)
+  if (!toOne && !toMany) return ''
   return [
     `"""Names an existing ${model.name}."""\ninput ${refInput(model.name)} {\n  id: ID!\n}`,
-    `"""Sets a to-one relation to a ${model.name}: connect one, or disconnect it (optional relations, updates only)."""\ninput ${toOneInput(model.name)} {\n  connect: ${refInput(model.name)}\n  disconnect: Boolean\n}`,
-    `"""Changes a to-many relation to ${model.name} records: connect and disconnect some, or set the whole list (updates only for disconnect and set)."""\ninput ${toManyInput(model.name)} {\n  connect: [${refInput(model.name)}!]\n  disconnect: [${refInput(model.name)}!]\n  set: [${refInput(model.name)}!]\n}`,
+    ...(toOne
+      ? [`"""Sets a to-one relation to a ${model.name}: connect one, or disconnect it (optional relations, updates only)."""\ninput ${toOneInput(model.name)} {\n  connect: ${refInput(model.name)}\n  disconnect: Boolean\n}`]
+      : []),
+    ...(toMany
+      ? [`"""Changes a to-many relation to ${model.name} records: connect and disconnect some, or set the whole list (updates only for disconnect and set)."""\ninput ${toManyInput(model.name)} {\n  connect: [${refInput(model.name)}!]\n  disconnect: [${refInput(model.name)}!]\n  set: [${refInput(model.name)}!]\n}`]
+      : []),
   ].join('\n\n')
 }
 
@@ -70,9 +79,10 @@ function mutations(model: ModelMeta): string {
 export function modelWriteTypeDefs(dataModel: DataModelMeta): string {
   return dataModel.models
     .flatMap((model) => [
-      relationInputs(model),
+      relationInputs(dataModel, model),
       ...(hasWritableFields(model) ? [writeInput(dataModel, model, 'create'), writeInput(dataModel, model, 'update')] : []),
       mutations(model),
     ])
+    .filter(Boolean)
     .join('\n\n')
 }
