@@ -164,6 +164,8 @@ export class RedisRoomRegistry implements RoomRegistry {
   }
 
   async release(connectionId: string, room: string, subscriptionId: string): Promise<void> {
+    // Subscriptions end during shutdown too; their connections are out of Redis by then.
+    if (this.#closed) return this.#local.release(connectionId, room, subscriptionId)
     try {
       await this.#routed(connectionId, { op: 'release', connectionId, room, subscriptionId })
     } catch (error) {
