@@ -88,6 +88,43 @@ describe('redis rooms registry across instances', () => {
     })
   })
 
+  describe('consistency', () => {
+    it('should write to Redis in the order the holding instance applied the operations', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      for (const id of ['b1', 'b2']) await b!.join(id, 'src', server)
+      // Started in the same tick, as commands from other instances may be: the add applies first.
+      await Promise.all([
+        b!.applyLocally({ op: 'addRoomMembersToRooms', sourceRoom: 'src', rooms: ['dst'] }),
+        b!.applyLocally({ op: 'leave', connectionId: 'b1', room: 'dst' }),
+      ])
+      expect(await b!.roomsOf('b1')).toEqual(['src'])
+      expect(await a!.members('dst')).toEqual(['b2'])
+    })
+
+    it('should keep Redis in step with the holding instance under concurrent operations from both', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      const rooms = ['r0', 'r1', 'r2', 'r3']
+      const operations: Promise<unknown>[] = []
+      for (let i = 0; i < 200; i++) {
+        const registry = i % 3 === 0 ? b! : a!
+        const connectionId = i % 2 ? 'b1' : 'b2'
+        const room = rooms[(i * 7) % rooms.length]!
+        if (i % 5 === 0) operations.push(registry.leaveAll(room))
+        else if (i % 4 === 0) operations.push(registry.addRoomMembersToRooms(room, [rooms[i % rooms.length]!]))
+        else if (i % 3 === 0) operations.push(registry.join(connectionId, room, { kind: 'subscription', subscriptionId: `s${i % 3}` }))
+        else if (i % 2 === 0) operations.push(registry.leave(connectionId, room))
+        else operations.push(registry.join(connectionId, room, server))
+      }
+      await Promise.all(operations)
+      // B's own state (local) and what A reads (Redis) agree, connection by connection and room by room.
+      for (const connectionId of ['b1', 'b2']) expect(await a!.roomsOf(connectionId)).toEqual(await b!.roomsOf(connectionId))
+      for (const room of rooms) {
+        const local = [...b!.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
+        expect(await a!.members(room)).toEqual(local)
+      }
+    })
+  })
+
   describe('cluster-wide reads', () => {
     it('should list rooms, members and a connection’s rooms over every instance', async () => {
       const { registries: [a, b] } = await cluster([['a1', 'a2'], ['b1']])
