@@ -214,7 +214,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
         hub.endAll()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed
-        rooms.close()
+        await rooms.close()
         await bus.close()
         await database.close()
         logger.info('mizzen gateway stopped')

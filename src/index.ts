@@ -10,6 +10,7 @@ export { createRedisBus, type RedisBusOptions } from './bus/redis.ts'
 export { modelVerbs, modelTopic, type ModelEvent, type ModelVerb } from './events.ts'
 export type { DataModelMeta, ModelMeta, FieldMeta } from './models/meta.ts'
 export { MemoryRoomRegistry } from './rooms/memory.ts'
+export { createRedisRoomRegistry, RedisRoomRegistry, RoomCommandTimeoutError, type RedisRoomRegistryOptions } from './rooms/redis.ts'
 export {
   UnknownConnectionError,
   type RoomRegistry,

@@ -8,6 +8,7 @@ import { loadConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createGateway } from './gateway.ts'
 import { createLogger } from './logger.ts'
+import { createRedisRoomRegistry } from './rooms/redis.ts'
 
 async function main(): Promise<void> {
   let config
@@ -21,6 +22,10 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel)
   const bus = config.redisUrl
     ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
+    : undefined
+  // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
+  const registry = config.redisUrl
+    ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
     : undefined
   let gateway
   try {
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
       limits: config.limits,
       policies: examplePolicies,
       bus,
+      rooms: { registry },
     })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error

@@ -1,20 +1,28 @@
 /**
  * Several gateways on one Redis and one PostgreSQL database behave as one: model events and room
- * broadcasts reach subscribers on every instance, wherever the write or the broadcast happened.
+ * broadcasts reach subscribers on every instance, wherever the write or the broadcast happened,
+ * and room membership is one registry for all of them.
  */
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Client } from 'graphql-ws'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisBus } from '../src/bus/redis.ts'
-import { connectWs, postGraphQL, subscribeWs, type WsClient } from './helpers/clients.ts'
+import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
+import { connectWs, postGraphQL, subscribeWs, type GraphQLResponse, type WsClient } from './helpers/clients.ts'
+import { spawnRegistryProcess } from './helpers/crash.ts'
 import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import { settled, startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
+import { MESSAGES, nextMessage, roomClients, type Connection } from './helpers/rooms.ts'
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 
 describe('two gateways on Redis and PostgreSQL', () => {
   const channelPrefix = `mizzen-cluster-${randomUUID()}:`
+  const keyPrefix = `mizzen-test-${randomUUID()}:`
+  // A short sweep, so that a killed instance is purged soon after its heartbeat expires.
+  const registry = () => createRedisRoomRegistry({ url: redisUrl, keyPrefix, sweepIntervalMs: 100 })
   let database: TestDatabase
   let a: TestGateway
   let b: TestGateway
@@ -23,8 +31,8 @@ describe('two gateways on Redis and PostgreSQL', () => {
 
   beforeAll(async () => {
     database = await postgres.create()
-    a = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }) })
-    b = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }) })
+    a = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
+    b = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
     backend = await openRealtime(database, await createRedisBus({ url: redisUrl, channelPrefix }))
     onB = connectWs(b.wsUrl)
     await onB.ack
@@ -81,5 +89,117 @@ describe('two gateways on Redis and PostgreSQL', () => {
   it('should report /ready while Redis answers', async () => {
     const response = await fetch(new URL('/ready', b.url))
     expect(await response.json()).toMatchObject({ status: 'ready', checks: { database: 'ok', bus: 'ok' } })
+  })
+
+  describe('shared room membership', () => {
+    const CHANGE = 'room connectionIds memberCount'
+    /** Connections opened by the current test; `onB` stays open throughout, so roomClients' closeAll does not fit here. */
+    const opened: Client[] = []
+    async function connect(gateway: TestGateway): Promise<Connection> {
+      const { client, ack } = connectWs(gateway.wsUrl)
+      opened.push(client)
+      return { client, id: String((await ack)?.connectionId) }
+    }
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((client) => client.dispose()))
+      await settled(async () => {
+        expect(await a.rooms.registry.rooms()).toEqual([])
+        expect(a.rooms.registry.localConnectionCount + b.rooms.registry.localConnectionCount).toBe(1)
+      })
+    })
+    /** POSTs a mutation or query to a gateway and returns its data (errors fail the test). */
+    async function call<T = Record<string, any>>(gateway: TestGateway, query: string, variables?: Record<string, unknown>): Promise<T> {
+      const result = await postGraphQL<T>(gateway.url, query, variables)
+      expect(result.errors).toBeUndefined()
+      return result.data as T
+    }
+    const broadcast = (gateway: TestGateway, rooms: string[], event: string) =>
+      call(gateway, 'mutation($rooms: [String!]!, $event: String!) { broadcast(rooms: $rooms, event: $event) { recipients } }', { rooms, event })
+    const roomMembers = async (gateway: TestGateway, room: string) => (await call(gateway, 'query($room: String!) { roomMembers(room: $room) }', { room })).roomMembers
+
+    it('should make a join sent to A take effect on B before it returns', async () => {
+      const clients = roomClients(b)
+      const onB2 = await connect(b)
+      const messages = await clients.subscribe(onB2, MESSAGES)
+      const joined = await call(a, `mutation($id: ID!) { join(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
+      expect(joined.join).toEqual({ room: 'lobby', connectionIds: [onB2.id], memberCount: 1 })
+      // Right after: the broadcast reaches B's connection, through the room it was joined to.
+      expect((await broadcast(a, ['lobby'], 'welcome')).broadcast).toEqual({ recipients: 1 })
+      expect(await nextMessage(messages)).toMatchObject({ room: 'lobby', event: 'welcome' })
+      messages.stop()
+    })
+
+    it('should make a leave sent to A take effect on B before it returns', async () => {
+      const clients = roomClients(b)
+      const onB2 = await connect(b)
+      const messages = await clients.subscribe(onB2, MESSAGES)
+      await call(a, `mutation($id: ID!) { join(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
+      const left = await call(a, `mutation($id: ID!) { leave(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
+      expect(left.leave).toEqual({ room: 'lobby', connectionIds: [onB2.id], memberCount: 0 })
+      expect((await broadcast(a, ['lobby'], 'missed')).broadcast).toEqual({ recipients: 0 })
+      // The next message B's connection receives is the one sent to it directly, not the room's.
+      await broadcast(a, [onB2.id], 'direct')
+      expect(await nextMessage(messages)).toMatchObject({ room: onB2.id, event: 'direct' })
+      messages.stop()
+    })
+
+    it('should list the members and rooms of both gateways, and count recipients on both', async () => {
+      const clientsB = roomClients(b)
+      const [onA1, onB1, onB2] = [await connect(a), await connect(b), await connect(b)]
+      for (const { id } of [onA1, onB1]) await call(b, 'mutation($id: ID!) { join(connectionId: $id, room: "both") { memberCount } }', { id })
+      await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "onlyB") { memberCount } }', { id: onB2.id })
+      for (const gateway of [a, b]) {
+        expect(await roomMembers(gateway, 'both')).toEqual([onA1.id, onB1.id].sort())
+        expect((await call(gateway, 'query { rooms { name memberCount } }')).rooms).toEqual([
+          { name: 'both', memberCount: 2 },
+          { name: 'onlyB', memberCount: 1 },
+        ])
+        expect((await broadcast(gateway, ['both', 'onlyB'], 'count')).broadcast).toEqual({ recipients: 3 })
+      }
+      const onB1Rooms = await clientsB.execute(onB1, 'query { connection { id rooms } }')
+      expect(onB1Rooms.connection).toEqual({ id: onB1.id, rooms: ['both'] })
+    })
+
+    it('should run leaveAll and addRoomMembersToRooms on the members of both gateways', async () => {
+      const clientsB = roomClients(b)
+      const [onA1, onB1] = [await connect(a), await connect(b)]
+      const messagesB = await clientsB.subscribe(onB1, MESSAGES)
+      for (const { id } of [onA1, onB1]) await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "team") { memberCount } }', { id })
+      const added = await call(b, `mutation { addRoomMembersToRooms(sourceRoom: "team", rooms: ["news"]) { ${CHANGE} } }`)
+      expect(added.addRoomMembersToRooms).toEqual([{ room: 'news', connectionIds: [onA1.id, onB1.id].sort(), memberCount: 2 }])
+      expect((await broadcast(b, ['news'], 'headline')).broadcast).toEqual({ recipients: 2 })
+      expect(await nextMessage(messagesB)).toMatchObject({ room: 'news', event: 'headline' })
+      const left = await call(a, `mutation { leaveAll(room: "team") { ${CHANGE} } }`)
+      expect(left.leaveAll).toEqual([
+        { room: 'news', connectionIds: [onA1.id, onB1.id].sort(), memberCount: 0 },
+        { room: 'team', connectionIds: [onA1.id, onB1.id].sort(), memberCount: 0 },
+      ])
+      expect((await call(b, 'query { rooms { name } }')).rooms).toEqual([])
+      messagesB.stop()
+    })
+
+    it('should drop a connection that closes on B from the rooms A lists', async () => {
+      const onB2 = await connect(b)
+      await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "brief") { memberCount } }', { id: onB2.id })
+      expect(await roomMembers(a, 'brief')).toEqual([onB2.id])
+      await onB2.client.dispose()
+      await settled(async () => expect(await roomMembers(a, 'brief')).toEqual([]))
+    })
+
+    it('should answer NOT_FOUND on both gateways for a connection no gateway holds', async () => {
+      for (const gateway of [a, b]) {
+        const result: GraphQLResponse = await postGraphQL(gateway.url, 'mutation { join(connectionId: "nobody", room: "x") { memberCount } }')
+        expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
+      }
+    })
+
+    it('should purge the connections of an instance that dies without cleanup', async () => {
+      const instance = await spawnRegistryProcess(redisUrl, keyPrefix, 'doomed-connection', 'wake')
+      expect(await roomMembers(a, 'wake')).toEqual(['doomed-connection'])
+      await instance.crash()
+      await settled(async () => expect(await roomMembers(a, 'wake')).toEqual([]))
+      const result = await postGraphQL(b.url, 'mutation { join(connectionId: "doomed-connection", room: "x") { memberCount } }')
+      expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
+    })
   })
 })

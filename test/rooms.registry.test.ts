@@ -1,9 +1,26 @@
 /** The contract every rooms registry keeps; each implementation is listed in `registries`. */
-import { describe, expect, it } from 'vitest'
+import { randomUUID } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryRoomRegistry } from '../src/rooms/memory.ts'
+import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
 import { UnknownConnectionError, type RoomRegistry } from '../src/rooms/registry.ts'
 
-const registries: { name: string; create: () => Promise<RoomRegistry> }[] = [{ name: 'memory', create: async () => new MemoryRoomRegistry() }]
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+/** Registries made by the current test, closed after it. */
+const created: RoomRegistry[] = []
+
+const registries: { name: string; create: () => Promise<RoomRegistry> }[] = [
+  { name: 'memory', create: async () => new MemoryRoomRegistry() },
+  {
+    name: 'redis',
+    // A fresh prefix per registry: runs never see each other's keys.
+    create: () => createRedisRoomRegistry({ url: redisUrl, keyPrefix: `mizzen-test-${randomUUID()}:` }),
+  },
+]
+
+afterEach(async () => {
+  await Promise.all(created.splice(0).map((registry) => registry.close?.()))
+})
 
 const server = { kind: 'server' } as const
 const subscription = (subscriptionId: string) => ({ kind: 'subscription', subscriptionId }) as const
@@ -12,6 +29,7 @@ describe.each(registries)('$name rooms registry', ({ create }) => {
   /** A registry holding connections `a`, `b` and `c`, recording what `onLeft` reports. */
   async function setup() {
     const registry = await create()
+    created.push(registry)
     for (const id of ['a', 'b', 'c']) await registry.addConnection(id)
     const left: [string, readonly string[]][] = []
     registry.onLeft((connectionId, rooms) => left.push([connectionId, rooms]))

@@ -93,6 +93,12 @@ export interface RoomRegistry {
   onLeft(listener: LeftListener): () => void
   /** Connections this instance holds (for diagnostics and leak checks). */
   readonly localConnectionCount: number
+  /**
+   * Releases what the registry holds outside the process (the Redis registry takes this
+   * instance's connections out of the cluster). The gateway calls it on shutdown, after its
+   * connections closed. Optional: the in-memory registry has nothing to release.
+   */
+  close?(): Promise<void>
 }
 
 /** No instance holds a connection with this id (it closed, or never existed). */

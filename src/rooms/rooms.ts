@@ -21,8 +21,8 @@ export interface RoomsOptions {
    */
   maxDataBytes?: number
   /**
-   * Where room membership lives. Share one registry between instances (Redis) to run several
-   * gateways as one.
+   * Where room membership lives. Share one registry between instances (`createRedisRoomRegistry`)
+   * to run several gateways as one. The gateway closes it on shutdown.
    * @default an in-memory registry (one process)
    */
   registry?: RoomRegistry
@@ -88,9 +88,10 @@ export class Rooms {
     return this.#hub.subscribe(connectionTopic(connectionId), select, onEnd)
   }
 
-  /** Stops delivering (on shutdown). */
-  close(): void {
+  /** Stops delivering and closes the registry (on shutdown, once the connections closed). */
+  async close(): Promise<void> {
     for (const detach of this.#detach.splice(0)) detach()
+    await this.registry.close?.()
   }
 
   #deliverLocally({ message, target }: RoomEnvelope): void {

@@ -1,0 +1,169 @@
+/**
+ * Membership commands between registry instances, over Redis pub/sub. Each instance listens on
+ * `<prefix>commands:<instance>` for commands and on `<prefix>replies:<instance>` for the answers
+ * to its own; a reply carries the id of the command it answers. A command nobody answers in time
+ * rejects with RoomCommandTimeoutError.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { UnknownConnectionError, type MembershipChange, type MembershipReason } from './registry.ts'
+
+/** What one instance asks another to do to the connections it holds. */
+export type RoomCommand =
+  | { readonly op: 'join'; readonly connectionId: string; readonly room: string; readonly reason: MembershipReason }
+  | { readonly op: 'release'; readonly connectionId: string; readonly room: string; readonly subscriptionId: string }
+  | { readonly op: 'leave'; readonly connectionId: string; readonly room: string }
+  /** Room-wide operations apply to the receiver's own members of the room. */
+  | { readonly op: 'leaveAll'; readonly room: string }
+  | { readonly op: 'addRoomMembersToRooms'; readonly sourceRoom: string; readonly rooms: readonly string[] }
+  | { readonly op: 'removeRoomMembersFromRooms'; readonly sourceRoom: string; readonly rooms: readonly string[] }
+
+export type CommandResult = MembershipChange | MembershipChange[] | undefined
+
+interface Request {
+  readonly id: string
+  /** The sender's instance id: where the reply goes. */
+  readonly from: string
+  readonly command: RoomCommand
+}
+
+interface Reply {
+  readonly id: string
+  readonly result?: CommandResult
+  /** Set when the command failed; `unknownConnection` when the receiver does not hold it. */
+  readonly error?: { readonly message: string; readonly unknownConnection?: string }
+}
+
+/** An instance did not answer a membership command in time (it may still apply it). */
+export class RoomCommandTimeoutError extends Error {
+  override readonly name = 'RoomCommandTimeoutError'
+  constructor(readonly instance: string, op: string, timeoutMs: number) {
+    super(`gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
+  }
+}
+
+/** The command failed on the instance that ran it. */
+export class RemoteCommandError extends Error {
+  override readonly name = 'RemoteCommandError'
+  constructor(readonly instance: string, message: string, readonly unknownConnection?: string) {
+    super(`gateway instance ${instance}: ${message}`)
+  }
+}
+
+/** No process listens on an instance's command channel (it stopped, or lost Redis). */
+export class InstanceUnreachableError extends Error {
+  override readonly name = 'InstanceUnreachableError'
+  constructor(readonly instance: string) {
+    super(`gateway instance ${instance} is not listening for rooms commands`)
+  }
+}
+
+interface Pending {
+  resolve(result: CommandResult): void
+  reject(error: Error): void
+  readonly instance: string
+  readonly timer: NodeJS.Timeout
+}
+
+export interface CommandChannelOptions {
+  readonly instance: string
+  readonly prefix: string
+  /** Connection for PUBLISH. */
+  readonly publisher: Redis
+  /** Connection in subscriber mode, used by this channel only. */
+  readonly subscriber: Redis
+  readonly timeoutMs: number
+  /** Runs a command received from another instance; its result or error is the reply. */
+  readonly handle: (command: RoomCommand) => Promise<CommandResult>
+  readonly onError: (error: unknown) => void
+}
+
+export class CommandChannel {
+  readonly #options: CommandChannelOptions
+  readonly #pending = new Map<string, Pending>()
+  readonly #commands: string
+  readonly #replies: string
+
+  private constructor(options: CommandChannelOptions) {
+    this.#options = options
+    this.#commands = this.#commandsOf(options.instance)
+    this.#replies = `${options.prefix}replies:${options.instance}`
+  }
+
+  /** Resolves once both channels are subscribed. */
+  static async open(options: CommandChannelOptions): Promise<CommandChannel> {
+    const channel = new CommandChannel(options)
+    options.subscriber.on('message', (name: string, text: string) => channel.#receive(name, text))
+    await options.subscriber.subscribe(channel.#commands, channel.#replies)
+    return channel
+  }
+
+  /** Sends `command` to `instance` and resolves with its reply. */
+  send(instance: string, command: RoomCommand): Promise<CommandResult> {
+    const { publisher, timeoutMs } = this.#options
+    const id = randomUUID()
+    return new Promise<CommandResult>((resolve, reject) => {
+      // Registered before publishing: the reply comes on the other connection and may come first.
+      const timer = setTimeout(() => this.#settle(id)?.reject(new RoomCommandTimeoutError(instance, command.op, timeoutMs)), timeoutMs)
+      this.#pending.set(id, { resolve, reject, instance, timer })
+      const request: Request = { id, from: this.#options.instance, command }
+      publisher.publish(this.#commandsOf(instance), JSON.stringify(request)).then(
+        (receivers) => {
+          if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
+        },
+        (error: Error) => this.#settle(id)?.reject(error),
+      )
+    })
+  }
+
+  /** Rejects what is still waiting for a reply and stops listening. */
+  async close(): Promise<void> {
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(new Error('the rooms registry is closed'))
+    await this.#options.subscriber.unsubscribe().catch(() => {})
+  }
+
+  #commandsOf(instance: string) {
+    return `${this.#options.prefix}commands:${instance}`
+  }
+
+  #settle(id: string): Pending | undefined {
+    const pending = this.#pending.get(id)
+    if (!pending) return undefined
+    this.#pending.delete(id)
+    clearTimeout(pending.timer)
+    return pending
+  }
+
+  #receive(name: string, text: string): void {
+    let message: Request & Reply
+    try {
+      message = JSON.parse(text) as Request & Reply
+    } catch (error) {
+      this.#options.onError(error)
+      return
+    }
+    if (name === this.#replies) {
+      const pending = this.#settle(message.id)
+      if (!pending) return // it timed out
+      if (message.error) pending.reject(new RemoteCommandError(pending.instance, message.error.message, message.error.unknownConnection))
+      else pending.resolve(message.result)
+    } else if (name === this.#commands) {
+      void this.#answer(message)
+    }
+  }
+
+  async #answer(request: Request): Promise<void> {
+    let reply: Reply
+    try {
+      reply = { id: request.id, result: await this.#options.handle(request.command) }
+    } catch (error) {
+      const unknownConnection = error instanceof UnknownConnectionError ? error.connectionId : undefined
+      reply = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), unknownConnection } }
+    }
+    try {
+      await this.#options.publisher.publish(`${this.#options.prefix}replies:${request.from}`, JSON.stringify(reply))
+    } catch (error) {
+      this.#options.onError(error)
+    }
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * A rooms registry in a process of its own, for crash tests: it holds one connection in one room
+ * and prints "ready", then runs until killed (SIGKILL: no cleanup, its heartbeat just stops).
+ *
+ *   node --import tsx test/helpers/registry-process.ts <redis url> <key prefix> <connection id> <room>
+ */
+import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
+
+const [url, keyPrefix, connectionId, room] = process.argv.slice(2)
+if (!url || !keyPrefix || !connectionId || !room) throw new Error('usage: registry-process.ts <url> <prefix> <connection id> <room>')
+const registry = await createRedisRoomRegistry({ url, keyPrefix, heartbeatTtlMs: 1000 })
+await registry.addConnection(connectionId)
+await registry.join(connectionId, room, { kind: 'server' })
+process.stdout.write('ready\n')
+// Its Redis connections keep it alive; this keeps it alive even while they reconnect.
+setInterval(() => {}, 60_000)

@@ -1,0 +1,260 @@
+/**
+ * The Redis rooms registry across instances: several registries on one Redis and one key prefix
+ * behave as one registry, operations run where the connection is held, and the connections of a
+ * dead instance are purged. (The single-instance contract is in rooms.registry.test.ts.)
+ */
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createRedisRoomRegistry, RoomCommandTimeoutError, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../src/rooms/redis.ts'
+import { UnknownConnectionError } from '../src/rooms/registry.ts'
+import { spawnRegistryProcess } from './helpers/crash.ts'
+import { settled } from './helpers/gateway.ts'
+
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const server = { kind: 'server' } as const
+const inspector = new Redis(redisUrl)
+const open: RedisRoomRegistry[] = []
+const cleanups: (() => Promise<unknown>)[] = []
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((registry) => registry.close()))
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()))
+})
+afterAll(() => inspector.quit())
+
+/** Registries sharing a fresh key prefix, each holding the given connections. */
+async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryOptions> = {}) {
+  const keyPrefix = `mizzen-test-${randomUUID()}:`
+  cleanups.push(async () => {
+    const keys = await inspector.keys(`${keyPrefix}*`)
+    if (keys.length) await inspector.del(...keys)
+  })
+  const registries: RedisRoomRegistry[] = []
+  for (const ids of holdings) {
+    const registry = await createRedisRoomRegistry({ url: redisUrl, keyPrefix, ...options })
+    open.push(registry)
+    for (const id of ids) await registry.addConnection(id)
+    registries.push(registry)
+  }
+  const left: [string, string, readonly string[]][] = []
+  registries.forEach((registry, i) => registry.onLeft((connectionId, rooms) => left.push([`instance ${i}`, connectionId, rooms])))
+  return { keyPrefix, registries, left }
+}
+
+describe('redis rooms registry across instances', () => {
+  describe('operations on another instance’s connection', () => {
+    it('should apply a join where the connection is held before it resolves', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      expect(await a!.join('b1', 'x', server)).toEqual({ room: 'x', connectionIds: ['b1'], memberCount: 1 })
+      // Nothing to wait for: B delivers to it already.
+      expect([...b!.localRecipients({ rooms: ['x'], omit: [] }).keys()]).toEqual(['b1'])
+      expect(await a!.join('a1', 'x', server)).toEqual({ room: 'x', connectionIds: ['a1'], memberCount: 2 })
+      expect(await a!.join('b1', 'x', server)).toEqual({ room: 'x', connectionIds: [], memberCount: 2 })
+    })
+
+    it('should apply a leave where the connection is held, and tell onLeft there', async () => {
+      const { registries: [a, b], left } = await cluster([['a1'], ['b1']])
+      await b!.join('b1', 'x', { kind: 'subscription', subscriptionId: 's1' })
+      expect(await a!.leave('b1', 'x')).toEqual({ room: 'x', connectionIds: ['b1'], memberCount: 0 })
+      expect(b!.localRecipients({ rooms: ['x'], omit: [] }).size).toBe(0)
+      expect(left).toEqual([['instance 1', 'b1', ['x']]])
+      expect(await a!.rooms()).toEqual([])
+    })
+
+    it('should release another instance’s subscription reason there, and ignore unknown ones', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      await b!.join('b1', 'x', { kind: 'subscription', subscriptionId: 's1' })
+      await a!.release('b1', 'x', 's1')
+      expect(await b!.roomsOf('b1')).toEqual([])
+      await a!.release('nobody', 'x', 's1')
+    })
+
+    it('should reject an operation on a connection no instance holds, on every instance', async () => {
+      const { registries } = await cluster([['a1'], ['b1']])
+      for (const registry of registries) {
+        await expect(registry.join('nobody', 'x', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+        await expect(registry.leave('nobody', 'x')).rejects.toThrow('no connection with id "nobody"')
+        expect(await registry.roomsOf('nobody')).toBeUndefined()
+      }
+    })
+
+    it('should forget a connection its instance removed', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      await a!.join('b1', 'x', server)
+      await b!.removeConnection('b1')
+      expect(await a!.members('x')).toEqual([])
+      await expect(a!.join('b1', 'x', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+    })
+  })
+
+  describe('consistency', () => {
+    it('should write to Redis in the order the holding instance applied the operations', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      for (const id of ['b1', 'b2']) await b!.join(id, 'src', server)
+      // Started in the same tick, as commands from other instances may be: the add applies first.
+      await Promise.all([
+        b!.applyLocally({ op: 'addRoomMembersToRooms', sourceRoom: 'src', rooms: ['dst'] }),
+        b!.applyLocally({ op: 'leave', connectionId: 'b1', room: 'dst' }),
+      ])
+      expect(await b!.roomsOf('b1')).toEqual(['src'])
+      expect(await a!.members('dst')).toEqual(['b2'])
+    })
+
+    it('should keep Redis in step with the holding instance under concurrent operations from both', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      const rooms = ['r0', 'r1', 'r2', 'r3']
+      const operations: Promise<unknown>[] = []
+      for (let i = 0; i < 200; i++) {
+        const registry = i % 3 === 0 ? b! : a!
+        const connectionId = i % 2 ? 'b1' : 'b2'
+        const room = rooms[(i * 7) % rooms.length]!
+        if (i % 5 === 0) operations.push(registry.leaveAll(room))
+        else if (i % 4 === 0) operations.push(registry.addRoomMembersToRooms(room, [rooms[i % rooms.length]!]))
+        else if (i % 3 === 0) operations.push(registry.join(connectionId, room, { kind: 'subscription', subscriptionId: `s${i % 3}` }))
+        else if (i % 2 === 0) operations.push(registry.leave(connectionId, room))
+        else operations.push(registry.join(connectionId, room, server))
+      }
+      await Promise.all(operations)
+      // B's own state (local) and what A reads (Redis) agree, connection by connection and room by room.
+      for (const connectionId of ['b1', 'b2']) expect(await a!.roomsOf(connectionId)).toEqual(await b!.roomsOf(connectionId))
+      for (const room of rooms) {
+        const local = [...b!.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
+        expect(await a!.members(room)).toEqual(local)
+      }
+    })
+  })
+
+  describe('cluster-wide reads', () => {
+    it('should list rooms, members and a connection’s rooms over every instance', async () => {
+      const { registries: [a, b] } = await cluster([['a1', 'a2'], ['b1']])
+      await a!.join('a1', 'x', server)
+      await b!.join('b1', 'x', server)
+      await b!.join('b1', 'y', server)
+      for (const registry of [a!, b!]) {
+        expect(await registry.rooms()).toEqual([
+          { name: 'x', memberCount: 2 },
+          { name: 'y', memberCount: 1 },
+        ])
+        expect(await registry.members('x')).toEqual(['a1', 'b1'])
+        expect(await registry.roomsOf('b1')).toEqual(['x', 'y'])
+        expect(await registry.roomsOf('a2')).toEqual([])
+      }
+    })
+
+    it('should count recipients over every instance, once each, without the omitted', async () => {
+      const { registries: [a, b] } = await cluster([['a1', 'a2'], ['b1', 'b2']])
+      await a!.join('a1', 'x', server)
+      await b!.join('b1', 'x', server)
+      await b!.join('b1', 'y', server)
+      expect(await a!.recipientCount({ rooms: ['x', 'y'], omit: [] })).toBe(2)
+      expect(await a!.recipientCount({ rooms: ['x'], omit: ['b1', 'nobody'] })).toBe(1)
+      // A connection id used as a room name addresses that connection.
+      expect(await a!.recipientCount({ rooms: ['x', 'b2'], omit: [] })).toBe(3)
+      expect(await a!.recipientCount({ rooms: null, omit: ['a2', 'a2', 'nobody'] })).toBe(3)
+    })
+  })
+
+  describe('room-wide operations across instances', () => {
+    it('should make members on every instance leave all their rooms on leaveAll', async () => {
+      const { registries: [a, b], left } = await cluster([['a1'], ['b1', 'b2']])
+      await a!.join('a1', 'fun', server)
+      await b!.join('b1', 'fun', server)
+      await b!.join('b1', 'y', server)
+      await b!.join('b2', 'y', server)
+      expect(await a!.leaveAll('fun')).toEqual([
+        { room: 'fun', connectionIds: ['a1', 'b1'], memberCount: 0 },
+        { room: 'y', connectionIds: ['b1'], memberCount: 1 },
+      ])
+      expect(left.sort()).toEqual([
+        ['instance 0', 'a1', ['fun']],
+        ['instance 1', 'b1', ['fun', 'y']],
+      ])
+    })
+
+    it('should add and remove the members of a room on every instance', async () => {
+      const { registries: [a, b] } = await cluster([['a1'], ['b1'], ['c1']])
+      await a!.join('a1', 'fun', server)
+      await b!.join('b1', 'fun', server)
+      expect(await a!.addRoomMembersToRooms('fun', ['y', 'fun'])).toEqual([
+        { room: 'y', connectionIds: ['a1', 'b1'], memberCount: 2 },
+        { room: 'fun', connectionIds: [], memberCount: 2 },
+      ])
+      expect(await b!.roomsOf('b1')).toEqual(['fun', 'y'])
+      expect(await b!.removeRoomMembersFromRooms('fun', ['y', 'z'])).toEqual([
+        { room: 'y', connectionIds: ['a1', 'b1'], memberCount: 0 },
+        { room: 'z', connectionIds: [], memberCount: 0 },
+      ])
+      expect(await a!.rooms()).toEqual([{ name: 'fun', memberCount: 2 }])
+    })
+  })
+
+  describe('failures', () => {
+    it('should reject with a timeout when the holding instance does not answer', async () => {
+      const { keyPrefix, registries: [a] } = await cluster([['a1']], { commandTimeoutMs: 200 })
+      // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
+      const mute = new Redis(redisUrl, { lazyConnect: true })
+      cleanups.push(() => mute.quit())
+      await mute.connect()
+      await inspector.hset(`${keyPrefix}owners`, 'm1', 'mute')
+      await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
+      await mute.subscribe(`${keyPrefix}commands:mute`)
+      const join = a!.join('m1', 'x', server)
+      await expect(join).rejects.toBeInstanceOf(RoomCommandTimeoutError)
+      await expect(join).rejects.toThrow('gateway instance mute did not answer the rooms command "join" within 200 ms')
+    })
+
+    it('should purge the connections of an instance whose heartbeat is gone when an operation finds one', async () => {
+      const { keyPrefix, registries: [a] } = await cluster([['a1']])
+      await a!.join('a1', 'x', server)
+      // What a dead instance leaves behind: its connection in a room, and no heartbeat.
+      await inspector
+        .multi()
+        .hset(`${keyPrefix}owners`, 'ghost', 'dead')
+        .sadd(`${keyPrefix}instance:dead:connections`, 'ghost')
+        .sadd(`${keyPrefix}instances`, 'dead')
+        .sadd(`${keyPrefix}room:x`, 'ghost')
+        .sadd(`${keyPrefix}conn:ghost`, 'x')
+        .exec()
+      expect(await a!.members('x')).toEqual(['a1', 'ghost'])
+      await expect(a!.join('ghost', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+      expect(await a!.members('x')).toEqual(['a1'])
+      expect(await inspector.sismember(`${keyPrefix}instances`, 'dead')).toBe(0)
+    })
+
+    it('should purge the connections of a killed instance once its heartbeat expires', async () => {
+      const { keyPrefix, registries: [a] } = await cluster([['a1']], { sweepIntervalMs: 50 })
+      await a!.join('a1', 'x', server)
+      const child = await spawnRegistryProcess(redisUrl, keyPrefix, 'doomed', 'x')
+      expect(await a!.members('x')).toEqual(['a1', 'doomed'])
+      expect(await a!.roomsOf('doomed')).toEqual(['x'])
+      await child.crash()
+      await settled(async () => expect(await a!.members('x')).toEqual(['a1']))
+      expect(await a!.roomsOf('doomed')).toBeUndefined()
+    })
+
+    it('should write its connections back when its own heartbeat expired and it was purged', async () => {
+      const { keyPrefix, registries: [a] } = await cluster([['a1']], { heartbeatTtlMs: 300 })
+      await a!.join('a1', 'x', server)
+      // As after a long pause: the heartbeat expired and another instance purged the connection.
+      await inspector.del(`${keyPrefix}instance:${a!.instanceId}`, `${keyPrefix}room:x`, `${keyPrefix}conn:a1`, `${keyPrefix}rooms`)
+      await inspector.hdel(`${keyPrefix}owners`, 'a1')
+      await settled(async () => expect(await a!.members('x')).toEqual(['a1']))
+      expect(await a!.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
+    })
+  })
+
+  describe('close', () => {
+    it('should take its connections out of the cluster and leave no key of its own', async () => {
+      const { keyPrefix, registries: [a, b] } = await cluster([['a1'], ['b1']])
+      await a!.join('a1', 'x', server)
+      await a!.join('b1', 'x', server)
+      await a!.close()
+      expect(await b!.members('x')).toEqual(['b1'])
+      await expect(b!.join('a1', 'x', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+      await expect(a!.join('a1', 'x', server)).rejects.toThrow('the rooms registry is closed')
+      await b!.close()
+      expect(await inspector.keys(`${keyPrefix}*`)).toEqual([])
+    })
+  })
+})
