@@ -21,6 +21,8 @@ export const ErrorCode = {
   RateLimited: 'RATE_LIMITED',
   /** The operation needs a WebSocket connection (room subscriptions), and came over HTTP. */
   WebSocketRequired: 'WEBSOCKET_REQUIRED',
+  /** Another gateway instance did not answer in time; the operation may be retried. */
+  Unavailable: 'UNAVAILABLE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

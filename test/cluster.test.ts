@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Client } from 'graphql-ws'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
 import { createRedisBus } from '../src/bus/redis.ts'
 import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
 import { connectWs, postGraphQL, subscribeWs, type GraphQLResponse, type WsClient } from './helpers/clients.ts'
@@ -201,5 +202,34 @@ describe('two gateways on Redis and PostgreSQL', () => {
       const result = await postGraphQL(b.url, 'mutation { join(connectionId: "doomed-connection", room: "x") { memberCount } }')
       expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
     })
+  })
+})
+
+describe('a gateway whose peer does not answer a rooms command', () => {
+  it('should answer UNAVAILABLE, with the instance and the timeout, rather than an internal error', async () => {
+    const keyPrefix = `mizzen-test-${randomUUID()}:`
+    const inspector = new Redis(redisUrl)
+    const mute = new Redis(redisUrl)
+    const database = await databaseKinds[0]!.create()
+    const gateway = await startGateway(database, {
+      nodeEnv: 'production',
+      allowOpen: true,
+      rooms: { registry: await createRedisRoomRegistry({ url: redisUrl, keyPrefix, commandTimeoutMs: 200 }) },
+    })
+    // A live instance that never answers: a heartbeat and a listener on its channel, nothing else.
+    await inspector.hset(`${keyPrefix}owners`, 'muted-connection', 'mute')
+    await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
+    await mute.subscribe(`${keyPrefix}commands:mute`)
+    const result = await postGraphQL(gateway.url, 'mutation { join(connectionId: "muted-connection", room: "x") { memberCount } }')
+    expect(result.errors?.[0]).toMatchObject({
+      message: 'gateway instance mute did not answer the rooms command "join" within 200 ms',
+      extensions: { code: 'UNAVAILABLE' },
+    })
+    await gateway.close()
+    await database.drop()
+    mute.disconnect()
+    const keys = await inspector.keys(`${keyPrefix}*`)
+    if (keys.length) await inspector.del(...keys)
+    inspector.disconnect()
   })
 })

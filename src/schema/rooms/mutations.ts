@@ -4,8 +4,8 @@
  */
 import type { Access } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
-import { notFound } from '../../errors.ts'
-import { UnknownConnectionError, type Target } from '../../rooms/registry.ts'
+import type { Target } from '../../rooms/registry.ts'
+import { toRoomClientError } from './errors.ts'
 import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
 
 type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>
@@ -27,8 +27,7 @@ function guarded<A>(allowed: (args: A, access: Access) => void, resolve: Resolve
     try {
       return await resolve(parent, args, context)
     } catch (error) {
-      if (error instanceof UnknownConnectionError) throw notFound(error.message, { connectionId: error.connectionId })
-      throw error
+      throw toRoomClientError(error)
     }
   }
 }

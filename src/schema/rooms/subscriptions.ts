@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
-import { ErrorCode, MizzenError, notFound } from '../../errors.ts'
+import { ErrorCode, MizzenError } from '../../errors.ts'
 import type { RoomMessage } from '../../rooms/messages.ts'
-import { UnknownConnectionError } from '../../rooms/registry.ts'
+import { toRoomClientError } from './errors.ts'
 import { messagesSelector, roomSelector } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 
@@ -36,7 +36,7 @@ export const roomSubscriptions = {
         await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
       } catch (error) {
         await stream.return()
-        throw error instanceof UnknownConnectionError ? notFound(error.message) : error
+        throw toRoomClientError(error)
       }
       return stream
     },
