@@ -53,12 +53,18 @@ async function openSockets(url: string, protocol?: string): Promise<WebSocket[]>
   return sockets
 }
 
-async function measure(send: () => void | Promise<void>, done: Promise<void>): Promise<number> {
-  const start = process.hrtime.bigint()
-  await send()
-  await done
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9
-  return (clients * messages) / seconds
+/** The best deliveries-per-second of `rounds` runs of `send`, counting what `isDelivery` accepts. */
+async function bestOf(sockets: WebSocket[], isDelivery: (text: string) => boolean, send: () => void | Promise<void>): Promise<number> {
+  let best = 0
+  for (let round = 0; round < rounds; round++) {
+    const done = counting(sockets, messages, isDelivery)
+    const start = process.hrtime.bigint()
+    await send()
+    await done
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    best = Math.max(best, (clients * messages) / seconds)
+  }
+  return best
 }
 
 async function rawWsBaseline(): Promise<number> {
@@ -68,22 +74,16 @@ async function rawWsBaseline(): Promise<number> {
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
   const sockets = await openSockets(`ws://127.0.0.1:${port}`)
-  const results: number[] = []
-  for (let round = 0; round < rounds; round++) {
-    const done = counting(sockets, messages, () => true)
-    results.push(
-      await measure(() => {
-        for (let i = 0; i < messages; i++) {
-          const frame = JSON.stringify({ type: 'next', id: '1', payload: { data: { room: { event: 'hello', data } } } })
-          for (const client of wss.clients) client.send(frame)
-        }
-      }, done),
-    )
-  }
+  const best = await bestOf(sockets, () => true, () => {
+    for (let i = 0; i < messages; i++) {
+      const frame = JSON.stringify({ type: 'next', id: '1', payload: { data: { room: { event: 'hello', data } } } })
+      for (const client of wss.clients) client.send(frame)
+    }
+  })
   sockets.forEach((socket) => socket.close())
   wss.close()
   server.close()
-  return Math.max(...results)
+  return best
 }
 
 async function graphqlSockets(gateway: Gateway, query: string): Promise<WebSocket[]> {
@@ -104,36 +104,24 @@ const isNext = (text: string) => text.startsWith('{"type":"next"') || text.inclu
 
 async function mizzenRooms(gateway: Gateway): Promise<number> {
   const sockets = await graphqlSockets(gateway, 'subscription { room(name: "bench") { event data } }')
-  const results: number[] = []
-  for (let round = 0; round < rounds; round++) {
-    const done = counting(sockets, messages, isNext)
-    results.push(
-      await measure(async () => {
-        for (let i = 0; i < messages; i++) await gateway.rooms.send({ event: 'hello', data, sender: null }, { rooms: ['bench'], omit: [] })
-      }, done),
-    )
-  }
+  const best = await bestOf(sockets, isNext, async () => {
+    for (let i = 0; i < messages; i++) await gateway.rooms.send({ event: 'hello', data, sender: null }, { rooms: ['bench'], omit: [] })
+  })
   await Promise.all(sockets.map((socket) => (socket.close(), once(socket, 'close'))))
   while (gateway.hub.subscriberCount > 0) await new Promise((resolve) => setTimeout(resolve, 10))
-  return Math.max(...results)
+  return best
 }
 
 async function mizzenModelEvents(gateway: Gateway): Promise<number> {
   const sockets = await graphqlSockets(gateway, 'subscription { userEvents { verb id node { id name email } } }')
-  const results: number[] = []
-  for (let round = 0; round < rounds; round++) {
-    const done = counting(sockets, messages, isNext)
-    results.push(
-      await measure(async () => {
-        for (let i = 0; i < messages; i++) {
-          const node = { id: i, name: 'Ada', email: 'ada@example.com', createdAt: new Date() }
-          await gateway.bus.publish('model:User', { model: 'User', verb: 'UPDATED', id: String(i), node, previous: node, updatedFields: ['name'], at: new Date().toISOString() })
-        }
-      }, done),
-    )
-  }
+  const best = await bestOf(sockets, isNext, async () => {
+    for (let i = 0; i < messages; i++) {
+      const node = { id: i, name: 'Ada', email: 'ada@example.com', createdAt: new Date() }
+      await gateway.bus.publish('model:User', { model: 'User', verb: 'UPDATED', id: String(i), node, previous: node, updatedFields: ['name'], at: new Date().toISOString() })
+    }
+  })
   await Promise.all(sockets.map((socket) => (socket.close(), once(socket, 'close'))))
-  return Math.max(...results)
+  return best
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mizzen-bench-'))
