@@ -191,7 +191,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const { port, address } = server.address() as AddressInfo
   const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${GRAPHQL_PATH}`
-  logger.info({ url, database: database.provider }, 'mizzen gateway listening')
+  // `url` is where to connect from this machine; `listening` is the interface bound (0.0.0.0: all of them).
+  logger.info({ url, listening: `${address}:${port}`, database: database.provider }, 'mizzen gateway listening')
 
   let closing: Promise<void> | undefined
   return {
