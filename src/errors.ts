@@ -37,3 +37,5 @@ export const badInput = (message: string, extensions?: Record<string, unknown>) 
   new MizzenError(ErrorCode.BadUserInput, message, extensions)
 export const notFound = (message: string, extensions?: Record<string, unknown>) =>
   new MizzenError(ErrorCode.NotFound, message, extensions)
+export const forbidden = (message: string, extensions?: Record<string, unknown>) =>
+  new MizzenError(ErrorCode.Forbidden, message, extensions)

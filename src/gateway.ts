@@ -81,7 +81,7 @@ export interface GatewayOptions {
   auth?: AuthOptions
   /** Refuse to start open (no credentials) in production unless this is true. @default false */
   allowOpen?: boolean
-  /** Who may read, write, join and broadcast. @default reads open to all, writes and room management `service` only */
+  /** Who may read, write, join and broadcast. @default models, writes and room management `service` only; joining rooms open */
   policies?: Policies
   /** Resource limits. @default see `defaultLimits` */
   limits?: Partial<Limits>

@@ -2,14 +2,12 @@
  * The policies applied to one viewer: every permission check and row filter of a request or a
  * subscription goes through here, so HTTP, SSE and WebSocket apply the same rules.
  */
-import { ErrorCode, MizzenError } from '../errors.ts'
+import { forbidden } from '../errors.ts'
 import { findModel } from '../models/fields.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 import { allows, modelPolicy, roomPolicy, type Policies, type RoomRule, type Rule } from './policies.ts'
 import type { Viewer } from './viewer.ts'
-
-export const forbidden = (message: string) => new MizzenError(ErrorCode.Forbidden, message)
 
 export class Access {
   readonly #filters = new Map<string, Where | undefined>()

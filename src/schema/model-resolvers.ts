@@ -2,9 +2,8 @@
  * Resolvers for the generated model queries and relation fields. One set of functions serves
  * every model: each is parameterised by the model's metadata, never written per model.
  */
-import { forbidden } from '../auth/access.ts'
 import type { GatewayContext } from '../context.ts'
-import { badInput } from '../errors.ts'
+import { badInput, forbidden } from '../errors.ts'
 import { findModel, idType, relationFields } from '../models/fields.ts'
 import { parseId } from '../models/ids.ts'
 import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
