@@ -206,6 +206,12 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
       events.stop()
     })
 
+    it('should refuse publishUser data over 64 KiB, naming the limit', async () => {
+      const id = await createUser('too much')
+      const result = await postGraphQL(gateway.url, 'mutation ($ids: [ID!]!, $data: JSON!) { publishUser(ids: $ids, data: $data) }', { ids: [id], data: 'x'.repeat(64 * 1024) })
+      expect(result.errors?.[0]).toMatchObject({ message: 'data must be at most 65536 bytes of JSON, got 65538', extensions: { code: 'BAD_USER_INPUT', limit: 65536 } })
+    })
+
     it('should refuse deleting a user who still has posts with CONFLICT, and keep both', async () => {
       const author = await createUser('keeps posts')
       const post = (await gql(`mutation { createPost(data: { title: "kept", authorId: "${author}" }) { id } }`)).createPost.id

@@ -9,6 +9,7 @@ import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { modelNames } from '../models/naming.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 import { Snapshot } from '../prisma/snapshot.ts'
+import { checkData } from '../rooms/validation.ts'
 import { delegateOf } from './model-resolvers.ts'
 
 type Args = Record<string, unknown>
@@ -39,8 +40,7 @@ function publish(model: ModelMeta) {
   return async (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertWrite(model.name, 'publish to')
     const ids = parseIds(model, args.ids as unknown[])
-    const size = Buffer.byteLength(JSON.stringify(args.data) ?? '')
-    if (size > MAX_PUBLISH_BYTES) throw badInput(`data is ${size} bytes; at most ${MAX_PUBLISH_BYTES} may be published`)
+    const data = checkData(args.data, MAX_PUBLISH_BYTES)
     const rows = await delegateOf(context, model.name).findMany({ where: { [model.idField]: { in: ids } } })
     const found = new Map(rows.map((row) => [idKey(row[model.idField]), row]))
     const requested = [...new Set(ids.map(idKey))]
@@ -48,7 +48,7 @@ function publish(model: ModelMeta) {
     if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
     const at = new Date().toISOString()
     for (const id of requested) {
-      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data: args.data, at }
+      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data, at }
       await context.bus.publish(modelTopic(model.name), event)
     }
     return requested
