@@ -3,14 +3,13 @@
  * clients that are closed after each test and a record of the server's own sockets.
  */
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import type { GatewayOptions } from '../../src/gateway.ts'
 import { databaseKinds, type TestDatabase } from './databases.ts'
-import { startGateway, type TestGateway } from './gateway.ts'
+import { startGateway, type TestGateway, type TestGatewayOptions } from './gateway.ts'
 import { attemptUpgrade, connectRaw, type RawClient, trackServerSockets, type UpgradeOutcome } from './raw-socket.ts'
 
 const sqlite = databaseKinds.find((kind) => kind.provider === 'sqlite')!
 
-export function useRawGateway(options: GatewayOptions) {
+export function useRawGateway(options: TestGatewayOptions) {
   const context = {} as { gateway: TestGateway; database: TestDatabase; servers: ReturnType<typeof trackServerSockets> }
   const clients: RawClient[] = []
   beforeAll(async () => {
