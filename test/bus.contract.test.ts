@@ -6,19 +6,19 @@ import { BusClosedError } from '../src/bus/bus.ts'
 import { createMemoryBus } from '../src/bus/memory.ts'
 import { createRedisBus } from '../src/bus/redis.ts'
 import type { ModelEvent } from '../src/events.ts'
+import { describeEach, missing, redisUrl, type Needing } from './helpers/services.ts'
 
-export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** A channel prefix of its own per test run, so that runs never hear each other. */
 const prefix = `mizzen-test-${randomUUID()}:`
 
-const backends: { name: string; create: () => Promise<Bus> }[] = [
+const backends: (Needing & { name: string; create: () => Promise<Bus> })[] = [
   { name: 'memory', create: async () => createMemoryBus() },
-  { name: 'redis', create: () => createRedisBus({ url: redisUrl, channelPrefix: prefix }) },
+  { name: 'redis', needs: ['redis'], create: () => createRedisBus({ url: redisUrl, channelPrefix: prefix }) },
 ]
 
 const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', id, node: { id: Number(id), name: `n${id}` }, at: new Date(0).toISOString() })
 
-describe.each(backends)('$name bus', ({ create }) => {
+describeEach(backends, '$name bus', ({ create }) => {
   const open: Bus[] = []
   const bus = async () => {
     const created = await create()
@@ -86,7 +86,7 @@ describe.each(backends)('$name bus', ({ create }) => {
   })
 })
 
-describe('redis bus between processes', () => {
+describe.skipIf(missing('redis'))('redis bus between processes', () => {
   const open: Bus[] = []
   afterEach(async () => {
     await Promise.all(open.splice(0).map((b) => b.close()))
