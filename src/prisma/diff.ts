@@ -66,11 +66,11 @@ export function diffSnapshots(dataModel: DataModelMeta, before: Snapshot, after:
     const was = before.states.get(key)
     const now = after.states.get(key)
     const { model, id } = (now ?? was)!
-    if (now && !was) records.push({ model, verb: 'CREATED', id, node: now.state })
-    else if (was && !now) records.push({ model, verb: 'DELETED', id, previous: was.state })
+    if (now && !was) records.push({ model, verb: 'CREATED', recordId: id, node: now.state })
+    else if (was && !now) records.push({ model, verb: 'DELETED', recordId: id, previous: was.state })
     else if (was && now) {
       const updatedFields = changedFields(dataModel, model, was.state, now.state)
-      if (updatedFields.length) records.push({ model, verb: 'UPDATED', id, node: now.state, previous: was.state, updatedFields })
+      if (updatedFields.length) records.push({ model, verb: 'UPDATED', recordId: id, node: now.state, previous: was.state, updatedFields })
     }
     // A foreign key set, changed or cleared moves the record between parents' collections.
     for (const relation of relationFields(findModel(dataModel, model))) {

@@ -1,7 +1,7 @@
 /** Resolvers of `mEvents` subscriptions and `publishM` mutations. */
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
-import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
 import { modelEventSelector } from '../delivery/model-events.ts'
 import { idType } from '../models/fields.ts'
 import { idKey, parseId } from '../models/ids.ts'
@@ -48,7 +48,7 @@ function publish(model: ModelMeta) {
     if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
     const at = new Date().toISOString()
     for (const id of requested) {
-      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data, at }
+      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', recordId: id, node: Snapshot.scalars(model, found.get(id)!), data, at }
       await context.bus.publish(modelTopic(model.name), event)
     }
     return requested
@@ -56,7 +56,7 @@ function publish(model: ModelMeta) {
 }
 
 export function modelEventResolvers(dataModel: DataModelMeta) {
-  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: ModelEvent) => ModelEvent }> = {}
+  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: DeliveredModelEvent) => DeliveredModelEvent }> = {}
   const Mutation: Record<string, ReturnType<typeof publish>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)

@@ -62,12 +62,16 @@ export const listArguments = (model: string) => {
   return `where: ${names.where}, orderBy: [${names.orderBy}!], take: Int, skip: Int`
 }
 
+/** The SDL line of a scalar or enum field, typed as in the model's object type. */
+export const scalarFieldLine = (dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta) =>
+  `  ${field.name}: ${wrap(fieldBaseType(dataModel, model, field), field)}`
+
 function objectType(dataModel: DataModelMeta, model: ModelMeta): string {
   const lines = model.fields.map((field) => {
     if (field.kind === 'object') {
       return field.isList ? `  ${field.name}(${listArguments(field.type)}): [${field.type}!]!` : `  ${field.name}: ${wrap(field.type, field)}`
     }
-    return `  ${field.name}: ${wrap(fieldBaseType(dataModel, model, field), field)}`
+    return scalarFieldLine(dataModel, model, field)
   })
   return `"""A ${model.name} record (Prisma model ${model.name})."""\ntype ${model.name} {\n${lines.join('\n')}\n}`
 }
