@@ -5,13 +5,13 @@
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
 import { matchesWhere } from '../models/match.ts'
-import type { DataModelMeta } from '../models/meta.ts'
+import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
 import { DeliveryPositions } from './cursors.ts'
 import type { DeliveryControl, DeliveryHub } from './hub.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
-export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModelMeta): () => void {
+export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
   const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)

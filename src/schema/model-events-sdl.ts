@@ -8,8 +8,7 @@
  * an `M`, so it never shares a cache entry with the record's current state in `node`.
  */
 import { modelVerbs } from '../events.ts'
-import { scalarFields } from '../models/fields.ts'
-import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
+import type { DataModel, Model } from '../models/data-model.ts'
 import { modelNames } from '../models/naming.ts'
 import { scalarFieldLine } from './model-sdl.ts'
 
@@ -18,7 +17,7 @@ const verbEnum = [
   `enum ModelVerb {\n${modelVerbs.map((verb) => `  ${verb}`).join('\n')}\n}`,
 ].join('\n')
 
-function eventType(model: ModelMeta): string {
+function eventType(model: Model): string {
   const names = modelNames(model.name)
   return `"""Something that happened to a ${model.name}."""
 type ${names.event} {
@@ -46,15 +45,14 @@ type ${names.event} {
 }
 
 /** A past state of a record: its scalar and enum fields (Prisma 1's previousValues), no relations. */
-function previousType(dataModel: DataModelMeta, model: ModelMeta): string {
-  const lines = scalarFields(model).map((field) => scalarFieldLine(dataModel, model, field))
+function previousType(model: Model): string {
   return `"""A ${model.name}'s fields as they were before a write. Not a ${model.name}: caches keep it apart from the record's current state."""
 type ${modelNames(model.name).previous} {
-${lines.join('\n')}
+${model.scalars.map(scalarFieldLine).join('\n')}
 }`
 }
 
-function operations(model: ModelMeta): string {
+function operations(model: Model): string {
   const names = modelNames(model.name)
   return `type Subscription {
   """
@@ -71,7 +69,7 @@ type Mutation {
 }`
 }
 
-export function modelEventTypeDefs(dataModel: DataModelMeta): string {
+export function modelEventTypeDefs(dataModel: DataModel): string {
   if (!dataModel.models.length) return ''
-  return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), previousType(dataModel, model), operations(model)])].join('\n\n')
+  return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), previousType(model), operations(model)])].join('\n\n')
 }
