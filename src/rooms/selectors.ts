@@ -19,7 +19,7 @@ export function roomSelector(room: string, events: EventFilter): Selector<Connec
       return undefined
     }
     if (!signal.rooms.includes(room) || (events && !events.has(signal.message.event))) return undefined
-    return { ...signal.message, room }
+    return { ...signal.message, room, cursor: signal.cursors.get(room) ?? null }
   }
 }
 
@@ -30,6 +30,7 @@ export function roomSelector(room: string, events: EventFilter): Selector<Connec
 export function messagesSelector(events: EventFilter): Selector<ConnectionSignal, RoomMessage> {
   return (signal) => {
     if (signal.kind === 'left' || (events && !events.has(signal.message.event))) return undefined
-    return { ...signal.message, room: signal.rooms[0] ?? null }
+    const room = signal.rooms[0] ?? null
+    return { ...signal.message, room, cursor: (room !== null && signal.cursors.get(room)) || null }
   }
 }
