@@ -1,14 +1,16 @@
 /**
  * vitest globalSetup: checks once, before any test file runs, that the services the tests use
  * answer (PostgreSQL at TEST_POSTGRES_URL, Redis at TEST_REDIS_URL) and hands the outcome to every
- * test file (`services` in ./services.ts). A missing service skips its suites, with a message that
- * names it, the variable and how to start one; under CI=true it fails the run at once instead.
+ * test file (`services` in ./services.ts), and that the `redis-server` command the fault tests run
+ * exists. A missing service skips its suites, with a message that names it, the variable and how
+ * to start one; under CI=true it fails the run at once instead.
  * `TEST_POSTGRES_URL=off` / `TEST_REDIS_URL=off` skip a service on purpose (`npm run test:quick`).
  */
+import { execFile } from 'node:child_process'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import type { TestProject } from 'vitest/node'
-import { defaultServiceUrls, serviceLabels, serviceVariables, type Service, type ServiceStatus } from './service-status.ts'
+import { serviceInfo, type Service, type ServiceStatus } from './service-status.ts'
 
 /** How long a service gets to answer before it counts as missing, in ms. */
 const PROBE_TIMEOUT_MS = 3000
@@ -17,6 +19,7 @@ const howToStart: Record<Service, string> = {
   postgresql:
     'start one (its role must be allowed to CREATE DATABASE): `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:17`, or on Debian `apt-get install postgresql` then `pg_ctlcluster <version> main start`',
   redis: 'start one: `redis-server --port 6379 --save "" --appendonly no`, or `docker run -d -p 6379:6379 redis:7`',
+  'redis-server': 'install Redis so that `redis-server` is on PATH (Debian: `apt-get install redis-server`)',
 }
 
 /** The URL as a message may show it: a password replaced by ***. */
@@ -70,11 +73,21 @@ async function probeRedis(url: string): Promise<string | undefined> {
   }
 }
 
-const probes: Record<Service, (url: string) => Promise<string | undefined>> = { postgresql: probePostgres, redis: probeRedis }
+function probeCommand(command: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(command, ['--version'], { timeout: PROBE_TIMEOUT_MS }, (error) => resolve(error ? describeError(error) : undefined))
+  })
+}
+
+const probes: Record<Service, (url: string) => Promise<string | undefined>> = {
+  postgresql: probePostgres,
+  redis: probeRedis,
+  'redis-server': probeCommand,
+}
 
 async function check(service: Service): Promise<ServiceStatus> {
-  const variable = serviceVariables[service]
-  const url = process.env[variable] || defaultServiceUrls[service]
+  const { variable } = serviceInfo[service]
+  const url = (variable && process.env[variable]) || serviceInfo[service].default
   if (url === 'off') return { url, available: false, reason: `${variable}=off` }
   const reason = await probes[service](url)
   return reason === undefined ? { url, available: true } : { url, available: false, reason }
@@ -83,9 +96,9 @@ async function check(service: Service): Promise<ServiceStatus> {
 const inCi = () => !!process.env.CI && !['false', '0'].includes(process.env.CI)
 
 function notice(service: Service, status: ServiceStatus, outcome: string): string {
-  const label = serviceLabels[service]
-  const variable = serviceVariables[service]
+  const { label, variable } = serviceInfo[service]
   if (status.url === 'off') return `${label} is off (${variable}=off): ${outcome}.`
+  if (!variable) return `${label} is missing (${status.reason}): ${outcome}.\n  To run them, ${howToStart[service]}.`
   return [
     `${label} is not reachable at ${withoutPassword(status.url)} (${status.reason}): ${outcome}.`,
     `  Set ${variable} to a ${label} server, or ${howToStart[service]}.`,
@@ -94,7 +107,7 @@ function notice(service: Service, status: ServiceStatus, outcome: string): strin
 
 export default async function preflight(project: TestProject): Promise<() => void> {
   const statuses = Object.fromEntries(
-    await Promise.all((Object.keys(serviceVariables) as Service[]).map(async (service) => [service, await check(service)] as const)),
+    await Promise.all((Object.keys(serviceInfo) as Service[]).map(async (service) => [service, await check(service)] as const)),
   ) as Record<Service, ServiceStatus>
   const missing = (Object.keys(statuses) as Service[]).filter((service) => !statuses[service].available)
   const deliberate = missing.every((service) => statuses[service].url === 'off')
