@@ -46,6 +46,24 @@ export class Access {
     return where
   }
 
+  /**
+   * What the policies of `models` make of this viewer, as a string: per model, whether it may
+   * read it and the records it may see. Two viewers with the same key read the same things
+   * through those models, so subscriptions of theirs that reach no other model may share results
+   * (design §7); the key holds nothing else about who they are.
+   */
+  policyKey(models: Iterable<string>): string {
+    const policies = [...models].sort().map((model) => {
+      try {
+        this.assertRead(model)
+      } catch {
+        return [model, false]
+      }
+      return [model, true, this.rowFilter(model) ?? null]
+    })
+    return JSON.stringify(policies, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))
+  }
+
   assertJoin(room: string): void {
     this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`, room)
   }

@@ -1,25 +1,46 @@
 /**
- * What each kind of room subscription picks from the signals of its connection (the delivery
- * hub calls these once per signal and subscription).
+ * What each kind of room subscription takes from the signals of its connection (see
+ * `Selection`). A message is labelled with the room it came through; the labelled copy is made
+ * once per message and room, so that every subscription of a group that picks it shares one
+ * execution and one serialised result.
  */
-import type { Selector } from '../delivery/hub.ts'
-import type { ConnectionSignal, RoomMessage } from './messages.ts'
+import type { Selection } from '../delivery/selection.ts'
+import type { ConnectionSignal, RoomMessage, RoomMessageData } from './messages.ts'
 
 /** Event names a subscription asked for; null for all of them. */
 export type EventFilter = ReadonlySet<string> | null
+
+type MessageSignal = Extract<ConnectionSignal, { kind: 'message' }>
+
+const labelledCopies = new WeakMap<RoomMessageData, Map<string | null, RoomMessage>>()
+
+/** `message` as received through `room` (null for a blast): one object per message and room. */
+export function labelled(message: RoomMessageData, room: string | null): RoomMessage {
+  let copies = labelledCopies.get(message)
+  if (!copies) labelledCopies.set(message, (copies = new Map()))
+  let copy = copies.get(room)
+  if (!copy) copies.set(room, (copy = { ...message, room }))
+  return copy
+}
 
 /**
  * `room(name, events)`: messages broadcast to `room`, labelled with it; completes when a
  * membership operation takes the connection out of `room`.
  */
-export function roomSelector(room: string, events: EventFilter): Selector<ConnectionSignal, RoomMessage> {
-  return (signal, control) => {
-    if (signal.kind === 'left') {
-      if (signal.rooms.includes(room)) control.endAfterThis()
-      return undefined
-    }
-    if (!signal.rooms.includes(room) || (events && !events.has(signal.message.event))) return undefined
-    return { ...signal.message, room }
+export function roomSelection(room: string, events: EventFilter): Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
+  return {
+    see: (signal) => signal,
+    admit: (signal, control) => {
+      if (signal.kind === 'left') {
+        if (signal.rooms.includes(room)) control.endAfterThis()
+        return false
+      }
+      return signal.rooms.includes(room)
+    },
+    pick: (signal) => {
+      const { message } = signal as MessageSignal
+      return events && !events.has(message.event) ? undefined : labelled(message, room)
+    },
   }
 }
 
@@ -27,9 +48,9 @@ export function roomSelector(room: string, events: EventFilter): Selector<Connec
  * `messages(events)`: everything that reaches the connection, once, labelled with the first
  * targeted room it is in (null for a blast).
  */
-export function messagesSelector(events: EventFilter): Selector<ConnectionSignal, RoomMessage> {
-  return (signal) => {
-    if (signal.kind === 'left' || (events && !events.has(signal.message.event))) return undefined
-    return { ...signal.message, room: signal.rooms[0] ?? null }
+export function messagesSelection(events: EventFilter): Selection<ConnectionSignal, MessageSignal, RoomMessage> {
+  return {
+    see: (signal) => (signal.kind === 'message' ? signal : undefined),
+    pick: ({ message, rooms }) => (events && !events.has(message.event) ? undefined : labelled(message, rooms[0] ?? null)),
   }
 }

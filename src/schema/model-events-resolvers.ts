@@ -2,7 +2,7 @@
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
-import { modelEventSelector } from '../delivery/model-events.ts'
+import { modelEventSelection } from '../delivery/model-events.ts'
 import { idType } from '../models/fields.ts'
 import { idKey, parseId } from '../models/ids.ts'
 import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
@@ -26,13 +26,13 @@ function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
-    const selector = modelEventSelector({
+    const selection = modelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(dataModel, model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
       visible: context.access.rowFilter(model.name),
     })
-    return context.hub.subscribe(modelTopic(model.name), selector)
+    return context.hub.subscribe(modelTopic(model.name), selection)
   }
 }
 
