@@ -5,13 +5,14 @@ import type { Bus } from './bus/bus.ts'
 import type { PrismaClient } from './db/database.ts'
 import type { DeliveryHub } from './delivery/hub.ts'
 import type { Logger } from './logger.ts'
-import type { DataModelMeta } from './models/meta.ts'
+import type { DataModel } from './models/data-model.ts'
 import type { Rooms } from './rooms/rooms.ts'
 
 export interface ServerContext {
   /** The Prisma Client the gateway reads and writes through (with the realtime extension). */
   readonly prisma: PrismaClient
-  readonly dataModel: DataModelMeta
+  /** The data model the gateway serves, linked. */
+  readonly dataModel: DataModel
   /** Carries events between writers and every gateway instance. */
   readonly bus: Bus
   /** Local subscribers by topic: where delivery happens. */

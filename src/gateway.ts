@@ -18,6 +18,7 @@ import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
@@ -66,8 +67,8 @@ export interface GatewayOptions {
   graphiql?: boolean
   /** @default pino at level "info" */
   logger?: Logger
-  /** The data model to serve. @default the one generated from prisma/schema.prisma */
-  dataModel?: DataModelMeta
+  /** The data model to serve (the generator's output, or a model linked already). @default the one generated from prisma/schema.prisma */
+  dataModel?: DataModelMeta | DataModel
   /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
   shutdownGraceMs?: number
   /**
@@ -114,7 +115,8 @@ export interface Gateway {
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const nodeEnv = options.nodeEnv ?? 'development'
   const logger = options.logger ?? createLogger('info')
-  const dataModel = options.dataModel ?? generatedDataModel
+  // Linked once here; the schema, the extension and every resolver share the linked model.
+  const dataModel = linkDataModel(options.dataModel ?? generatedDataModel)
   const limits = resolveLimits(options.limits)
   const authenticator = createAuthenticator(options.auth ?? {})
   if (authenticator.open) {
@@ -160,7 +162,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     context: async (initial) => {
       // Over WebSocket the viewer was authenticated at connection_init; over HTTP, per request.
       const viewer = (initial.viewer as Viewer | undefined) ?? (await authenticateRequest(authenticator, initial.request as Request | undefined))
-      return { ...serverContext, connectionId: initial.connectionId, viewer, access: new Access(viewer, policies, dataModel) }
+      return { ...serverContext, connectionId: initial.connectionId, viewer, access: new Access(viewer, policies) }
     },
   })
 

@@ -3,19 +3,17 @@
  * subscription goes through here, so HTTP, SSE and WebSocket apply the same rules.
  */
 import { forbidden } from '../errors.ts'
-import { findModel } from '../models/fields.ts'
-import type { DataModelMeta } from '../models/meta.ts'
+import type { Model } from '../models/data-model.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 import { allows, modelPolicy, roomPolicy, type Policies, type RoomRule, type Rule } from './policies.ts'
 import type { Viewer } from './viewer.ts'
 
 export class Access {
-  readonly #filters = new Map<string, Where | undefined>()
+  readonly #filters = new Map<Model, Where | undefined>()
 
   constructor(
     readonly viewer: Viewer,
     private readonly policies: Policies,
-    private readonly dataModel: DataModelMeta,
   ) {}
 
   #check(rule: Rule | RoomRule, what: string, room?: string): void {
@@ -37,11 +35,10 @@ export class Access {
    * The records of `model` this viewer may see, as a Prisma where; undefined when they may see
    * all of them.
    */
-  rowFilter(model: string): Where | undefined {
+  rowFilter(model: Model): Where | undefined {
     if (this.#filters.has(model)) return this.#filters.get(model)
-    const meta = findModel(this.dataModel, model)
-    const filter = this.viewer.role === 'service' ? true : (modelPolicy(this.policies, model).filter?.(this.viewer) ?? true)
-    const where = filter === true ? undefined : filter === false ? { [meta.idField]: { in: [] } } : toPrismaWhere(this.dataModel, meta, filter)
+    const filter = this.viewer.role === 'service' ? true : (modelPolicy(this.policies, model.name).filter?.(this.viewer) ?? true)
+    const where = filter === true ? undefined : filter === false ? { [model.idField]: { in: [] } } : toPrismaWhere(model, filter)
     this.#filters.set(model, where)
     return where
   }
@@ -52,15 +49,17 @@ export class Access {
    * through those models, so subscriptions of theirs that reach no other model may share results
    * (design §7); the key holds nothing else about who they are.
    */
-  policyKey(models: Iterable<string>): string {
-    const policies = [...models].sort().map((model) => {
-      try {
-        this.assertRead(model)
-      } catch {
-        return [model, false]
-      }
-      return [model, true, this.rowFilter(model) ?? null]
-    })
+  policyKey(models: Iterable<Model>): string {
+    const policies = [...models]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((model) => {
+        try {
+          this.assertRead(model.name)
+        } catch {
+          return [model.name, false]
+        }
+        return [model.name, true, this.rowFilter(model) ?? null]
+      })
     return JSON.stringify(policies, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))
   }
 

@@ -6,7 +6,7 @@
  */
 import { getNamedType, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql'
 import type { GatewayContext } from '../context.ts'
-import type { DataModelMeta } from '../models/meta.ts'
+import type { DataModel } from '../models/data-model.ts'
 
 /** A value as key text: JSON with sorted object keys (so `{a,b}` and `{b,a}` agree), bigints marked. */
 export function keyOf(value: unknown): string {
@@ -51,10 +51,10 @@ export function typesReached(schema: GraphQLSchema, document: DocumentNode, oper
  * viewer's policies for the models its selection set reaches (relations check them as they
  * resolve), and nothing when it reaches none (a room message is the same for everyone).
  */
-export function policyViewerKey(schema: GraphQLSchema, dataModel: DataModelMeta) {
-  const models = new Set(dataModel.models.map((model) => model.name))
+export function policyViewerKey(schema: GraphQLSchema, dataModel: DataModel) {
+  const models = new Map(dataModel.models.map((model) => [model.name, model]))
   return (context: Record<string, unknown>, document: DocumentNode, operationName: string | null | undefined): string => {
-    const reached = typesReached(schema, document, operationName).filter((type) => models.has(type))
+    const reached = typesReached(schema, document, operationName).flatMap((type) => models.get(type) ?? [])
     return reached.length ? (context as unknown as GatewayContext).access.policyKey(reached) : ''
   }
 }

@@ -5,14 +5,14 @@
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
 import { matchesWhere } from '../models/match.ts'
-import type { DataModelMeta } from '../models/meta.ts'
+import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
 import type { DeliveryHub } from './hub.ts'
 import { keyOf } from './grouping.ts'
 import type { Selection } from './selection.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
-export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModelMeta): () => void {
+export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
     return bus.subscribe(topic, (event) => hub.deliver(topic, event))

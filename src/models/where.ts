@@ -3,8 +3,7 @@
  * Prisma type of the field (Int ids arrive as strings). The shape is Prisma's already, so the
  * same object can also be evaluated in memory against an event's record.
  */
-import type { DataModelMeta, ModelMeta } from './meta.ts'
-import { heldIdType, holdsId } from './fields.ts'
+import type { Model } from './data-model.ts'
 import { parseId } from './ids.ts'
 
 export type Where = Record<string, unknown>
@@ -13,21 +12,21 @@ export type Where = Record<string, unknown>
 export const isFilterObject = (value: unknown): value is Where =>
   typeof value === 'object' && value !== null && !(value instanceof Date) && !Array.isArray(value) && !(value instanceof Uint8Array)
 
-export function toPrismaWhere(dataModel: DataModelMeta, model: ModelMeta, where: Where | null | undefined): Where | undefined {
+export function toPrismaWhere(model: Model, where: Where | null | undefined): Where | undefined {
   if (!where) return undefined
   const result: Where = {}
   for (const [key, value] of Object.entries(where)) {
     if (value === undefined) continue
     if (key === 'AND' || key === 'OR' || key === 'NOT') {
-      result[key] = (value as Where[]).map((w) => toPrismaWhere(dataModel, model, w))
+      result[key] = (value as Where[]).map((w) => toPrismaWhere(model, w))
       continue
     }
-    const field = model.fields.find((f) => f.name === key)
-    if (!field || !holdsId(dataModel, model, field) || value === null) {
+    const field = model.field(key)
+    if (!field || field.kind === 'object' || !field.holdsId || value === null) {
       result[key] = value
       continue
     }
-    const type = heldIdType(dataModel, model, field)
+    const type = field.heldIdType!
     const filter: Where = {}
     for (const [op, operand] of Object.entries(isFilterObject(value) ? value : { equals: value })) {
       const convert = (v: unknown) => (v === null ? null : parseId(type, v, `${model.name}.${key}`))

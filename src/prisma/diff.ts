@@ -5,12 +5,10 @@
  * one-to-one), or through links added or removed (many-to-many, on both sides).
  */
 import type { ModelEvent, ModelVerb, RecordState } from '../events.ts'
-import { findModel, relationFields, scalarFields } from '../models/fields.ts'
+import type { Model, RelationField } from '../models/data-model.ts'
 import { idKey } from '../models/ids.ts'
-import type { DataModelMeta, FieldMeta } from '../models/meta.ts'
 import { sameValue } from '../models/values.ts'
 import { recordKey, type RecordRef, type Snapshot } from './snapshot.ts'
-import { backRelation } from './write-plan.ts'
 
 /** An event before it is stamped with its publication time. */
 export type PendingEvent = Omit<ModelEvent, 'at'>
@@ -42,22 +40,22 @@ class Associations {
   }
 }
 
-function changedFields(dataModel: DataModelMeta, model: string, before: RecordState, after: RecordState): string[] {
-  return scalarFields(findModel(dataModel, model))
+function changedFields(model: Model, before: RecordState, after: RecordState): string[] {
+  return model.scalars
     .filter((f) => f.name in before && f.name in after && !sameValue(before[f.name], after[f.name]))
     .map((f) => f.name)
 }
 
 /** The parent a foreign-key relation points at in `state`, if it holds the parent's id. */
-function parentOf(dataModel: DataModelMeta, relation: FieldMeta, state: RecordState | undefined): RecordRef | undefined {
+function parentOf(relation: RelationField, state: RecordState | undefined): RecordRef | undefined {
   const [from] = relation.relationFromFields ?? []
   const [to] = relation.relationToFields ?? []
-  const parent = findModel(dataModel, relation.type)
+  const parent = relation.target
   if (!state || !from || to !== parent.idField || state[from] == null) return undefined
-  return { model: parent.name, id: idKey(state[from]) }
+  return { model: parent, id: idKey(state[from]) }
 }
 
-export function diffSnapshots(dataModel: DataModelMeta, before: Snapshot, after: Snapshot): WriteDiff {
+export function diffSnapshots(before: Snapshot, after: Snapshot): WriteDiff {
   const records: PendingEvent[] = []
   const associations = new Associations()
   const keys = new Set([...before.states.keys(), ...after.states.keys()])
@@ -66,19 +64,19 @@ export function diffSnapshots(dataModel: DataModelMeta, before: Snapshot, after:
     const was = before.states.get(key)
     const now = after.states.get(key)
     const { model, id } = (now ?? was)!
-    if (now && !was) records.push({ model, verb: 'CREATED', id, node: now.state })
-    else if (was && !now) records.push({ model, verb: 'DELETED', id, previous: was.state })
+    if (now && !was) records.push({ model: model.name, verb: 'CREATED', id, node: now.state })
+    else if (was && !now) records.push({ model: model.name, verb: 'DELETED', id, previous: was.state })
     else if (was && now) {
-      const updatedFields = changedFields(dataModel, model, was.state, now.state)
-      if (updatedFields.length) records.push({ model, verb: 'UPDATED', id, node: now.state, previous: was.state, updatedFields })
+      const updatedFields = changedFields(model, was.state, now.state)
+      if (updatedFields.length) records.push({ model: model.name, verb: 'UPDATED', id, node: now.state, previous: was.state, updatedFields })
     }
     // A foreign key set, changed or cleared moves the record between parents' collections.
-    for (const relation of relationFields(findModel(dataModel, model))) {
+    for (const relation of model.relations) {
       if (!relation.relationFromFields?.length) continue
-      const back = backRelation(dataModel, relation)
+      const back = relation.back
       if (!back) continue
-      const from = parentOf(dataModel, relation, was?.state)
-      const to = parentOf(dataModel, relation, now?.state)
+      const from = parentOf(relation, was?.state)
+      const to = parentOf(relation, now?.state)
       if (from?.id === to?.id) continue
       if (from) associations.add(from, 'REMOVED_FROM', back.name, id)
       if (to) associations.add(to, 'ADDED_TO', back.name, id)
@@ -96,17 +94,17 @@ export function diffSnapshots(dataModel: DataModelMeta, before: Snapshot, after:
     if (!known) continue
     const wasIds = was?.ids ?? new Set<string>()
     const nowIds = now?.ids ?? new Set<string>()
-    const relation = relationFields(findModel(dataModel, ref.model)).find((f) => f.name === ref.field)!
-    const back = backRelation(dataModel, relation)!
+    const { relation } = ref
+    const back = relation.back!
     for (const added of nowIds) {
       if (wasIds.has(added)) continue
-      associations.add(ref, 'ADDED_TO', ref.field, added)
-      associations.add({ model: relation.type, id: added }, 'ADDED_TO', back.name, ref.id)
+      associations.add(ref, 'ADDED_TO', relation.name, added)
+      associations.add({ model: relation.target, id: added }, 'ADDED_TO', back.name, ref.id)
     }
     for (const removed of wasIds) {
       if (nowIds.has(removed)) continue
-      associations.add(ref, 'REMOVED_FROM', ref.field, removed)
-      associations.add({ model: relation.type, id: removed }, 'REMOVED_FROM', back.name, ref.id)
+      associations.add(ref, 'REMOVED_FROM', relation.name, removed)
+      associations.add({ model: relation.target, id: removed }, 'REMOVED_FROM', back.name, ref.id)
     }
   }
   return { records, associations: associations.list() }

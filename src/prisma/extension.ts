@@ -19,6 +19,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
 import type { Bus } from '../bus/bus.ts'
 import { dataModel as generatedDataModel } from '../generated/models.ts'
+import { linkDataModel, type DataModel } from '../models/data-model.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
 import type { PendingEvent } from './diff.ts'
@@ -29,8 +30,8 @@ import { trackedWrites, trackWrite, type AnyClient, type TrackedWrite } from './
 export interface RealtimeOptions {
   /** Where events go. */
   bus: Bus
-  /** The data model of the client being extended. @default the one generated from prisma/schema.prisma */
-  dataModel?: DataModelMeta
+  /** The data model of the client being extended (the generator's output, or a model linked already). @default the one generated from prisma/schema.prisma */
+  dataModel?: DataModelMeta | DataModel
   /** Told when an event can't be published (the write stands). @default console.error */
   logger?: ErrorLogger
 }
@@ -72,7 +73,7 @@ const isTrackedWrite = (operation: string): operation is TrackedWrite => (tracke
 const consoleLogger: ErrorLogger = { error: (details, message) => console.error(message, details) }
 
 export function realtime(options: RealtimeOptions) {
-  const dataModel = options.dataModel ?? generatedDataModel
+  const dataModel = linkDataModel(options.dataModel ?? generatedDataModel)
   const publisher = new Publisher(options.bus, options.logger ?? consoleLogger)
   const scopes = new AsyncLocalStorage<TransactionScope>()
 
@@ -108,7 +109,7 @@ export function realtime(options: RealtimeOptions) {
         const rows = await (scope.tx[lowerFirst(model)] as { createManyAndReturn: (a: unknown) => Promise<unknown[]> }).createManyAndReturn(args)
         return { count: rows.length }
       }
-      const { result, events } = await trackWrite(dataModel, scope.tx, model, operation, args as Record<string, unknown>, (a) => query(a), lockRows)
+      const { result, events } = await trackWrite(dataModel.model(model), scope.tx, operation, args as Record<string, unknown>, (a) => query(a), lockRows)
       scope.events.push(...events)
       return result
     }

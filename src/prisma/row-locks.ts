@@ -5,13 +5,13 @@
  * would carry a stale `previous`. `SELECT … FOR UPDATE` makes that writer go first, or wait.
  * SQLite needs none: a transaction that read a stale snapshot cannot write at all (SQLITE_BUSY).
  */
-import type { ModelMeta } from '../models/meta.ts'
+import type { Model } from '../models/data-model.ts'
 
 type RawClient = { $queryRawUnsafe: (sql: string, ...values: unknown[]) => Promise<unknown> }
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`
 
-export type RowLocker = (tx: unknown, model: ModelMeta, ids: readonly unknown[]) => Promise<void>
+export type RowLocker = (tx: unknown, model: Model, ids: readonly unknown[]) => Promise<void>
 
 /** The row locker for a Prisma client's database, or undefined where none is needed. */
 export function rowLockerFor(client: unknown): RowLocker | undefined {
@@ -21,8 +21,7 @@ export function rowLockerFor(client: unknown): RowLocker | undefined {
   if (provider !== 'postgresql' && provider !== 'cockroachdb') return undefined
   return async (tx, model, ids) => {
     if (ids.length === 0) return
-    const id = model.fields.find((field) => field.name === model.idField)!
-    const sql = `SELECT 1 FROM ${quote(model.dbName ?? model.name)} WHERE ${quote(id.dbName ?? id.name)} = ANY($1) FOR UPDATE`
+    const sql = `SELECT 1 FROM ${quote(model.dbName ?? model.name)} WHERE ${quote(model.id.dbName ?? model.id.name)} = ANY($1) FOR UPDATE`
     await (tx as RawClient).$queryRawUnsafe(sql, ids)
   }
 }

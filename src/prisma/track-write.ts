@@ -3,14 +3,13 @@
  * before it (in the same transaction, so no concurrent writer can slip in between), performs it,
  * reads them again, and diffs the two snapshots.
  */
-import { findModel, idType } from '../models/fields.ts'
+import type { Model } from '../models/data-model.ts'
 import { parseId } from '../models/ids.ts'
-import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
 import type { RecordState } from '../events.ts'
 import { diffSnapshots, type PendingEvent } from './diff.ts'
 import type { RowLocker } from './row-locks.ts'
-import { recordKey, Snapshot } from './snapshot.ts'
+import { recordKey, Snapshot, type RecordRef } from './snapshot.ts'
 import { WritePlan, type IncludeTree } from './write-plan.ts'
 
 type Row = Record<string, unknown>
@@ -46,7 +45,7 @@ const withInclude = (args: Args, include: IncludeTree) => (Object.keys(include).
  * Makes sure a write returns the id of its records, whatever the caller selected, and returns
  * how to give the caller exactly what they asked for.
  */
-function withIdReturned(model: ModelMeta, args: Args): { args: Args; strip: (result: unknown) => unknown } {
+function withIdReturned(model: Model, args: Args): { args: Args; strip: (result: unknown) => unknown } {
   const select = args.select as Row | undefined
   const omit = args.omit as Row | undefined
   if (select && !select[model.idField]) {
@@ -69,8 +68,8 @@ function targetWhere(operation: TrackedWrite, args: Args): Row | undefined {
   return (args.where as Row | undefined) ?? {}
 }
 
-function planFor(dataModel: DataModelMeta, model: ModelMeta, operation: TrackedWrite, args: Args): WritePlan {
-  const plan = new WritePlan(dataModel)
+function planFor(model: Model, operation: TrackedWrite, args: Args): WritePlan {
+  const plan = new WritePlan()
   if (operation === 'upsert') {
     plan.addData(model, args.create)
     plan.addData(model, args.update)
@@ -82,16 +81,22 @@ function planFor(dataModel: DataModelMeta, model: ModelMeta, operation: TrackedW
   return plan
 }
 
-/** Loads the current state of records by id string, grouped by model. */
-async function loadStates(client: AnyClient, dataModel: DataModelMeta, refs: { model: string; id: string }[]): Promise<Map<string, RecordState>> {
-  const byModel = new Map<string, Set<string>>()
+/** A record's current state, as `loadStates` read it. */
+interface LoadedState extends RecordRef {
+  readonly state: RecordState
+}
+
+/** Loads the current state of records by id string, grouped by model, keyed by `recordKey`. */
+async function loadStates(client: AnyClient, refs: readonly RecordRef[]): Promise<Map<string, LoadedState>> {
+  const byModel = new Map<Model, Set<string>>()
   for (const ref of refs) byModel.set(ref.model, (byModel.get(ref.model) ?? new Set()).add(ref.id))
-  const states = new Map<string, RecordState>()
-  for (const [name, ids] of byModel) {
-    const model = findModel(dataModel, name)
-    const type = idType(model)
-    const rows = await delegate(client, name).findMany({ where: { [model.idField]: { in: [...ids].map((id) => parseId(type, id, name)) } } })
-    for (const row of rows) states.set(recordKey(name, String(row[model.idField])), Snapshot.scalars(model, row))
+  const states = new Map<string, LoadedState>()
+  for (const [model, ids] of byModel) {
+    const rows = await delegate(client, model.name).findMany({ where: { [model.idField]: { in: [...ids].map((id) => parseId(model.idType, id, model.name)) } } })
+    for (const row of rows) {
+      const id = String(row[model.idField])
+      states.set(recordKey(model, id), { model, id, state: Snapshot.scalars(model, row) })
+    }
   }
   return states
 }
@@ -106,28 +111,26 @@ export interface TrackedResult {
  * and the events it caused. `tx` must be the transaction the write runs in.
  */
 export async function trackWrite(
-  dataModel: DataModelMeta,
+  model: Model,
   tx: AnyClient,
-  modelName: string,
   operation: TrackedWrite,
   args: Args,
   write: (args: Args) => Promise<unknown>,
   lockRows?: RowLocker,
 ): Promise<TrackedResult> {
-  const model = findModel(dataModel, modelName)
-  const plan = planFor(dataModel, model, operation, args)
+  const plan = planFor(model, operation, args)
   const where = targetWhere(operation, args)
 
-  const before = new Snapshot(dataModel)
+  const before = new Snapshot()
   if (where) {
     if (lockRows) {
-      const targets = await delegate(tx, modelName).findMany({ where, select: { [model.idField]: true } })
+      const targets = await delegate(tx, model.name).findMany({ where, select: { [model.idField]: true } })
       await lockRows(tx, model, targets.map((row) => row[model.idField]))
     }
-    before.add(model, await delegate(tx, modelName).findMany(withInclude({ where }, plan.include)), plan.include)
+    before.add(model, await delegate(tx, model.name).findMany(withInclude({ where }, plan.include)), plan.include)
   }
-  for (const [name, wheres] of plan.connected) {
-    before.add(findModel(dataModel, name), await delegate(tx, name).findMany({ where: { OR: wheres } }))
+  for (const [connected, wheres] of plan.connected) {
+    before.add(connected, await delegate(tx, connected.name).findMany({ where: { OR: wheres } }))
   }
 
   const returning = withIdReturned(model, args)
@@ -137,26 +140,23 @@ export async function trackWrite(
   for (const row of Array.isArray(result) ? result : [result]) {
     if (typeof row === 'object' && row !== null && model.idField in row) rootIds.add((row as Row)[model.idField])
   }
-  for (const record of before.states.values()) if (record.model === model.name) rootIds.add(record.state[model.idField])
-  const after = new Snapshot(dataModel)
+  for (const record of before.states.values()) if (record.model === model) rootIds.add(record.state[model.idField])
+  const after = new Snapshot()
   if (rootIds.size) {
-    after.add(model, await delegate(tx, modelName).findMany(withInclude({ where: { [model.idField]: { in: [...rootIds] } } }, plan.include)), plan.include)
+    after.add(model, await delegate(tx, model.name).findMany(withInclude({ where: { [model.idField]: { in: [...rootIds] } } }, plan.include)), plan.include)
   }
   // Records seen before but not reached after (disconnected, or deleted): read what is left of them.
   const unseen = [...before.states.values()].filter((record) => !after.has(record))
-  for (const [key, state] of await loadStates(tx, dataModel, unseen)) {
-    const [name] = key.split(':')
-    after.add(findModel(dataModel, name!), [state])
-  }
+  for (const left of (await loadStates(tx, unseen)).values()) after.add(left.model, [left.state])
 
-  const diff = diffSnapshots(dataModel, before, after)
+  const diff = diffSnapshots(before, after)
   const missing = diff.associations.filter((a) => !after.states.has(recordKey(a.model, a.id)))
-  const loaded = await loadStates(tx, dataModel, missing)
+  const loaded = await loadStates(tx, missing)
   const associationEvents: PendingEvent[] = diff.associations.map((change) => {
     const key = recordKey(change.model, change.id)
-    const node = after.states.get(key)?.state ?? loaded.get(key)
+    const node = after.states.get(key)?.state ?? loaded.get(key)?.state
     const ids = change.verb === 'ADDED_TO' ? { addedIds: change.ids } : { removedIds: change.ids }
-    return { model: change.model, verb: change.verb, id: change.id, attribute: change.attribute, ...ids, ...(node ? { node } : {}) }
+    return { model: change.model.name, verb: change.verb, id: change.id, attribute: change.attribute, ...ids, ...(node ? { node } : {}) }
   })
   return { result: returning.strip(result), events: [...diff.records, ...associationEvents] }
 }

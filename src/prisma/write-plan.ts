@@ -3,8 +3,7 @@
  * to load before and after it (an `include` tree following the nested writes), and which other
  * records it connects (so records that already existed are not mistaken for created ones).
  */
-import { findModel, relationFields } from '../models/fields.ts'
-import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
+import type { Model } from '../models/data-model.ts'
 
 /** A Prisma `include` tree: relation name → true or a nested include. */
 export interface IncludeTree {
@@ -12,53 +11,36 @@ export interface IncludeTree {
 }
 
 /** Unique `where`s of records a write connects, by model. */
-export type ConnectedRecords = Map<string, Record<string, unknown>[]>
+export type ConnectedRecords = Map<Model, Record<string, unknown>[]>
 
 const asArray = (value: unknown): unknown[] => (value === undefined || value === null ? [] : Array.isArray(value) ? value : [value])
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !(value instanceof Date)
-
-/** A many-to-many relation field: lists on both sides and no foreign key (Prisma's implicit join table). */
-export function isManyToMany(dataModel: DataModelMeta, field: FieldMeta): boolean {
-  if (field.kind !== 'object' || !field.isList) return false
-  const back = backRelation(dataModel, field)
-  return back !== undefined && back.isList
-}
-
-/** The field on the other model of a relation. */
-export function backRelation(dataModel: DataModelMeta, field: FieldMeta): FieldMeta | undefined {
-  const target = findModel(dataModel, field.type)
-  const candidates = relationFields(target).filter((f) => f.relationName === field.relationName)
-  return candidates.length === 1 ? candidates[0] : candidates.find((f) => f.name !== field.name)
-}
 
 export class WritePlan {
   readonly include: IncludeTree = {}
   readonly connected: ConnectedRecords = new Map()
 
-  constructor(private readonly dataModel: DataModelMeta) {}
-
   /** Adds what `data` (a create or update payload for `model`) touches. */
-  addData(model: ModelMeta, data: unknown, include: IncludeTree = this.include): void {
+  addData(model: Model, data: unknown, include: IncludeTree = this.include): void {
     for (const item of asArray(data)) {
       if (!isObject(item)) continue
-      for (const relation of relationFields(model)) {
+      for (const relation of model.relations) {
         const ops = item[relation.name]
         if (!isObject(ops)) continue
-        const target = findModel(this.dataModel, relation.type)
         const nested = (include[relation.name] ??= { include: {} }).include
-        this.addNestedOps(target, ops, nested)
+        this.addNestedOps(relation.target, ops, nested)
       }
     }
   }
 
   /** Loads every many-to-many relation too: deleting a record removes its links. */
-  addManyToMany(model: ModelMeta): void {
-    for (const relation of relationFields(model)) {
-      if (isManyToMany(this.dataModel, relation)) this.include[relation.name] ??= { include: {} }
+  addManyToMany(model: Model): void {
+    for (const relation of model.relations) {
+      if (relation.isManyToMany) this.include[relation.name] ??= { include: {} }
     }
   }
 
-  private addNestedOps(target: ModelMeta, ops: Record<string, unknown>, include: IncludeTree): void {
+  private addNestedOps(target: Model, ops: Record<string, unknown>, include: IncludeTree): void {
     for (const [op, value] of Object.entries(ops)) {
       switch (op) {
         case 'create':
@@ -99,9 +81,9 @@ export class WritePlan {
     }
   }
 
-  private connect(model: ModelMeta, where: Record<string, unknown>): void {
-    const list = this.connected.get(model.name) ?? []
+  private connect(model: Model, where: Record<string, unknown>): void {
+    const list = this.connected.get(model) ?? []
     list.push(where)
-    this.connected.set(model.name, list)
+    this.connected.set(model, list)
   }
 }

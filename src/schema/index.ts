@@ -5,6 +5,7 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
 import { createSchema } from 'graphql-yoga'
 import type { GatewayContext } from '../context.ts'
+import { linkDataModel, type DataModel } from '../models/data-model.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { modelEventResolvers } from './model-events-resolvers.ts'
 import { modelEventTypeDefs } from './model-events-sdl.ts'
@@ -25,7 +26,9 @@ const baseTypeDefs = /* GraphQL */ `
 
 const baseResolvers = { Query: { mizzenVersion: () => version } }
 
-export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
+/** The schema for `model` (generated metadata, linked here, or a model linked already). */
+export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
+  const dataModel = linkDataModel(model)
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
   return createSchema<GatewayContext>({
     typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel), roomTypeDefs],
@@ -34,6 +37,6 @@ export function buildSchema(dataModel: DataModelMeta): GraphQLSchema {
 }
 
 /** The schema as `schema.graphql` holds it: sorted, so that diffs show what changed. */
-export function printableSchema(dataModel: DataModelMeta): GraphQLSchema {
+export function printableSchema(dataModel: DataModelMeta | DataModel): GraphQLSchema {
   return lexicographicSortSchema(buildSchema(dataModel))
 }

@@ -3,9 +3,8 @@ import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
 import { modelEventSelection } from '../delivery/model-events.ts'
-import { idType } from '../models/fields.ts'
+import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
-import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { modelNames } from '../models/naming.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 import { Snapshot } from '../prisma/snapshot.ts'
@@ -17,26 +16,26 @@ type Args = Record<string, unknown>
 /** The largest `data` a `publishM` call may send, serialized. */
 export const MAX_PUBLISH_BYTES = 64 * 1024
 
-function parseIds(model: ModelMeta, ids: unknown[]): unknown[] {
-  return ids.map((id) => parseId(idType(model), id, `${model.name} id`))
+function parseIds(model: Model, ids: unknown[]): unknown[] {
+  return ids.map((id) => parseId(model.idType, id, `${model.name} id`))
 }
 
-function subscribeToEvents(dataModel: DataModelMeta, model: ModelMeta) {
+function subscribeToEvents(model: Model) {
   return (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
     const selection = modelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
-      where: toPrismaWhere(dataModel, model, args.where as Where | null),
+      where: toPrismaWhere(model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
-      visible: context.access.rowFilter(model.name),
+      visible: context.access.rowFilter(model),
     })
     return context.hub.subscribe(modelTopic(model.name), selection)
   }
 }
 
-function publish(model: ModelMeta) {
+function publish(model: Model) {
   return async (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertWrite(model.name, 'publish to')
     const ids = parseIds(model, args.ids as unknown[])
@@ -55,12 +54,12 @@ function publish(model: ModelMeta) {
   }
 }
 
-export function modelEventResolvers(dataModel: DataModelMeta) {
+export function modelEventResolvers(dataModel: DataModel) {
   const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: ModelEvent) => ModelEvent }> = {}
   const Mutation: Record<string, ReturnType<typeof publish>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
-    Subscription[names.events] = { subscribe: subscribeToEvents(dataModel, model), resolve: (event) => event }
+    Subscription[names.events] = { subscribe: subscribeToEvents(model), resolve: (event) => event }
     Mutation[names.publish] = publish(model)
   }
   return { Subscription, Mutation }

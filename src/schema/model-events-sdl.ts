@@ -3,7 +3,7 @@
  * and `publishM(ids, data)` (Sails `Model.publish`), for every model.
  */
 import { modelVerbs } from '../events.ts'
-import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
+import type { DataModel, Model } from '../models/data-model.ts'
 import { modelNames } from '../models/naming.ts'
 
 const verbEnum = [
@@ -11,7 +11,7 @@ const verbEnum = [
   `enum ModelVerb {\n${modelVerbs.map((verb) => `  ${verb}`).join('\n')}\n}`,
 ].join('\n')
 
-function eventType(model: ModelMeta): string {
+function eventType(model: Model): string {
   const names = modelNames(model.name)
   return `"""Something that happened to a ${model.name}."""
 type ${names.event} {
@@ -36,7 +36,7 @@ type ${names.event} {
 }`
 }
 
-function operations(model: ModelMeta): string {
+function operations(model: Model): string {
   const names = modelNames(model.name)
   return `type Subscription {
   """
@@ -53,7 +53,7 @@ type Mutation {
 }`
 }
 
-export function modelEventTypeDefs(dataModel: DataModelMeta): string {
+export function modelEventTypeDefs(dataModel: DataModel): string {
   if (!dataModel.models.length) return ''
   return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), operations(model)])].join('\n\n')
 }

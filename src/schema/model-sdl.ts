@@ -4,20 +4,19 @@
  * queries. Nothing here is per-model code: add a model to `prisma/schema.prisma`, regenerate,
  * and it appears.
  */
-import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
-import { holdsId, scalarFields } from '../models/fields.ts'
+import type { DataModel, Field, Model, ScalarField } from '../models/data-model.ts'
 import { modelNames } from '../models/naming.ts'
 import { filterableScalars, graphqlScalar } from './scalars.ts'
 
 const comparisons = (type: string) => `  equals: ${type}\n  not: ${type}\n  in: [${type}!]\n  notIn: [${type}!]\n  lt: ${type}\n  lte: ${type}\n  gt: ${type}\n  gte: ${type}`
 
 /** The GraphQL base types of every scalar and enum field of the data model. */
-export function usedFieldTypes(dataModel: DataModelMeta): Set<string> {
-  return new Set(dataModel.models.flatMap((model) => scalarFields(model).map((field) => fieldBaseType(dataModel, model, field))))
+export function usedFieldTypes(dataModel: DataModel): Set<string> {
+  return new Set(dataModel.models.flatMap((model) => model.scalars.map(fieldBaseType)))
 }
 
 /** The `<Type>Filter` inputs that some model's `WhereInput` uses. */
-export function filterTypeDefs(dataModel: DataModelMeta): string {
+export function filterTypeDefs(dataModel: DataModel): string {
   const used = usedFieldTypes(dataModel)
   const scalarFilters = filterableScalars.filter((type) => used.has(type)).map((type) => {
     if (type === 'Boolean') return `input BooleanFilter {\n  equals: Boolean\n  not: Boolean\n}`
@@ -35,26 +34,26 @@ export function filterTypeDefs(dataModel: DataModelMeta): string {
 }
 
 /** The GraphQL type of a scalar or enum field, without list or non-null wrappers. */
-export function fieldBaseType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): string {
+export function fieldBaseType(field: ScalarField): string {
   if (field.kind === 'enum') return field.type
-  if (holdsId(dataModel, model, field)) return 'ID'
+  if (field.holdsId) return 'ID'
   return graphqlScalar(field.type)
 }
 
-function wrap(base: string, field: FieldMeta): string {
+function wrap(base: string, field: Field): string {
   if (field.isList) return `[${base}!]!`
   return field.isRequired ? `${base}!` : base
 }
 
 /** The type of a field's filter in `WhereInput`, or undefined when the field can't be filtered. */
-export function filterTypeOf(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): string | undefined {
+export function filterTypeOf(field: Field): string | undefined {
   if (field.isList || field.kind === 'object') return undefined
   if (field.kind === 'enum') return `${field.type}Filter`
-  const base = fieldBaseType(dataModel, model, field)
+  const base = fieldBaseType(field)
   return (filterableScalars as readonly string[]).includes(base) ? `${base}Filter` : undefined
 }
 
-const isOrderable = (field: FieldMeta) => !field.isList && field.kind !== 'object' && !['Json', 'Bytes'].includes(field.type)
+const isOrderable = (field: Field) => !field.isList && field.kind !== 'object' && !['Json', 'Bytes'].includes(field.type)
 
 /** The arguments of a list of records: the `ms` query and to-many relation fields. */
 export const listArguments = (model: string) => {
@@ -62,20 +61,20 @@ export const listArguments = (model: string) => {
   return `where: ${names.where}, orderBy: [${names.orderBy}!], take: Int, skip: Int`
 }
 
-function objectType(dataModel: DataModelMeta, model: ModelMeta): string {
+function objectType(model: Model): string {
   const lines = model.fields.map((field) => {
     if (field.kind === 'object') {
       return field.isList ? `  ${field.name}(${listArguments(field.type)}): [${field.type}!]!` : `  ${field.name}: ${wrap(field.type, field)}`
     }
-    return `  ${field.name}: ${wrap(fieldBaseType(dataModel, model, field), field)}`
+    return `  ${field.name}: ${wrap(fieldBaseType(field), field)}`
   })
   return `"""A ${model.name} record (Prisma model ${model.name})."""\ntype ${model.name} {\n${lines.join('\n')}\n}`
 }
 
-function whereInput(dataModel: DataModelMeta, model: ModelMeta): string {
+function whereInput(model: Model): string {
   const { where } = modelNames(model.name)
-  const lines = scalarFields(model).flatMap((field) => {
-    const filter = filterTypeOf(dataModel, model, field)
+  const lines = model.scalars.flatMap((field) => {
+    const filter = filterTypeOf(field)
     return filter ? [`  ${field.name}: ${filter}`] : []
   })
   return [
@@ -84,12 +83,12 @@ function whereInput(dataModel: DataModelMeta, model: ModelMeta): string {
   ].join('\n')
 }
 
-function orderByInput(model: ModelMeta): string {
-  const lines = scalarFields(model).filter(isOrderable).map((field) => `  ${field.name}: SortOrder`)
+function orderByInput(model: Model): string {
+  const lines = model.scalars.filter(isOrderable).map((field) => `  ${field.name}: SortOrder`)
   return `input ${modelNames(model.name).orderBy} {\n${lines.join('\n')}\n}`
 }
 
-function queries(model: ModelMeta): string {
+function queries(model: Model): string {
   const names = modelNames(model.name)
   return [
     'extend type Query {',
@@ -101,14 +100,14 @@ function queries(model: ModelMeta): string {
   ].join('\n')
 }
 
-export function enumTypeDefs(dataModel: DataModelMeta): string {
+export function enumTypeDefs(dataModel: DataModel): string {
   return dataModel.enums.map((e) => `enum ${e.name} {\n${e.values.map((v) => `  ${v}`).join('\n')}\n}`).join('\n\n')
 }
 
-export function modelTypeDefs(dataModel: DataModelMeta): string {
+export function modelTypeDefs(dataModel: DataModel): string {
   const perModel = dataModel.models.flatMap((model) => [
-    objectType(dataModel, model),
-    whereInput(dataModel, model),
+    objectType(model),
+    whereInput(model),
     orderByInput(model),
     queries(model),
   ])

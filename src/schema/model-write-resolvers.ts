@@ -1,9 +1,8 @@
 /** Resolvers of `createM`, `updateM`, `deleteM`: writes through the realtime-extended client. */
 import type { GatewayContext } from '../context.ts'
 import { notFound } from '../errors.ts'
-import { idType } from '../models/fields.ts'
+import type { DataModel, Model } from '../models/data-model.ts'
 import { parseId } from '../models/ids.ts'
-import type { DataModelMeta, ModelMeta } from '../models/meta.ts'
 import { modelNames } from '../models/naming.ts'
 import { toPrismaData } from '../models/write-data.ts'
 import { toClientError } from '../prisma/errors.ts'
@@ -14,7 +13,7 @@ type Args = Record<string, unknown>
 type WriteDelegate = Record<'create' | 'update' | 'delete', (args: Args) => Promise<unknown>>
 
 /** Checks the write policy, then builds the Prisma arguments (so input errors come after FORBIDDEN) and writes. */
-async function write(context: GatewayContext, model: ModelMeta, operation: 'create' | 'update' | 'delete', buildArgs: () => Args, id?: unknown) {
+async function write(context: GatewayContext, model: Model, operation: 'create' | 'update' | 'delete', buildArgs: () => Args, id?: unknown) {
   context.access.assertWrite(model.name, operation)
   const args = buildArgs()
   const delegate = delegateOf(context, model.name) as unknown as WriteDelegate
@@ -29,16 +28,16 @@ async function write(context: GatewayContext, model: ModelMeta, operation: 'crea
   }
 }
 
-export function modelWriteResolvers(dataModel: DataModelMeta) {
+export function modelWriteResolvers(dataModel: DataModel) {
   const Mutation: Record<string, (parent: unknown, args: Args, context: GatewayContext) => Promise<unknown>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
-    const whereId = (id: unknown) => ({ [model.idField]: parseId(idType(model), id, `${model.name} id`) })
+    const whereId = (id: unknown) => ({ [model.idField]: parseId(model.idType, id, `${model.name} id`) })
     Mutation[names.create] = (_parent, args, context) =>
-      write(context, model, 'create', () => ({ data: toPrismaData(dataModel, model, (args.data as Args | undefined) ?? {}, 'create') }))
+      write(context, model, 'create', () => ({ data: toPrismaData(model, (args.data as Args | undefined) ?? {}, 'create') }))
     if (hasWritableFields(model)) {
       Mutation[names.update] = (_parent, args, context) =>
-        write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(dataModel, model, args.data as Args, 'update') }), args.id)
+        write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(model, args.data as Args, 'update') }), args.id)
     }
     Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', () => ({ where: whereId(args.id) }), args.id)
   }

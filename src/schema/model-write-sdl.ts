@@ -3,8 +3,7 @@
  * inputs. Relations take `{ connect: { id } }` / `{ disconnect: true }` (to-one) and
  * `{ connect, disconnect, set }` lists (to-many); foreign keys can also be set directly.
  */
-import { holdsId, relationFields, scalarFields } from '../models/fields.ts'
-import type { DataModelMeta, FieldMeta, ModelMeta } from '../models/meta.ts'
+import type { DataModel, Model, ScalarField } from '../models/data-model.ts'
 import { modelNames } from '../models/naming.ts'
 import { fieldBaseType } from './model-sdl.ts'
 
@@ -13,38 +12,38 @@ export const toOneInput = (model: string) => `${model}ToOneInput`
 export const toManyInput = (model: string) => `${model}ToManyInput`
 
 /** Fields a client may write: not `@updatedAt`, and not a generated id. */
-export const writableScalars = (model: ModelMeta) =>
-  scalarFields(model).filter((field) => !field.isUpdatedAt && !(field.isId && field.hasDefault))
+export const writableScalars = (model: Model) =>
+  model.scalars.filter((field) => !field.isUpdatedAt && !(field.isId && field.hasDefault))
 
 /** Whether a create must name this scalar: required, no default, and not a foreign key (a relation input can set it). */
-function requiredOnCreate(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta): boolean {
+function requiredOnCreate(field: ScalarField): boolean {
   if (!field.isRequired || field.hasDefault || field.isList) return false
-  return field.isId || !holdsId(dataModel, model, field)
+  return field.isId || !field.holdsId
 }
 
-function scalarInputType(dataModel: DataModelMeta, model: ModelMeta, field: FieldMeta, required: boolean): string {
-  const base = fieldBaseType(dataModel, model, field)
+function scalarInputType(field: ScalarField, required: boolean): string {
+  const base = fieldBaseType(field)
   const type = field.isList ? `[${base}!]` : base
   return required ? `${type}!` : type
 }
 
 /** Whether the model has anything a client may write (a model of only generated fields has not). */
-export const hasWritableFields = (model: ModelMeta) => writableScalars(model).length > 0 || relationFields(model).length > 0
+export const hasWritableFields = (model: Model) => writableScalars(model).length > 0 || model.relations.length > 0
 
-function writeInput(dataModel: DataModelMeta, model: ModelMeta, mode: 'create' | 'update'): string {
+function writeInput(model: Model, mode: 'create' | 'update'): string {
   const names = modelNames(model.name)
   const scalars = writableScalars(model).map(
-    (field) => `  ${field.name}: ${scalarInputType(dataModel, model, field, mode === 'create' && requiredOnCreate(dataModel, model, field))}`,
+    (field) => `  ${field.name}: ${scalarInputType(field, mode === 'create' && requiredOnCreate(field))}`,
   )
-  const relations = relationFields(model).map((field) => `  ${field.name}: ${field.isList ? toManyInput(field.type) : toOneInput(field.type)}`)
+  const relations = model.relations.map((field) => `  ${field.name}: ${field.isList ? toManyInput(field.type) : toOneInput(field.type)}`)
   const name = mode === 'create' ? names.createInput : names.updateInput
   const doc = mode === 'create' ? `The fields of a new ${model.name}.` : `The fields of a ${model.name} to change; the others keep their value.`
   return `"""${doc}"""\ninput ${name} {\n${[...scalars, ...relations].join('\n')}\n}`
 }
 
 /** The relation inputs some write input uses to point at `model` (only those, to keep the schema lean). */
-function relationInputs(dataModel: DataModelMeta, model: ModelMeta): string {
-  const pointers = dataModel.models.flatMap((m) => relationFields(m)).filter((field) => field.type === model.name)
+function relationInputs(model: Model): string {
+  const pointers = model.pointedAtBy
   const toOne = pointers.some((field) => !field.isList)
   const toMany = pointers.some((field) => field.isList)
   if (!toOne && !toMany) return ''
@@ -59,7 +58,7 @@ function relationInputs(dataModel: DataModelMeta, model: ModelMeta): string {
   ].join('\n\n')
 }
 
-function mutations(model: ModelMeta): string {
+function mutations(model: Model): string {
   const names = modelNames(model.name)
   // A model with nothing to write is created from its defaults alone, and cannot be updated.
   const writable = hasWritableFields(model)
@@ -76,11 +75,11 @@ function mutations(model: ModelMeta): string {
   ].join('\n')
 }
 
-export function modelWriteTypeDefs(dataModel: DataModelMeta): string {
+export function modelWriteTypeDefs(dataModel: DataModel): string {
   return dataModel.models
     .flatMap((model) => [
-      relationInputs(dataModel, model),
-      ...(hasWritableFields(model) ? [writeInput(dataModel, model, 'create'), writeInput(dataModel, model, 'update')] : []),
+      relationInputs(model),
+      ...(hasWritableFields(model) ? [writeInput(model, 'create'), writeInput(model, 'update')] : []),
       mutations(model),
     ])
     .filter(Boolean)

@@ -1,0 +1,43 @@
+/** Linking the generated metadata: relations point at their models, fields know what they hold. */
+import { describe, expect, it } from 'vitest'
+import { dataModel as generated } from '../src/generated/models.ts'
+import { linkDataModel } from '../src/models/data-model.ts'
+import type { DataModelMeta } from '../src/models/meta.ts'
+
+describe('linkDataModel', () => {
+  const dataModel = linkDataModel(generated)
+  const user = dataModel.model('User')
+  const post = dataModel.model('Post')
+  const tag = dataModel.model('Tag')
+
+  it('should point each relation at its target model and at the field on the other side', () => {
+    const author = post.relations.find((r) => r.name === 'author')!
+    expect(author.target).toBe(user)
+    expect(author.back).toBe(user.field('posts'))
+    expect(author.isManyToMany).toBe(false)
+    const tags = post.field('tags')
+    expect(tags?.kind === 'object' && tags.target).toBe(tag)
+    expect(tags?.kind === 'object' && tags.isManyToMany).toBe(true)
+    expect(tag.pointedAtBy.map((r) => `${r.model.name}.${r.name}`)).toEqual(['Post.tags'])
+  })
+
+  it('should know which scalars hold ids, and of which type', () => {
+    expect(post.id.name).toBe('id')
+    expect(post.idType).toBe('Int')
+    const authorId = post.field('authorId')
+    expect(authorId?.kind === 'scalar' && [authorId.holdsId, authorId.heldIdType]).toEqual([true, 'Int'])
+    const title = post.field('title')
+    expect(title?.kind === 'scalar' && [title.holdsId, title.heldIdType]).toEqual([false, undefined])
+    expect(post.scalars.map((f) => f.name)).toEqual(['id', 'title', 'body', 'published', 'authorId'])
+  })
+
+  it('should return a linked model as it is, and refuse unknown names', () => {
+    expect(linkDataModel(dataModel)).toBe(dataModel)
+    expect(() => dataModel.model('Nope')).toThrow(/Nope/)
+  })
+
+  it('should refuse metadata whose relation names a model it does not have', () => {
+    const broken: DataModelMeta = { ...generated, models: generated.models.filter((m) => m.name !== 'Tag') }
+    expect(() => linkDataModel(broken)).toThrow(/Post\.tags refers to model Tag/)
+  })
+})
