@@ -46,7 +46,7 @@ const graphiqlDefaultQuery = `# mizzen: the records of every model, live.
 subscription {
   userEvents {
     verb
-    id
+    recordId
     node { name email }
     previous { name }
     updatedFields

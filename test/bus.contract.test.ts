@@ -16,7 +16,7 @@ const backends: { name: string; create: () => Promise<Bus> }[] = [
   { name: 'redis', create: () => createRedisBus({ url: redisUrl, channelPrefix: prefix }) },
 ]
 
-const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', id, node: { id: Number(id), name: `n${id}` }, at: new Date(0).toISOString() })
+const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', recordId: id, node: { id: Number(id), name: `n${id}` }, at: new Date(0).toISOString() })
 
 describe.each(backends)('$name bus', ({ create }) => {
   const open: Bus[] = []
@@ -33,8 +33,8 @@ describe.each(backends)('$name bus', ({ create }) => {
     const b = await bus()
     const first: string[] = []
     const second: string[] = []
-    b.subscribe('model:User', (e) => first.push(e.id))
-    b.subscribe('model:User', (e) => second.push(e.id))
+    b.subscribe('model:User', (e) => first.push(e.recordId))
+    b.subscribe('model:User', (e) => second.push(e.recordId))
     for (const id of ['1', '2', '3']) await b.publish('model:User', event(id))
     expect(first).toEqual(['1', '2', '3'])
     expect(second).toEqual(['1', '2', '3'])
@@ -43,7 +43,7 @@ describe.each(backends)('$name bus', ({ create }) => {
   it('should keep topics apart', async () => {
     const b = await bus()
     const posts: string[] = []
-    b.subscribe('model:Post', (e) => posts.push(e.id))
+    b.subscribe('model:Post', (e) => posts.push(e.recordId))
     await b.publish('model:User', event('1'))
     expect(posts).toEqual([])
   })
@@ -51,7 +51,7 @@ describe.each(backends)('$name bus', ({ create }) => {
   it('should stop delivering after unsubscribe', async () => {
     const b = await bus()
     const seen: string[] = []
-    const off = b.subscribe('model:User', (e) => seen.push(e.id))
+    const off = b.subscribe('model:User', (e) => seen.push(e.recordId))
     await b.publish('model:User', event('1'))
     off()
     await b.publish('model:User', event('2'))
@@ -72,7 +72,7 @@ describe.each(backends)('$name bus', ({ create }) => {
     b.subscribe('model:User', () => {
       throw new Error('listener bug')
     })
-    b.subscribe('model:User', (e) => seen.push(e.id))
+    b.subscribe('model:User', (e) => seen.push(e.recordId))
     await b.publish('model:User', event('1'))
     expect(seen).toEqual(['1'])
   })
@@ -101,12 +101,12 @@ describe('redis bus between processes', () => {
     const [a, b] = [await bus(), await bus()]
     const seenByA: string[] = []
     const seenByB: ModelEvent[] = []
-    a.subscribe('model:User', (e) => seenByA.push(e.id))
+    a.subscribe('model:User', (e) => seenByA.push(e.recordId))
     b.subscribe('model:User', (e) => seenByB.push(e))
     await Promise.all([a.ping(), b.ping()])
     await a.publish('model:User', event('1'))
     await a.publish('model:User', event('2'))
-    await vi.waitFor(() => expect(seenByB.map((e) => e.id)).toEqual(['1', '2']))
+    await vi.waitFor(() => expect(seenByB.map((e) => e.recordId)).toEqual(['1', '2']))
     // Redis delivers in order: once b's marker reaches a, so have a's own echoes (dropped).
     await b.publish('model:User', event('marker'))
     await vi.waitFor(() => expect(seenByA).toContain('marker'))
@@ -128,7 +128,7 @@ describe('redis bus between processes', () => {
     const a = await bus()
     const other = await bus(`${prefix}other:`)
     const heard: string[] = []
-    other.subscribe('model:User', (e) => heard.push(e.id))
+    other.subscribe('model:User', (e) => heard.push(e.recordId))
     await other.ping()
     await a.publish('model:User', event('4'))
     // Published after a's message was taken: once the marker arrives, a's would have too.

@@ -39,7 +39,7 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
   beforeEach(() => attached(0))
 
   it('should never show a user someone else’s unpublished post, nor its previous state, and show its removal when unpublished', async () => {
-    const events = subscribeWs(aliceWs.client, 'subscription { postEvents { verb id node { title published } previous { title published } } }')
+    const events = subscribeWs(aliceWs.client, 'subscription { postEvents { verb recordId node { title published } previous { title published } } }')
     await attached(1)
     const hidden = (await asService(`mutation { createPost(data: { title: "bob draft", authorId: "${bob.id}" }) { id } }`)).createPost.id
     await asService(`mutation { updatePost(id: "${hidden}", data: { title: "bob draft 2" }) { id } }`)
@@ -51,11 +51,11 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
     const received = []
     for (let i = 0; i < 4; i++) received.push((await events.next()).data!.postEvents)
     expect(received).toEqual([
-      { verb: 'CREATED', id: open, node: { title: 'bob public', published: true }, previous: null },
+      { verb: 'CREATED', recordId: open, node: { title: 'bob public', published: true }, previous: null },
       // Unpublished: a removal with the state Alice could see, never the new title.
-      { verb: 'DELETED', id: open, node: null, previous: { title: 'bob public', published: true } },
-      { verb: 'CREATED', id: open, node: { title: 'secret new title', published: true }, previous: null },
-      { verb: 'CREATED', id: own, node: { title: 'alice draft', published: false }, previous: null },
+      { verb: 'DELETED', recordId: open, node: null, previous: { title: 'bob public', published: true } },
+      { verb: 'CREATED', recordId: open, node: { title: 'secret new title', published: true }, previous: null },
+      { verb: 'CREATED', recordId: own, node: { title: 'alice draft', published: false }, previous: null },
     ])
     expect(JSON.stringify(events.received)).not.toContain('bob draft')
     events.stop()
@@ -86,7 +86,7 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
     await attached(1)
     await asService('mutation { createTag(data: { name: "open" }) { id } }')
     expect((await tags.next()).data!.tagEvents).toEqual({ verb: 'CREATED', node: { name: 'open' } })
-    const posts = subscribeWs(anonymous.client, 'subscription { postEvents { id } }')
+    const posts = subscribeWs(anonymous.client, 'subscription { postEvents { recordId } }')
     await posts.completed
     expect(posts.received[0]?.errors?.[0]).toMatchObject({ message: 'anonymous clients may not read Post', extensions: { code: 'FORBIDDEN' } })
     tags.stop()

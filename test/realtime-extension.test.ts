@@ -44,13 +44,13 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const result = await rt.prisma.user.createMany({ data: [1, 2, 3].map((i) => ({ email: `many${i}-${email()}`, name: `m${i}` })) })
       expect(result).toEqual({ count: 3 })
       expect(rt.events.map((e) => e.verb)).toEqual(['CREATED', 'CREATED', 'CREATED'])
-      const ids = rt.events.map((e) => e.id)
+      const ids = rt.events.map((e) => e.recordId)
       rt.clear()
       await rt.prisma.user.updateMany({ where: { name: { startsWith: 'm' } }, data: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.id, e.previous?.name, e.node?.name])).toEqual(ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name, e.node?.name])).toEqual(ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']))
       rt.clear()
       await rt.prisma.user.deleteMany({ where: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.id, e.previous?.name])).toEqual(ids.map((id) => ['DELETED', id, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name])).toEqual(ids.map((id) => ['DELETED', id, 'renamed']))
     })
 
     it('should publish for createManyAndReturn and updateManyAndReturn', async () => {
@@ -59,7 +59,7 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const [created] = rt.events
       rt.clear()
       await rt.prisma.user.updateManyAndReturn({ where: { name: 'r1' }, data: { name: 'r2' } })
-      expect(brief(rt.events)).toEqual([`UPDATED User:${created!.id} name`])
+      expect(brief(rt.events)).toEqual([`UPDATED User:${created!.recordId} name`])
     })
 
     it('should publish CREATED or UPDATED for upsert', async () => {
@@ -73,7 +73,7 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const user = await rt.prisma.user.create({ data: { email: email(), name: 'Sel' }, select: { name: true } })
       expect(user).toEqual({ name: 'Sel' })
       expect(rt.events[0]!.node).toMatchObject({ name: 'Sel' })
-      expect(rt.events[0]!.id).toMatch(/^\d+$/)
+      expect(rt.events[0]!.recordId).toMatch(/^\d+$/)
     })
 
     it('should publish nothing for a failed write', async () => {

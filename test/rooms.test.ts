@@ -219,6 +219,30 @@ describe('rooms', () => {
     })
   })
 
+  describe('cursors', () => {
+    it('should give a room message the cursor of its room, the same on room and messages, and none to blasts and direct messages', async () => {
+      const a = await rooms.connect()
+      const inRoom = await rooms.subscribe(a, 'subscription { room(name: "cursors") { event cursor } }')
+      const everything = await rooms.subscribe(a, 'subscription { messages { event room cursor } }')
+      await broadcast({ rooms: ['cursors'], event: 'one' })
+      await broadcast({ rooms: ['cursors'], event: 'two' })
+      await post(BLAST, { event: 'blast' })
+      await marker(a)
+      const one = await nextMessage(inRoom)
+      const two = await nextMessage(inRoom)
+      expect(one).toEqual({ event: 'one', cursor: expect.any(String) })
+      expect(two).toEqual({ event: 'two', cursor: expect.any(String) })
+      expect(two.cursor).not.toBe(one.cursor)
+      const seen = [await nextMessage(everything), await nextMessage(everything), await nextMessage(everything), await nextMessage(everything)]
+      expect(seen).toEqual([
+        { event: 'one', room: 'cursors', cursor: one.cursor },
+        { event: 'two', room: 'cursors', cursor: two.cursor },
+        { event: 'blast', room: null, cursor: null },
+        { event: 'marker', room: a.id, cursor: null },
+      ])
+    })
+  })
+
   describe('queries', () => {
     it('should answer connection { id rooms } over WebSocket and null over HTTP', async () => {
       const a = await rooms.connect()

@@ -3,19 +3,21 @@
  * hub, and each `mEvents` subscription's selection applies its ids, where and verbs.
  */
 import type { Bus } from '../bus/bus.ts'
-import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
+import { DeliveryPositions } from './cursors.ts'
 import type { DeliveryHub } from './hub.ts'
 import { keyOf } from './grouping.ts'
 import type { Selection } from './selection.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
 export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
+  const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event) => hub.deliver(topic, event))
+    return bus.subscribe(topic, (event) => hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent))
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -35,7 +37,7 @@ export interface ModelEventFilter {
  * can't see, not even their previous state. A record that leaves its view arrives as DELETED
  * (with the previous state it could see, never the new one), and one that enters as CREATED.
  */
-export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | undefined {
+export function viewedEvent(event: DeliveredModelEvent, visible: Where): DeliveredModelEvent | undefined {
   const sawBefore = event.previous !== undefined && matchesWhere(visible, event.previous)
   const seesNow = event.node !== undefined && matchesWhere(visible, event.node)
   switch (event.verb) {
@@ -43,8 +45,8 @@ export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | und
       return sawBefore ? event : undefined
     case 'UPDATED':
       if (sawBefore && seesNow) return event
-      if (seesNow) return { model: event.model, verb: 'CREATED', id: event.id, node: event.node!, at: event.at }
-      if (sawBefore) return { model: event.model, verb: 'DELETED', id: event.id, previous: event.previous!, at: event.at }
+      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor }
+      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor }
       return undefined
     default:
       // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.
@@ -57,21 +59,21 @@ export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | und
  * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
  * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared).
  */
-export function modelEventSelection(filter: ModelEventFilter): Selection<ModelEvent, ModelEvent, ModelEvent> {
+export function modelEventSelection(filter: ModelEventFilter): Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
   const { ids, where, verbs, visible } = filter
   const remaining = ids ? new Set(ids) : undefined
   return {
     viewerKey: visible ? keyOf(visible) : undefined,
     see: (published) => {
       const event = visible ? viewedEvent(published, visible) : published
-      return event && (!ids || ids.has(event.id)) ? event : undefined
+      return event && (!ids || ids.has(event.recordId)) ? event : undefined
     },
     admit: remaining
       ? (event, control) => {
-          if (!remaining.has(event.id)) return false
+          if (!remaining.has(event.recordId)) return false
           // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
           if (event.verb === 'DELETED') {
-            remaining.delete(event.id)
+            remaining.delete(event.recordId)
             if (remaining.size === 0) control.endAfterThis()
           }
           return true

@@ -36,7 +36,7 @@ export class Publisher {
         this.stats.published++
       } catch (err) {
         this.stats.failed++
-        this.logger.error({ err, model: event.model, verb: event.verb, id: event.id }, 'realtime: could not publish an event; the write stands')
+        this.logger.error({ err, model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: could not publish an event; the write stands')
       }
     }
   }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Bus } from '../bus/bus.ts'
 import { ConfigError } from '../errors.ts'
+import { DeliveryPositions } from '../delivery/cursors.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
@@ -46,6 +47,7 @@ export class Rooms {
   readonly #hub: DeliveryHub
   readonly #bus: Bus
   readonly #detach: (() => void)[]
+  readonly #positions = new DeliveryPositions()
 
   constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
     const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
@@ -95,7 +97,16 @@ export class Rooms {
   }
 
   #deliverLocally({ message, target }: RoomEnvelope): void {
-    for (const [connectionId, rooms] of this.registry.localRecipients(target)) this.#signal(connectionId, { kind: 'message', message, rooms })
+    const recipients = this.registry.localRecipients(target)
+    if (recipients.size === 0) return
+    // One position per targeted room: the message is one entry in each room's stream.
+    const cursors = new Map<string, string>()
+    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, this.#positions.next())
+    for (const [connectionId, rooms] of recipients) {
+      // A connection's own id among the targets addressed it directly: that is no room's message.
+      const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
+      this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own })
+    }
   }
 
   #signal(connectionId: string, signal: ConnectionSignal): void {

@@ -12,15 +12,23 @@ export type EventFilter = ReadonlySet<string> | null
 
 type MessageSignal = Extract<ConnectionSignal, { kind: 'message' }>
 
-const labelledCopies = new WeakMap<RoomMessageData, Map<string | null, RoomMessage>>()
+/** Per message, its labelled copies by room: with the room's cursor, and without one. */
+const labelledCopies = new WeakMap<RoomMessageData, [Map<string, RoomMessage>, Map<string | null, RoomMessage>]>()
 
-/** `message` as received through `room` (null for a blast): one object per message and room. */
-export function labelled(message: RoomMessageData, room: string | null): RoomMessage {
+/**
+ * `message` as received through `room` (null for a blast), at `cursor` in that room's stream
+ * (null for a blast or a direct message): one object per message, room and cursor.
+ */
+export function labelled(message: RoomMessageData, room: string | null, cursor: string | null): RoomMessage {
   let copies = labelledCopies.get(message)
-  if (!copies) labelledCopies.set(message, (copies = new Map()))
-  let copy = copies.get(room)
-  if (!copy) copies.set(room, (copy = { ...message, room }))
-  return copy
+  if (!copies) labelledCopies.set(message, (copies = [new Map(), new Map()]))
+  const byRoom = cursor === null ? copies[1] : copies[0]
+  const copy = byRoom.get(room!)
+  if (copy?.cursor === cursor) return copy
+  // A message has one cursor per room; a different one (a replayed copy) is not cached.
+  const fresh: RoomMessage = { ...message, room, cursor }
+  if (!copy) byRoom.set(room!, fresh)
+  return fresh
 }
 
 /**
@@ -38,8 +46,8 @@ export function roomSelection(room: string, events: EventFilter): Selection<Conn
       return signal.rooms.includes(room)
     },
     pick: (signal) => {
-      const { message } = signal as MessageSignal
-      return events && !events.has(message.event) ? undefined : labelled(message, room)
+      const { message, cursors } = signal as MessageSignal
+      return events && !events.has(message.event) ? undefined : labelled(message, room, cursors.get(room) ?? null)
     },
   }
 }
@@ -51,6 +59,10 @@ export function roomSelection(room: string, events: EventFilter): Selection<Conn
 export function messagesSelection(events: EventFilter): Selection<ConnectionSignal, MessageSignal, RoomMessage> {
   return {
     see: (signal) => (signal.kind === 'message' ? signal : undefined),
-    pick: ({ message, rooms }) => (events && !events.has(message.event) ? undefined : labelled(message, rooms[0] ?? null)),
+    pick: ({ message, rooms, cursors }) => {
+      if (events && !events.has(message.event)) return undefined
+      const room = rooms[0] ?? null
+      return labelled(message, room, (room !== null && cursors.get(room)) || null)
+    },
   }
 }

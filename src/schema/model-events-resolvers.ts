@@ -1,7 +1,7 @@
 /** Resolvers of `mEvents` subscriptions and `publishM` mutations. */
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
-import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
 import { modelEventSelection } from '../delivery/model-events.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
@@ -47,7 +47,7 @@ function publish(model: Model) {
     if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
     const at = new Date().toISOString()
     for (const id of requested) {
-      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data, at }
+      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', recordId: id, node: Snapshot.scalars(model, found.get(id)!), data, at }
       await context.bus.publish(modelTopic(model.name), event)
     }
     return requested
@@ -55,7 +55,7 @@ function publish(model: Model) {
 }
 
 export function modelEventResolvers(dataModel: DataModel) {
-  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: ModelEvent) => ModelEvent }> = {}
+  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: DeliveredModelEvent) => DeliveredModelEvent }> = {}
   const Mutation: Record<string, ReturnType<typeof publish>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)
