@@ -193,8 +193,7 @@ describe.skipIf(missing('redis'))('a gateway whose peer does not answer a rooms 
   it('should answer UNAVAILABLE, with the instance and the timeout, rather than an internal error', async () => {
     const keyPrefix = `${env.prefix}rooms:`
     const inspector = env.redis
-    const mute = env.redis.duplicate()
-    env.defer(() => mute.disconnect())
+    const mute = await env.connectRedis()
     const gateway = await env.startGateway({ nodeEnv: 'production', allowOpen: true })
     // A live instance that never answers: a heartbeat and a listener on its channel, nothing else.
     await inspector.hset(`${keyPrefix}owners`, 'muted-connection', 'mute')

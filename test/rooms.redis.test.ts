@@ -197,8 +197,7 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     it('should reject with a timeout when the holding instance does not answer', async () => {
       const { keyPrefix, registries: [a] } = await cluster([['a1']], { commandTimeoutMs: 200 })
       // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
-      const mute = inspector.duplicate()
-      cleanups.push(() => mute.quit())
+      const mute = await env.connectRedis()
       await inspector.hset(`${keyPrefix}owners`, 'm1', 'mute')
       await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
       await mute.subscribe(`${keyPrefix}commands:mute`)

@@ -65,6 +65,8 @@ export interface Fixture {
   readonly servers: ReturnType<typeof trackServerSockets>
   /** A plain Redis client on the run's Redis, to look at or plant keys (quit after the block). */
   readonly redis: Redis
+  /** Another plain Redis client, connected (ready for SUBSCRIBE), closed with the other cleanups. */
+  connectRedis(): Promise<Redis>
   /** Starts one more gateway on the fixture's database, bus kind and registry kind, closed after the block. */
   startGateway(options?: GatewayOptions): Promise<TestGateway>
   /** One more bus of the fixture's kind (Redis: on its prefix, so it hears the gateways), closed after the block. */
@@ -195,6 +197,13 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     },
     get redis() {
       return redis()
+    },
+    async connectRedis() {
+      const client = new Redis(redisUrl, { lazyConnect: true })
+      client.on('error', () => {})
+      defer(() => client.quit())
+      await client.connect()
+      return client
     },
     startGateway: start,
     createBus,
