@@ -116,7 +116,7 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
 
   const createBus = async (): Promise<Bus> => {
     // Closed by the gateway or backend that gets it; closing twice is harmless.
-    const bus = busKind === 'redis' ? await createRedisBus({ url: redisUrl, channelPrefix: prefix }) : createMemoryBus()
+    const bus = busKind === 'redis' ? await createRedisBus({ url: redisUrl, prefix }) : createMemoryBus()
     blockCleanups.push(() => bus.close())
     return bus
   }
