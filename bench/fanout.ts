@@ -114,11 +114,11 @@ async function mizzenRooms(gateway: Gateway): Promise<number> {
 }
 
 async function mizzenModelEvents(gateway: Gateway): Promise<number> {
-  const sockets = await graphqlSockets(gateway, 'subscription { userEvents { verb id node { id name email } } }')
+  const sockets = await graphqlSockets(gateway, 'subscription { userEvents { verb recordId node { id name email } } }')
   const best = await bestOf(sockets, isNext, async () => {
     for (let i = 0; i < messages; i++) {
       const node = { id: i, name: 'Ada', email: 'ada@example.com', createdAt: new Date() }
-      await gateway.bus.publish('model:User', { model: 'User', verb: 'UPDATED', id: String(i), node, previous: node, updatedFields: ['name'], at: new Date().toISOString() })
+      await gateway.bus.publish('model:User', { model: 'User', verb: 'UPDATED', recordId: String(i), node, previous: node, updatedFields: ['name'], at: new Date().toISOString() })
     }
   })
   await Promise.all(sockets.map((socket) => (socket.close(), once(socket, 'close'))))

@@ -15,8 +15,11 @@ export interface ModelEvent {
   /** The Prisma model's name, e.g. `User`. */
   readonly model: string
   readonly verb: ModelVerb
-  /** The record's id in its canonical string form. */
-  readonly id: string
+  /**
+   * The record's id in its canonical string form. Named `recordId`, not `id`: normalising client
+   * caches key objects by `id`, and every event of one record would become one cache entry.
+   */
+  readonly recordId: string
   /** The record's state after the write (CREATED, UPDATED); absent otherwise. */
   readonly node?: RecordState
   /** The record's state before the write (UPDATED, DELETED). */
@@ -37,3 +40,11 @@ export interface ModelEvent {
 
 /** The bus topic of a model's events. */
 export const modelTopic = (model: string) => `model:${model}` as const
+
+/**
+ * A model event as a gateway delivers it to its subscriptions: with its position in the model's
+ * stream (`cursor`), which the bus gives it on the way in.
+ */
+export interface DeliveredModelEvent extends ModelEvent {
+  readonly cursor: string
+}

@@ -12,6 +12,7 @@ import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
 import { DeliveryHub } from './delivery/hub.ts'
+import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
@@ -19,6 +20,7 @@ import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
 import { activeProvider, type PrismaClientLike } from './prisma/client.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
+import { graphiqlDefaultQuery } from './schema/graphiql-query.ts'
 import { buildSchema } from './schema/index.ts'
 import { Access } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
@@ -31,25 +33,6 @@ import { createProbeHandler } from './transport/probes.ts'
 import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
-
-/** What GraphiQL opens with: a subscription to try, and how to make it fire. */
-const graphiqlDefaultQuery = `# mizzen: the records of every model, live.
-# Run this subscription, then write in a second tab:
-#   mutation {
-#     createUser(data: { email: "ada@example.com", name: "Ada" }) { id }
-#   }
-# Credentials, if the gateway has any, go in Headers:
-#   { "authorization": "Bearer <token>" }
-subscription {
-  userEvents {
-    verb
-    id
-    node { name email }
-    previous { name }
-    updatedFields
-  }
-}
-`
 
 export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLike> {
   /**
@@ -148,7 +131,7 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     graphqlEndpoint: GRAPHQL_PATH,
     // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
     // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
-    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery } : false,
+    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) } : false,
     renderGraphiQL,
     maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
     landingPage: false,
@@ -176,6 +159,8 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     httpServer: server,
     path: GRAPHQL_PATH,
     yoga,
+    hub,
+    viewerKey: policyViewerKey(schema, dataModel),
     authenticator,
     limits,
     allowedOrigins,

@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createMemoryBus } from '../src/bus/memory.ts'
-import { connectWs, executeWs, postGraphQL, subscribeWs, type Subscription, type WsClient } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
-import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { executeWs, postGraphQL, subscribeWs, type Subscription, type WsClient } from './helpers/clients.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import { waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import type { RealtimeFixture } from './helpers/realtime.ts'
 
-const EVENT_FIELDS = 'verb id updatedFields attribute addedIds removedIds data at'
+const EVENT_FIELDS = 'verb recordId updatedFields attribute addedIds removedIds data at'
 
-describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('model subscriptions on $provider', (database) => {
+  const env = useFixture({ database, backend: true })
   let gateway: TestGateway
   let ws: WsClient
   /** A backend service: its own Prisma client with the realtime extension, on the gateway's bus. */
@@ -28,18 +27,10 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
   beforeEach(() => attached(0))
 
   beforeAll(async () => {
-    database = await create()
-    const bus = createMemoryBus()
-    gateway = await startGateway(database, { bus })
-    backend = await openRealtime(database, bus)
-    ws = connectWs(gateway.wsUrl)
+    gateway = env.gateway
+    backend = env.backend
+    ws = env.connect()
     await ws.ack
-  })
-  afterAll(async () => {
-    await ws?.client.dispose()
-    await gateway?.close()
-    await backend?.database.close()
-    await database?.drop()
   })
 
   it('should deliver CREATED, UPDATED and DELETED for writes made over HTTP', async () => {
@@ -51,37 +42,68 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
     const created = (await events.next()).data!.userEvents
     const updated = (await events.next()).data!.userEvents
     const deleted = (await events.next()).data!.userEvents
-    expect(created).toMatchObject({ verb: 'CREATED', id, node: { id, name: 'Ada' }, previous: null })
-    expect(updated).toMatchObject({ verb: 'UPDATED', id, node: { name: 'Ada Lovelace' }, previous: { name: 'Ada' }, updatedFields: ['name'] })
-    expect(deleted).toMatchObject({ verb: 'DELETED', id, node: null, previous: { name: 'Ada Lovelace' } })
+    expect(created).toMatchObject({ verb: 'CREATED', recordId: id, node: { id, name: 'Ada' }, previous: null })
+    expect(updated).toMatchObject({ verb: 'UPDATED', recordId: id, node: { name: 'Ada Lovelace' }, previous: { name: 'Ada' }, updatedFields: ['name'] })
+    expect(deleted).toMatchObject({ verb: 'DELETED', recordId: id, node: null, previous: { name: 'Ada Lovelace' } })
     expect(new Date(deleted.at).getTime()).not.toBeNaN()
     events.stop()
+  })
+
+  it('should shape events for normalising caches: a cursor per event, recordId and no id, previous as UserPrevious', async () => {
+    const events = subscribe('subscription { userEvents { __typename cursor verb recordId node { __typename id name } previous { __typename id name } } }')
+    await attached(1)
+    const id = await createUser('Old')
+    await gql(`mutation { updateUser(id: "${id}", data: { name: "New" }) { id } }`)
+    const created = (await events.next()).data!.userEvents
+    const updated = (await events.next()).data!.userEvents
+    expect(created).toEqual({ __typename: 'UserEvent', cursor: expect.any(String), verb: 'CREATED', recordId: id, node: { __typename: 'User', id, name: 'Old' }, previous: null })
+    expect(updated).toEqual({
+      __typename: 'UserEvent',
+      cursor: expect.any(String),
+      verb: 'UPDATED',
+      recordId: id,
+      node: { __typename: 'User', id, name: 'New' },
+      previous: { __typename: 'UserPrevious', id, name: 'Old' },
+    })
+    expect(updated.cursor).not.toBe(created.cursor)
+    events.stop()
+  })
+
+  it('should give events no id field, and previous only the model\'s scalar and enum fields', async () => {
+    const type = async (name: string) =>
+      (await gql(`{ __type(name: "${name}") { fields { name type { kind name ofType { name } } } } }`)).__type.fields as { name: string; type: { kind: string; name: string | null; ofType: { name: string } | null } }[]
+    const eventFields = (await type('PostEvent')).map((field) => field.name)
+    expect(eventFields).not.toContain('id')
+    expect(eventFields).toEqual(expect.arrayContaining(['cursor', 'recordId', 'node', 'previous']))
+    const previous = await type('PostPrevious')
+    expect(previous.map((field) => field.name).sort()).toEqual(['authorId', 'body', 'id', 'published', 'title'])
+    expect(previous.find((field) => field.name === 'authorId')!.type).toEqual({ kind: 'NON_NULL', name: null, ofType: { name: 'ID' } })
   })
 
   it('should deliver association events for posts and tags', async () => {
     const one = await createUser('one')
     const two = await createUser('two')
-    const userEvents = subscribe(`subscription ($ids: [ID!]) { userEvents(ids: $ids, verbs: [ADDED_TO, REMOVED_FROM]) { verb id attribute addedIds removedIds node { name } } }`, { ids: [one, two] })
-    const tagEvents = subscribe('subscription { tagEvents(verbs: [ADDED_TO]) { verb id attribute addedIds } }')
+    const userEvents = subscribe(`subscription ($ids: [ID!]) { userEvents(ids: $ids, verbs: [ADDED_TO, REMOVED_FROM]) { verb recordId attribute addedIds removedIds node { name } } }`, { ids: [one, two] })
+    const tagEvents = subscribe('subscription { tagEvents(verbs: [ADDED_TO]) { verb recordId attribute addedIds } }')
     await attached(2)
     const post = (await gql(`mutation { createPost(data: { title: "Hello", authorId: "${one}" }) { id author { id } } }`)).createPost
-    expect((await userEvents.next()).data!.userEvents).toEqual({ verb: 'ADDED_TO', id: one, attribute: 'posts', addedIds: [post.id], removedIds: null, node: { name: 'one' } })
+    expect((await userEvents.next()).data!.userEvents).toEqual({ verb: 'ADDED_TO', recordId: one, attribute: 'posts', addedIds: [post.id], removedIds: null, node: { name: 'one' } })
 
     await gql(`mutation { updatePost(id: "${post.id}", data: { author: { connect: { id: "${two}" } } }) { id } }`)
-    expect((await userEvents.next()).data!.userEvents).toMatchObject({ verb: 'REMOVED_FROM', id: one, attribute: 'posts', removedIds: [post.id] })
-    expect((await userEvents.next()).data!.userEvents).toMatchObject({ verb: 'ADDED_TO', id: two, attribute: 'posts', addedIds: [post.id] })
+    expect((await userEvents.next()).data!.userEvents).toMatchObject({ verb: 'REMOVED_FROM', recordId: one, attribute: 'posts', removedIds: [post.id] })
+    expect((await userEvents.next()).data!.userEvents).toMatchObject({ verb: 'ADDED_TO', recordId: two, attribute: 'posts', addedIds: [post.id] })
 
     const tag = (await gql(`mutation { createTag(data: { name: "tag${n++}" }) { id } }`)).createTag
-    const postEvents = subscribe(`subscription ($ids: [ID!]) { postEvents(ids: $ids, verbs: [ADDED_TO]) { verb id attribute addedIds } }`, { ids: [post.id] })
+    const postEvents = subscribe(`subscription ($ids: [ID!]) { postEvents(ids: $ids, verbs: [ADDED_TO]) { verb recordId attribute addedIds } }`, { ids: [post.id] })
     await attached(3)
     await gql(`mutation { updatePost(id: "${post.id}", data: { tags: { connect: [{ id: "${tag.id}" }] } }) { id } }`)
-    expect((await postEvents.next()).data!.postEvents).toEqual({ verb: 'ADDED_TO', id: post.id, attribute: 'tags', addedIds: [tag.id] })
-    expect((await tagEvents.next()).data!.tagEvents).toEqual({ verb: 'ADDED_TO', id: tag.id, attribute: 'posts', addedIds: [post.id] })
+    expect((await postEvents.next()).data!.postEvents).toEqual({ verb: 'ADDED_TO', recordId: post.id, attribute: 'tags', addedIds: [tag.id] })
+    expect((await tagEvents.next()).data!.tagEvents).toEqual({ verb: 'ADDED_TO', recordId: tag.id, attribute: 'posts', addedIds: [post.id] })
     for (const s of [userEvents, tagEvents, postEvents]) s.stop()
   })
 
   it('should deliver writes made by a backend service through the extension, after commit, in order', async () => {
-    const events = subscribe('subscription { userEvents { verb id node { name } previous { name } } }')
+    const events = subscribe('subscription { userEvents { verb recordId node { name } previous { name } } }')
     await attached(1)
     await expect(
       backend.prisma.$transaction(async (tx) => {
@@ -111,7 +133,7 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
 
   it('should deliver a post entering and leaving a where filter, and nothing for others', async () => {
     const author = await createUser('writer')
-    const published = subscribe('subscription { postEvents(where: { published: { equals: true } }) { verb id node { published title } previous { published } } }')
+    const published = subscribe('subscription { postEvents(where: { published: { equals: true } }) { verb recordId node { published title } previous { published } } }')
     await attached(1)
     const draft = (await gql(`mutation { createPost(data: { title: "draft", authorId: "${author}" }) { id } }`)).createPost.id
     const other = (await gql(`mutation { createPost(data: { title: "other", authorId: "${author}" }) { id } }`)).createPost.id
@@ -120,8 +142,8 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
     await gql(`mutation { updatePost(id: "${draft}", data: { published: false }) { id } }`)
     const entered = (await published.next()).data!.postEvents
     const left = (await published.next()).data!.postEvents
-    expect(entered).toMatchObject({ verb: 'UPDATED', id: draft, node: { published: true }, previous: { published: false } })
-    expect(left).toMatchObject({ verb: 'UPDATED', id: draft, node: { published: false }, previous: { published: true } })
+    expect(entered).toMatchObject({ verb: 'UPDATED', recordId: draft, node: { published: true }, previous: { published: false } })
+    expect(left).toMatchObject({ verb: 'UPDATED', recordId: draft, node: { published: false }, previous: { published: true } })
     expect(published.received).toHaveLength(2)
     published.stop()
   })
@@ -138,25 +160,25 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
   it('should complete a subscription to ids once all of them are deleted', async () => {
     const a = await createUser('a')
     const b = await createUser('b')
-    const events = subscribe('subscription ($ids: [ID!]) { userEvents(ids: $ids) { verb id } }', { ids: [a, b] })
+    const events = subscribe('subscription ($ids: [ID!]) { userEvents(ids: $ids) { verb recordId } }', { ids: [a, b] })
     await attached(1)
     await gql(`mutation { deleteUser(id: "${a}") { id } }`)
     await gql(`mutation { deleteUser(id: "${b}") { id } }`)
     await events.completed
     expect(events.received.map((r) => r.data!.userEvents)).toEqual([
-      { verb: 'DELETED', id: a },
-      { verb: 'DELETED', id: b },
+      { verb: 'DELETED', recordId: a },
+      { verb: 'DELETED', recordId: b },
     ])
   })
 
   it('should deliver publishUser data as MESSAGE to subscribers of those records only', async () => {
     const a = await createUser('msg a')
     const b = await createUser('msg b')
-    const events = subscribe('subscription ($ids: [ID!]) { userEvents(ids: $ids) { verb id data node { name } } }', { ids: [a] })
+    const events = subscribe('subscription ($ids: [ID!]) { userEvents(ids: $ids) { verb recordId data node { name } } }', { ids: [a] })
     await attached(1)
     const result = await gql('mutation ($ids: [ID!]!) { publishUser(ids: $ids, data: { text: "hi" }) }', { ids: [b, a] })
     expect(result.publishUser).toEqual([b, a])
-    expect((await events.next()).data!.userEvents).toEqual({ verb: 'MESSAGE', id: a, data: { text: 'hi' }, node: { name: 'msg a' } })
+    expect((await events.next()).data!.userEvents).toEqual({ verb: 'MESSAGE', recordId: a, data: { text: 'hi' }, node: { name: 'msg a' } })
     expect(events.received).toHaveLength(1)
     events.stop()
   })
@@ -181,10 +203,10 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
 
   describe('bad input', () => {
     it.each([
-      ['a where on an unknown field', 'subscription { userEvents(where: { nickname: { equals: "x" } }) { id } }', /"nickname" is not defined by type "UserWhereInput"/],
-      ['an invalid verb', 'subscription { userEvents(verbs: [EXPLODED]) { id } }', /Value "EXPLODED" does not exist in "ModelVerb" enum/],
-      ['a malformed id', 'subscription { userEvents(ids: ["x"]) { id } }', /User id: "x" is not a valid id/],
-      ['an empty ids list', 'subscription { userEvents(ids: []) { id } }', /ids must name at least one User/],
+      ['a where on an unknown field', 'subscription { userEvents(where: { nickname: { equals: "x" } }) { recordId } }', /"nickname" is not defined by type "UserWhereInput"/],
+      ['an invalid verb', 'subscription { userEvents(verbs: [EXPLODED]) { recordId } }', /Value "EXPLODED" does not exist in "ModelVerb" enum/],
+      ['a malformed id', 'subscription { userEvents(ids: ["x"]) { recordId } }', /User id: "x" is not a valid id/],
+      ['an empty ids list', 'subscription { userEvents(ids: []) { recordId } }', /ids must name at least one User/],
     ])('should refuse %s over HTTP and WebSocket, and keep the socket usable', async (_what, query, message) => {
       const overHttp = await postGraphQL(gateway.url, query)
       expect(overHttp.errors?.[0]?.message).toMatch(message)
@@ -195,14 +217,14 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
     })
 
     it('should answer NOT_FOUND for updating or deleting a missing id, and publish nothing', async () => {
-      const events = subscribe('subscription { userEvents { verb id } }')
+      const events = subscribe('subscription { userEvents { verb recordId } }')
       await attached(1)
       for (const mutation of ['updateUser(id: "987654", data: { name: "x" })', 'deleteUser(id: "987654")']) {
         const result = await postGraphQL(gateway.url, `mutation { ${mutation} { id } }`)
         expect(result.errors?.[0]).toMatchObject({ message: 'User 987654 not found', extensions: { code: 'NOT_FOUND' } })
       }
       const marker = await createUser('marker')
-      expect((await events.next()).data!.userEvents).toEqual({ verb: 'CREATED', id: marker })
+      expect((await events.next()).data!.userEvents).toEqual({ verb: 'CREATED', recordId: marker })
       events.stop()
     })
 

@@ -1,13 +1,13 @@
 /** The example app's policies (README "Auth and policies"), on both databases. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { examplePolicies } from '../src/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { connectWs, executeWs, postGraphQL, subscribeWs, type WsClient } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import { waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 
-describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('example policies on $provider', (database) => {
+  const env = useFixture({ database, gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies } })
   let gateway: TestGateway
   let alice: { id: number }
   let bob: { id: number }
@@ -23,23 +23,17 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
   }
 
   beforeAll(async () => {
-    database = await create()
-    gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies })
+    gateway = env.gateway
     alice = await gateway.prisma.user.create({ data: { email: 'alice@example.com', name: 'Alice' } })
     bob = await gateway.prisma.user.create({ data: { email: 'bob@example.com', name: 'Bob' } })
     aliceToken = await userToken(String(alice.id))
-    aliceWs = connectWs(gateway.wsUrl, bearer(aliceToken))
+    aliceWs = env.connect(bearer(aliceToken))
     await aliceWs.ack
-  })
-  afterAll(async () => {
-    await aliceWs?.client.dispose()
-    await gateway?.close()
-    await database?.drop()
   })
   beforeEach(() => attached(0))
 
   it('should never show a user someone else’s unpublished post, nor its previous state, and show its removal when unpublished', async () => {
-    const events = subscribeWs(aliceWs.client, 'subscription { postEvents { verb id node { title published } previous { title published } } }')
+    const events = subscribeWs(aliceWs.client, 'subscription { postEvents { verb recordId node { title published } previous { title published } } }')
     await attached(1)
     const hidden = (await asService(`mutation { createPost(data: { title: "bob draft", authorId: "${bob.id}" }) { id } }`)).createPost.id
     await asService(`mutation { updatePost(id: "${hidden}", data: { title: "bob draft 2" }) { id } }`)
@@ -51,11 +45,11 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
     const received = []
     for (let i = 0; i < 4; i++) received.push((await events.next()).data!.postEvents)
     expect(received).toEqual([
-      { verb: 'CREATED', id: open, node: { title: 'bob public', published: true }, previous: null },
+      { verb: 'CREATED', recordId: open, node: { title: 'bob public', published: true }, previous: null },
       // Unpublished: a removal with the state Alice could see, never the new title.
-      { verb: 'DELETED', id: open, node: null, previous: { title: 'bob public', published: true } },
-      { verb: 'CREATED', id: open, node: { title: 'secret new title', published: true }, previous: null },
-      { verb: 'CREATED', id: own, node: { title: 'alice draft', published: false }, previous: null },
+      { verb: 'DELETED', recordId: open, node: null, previous: { title: 'bob public', published: true } },
+      { verb: 'CREATED', recordId: open, node: { title: 'secret new title', published: true }, previous: null },
+      { verb: 'CREATED', recordId: own, node: { title: 'alice draft', published: false }, previous: null },
     ])
     expect(JSON.stringify(events.received)).not.toContain('bob draft')
     events.stop()
@@ -86,7 +80,7 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
     await attached(1)
     await asService('mutation { createTag(data: { name: "open" }) { id } }')
     expect((await tags.next()).data!.tagEvents).toEqual({ verb: 'CREATED', node: { name: 'open' } })
-    const posts = subscribeWs(anonymous.client, 'subscription { postEvents { id } }')
+    const posts = subscribeWs(anonymous.client, 'subscription { postEvents { recordId } }')
     await posts.completed
     expect(posts.received[0]?.errors?.[0]).toMatchObject({ message: 'anonymous clients may not read Post', extensions: { code: 'FORBIDDEN' } })
     tags.stop()
@@ -136,10 +130,10 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
 })
 
 describe('a model no policy names', () => {
+  const env = useFixture({ gateways: 0 })
   it('should be closed to users and anonymous clients, and open to services', async () => {
-    const database = await databaseKinds[0]!.create()
     // Tag is left out of these policies, as a model just added to the schema would be.
-    const gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: { models: { Post: { read: 'anonymous' } } } })
+    const gateway = await env.startGateway({ auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: { models: { Post: { read: 'anonymous' } } } })
     for (const headers of [{}, bearer(await userToken('1'))]) {
       const refused = await postGraphQL(gateway.url, '{ tags { id } }', undefined, headers)
       expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
@@ -147,6 +141,5 @@ describe('a model no policy names', () => {
     expect(await postGraphQL(gateway.url, '{ tags { id } posts { id } }', undefined, { authorization: `Bearer ${SERVICE_KEY}` })).toEqual({ data: { tags: [], posts: [] } })
     expect(await postGraphQL(gateway.url, '{ posts { id } }')).toEqual({ data: { posts: [] } })
     await gateway.close()
-    await database.drop()
   })
 })

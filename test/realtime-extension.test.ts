@@ -1,21 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryBus } from '../src/bus/memory.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
 import { brief, openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
 
-describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('realtime extension on $provider', (database) => {
+  const env = useFixture({ database, gateways: 0, backend: true })
   let rt: RealtimeFixture
   let n = 0
   const email = () => `u${++n}@example.com`
 
-  beforeAll(async () => {
-    database = await create()
-    rt = await openRealtime(database)
-  })
-  afterAll(async () => {
-    await rt?.close()
-    await database?.drop()
+  beforeAll(() => {
+    rt = env.backend
   })
   beforeEach(() => rt.clear())
 
@@ -44,13 +39,13 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const result = await rt.prisma.user.createMany({ data: [1, 2, 3].map((i) => ({ email: `many${i}-${email()}`, name: `m${i}` })) })
       expect(result).toEqual({ count: 3 })
       expect(rt.events.map((e) => e.verb)).toEqual(['CREATED', 'CREATED', 'CREATED'])
-      const ids = rt.events.map((e) => e.id)
+      const ids = rt.events.map((e) => e.recordId)
       rt.clear()
       await rt.prisma.user.updateMany({ where: { name: { startsWith: 'm' } }, data: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.id, e.previous?.name, e.node?.name])).toEqual(ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name, e.node?.name])).toEqual(ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']))
       rt.clear()
       await rt.prisma.user.deleteMany({ where: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.id, e.previous?.name])).toEqual(ids.map((id) => ['DELETED', id, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name])).toEqual(ids.map((id) => ['DELETED', id, 'renamed']))
     })
 
     it('should publish for createManyAndReturn and updateManyAndReturn', async () => {
@@ -59,7 +54,7 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const [created] = rt.events
       rt.clear()
       await rt.prisma.user.updateManyAndReturn({ where: { name: 'r1' }, data: { name: 'r2' } })
-      expect(brief(rt.events)).toEqual([`UPDATED User:${created!.id} name`])
+      expect(brief(rt.events)).toEqual([`UPDATED User:${created!.recordId} name`])
     })
 
     it('should publish CREATED or UPDATED for upsert', async () => {
@@ -73,7 +68,7 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
       const user = await rt.prisma.user.create({ data: { email: email(), name: 'Sel' }, select: { name: true } })
       expect(user).toEqual({ name: 'Sel' })
       expect(rt.events[0]!.node).toMatchObject({ name: 'Sel' })
-      expect(rt.events[0]!.id).toMatch(/^\d+$/)
+      expect(rt.events[0]!.recordId).toMatch(/^\d+$/)
     })
 
     it('should publish nothing for a failed write', async () => {
@@ -210,11 +205,11 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
 
   describe('when the bus fails', () => {
     it('should keep the write, log and count the failure', async () => {
-      const failing = await openRealtime(database, createMemoryBus())
+      const failing = await openRealtime(env.database, createMemoryBus())
       await failing.bus.close()
       const user = await failing.prisma.user.create({ data: { email: email(), name: 'kept' } })
       expect(await rt.prisma.user.findUnique({ where: { id: user.id } })).toMatchObject({ name: 'kept' })
-      expect(failing.prisma.$realtimeStats()).toEqual({ published: 0, failed: 1 })
+      expect(failing.prisma.$realtimeStats()).toEqual({ published: 0, queued: 0, dropped: 0, failed: 1 })
       await failing.database.close()
     })
   })

@@ -5,27 +5,22 @@
  * A test shows that a connection did NOT receive something by sending it a later message that it
  * does receive: delivery to a connection is in order, so that later message must come first.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 import { BLAST, BROADCAST, MESSAGES, nextMessage, ROOM, roomClients, settled, type Connection } from './helpers/rooms.ts'
 
 describe('rooms', () => {
-  let database: TestDatabase
+  const env = useFixture()
   let gateway: TestGateway
   let rooms: ReturnType<typeof roomClients>
 
-  beforeAll(async () => {
-    database = await databaseKinds[0]!.create()
-    gateway = await startGateway(database)
+  beforeAll(() => {
+    gateway = env.gateway
     rooms = roomClients(gateway)
   })
   afterEach(() => rooms.closeAll())
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
-  })
 
   /** Runs an operation over HTTP and returns its data; errors fail the test. */
   async function post(query: string, variables?: Record<string, unknown>): Promise<Record<string, any>> {
@@ -216,6 +211,30 @@ describe('rooms', () => {
       expect(await broadcast({ rooms: [a.id], event: 'direct', data: 'just you', omit: b.id })).toMatchObject({ recipients: 1 })
       expect(await nextMessage(messages)).toMatchObject({ room: a.id, event: 'direct', data: 'just you' })
       expect(await post('{ rooms { name } }')).toEqual({ rooms: [] })
+    })
+  })
+
+  describe('cursors', () => {
+    it('should give a room message the cursor of its room, the same on room and messages, and none to blasts and direct messages', async () => {
+      const a = await rooms.connect()
+      const inRoom = await rooms.subscribe(a, 'subscription { room(name: "cursors") { event cursor } }')
+      const everything = await rooms.subscribe(a, 'subscription { messages { event room cursor } }')
+      await broadcast({ rooms: ['cursors'], event: 'one' })
+      await broadcast({ rooms: ['cursors'], event: 'two' })
+      await post(BLAST, { event: 'blast' })
+      await marker(a)
+      const one = await nextMessage(inRoom)
+      const two = await nextMessage(inRoom)
+      expect(one).toEqual({ event: 'one', cursor: expect.any(String) })
+      expect(two).toEqual({ event: 'two', cursor: expect.any(String) })
+      expect(two.cursor).not.toBe(one.cursor)
+      const seen = [await nextMessage(everything), await nextMessage(everything), await nextMessage(everything), await nextMessage(everything)]
+      expect(seen).toEqual([
+        { event: 'one', room: 'cursors', cursor: one.cursor },
+        { event: 'two', room: 'cursors', cursor: two.cursor },
+        { event: 'blast', room: null, cursor: null },
+        { event: 'marker', room: a.id, cursor: null },
+      ])
     })
   })
 

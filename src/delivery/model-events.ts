@@ -1,19 +1,23 @@
 /**
  * Model events from the bus to local subscribers: one bus listener per model feeds the delivery
- * hub, and each `mEvents` subscription's selector applies its ids, where and verbs.
+ * hub, and each `mEvents` subscription's selection applies its ids, where and verbs.
  */
 import type { Bus } from '../bus/bus.ts'
-import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
-import type { DeliveryControl, DeliveryHub } from './hub.ts'
+import { DeliveryPositions } from './cursors.ts'
+import type { DeliveryHub } from './hub.ts'
+import { keyOf } from './grouping.ts'
+import type { Selection } from './selection.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
 export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
+  const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event) => hub.deliver(topic, event))
+    return bus.subscribe(topic, (event) => hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent))
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -33,7 +37,7 @@ export interface ModelEventFilter {
  * can't see, not even their previous state. A record that leaves its view arrives as DELETED
  * (with the previous state it could see, never the new one), and one that enters as CREATED.
  */
-export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | undefined {
+export function viewedEvent(event: DeliveredModelEvent, visible: Where): DeliveredModelEvent | undefined {
   const sawBefore = event.previous !== undefined && matchesWhere(visible, event.previous)
   const seesNow = event.node !== undefined && matchesWhere(visible, event.node)
   switch (event.verb) {
@@ -41,8 +45,8 @@ export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | und
       return sawBefore ? event : undefined
     case 'UPDATED':
       if (sawBefore && seesNow) return event
-      if (seesNow) return { model: event.model, verb: 'CREATED', id: event.id, node: event.node!, at: event.at }
-      if (sawBefore) return { model: event.model, verb: 'DELETED', id: event.id, previous: event.previous!, at: event.at }
+      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor }
+      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor }
       return undefined
     default:
       // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.
@@ -50,22 +54,35 @@ export function viewedEvent(event: ModelEvent, visible: Where): ModelEvent | und
   }
 }
 
-/** A selector for `DeliveryHub.subscribe` applying `filter`. */
-export function modelEventSelector(filter: ModelEventFilter) {
-  const remaining = filter.ids ? new Set(filter.ids) : undefined
-  return (published: ModelEvent, control: DeliveryControl): ModelEvent | undefined => {
-    const event = filter.visible ? viewedEvent(published, filter.visible) : published
-    if (!event) return undefined
-    if (remaining) {
-      if (!remaining.has(event.id)) return undefined
-      // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
-      if (event.verb === 'DELETED') {
-        remaining.delete(event.id)
-        if (remaining.size === 0) control.endAfterThis()
-      }
-    }
-    if (filter.verbs && !filter.verbs.includes(event.verb)) return undefined
-    if (filter.where && !matchesWhere(filter.where, event.node) && !matchesWhere(filter.where, event.previous)) return undefined
-    return event
+/**
+ * The selection of an `mEvents` subscription applying `filter`: the viewer's row policy and the
+ * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
+ * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared).
+ */
+export function modelEventSelection(filter: ModelEventFilter): Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
+  const { ids, where, verbs, visible } = filter
+  const remaining = ids ? new Set(ids) : undefined
+  return {
+    viewerKey: visible ? keyOf(visible) : undefined,
+    see: (published) => {
+      const event = visible ? viewedEvent(published, visible) : published
+      return event && (!ids || ids.has(event.recordId)) ? event : undefined
+    },
+    admit: remaining
+      ? (event, control) => {
+          if (!remaining.has(event.recordId)) return false
+          // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
+          if (event.verb === 'DELETED') {
+            remaining.delete(event.recordId)
+            if (remaining.size === 0) control.endAfterThis()
+          }
+          return true
+        }
+      : undefined,
+    pick: (event) => {
+      if (verbs && !verbs.includes(event.verb)) return undefined
+      if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
+      return event
+    },
   }
 }

@@ -276,14 +276,16 @@ export type PostEvent = {
   at: Scalars['DateTime']['output'];
   /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
   attribute?: Maybe<Scalars['String']['output']>;
+  /** This event's position in the stream of Post events (opaque; ordered within the stream). */
+  cursor: Scalars['String']['output'];
   /** MESSAGE: what publishPost sent. */
   data?: Maybe<Scalars['JSON']['output']>;
-  /** The Post's id. */
-  id: Scalars['ID']['output'];
   /** The record after the write (null after DELETED). */
   node?: Maybe<Post>;
-  /** The record before the write (UPDATED, DELETED). */
-  previous?: Maybe<Post>;
+  /** The record's fields before the write (UPDATED, DELETED); null otherwise. */
+  previous?: Maybe<PostPrevious>;
+  /** The Post's id. */
+  recordId: Scalars['ID']['output'];
   /** REMOVED_FROM: ids of the records removed from attribute. */
   removedIds?: Maybe<Array<Scalars['ID']['output']>>;
   /** UPDATED: the fields whose value changed. */
@@ -297,6 +299,16 @@ export type PostOrderByInput = {
   id?: InputMaybe<SortOrder>;
   published?: InputMaybe<SortOrder>;
   title?: InputMaybe<SortOrder>;
+};
+
+/** A Post's fields as they were before a write. Not a Post: caches keep it apart from the record's current state. */
+export type PostPrevious = {
+  __typename?: 'PostPrevious';
+  authorId: Scalars['ID']['output'];
+  body?: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  published: Scalars['Boolean']['output'];
+  title: Scalars['String']['output'];
 };
 
 /** Names an existing Post. */
@@ -410,6 +422,8 @@ export type Room = {
 /** A message broadcast to rooms or blasted to every connection. */
 export type RoomMessage = {
   __typename?: 'RoomMessage';
+  /** This message's position in `room`'s stream (opaque); null for a blast or a direct message, which no room holds. */
+  cursor?: Maybe<Scalars['String']['output']>;
   data?: Maybe<Scalars['JSON']['output']>;
   event: Scalars['String']['output'];
   /** The message's id, the same for every recipient. */
@@ -537,14 +551,16 @@ export type TagEvent = {
   at: Scalars['DateTime']['output'];
   /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
   attribute?: Maybe<Scalars['String']['output']>;
+  /** This event's position in the stream of Tag events (opaque; ordered within the stream). */
+  cursor: Scalars['String']['output'];
   /** MESSAGE: what publishTag sent. */
   data?: Maybe<Scalars['JSON']['output']>;
-  /** The Tag's id. */
-  id: Scalars['ID']['output'];
   /** The record after the write (null after DELETED). */
   node?: Maybe<Tag>;
-  /** The record before the write (UPDATED, DELETED). */
-  previous?: Maybe<Tag>;
+  /** The record's fields before the write (UPDATED, DELETED); null otherwise. */
+  previous?: Maybe<TagPrevious>;
+  /** The Tag's id. */
+  recordId: Scalars['ID']['output'];
   /** REMOVED_FROM: ids of the records removed from attribute. */
   removedIds?: Maybe<Array<Scalars['ID']['output']>>;
   /** UPDATED: the fields whose value changed. */
@@ -555,6 +571,13 @@ export type TagEvent = {
 export type TagOrderByInput = {
   id?: InputMaybe<SortOrder>;
   name?: InputMaybe<SortOrder>;
+};
+
+/** A Tag's fields as they were before a write. Not a Tag: caches keep it apart from the record's current state. */
+export type TagPrevious = {
+  __typename?: 'TagPrevious';
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
 };
 
 /** Names an existing Tag. */
@@ -619,14 +642,16 @@ export type UserEvent = {
   at: Scalars['DateTime']['output'];
   /** ADDED_TO, REMOVED_FROM: the relation field that changed. */
   attribute?: Maybe<Scalars['String']['output']>;
+  /** This event's position in the stream of User events (opaque; ordered within the stream). */
+  cursor: Scalars['String']['output'];
   /** MESSAGE: what publishUser sent. */
   data?: Maybe<Scalars['JSON']['output']>;
-  /** The User's id. */
-  id: Scalars['ID']['output'];
   /** The record after the write (null after DELETED). */
   node?: Maybe<User>;
-  /** The record before the write (UPDATED, DELETED). */
-  previous?: Maybe<User>;
+  /** The record's fields before the write (UPDATED, DELETED); null otherwise. */
+  previous?: Maybe<UserPrevious>;
+  /** The User's id. */
+  recordId: Scalars['ID']['output'];
   /** REMOVED_FROM: ids of the records removed from attribute. */
   removedIds?: Maybe<Array<Scalars['ID']['output']>>;
   /** UPDATED: the fields whose value changed. */
@@ -639,6 +664,15 @@ export type UserOrderByInput = {
   email?: InputMaybe<SortOrder>;
   id?: InputMaybe<SortOrder>;
   name?: InputMaybe<SortOrder>;
+};
+
+/** A User's fields as they were before a write. Not a User: caches keep it apart from the record's current state. */
+export type UserPrevious = {
+  __typename?: 'UserPrevious';
+  createdAt: Scalars['DateTime']['output'];
+  email: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
 };
 
 /** Names an existing User. */
@@ -761,6 +795,7 @@ export type ResolversTypes = {
   PostCreateInput: PostCreateInput;
   PostEvent: ResolverTypeWrapper<PostEvent>;
   PostOrderByInput: PostOrderByInput;
+  PostPrevious: ResolverTypeWrapper<PostPrevious>;
   PostRefInput: PostRefInput;
   PostToManyInput: PostToManyInput;
   PostUpdateInput: PostUpdateInput;
@@ -776,6 +811,7 @@ export type ResolversTypes = {
   TagCreateInput: TagCreateInput;
   TagEvent: ResolverTypeWrapper<TagEvent>;
   TagOrderByInput: TagOrderByInput;
+  TagPrevious: ResolverTypeWrapper<TagPrevious>;
   TagRefInput: TagRefInput;
   TagToManyInput: TagToManyInput;
   TagUpdateInput: TagUpdateInput;
@@ -784,6 +820,7 @@ export type ResolversTypes = {
   UserCreateInput: UserCreateInput;
   UserEvent: ResolverTypeWrapper<UserEvent>;
   UserOrderByInput: UserOrderByInput;
+  UserPrevious: ResolverTypeWrapper<UserPrevious>;
   UserRefInput: UserRefInput;
   UserToOneInput: UserToOneInput;
   UserUpdateInput: UserUpdateInput;
@@ -808,6 +845,7 @@ export type ResolversParentTypes = {
   PostCreateInput: PostCreateInput;
   PostEvent: PostEvent;
   PostOrderByInput: PostOrderByInput;
+  PostPrevious: PostPrevious;
   PostRefInput: PostRefInput;
   PostToManyInput: PostToManyInput;
   PostUpdateInput: PostUpdateInput;
@@ -822,6 +860,7 @@ export type ResolversParentTypes = {
   TagCreateInput: TagCreateInput;
   TagEvent: TagEvent;
   TagOrderByInput: TagOrderByInput;
+  TagPrevious: TagPrevious;
   TagRefInput: TagRefInput;
   TagToManyInput: TagToManyInput;
   TagUpdateInput: TagUpdateInput;
@@ -830,6 +869,7 @@ export type ResolversParentTypes = {
   UserCreateInput: UserCreateInput;
   UserEvent: UserEvent;
   UserOrderByInput: UserOrderByInput;
+  UserPrevious: UserPrevious;
   UserRefInput: UserRefInput;
   UserToOneInput: UserToOneInput;
   UserUpdateInput: UserUpdateInput;
@@ -896,13 +936,22 @@ export type PostEventResolvers<ContextType = GatewayContext, ParentType extends 
   addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   node?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType>;
-  previous?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['PostPrevious']>, ParentType, ContextType>;
+  recordId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
   verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
+};
+
+export type PostPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PostPrevious'] = ResolversParentTypes['PostPrevious']> = {
+  authorId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  body?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  published?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -924,6 +973,7 @@ export type RoomResolvers<ContextType = GatewayContext, ParentType extends Resol
 };
 
 export type RoomMessageResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RoomMessage'] = ResolversParentTypes['RoomMessage']> = {
+  cursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -950,13 +1000,19 @@ export type TagEventResolvers<ContextType = GatewayContext, ParentType extends R
   addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   node?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType>;
-  previous?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['TagPrevious']>, ParentType, ContextType>;
+  recordId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
   verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
+};
+
+export type TagPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TagPrevious'] = ResolversParentTypes['TagPrevious']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
@@ -971,13 +1027,21 @@ export type UserEventResolvers<ContextType = GatewayContext, ParentType extends 
   addedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attribute?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   node?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
-  previous?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  previous?: Resolver<Maybe<ResolversTypes['UserPrevious']>, ParentType, ContextType>;
+  recordId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   removedIds?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
   updatedFields?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
   verb?: Resolver<ResolversTypes['ModelVerb'], ParentType, ContextType>;
+};
+
+export type UserPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UserPrevious'] = ResolversParentTypes['UserPrevious']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type Resolvers<ContextType = GatewayContext> = {
@@ -989,13 +1053,16 @@ export type Resolvers<ContextType = GatewayContext> = {
   Mutation?: MutationResolvers<ContextType>;
   Post?: PostResolvers<ContextType>;
   PostEvent?: PostEventResolvers<ContextType>;
+  PostPrevious?: PostPreviousResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
   RoomMessage?: RoomMessageResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tag?: TagResolvers<ContextType>;
   TagEvent?: TagEventResolvers<ContextType>;
+  TagPrevious?: TagPreviousResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserEvent?: UserEventResolvers<ContextType>;
+  UserPrevious?: UserPreviousResolvers<ContextType>;
 };
 

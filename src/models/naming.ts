@@ -1,7 +1,7 @@
 /**
  * GraphQL names derived from a Prisma model name. Model `User` gives the field `user`, the list
  * `users`, the mutations `createUser`/`updateUser`/`deleteUser`/`publishUser`, the subscription
- * `userEvents` and the types `UserEvent`, `UserWhereInput`, `UserCreateInput`, `UserUpdateInput`
+ * `userEvents` and the types `UserEvent`, `UserPrevious`, `UserWhereInput`, `UserCreateInput`, `UserUpdateInput`
  * and `UserOrderByInput`.
  */
 
@@ -19,6 +19,8 @@ export interface ModelNames {
   readonly one: string
   readonly many: string
   readonly event: string
+  /** The type of an event's `previous`: the model's scalar and enum fields only. */
+  readonly previous: string
   readonly events: string
   readonly where: string
   readonly orderBy: string
@@ -37,6 +39,7 @@ export function modelNames(model: string): ModelNames {
     one,
     many: plural(one),
     event: `${model}Event`,
+    previous: `${model}Previous`,
     events: `${one}Events`,
     where: `${model}WhereInput`,
     orderBy: `${model}OrderByInput`,

@@ -64,11 +64,11 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): WriteDiff {
     const was = before.states.get(key)
     const now = after.states.get(key)
     const { model, id } = (now ?? was)!
-    if (now && !was) records.push({ model: model.name, verb: 'CREATED', id, node: now.state })
-    else if (was && !now) records.push({ model: model.name, verb: 'DELETED', id, previous: was.state })
+    if (now && !was) records.push({ model: model.name, verb: 'CREATED', recordId: id, node: now.state })
+    else if (was && !now) records.push({ model: model.name, verb: 'DELETED', recordId: id, previous: was.state })
     else if (was && now) {
       const updatedFields = changedFields(model, was.state, now.state)
-      if (updatedFields.length) records.push({ model: model.name, verb: 'UPDATED', id, node: now.state, previous: was.state, updatedFields })
+      if (updatedFields.length) records.push({ model: model.name, verb: 'UPDATED', recordId: id, node: now.state, previous: was.state, updatedFields })
     }
     // A foreign key set, changed or cleared moves the record between parents' collections.
     for (const relation of model.relations) {

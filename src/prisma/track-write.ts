@@ -156,7 +156,7 @@ export async function trackWrite(
     const key = recordKey(change.model, change.id)
     const node = after.states.get(key)?.state ?? loaded.get(key)?.state
     const ids = change.verb === 'ADDED_TO' ? { addedIds: change.ids } : { removedIds: change.ids }
-    return { model: change.model.name, verb: change.verb, id: change.id, attribute: change.attribute, ...ids, ...(node ? { node } : {}) }
+    return { model: change.model.name, verb: change.verb, recordId: change.id, attribute: change.attribute, ...ids, ...(node ? { node } : {}) }
   })
   return { result: returning.strip(result), events: [...diff.records, ...associationEvents] }
 }

@@ -22,6 +22,8 @@ export interface RoomMessageData {
 export interface RoomMessage extends RoomMessageData {
   /** The room it reached this subscription through; null for a blast. */
   readonly room: string | null
+  /** Its position in `room`'s stream; null for a blast or a direct message, which no room holds. */
+  readonly cursor: string | null
 }
 
 /** What travels on the bus (`rooms:message`): every instance delivers it to its own recipients. */
@@ -32,11 +34,12 @@ export interface RoomEnvelope {
 
 /**
  * What the hub delivers on a connection's topic: a message with the targeted rooms the
- * connection is in ([] for a blast), or notice that a membership operation took it out of rooms
+ * connection is in ([] for a blast) and the message's position in each of those rooms' streams
+ * (none for its own id: a direct message), or notice that a membership operation took it out of rooms
  * (its `room(name)` subscriptions for them complete).
  */
 export type ConnectionSignal =
-  | { readonly kind: 'message'; readonly message: RoomMessageData; readonly rooms: readonly string[] }
+  | { readonly kind: 'message'; readonly message: RoomMessageData; readonly rooms: readonly string[]; readonly cursors: ReadonlyMap<string, string> }
   | { readonly kind: 'left'; readonly rooms: readonly string[] }
 
 /** The bus topic room messages travel on. */

@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Bus } from '../bus/bus.ts'
 import { ConfigError } from '../errors.ts'
-import type { DeliveryHub, Selector } from '../delivery/hub.ts'
-import type { SubscriptionStream } from '../delivery/stream.ts'
+import { DeliveryPositions } from '../delivery/cursors.ts'
+import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
+import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
@@ -46,6 +47,7 @@ export class Rooms {
   readonly #hub: DeliveryHub
   readonly #bus: Bus
   readonly #detach: (() => void)[]
+  readonly #positions = new DeliveryPositions()
 
   constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
     const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
@@ -83,9 +85,9 @@ export class Rooms {
     return { messageId: message.id, recipients }
   }
 
-  /** A stream of what `select` picks from the signals of one connection; `onEnd` runs when it ends. */
-  listen<R>(connectionId: string, select: Selector<ConnectionSignal, R>, onEnd?: () => void): SubscriptionStream<R> {
-    return this.#hub.subscribe(connectionTopic(connectionId), select, onEnd)
+  /** A subscription to what `selection` takes from the signals of one connection; `onEnd` runs when it ends. */
+  listen<R>(connectionId: string, selection: Selection<ConnectionSignal, any, R>, onEnd?: OnEnd): HubSubscription<ConnectionSignal, R> {
+    return this.#hub.subscribe(connectionTopic(connectionId), selection, onEnd)
   }
 
   /** Stops delivering and closes the registry (on shutdown, once the connections closed). */
@@ -95,7 +97,16 @@ export class Rooms {
   }
 
   #deliverLocally({ message, target }: RoomEnvelope): void {
-    for (const [connectionId, rooms] of this.registry.localRecipients(target)) this.#signal(connectionId, { kind: 'message', message, rooms })
+    const recipients = this.registry.localRecipients(target)
+    if (recipients.size === 0) return
+    // One position per targeted room: the message is one entry in each room's stream.
+    const cursors = new Map<string, string>()
+    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, this.#positions.next())
+    for (const [connectionId, rooms] of recipients) {
+      // A connection's own id among the targets addressed it directly: that is no room's message.
+      const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
+      this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own })
+    }
   }
 
   #signal(connectionId: string, signal: ConnectionSignal): void {

@@ -1,8 +1,8 @@
 /** Resolvers of `mEvents` subscriptions and `publishM` mutations. */
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
-import { modelTopic, type ModelEvent, type ModelVerb } from '../events.ts'
-import { modelEventSelector } from '../delivery/model-events.ts'
+import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
+import { modelEventSelection } from '../delivery/model-events.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
 import { modelNames } from '../models/naming.ts'
@@ -25,13 +25,13 @@ function subscribeToEvents(model: Model) {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
-    const selector = modelEventSelector({
+    const selection = modelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
       visible: context.access.rowFilter(model),
     })
-    return context.hub.subscribe(modelTopic(model.name), selector)
+    return context.hub.subscribe(modelTopic(model.name), selection)
   }
 }
 
@@ -47,7 +47,7 @@ function publish(model: Model) {
     if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
     const at = new Date().toISOString()
     for (const id of requested) {
-      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', id, node: Snapshot.scalars(model, found.get(id)!), data, at }
+      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', recordId: id, node: Snapshot.scalars(model, found.get(id)!), data, at }
       await context.bus.publish(modelTopic(model.name), event)
     }
     return requested
@@ -55,7 +55,7 @@ function publish(model: Model) {
 }
 
 export function modelEventResolvers(dataModel: DataModel) {
-  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: ModelEvent) => ModelEvent }> = {}
+  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: DeliveredModelEvent) => DeliveredModelEvent }> = {}
   const Mutation: Record<string, ReturnType<typeof publish>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)

@@ -1,10 +1,16 @@
 /**
  * SDL for resourceful pub/sub: `mEvents(ids, where, verbs)` subscriptions delivering `MEvent`,
  * and `publishM(ids, data)` (Sails `Model.publish`), for every model.
+ *
+ * The event type is shaped for normalising client caches (Apollo Client, urql Graphcache), which
+ * key every object that has an `id` by its typename and id: the event has no `id` (the record's id
+ * is `recordId`), and the record's past state is an `MPrevious`, which has no relations and is not
+ * an `M`, so it never shares a cache entry with the record's current state in `node`.
  */
 import { modelVerbs } from '../events.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { modelNames } from '../models/naming.ts'
+import { scalarFieldLine } from './model-sdl.ts'
 
 const verbEnum = [
   '"""What happened to a record (Sails: created, updated, destroyed, addedTo, removedFrom, message)."""',
@@ -15,13 +21,15 @@ function eventType(model: Model): string {
   const names = modelNames(model.name)
   return `"""Something that happened to a ${model.name}."""
 type ${names.event} {
+  """This event's position in the stream of ${model.name} events (opaque; ordered within the stream)."""
+  cursor: String!
   verb: ModelVerb!
   """The ${model.name}'s id."""
-  id: ID!
+  recordId: ID!
   """The record after the write (null after DELETED)."""
   node: ${model.name}
-  """The record before the write (UPDATED, DELETED)."""
-  previous: ${model.name}
+  """The record's fields before the write (UPDATED, DELETED); null otherwise."""
+  previous: ${names.previous}
   """UPDATED: the fields whose value changed."""
   updatedFields: [String!]
   """ADDED_TO, REMOVED_FROM: the relation field that changed."""
@@ -33,6 +41,14 @@ type ${names.event} {
   """MESSAGE: what publish${model.name} sent."""
   data: JSON
   at: DateTime!
+}`
+}
+
+/** A past state of a record: its scalar and enum fields (Prisma 1's previousValues), no relations. */
+function previousType(model: Model): string {
+  return `"""A ${model.name}'s fields as they were before a write. Not a ${model.name}: caches keep it apart from the record's current state."""
+type ${modelNames(model.name).previous} {
+${model.scalars.map(scalarFieldLine).join('\n')}
 }`
 }
 
@@ -55,5 +71,5 @@ type Mutation {
 
 export function modelEventTypeDefs(dataModel: DataModel): string {
   if (!dataModel.models.length) return ''
-  return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), operations(model)])].join('\n\n')
+  return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), previousType(model), operations(model)])].join('\n\n')
 }

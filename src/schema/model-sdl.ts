@@ -61,12 +61,15 @@ export const listArguments = (model: string) => {
   return `where: ${names.where}, orderBy: [${names.orderBy}!], take: Int, skip: Int`
 }
 
+/** The SDL line of a scalar or enum field, typed as in the model's object type. */
+export const scalarFieldLine = (field: ScalarField) => `  ${field.name}: ${wrap(fieldBaseType(field), field)}`
+
 function objectType(model: Model): string {
   const lines = model.fields.map((field) => {
     if (field.kind === 'object') {
       return field.isList ? `  ${field.name}(${listArguments(field.type)}): [${field.type}!]!` : `  ${field.name}: ${wrap(field.type, field)}`
     }
-    return `  ${field.name}: ${wrap(fieldBaseType(field), field)}`
+    return scalarFieldLine(field)
   })
   return `"""A ${model.name} record (Prisma model ${model.name})."""\ntype ${model.name} {\n${lines.join('\n')}\n}`
 }

@@ -31,7 +31,7 @@ export const BLAST = /* GraphQL */ `
   }
 `
 
-export type RoomMessage = { id: string; room: string | null; event: string; data: unknown; sender: string | null; sentAt: string }
+export type RoomMessage = { id: string; room: string | null; event: string; data: unknown; sender: string | null; sentAt: string; cursor?: string | null }
 
 export { settled }
 

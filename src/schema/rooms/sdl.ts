@@ -6,6 +6,8 @@ export const roomTypeDefs = /* GraphQL */ `
     id: ID!
     """The room it reached this subscription through; null for a blast."""
     room: String
+    """This message's position in \`room\`'s stream (opaque); null for a blast or a direct message, which no room holds."""
+    cursor: String
     event: String!
     data: JSON
     """The WebSocket connection that sent it; null when it was sent over HTTP."""
