@@ -25,7 +25,12 @@ async function main(): Promise<void> {
     : undefined
   // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
   const registry = config.redisUrl
-    ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
+    ? await createRedisRoomRegistry({
+        url: config.redisUrl,
+        ...config.cluster,
+        onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+        onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
+      })
     : undefined
   let gateway
   try {
@@ -42,7 +47,8 @@ async function main(): Promise<void> {
       limits: config.limits,
       policies: examplePolicies,
       bus,
-      rooms: { registry },
+      databaseTimeoutMs: config.databaseTimeoutMs,
+      rooms: { registry, clusterTimeoutMs: config.cluster.redisTimeoutMs },
     })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
