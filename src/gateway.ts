@@ -14,6 +14,7 @@ import { createMemoryBus } from './bus/memory.ts'
 import { openDatabase, type PrismaClient } from './db/database.ts'
 import { migrationsCoverSchema } from './db/migrations.ts'
 import { DeliveryHub } from './delivery/hub.ts'
+import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -188,6 +189,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     httpServer: server,
     path: GRAPHQL_PATH,
     yoga,
+    hub,
+    viewerKey: policyViewerKey(schema, dataModel),
     authenticator,
     limits,
     allowedOrigins,

@@ -20,7 +20,7 @@ const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 
 describe('two gateways on Redis and PostgreSQL', () => {
-  const channelPrefix = `mizzen-cluster-${randomUUID()}:`
+  const prefix = `mizzen-cluster-${randomUUID()}:`
   const keyPrefix = `mizzen-test-${randomUUID()}:`
   // A short sweep, so that a killed instance is purged soon after its heartbeat expires.
   const registry = () => createRedisRoomRegistry({ url: redisUrl, keyPrefix, sweepIntervalMs: 100 })
@@ -32,9 +32,9 @@ describe('two gateways on Redis and PostgreSQL', () => {
 
   beforeAll(async () => {
     database = await postgres.create()
-    a = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
-    b = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
-    backend = await openRealtime(database, await createRedisBus({ url: redisUrl, channelPrefix }))
+    a = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, prefix }), rooms: { registry: await registry() } })
+    b = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, prefix }), rooms: { registry: await registry() } })
+    backend = await openRealtime(database, await createRedisBus({ url: redisUrl, prefix }))
     onB = connectWs(b.wsUrl)
     await onB.ack
   })

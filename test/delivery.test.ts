@@ -1,21 +1,55 @@
+/**
+ * The delivery hub on its own: subscriptions, their selections, groups, replay then live. The
+ * transport's sinks are stood in for by recording sinks (the hub's only client interface);
+ * everything else is the real hub.
+ */
 import { describe, expect, it } from 'vitest'
-import { DeliveryHub } from '../src/delivery/hub.ts'
+import { DeliveryHub, type Selection } from '../src/delivery/hub.ts'
+import { Rendering, type SubscriptionSink } from '../src/delivery/rendering.ts'
 
-describe('delivery hub', () => {
-  it('should offer each payload to every subscriber of the topic and queue what they select', async () => {
+/** Takes every payload as is. */
+const all: Selection<unknown> = { see: (payload) => payload }
+/** Even numbers, doubled. */
+const evens: Selection<number, number, number> = { see: (n) => n, pick: (n) => (n % 2 === 0 ? n * 2 : undefined) }
+
+/** A sink that records what a subscription was sent, and a renderer that counts its calls. */
+function recorder() {
+  const sent: (string | 'complete')[] = []
+  const sink: SubscriptionSink = {
+    next: (rendering) => sent.push(rendering.json ?? `pending`),
+    complete: () => sent.push('complete'),
+  }
+  return { sent, sink }
+}
+function countingRenderer() {
+  const calls: unknown[] = []
+  return { calls, render: (value: unknown) => (calls.push(value), Rendering.of(JSON.stringify({ data: value }))) }
+}
+
+describe('delivery hub: subscriptions read as streams', () => {
+  it('should offer each payload to every subscription of the topic and queue what they pick', async () => {
     const hub = new DeliveryHub()
-    const evens = hub.subscribe<number, number>('n', (n) => (n % 2 === 0 ? n : undefined))
-    const all = hub.subscribe<number, string>('n', (n) => `#${n}`)
+    const doubled = hub.subscribe('n', evens)[Symbol.asyncIterator]()
+    const every = hub.subscribe('n', all)[Symbol.asyncIterator]()
     for (const n of [1, 2, 3, 4]) hub.deliver('n', n)
-    expect([(await evens.next()).value, (await evens.next()).value]).toEqual([2, 4])
-    expect(all.buffered).toBe(4)
-    expect((await all.next()).value).toBe('#1')
+    expect([(await doubled.next()).value, (await doubled.next()).value]).toEqual([4, 8])
+    expect(every.buffered).toBe(4)
+    expect((await every.next()).value).toBe(1)
   })
 
-  it('should detach a subscriber on return() and forget empty topics', async () => {
+  it('should buffer what arrives before the subscription is consumed, and deliver it first', async () => {
     const hub = new DeliveryHub()
-    const a = hub.subscribe('t', (p) => p)
-    const b = hub.subscribe('u', (p) => p)
+    const subscription = hub.subscribe('n', all)
+    hub.deliver('n', 'early')
+    const stream = subscription[Symbol.asyncIterator]()
+    hub.deliver('n', 'late')
+    expect([(await stream.next()).value, (await stream.next()).value]).toEqual(['early', 'late'])
+  })
+
+  it('should detach a subscription on return() and forget empty topics', async () => {
+    const hub = new DeliveryHub()
+    const a = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    const b = hub.subscribe('u', all)[Symbol.asyncIterator]()
     expect([hub.subscriberCount, hub.topicCount]).toEqual([2, 2])
     await a.return()
     expect([hub.subscriberCount, hub.topicCount]).toEqual([1, 1])
@@ -24,57 +58,183 @@ describe('delivery hub', () => {
     expect([hub.subscriberCount, hub.topicCount]).toEqual([0, 0])
   })
 
-  it('should resolve a waiting reader on delivery and on end', async () => {
+  it('should let a selection end its subscription after a last value, or on a payload it does not deliver', async () => {
     const hub = new DeliveryHub()
-    const stream = hub.subscribe('t', (p) => p)
-    const first = stream.next()
-    hub.deliver('t', 'x')
-    expect(await first).toEqual({ value: 'x', done: false })
-    const second = stream.next()
-    stream.end()
-    expect(await second).toEqual({ value: undefined, done: true })
-  })
-
-  it('should let a selector end its stream after a last value', async () => {
-    const hub = new DeliveryHub()
-    const stream = hub.subscribe<string, string>('t', (p, control) => {
-      if (p === 'last') control.endAfterThis()
-      return p
-    })
-    hub.deliver('t', 'a')
-    hub.deliver('t', 'last')
-    hub.deliver('t', 'b')
-    const values: string[] = []
-    for await (const value of stream) values.push(value)
-    expect(values).toEqual(['a', 'last'])
+    const untilLast: Selection<string> = { see: (p) => p, admit: (p, control) => (p === 'last' && control.endAfterThis(), true) }
+    const untilStop: Selection<string> = { see: (p) => p, admit: (p, control) => (p === 'stop' ? (control.endAfterThis(), false) : true) }
+    const a = hub.subscribe('t', untilLast)
+    const b = hub.subscribe('t', untilStop)
+    for (const p of ['a', 'last', 'stop', 'b']) hub.deliver('t', p)
+    const read = async (s: AsyncIterable<unknown>) => {
+      const values: unknown[] = []
+      for await (const value of s) values.push(value)
+      return values
+    }
+    expect(await read(a)).toEqual(['a', 'last'])
+    expect(await read(b)).toEqual(['a', 'last'])
     expect(hub.subscriberCount).toBe(0)
   })
 
-  it('should call onEnd once, after detaching, however the stream ends', async () => {
+  it('should call onEnd once, after detaching, however the subscription ends, and wait for it on cancel', async () => {
     const hub = new DeliveryHub()
     const ended: string[] = []
-    const returned = hub.subscribe('t', (p) => p, () => ended.push(`returned:${hub.subscriberCount}`))
-    const selected = hub.subscribe<string, string>('t', (p, control) => (control.endAfterThis(), p), () => ended.push('selected'))
-    const all = hub.subscribe('u', (p) => p, () => ended.push('all'))
-    await returned.return()
-    await returned.return()
+    let release!: () => void
+    const cancelled = hub.subscribe('t', all, () => new Promise<void>((resolve) => (release = () => (ended.push(`cancelled:${hub.subscriberCount}`), resolve()))))
+    const ending: Selection<string> = { see: (p) => p, admit: (_p, control) => (control.endAfterThis(), true) }
+    const selected = hub.subscribe('t', ending, () => void ended.push('selected'))
+    const shutdown = hub.subscribe('u', all, () => void ended.push('shutdown'))
+    let wound = false
+    const winding = cancelled.cancel().then(() => (wound = true))
+    await Promise.resolve()
+    expect(wound).toBe(false)
+    release()
+    await winding
+    await cancelled.cancel()
     hub.deliver('t', 'x')
     hub.endAll()
-    expect(ended).toEqual(['returned:2', 'selected', 'all'])
-    expect((await selected.next()).value).toBe('x')
-    expect(await all.next()).toEqual({ value: undefined, done: true })
+    // Ended before being consumed: their consumer still gets what was delivered, then the end.
+    expect((await selected[Symbol.asyncIterator]().next()).value).toBe('x')
+    expect(await shutdown[Symbol.asyncIterator]().next()).toEqual({ value: undefined, done: true })
+    expect(ended).toEqual(['cancelled:2', 'selected', 'shutdown'])
   })
 
-  it('should end only the subscription whose selector throws', async () => {
+  it('should end only the subscription whose selection throws', async () => {
     const errors: unknown[] = []
     const hub = new DeliveryHub({ onSelectorError: (error) => errors.push(error) })
-    const broken = hub.subscribe('t', () => {
-      throw new Error('bug')
+    const broken = hub.subscribe('t', {
+      see: () => {
+        throw new Error('bug')
+      },
     })
-    const fine = hub.subscribe('t', (p) => p)
-    expect(hub.deliver('t', 1)).toBe(1)
-    expect(broken.done).toBe(true)
+    const brokenStream = broken[Symbol.asyncIterator]()
+    const fine = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    hub.deliver('t', 1)
+    expect(broken.ended).toBe(true)
+    expect(await brokenStream.next()).toEqual({ value: undefined, done: true })
     expect((await fine.next()).value).toBe(1)
     expect(errors).toHaveLength(1)
+  })
+})
+
+describe('delivery hub: groups (the fast path)', () => {
+  it('should run the shared selection and the rendering once per group and payload, for every member', () => {
+    const hub = new DeliveryHub()
+    let seen = 0
+    let picked = 0
+    const counted: Selection<number, number, { n: number }> = { see: (n) => (seen++, n), pick: (n) => (picked++, n % 2 === 0 ? { n } : undefined) }
+    const { calls, render } = countingRenderer()
+    const members = Array.from({ length: 5 }, () => recorder())
+    for (const member of members) hub.join(hub.subscribe('n', counted), 'same', render, member.sink)
+    const other = recorder()
+    hub.join(hub.subscribe('n', evens), 'other', render, other.sink)
+    expect(hub.groupCount).toBe(2)
+
+    for (const n of [1, 2, 3, 4]) hub.deliver('n', n)
+    expect([seen, picked]).toEqual([4, 4])
+    expect(calls).toEqual([{ n: 2 }, 4, { n: 4 }, 8])
+    for (const member of members) expect(member.sent).toEqual(['{"data":{"n":2}}', '{"data":{"n":4}}'])
+    expect(other.sent).toEqual(['{"data":4}', '{"data":8}'])
+  })
+
+  it('should keep per-member state apart within a group, and let a member leave without the others', async () => {
+    const hub = new DeliveryHub()
+    // Each member completes after its own count of payloads: state that must not be shared.
+    const upTo = (count: number): Selection<number> => {
+      let left = count
+      return { see: (n) => n, admit: (_n, control) => (--left === 0 && control.endAfterThis(), true) }
+    }
+    const { render } = countingRenderer()
+    const one = recorder()
+    const three = recorder()
+    const cancelled = recorder()
+    hub.join(hub.subscribe('n', upTo(1)), 'g', render, one.sink)
+    hub.join(hub.subscribe('n', upTo(3)), 'g', render, three.sink)
+    const leaving = hub.subscribe('n', upTo(9))
+    hub.join(leaving, 'g', render, cancelled.sink)
+    hub.deliver('n', 1)
+    await leaving.cancel()
+    for (const n of [2, 3, 4]) hub.deliver('n', n)
+    expect(one.sent).toEqual(['{"data":1}', 'complete'])
+    expect(three.sent).toEqual(['{"data":1}', '{"data":2}', '{"data":3}', 'complete'])
+    expect(cancelled.sent).toEqual(['{"data":1}'])
+    expect([hub.subscriberCount, hub.groupCount]).toEqual([0, 0])
+  })
+
+  it('should complete at once a subscription that ended before it joined', () => {
+    const hub = new DeliveryHub()
+    const subscription = hub.subscribe('n', all)
+    hub.endAll()
+    const { sent, sink } = recorder()
+    hub.join(subscription, 'g', countingRenderer().render, sink)
+    expect(sent).toEqual(['complete'])
+    expect(hub.groupCount).toBe(0)
+  })
+
+  it('should hand a pending rendering to every member in delivery order, and fill it in later', async () => {
+    const hub = new DeliveryHub()
+    let resolve!: (json: string) => void
+    const slow = (value: unknown) => (value === 1 ? Rendering.later(new Promise((r) => (resolve = r)), String) : Rendering.of(`{"data":${value}}`))
+    const order: string[] = []
+    const renderings: Rendering[] = []
+    const sink: SubscriptionSink = { next: (rendering) => (renderings.push(rendering), order.push(rendering.ready ? rendering.json! : 'pending')), complete: () => {} }
+    hub.join(hub.subscribe('n', all), 'g', slow, sink)
+    hub.deliver('n', 1)
+    hub.deliver('n', 2)
+    expect(order).toEqual(['pending', '{"data":2}'])
+    resolve('{"data":1}')
+    await new Promise((r) => setImmediate(r))
+    expect(renderings.map((rendering) => rendering.json)).toEqual(['{"data":1}', '{"data":2}'])
+  })
+})
+
+describe('delivery hub: replay then live (contract 3)', () => {
+  const replayed = (payloads: number[], lastReplayed: number) => (subscription: { replay(p: number[], covers: (live: number) => boolean): void }) =>
+    subscription.replay(payloads, (live) => live <= lastReplayed)
+
+  it('should deliver the replay, then the live payloads it does not cover, then live ones, through the group', () => {
+    const hub = new DeliveryHub()
+    const { render } = countingRenderer()
+    const subscription = hub.subscribe<number>('n', evens)
+    hub.deliver('n', 4) // live while history is read: covered by the replay
+    hub.deliver('n', 6) // live, after what the history held
+    replayed([2, 3, 4], 4)(subscription)
+    const { sent, sink } = recorder()
+    hub.join(subscription, 'g', render, sink)
+    hub.deliver('n', 8)
+    // The selection applies to replayed payloads too (3 is odd).
+    expect(sent).toEqual(['{"data":4}', '{"data":8}', '{"data":12}', '{"data":16}'])
+  })
+
+  it('should replay to a stream the same way', async () => {
+    const hub = new DeliveryHub()
+    const subscription = hub.subscribe<number>('n', all)
+    hub.deliver('n', 2)
+    hub.deliver('n', 3)
+    replayed([1, 2], 2)(subscription)
+    const stream = subscription[Symbol.asyncIterator]()
+    hub.deliver('n', 4)
+    const values = []
+    for (let i = 0; i < 4; i++) values.push((await stream.next()).value)
+    expect(values).toEqual([1, 2, 3, 4])
+  })
+
+  it('should apply a selection that ends the subscription during the replay, and deliver nothing after', () => {
+    const hub = new DeliveryHub()
+    const untilZero: Selection<number> = { see: (n) => n, admit: (n, control) => (n === 0 && control.endAfterThis(), true) }
+    const subscription = hub.subscribe<number>('n', untilZero)
+    hub.deliver('n', 5)
+    subscription.replay([1, 0, 2], () => false)
+    const { sent, sink } = recorder()
+    hub.join(subscription, 'g', countingRenderer().render, sink)
+    hub.deliver('n', 6)
+    expect(sent).toEqual(['{"data":1}', '{"data":0}', 'complete'])
+    expect([hub.subscriberCount, hub.groupCount]).toEqual([0, 0])
+  })
+
+  it('should refuse a replay once the subscription is consumed', () => {
+    const hub = new DeliveryHub()
+    const subscription = hub.subscribe<number>('n', all)
+    hub.join(subscription, 'g', countingRenderer().render, recorder().sink)
+    expect(() => subscription.replay([1], () => false)).toThrow(/before the subscription is consumed/)
   })
 })

@@ -43,6 +43,26 @@ export class Access {
     return where
   }
 
+  /**
+   * What the policies of `models` make of this viewer, as a string: per model, whether it may
+   * read it and the records it may see. Two viewers with the same key read the same things
+   * through those models, so subscriptions of theirs that reach no other model may share results
+   * (design §7); the key holds nothing else about who they are.
+   */
+  policyKey(models: Iterable<Model>): string {
+    const policies = [...models]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((model) => {
+        try {
+          this.assertRead(model.name)
+        } catch {
+          return [model.name, false]
+        }
+        return [model.name, true, this.rowFilter(model) ?? null]
+      })
+    return JSON.stringify(policies, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))
+  }
+
   assertJoin(room: string): void {
     this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`, room)
   }

@@ -1,101 +1,97 @@
 /**
- * The one place where events meet their subscribers. Each topic keeps the set of its local
- * subscribers; `deliver` walks that set once per event, lets each subscriber's selector decide
- * what (if anything) it receives, and queues it. Keeping the whole set in view here is what lets
- * delivery later group subscribers that would receive the same result and serialise it once.
+ * The one place where events meet their subscribers (design §7). Each topic keeps its local
+ * subscriptions; `deliver` offers a payload to each of them in one synchronous loop. Those the
+ * WebSocket transport consumes are members of groups: a group runs the shared part of the
+ * selection and the execution once per payload and hands the same serialised result to all its
+ * members, which their connections splice into their `next` frames and write at once.
+ *
+ *   bus ─▶ deliver(topic, payload) ─▶ subscription.offer ─▶ group (see, pick, execute, JSON once)
+ *                                                          └▶ sink.next ─▶ frame ─▶ socket.send
  */
-import { SubscriptionStream } from './stream.ts'
+import { Group, type Renderer } from './group.ts'
+import type { SubscriptionSink } from './rendering.ts'
+import type { Selection } from './selection.ts'
+import { HubSubscription, type OnEnd } from './subscription.ts'
 
-/** Lets a selector complete its subscription. */
-export interface DeliveryControl {
-  /** Completes the subscription once this payload's value (if any) is queued. */
-  endAfterThis(): void
-}
-
-/**
- * Decides what one subscriber receives for a payload: a value to queue, or undefined to skip it.
- */
-export type Selector<P, R> = (payload: P, control: DeliveryControl) => R | undefined
-
-interface Entry {
-  readonly stream: SubscriptionStream<unknown>
-  readonly select: Selector<unknown, unknown>
-}
+export type { DeliveryControl, Selection } from './selection.ts'
+export { HubSubscription } from './subscription.ts'
 
 export interface DeliveryHubOptions {
-  /** Told when a selector throws; that subscription is ended, the others still receive. */
+  /** Told when a selection throws (or an `onEnd` fails); that subscription is ended, the others still receive. */
   onSelectorError?: (error: unknown, topic: string) => void
 }
 
 export class DeliveryHub {
-  readonly #topics = new Map<string, Set<Entry>>()
+  readonly #topics = new Map<string, Set<HubSubscription<any, any>>>()
+  readonly #groups = new Map<string, Group<any, any, any>>()
   readonly #onSelectorError: (error: unknown, topic: string) => void
+  readonly #removeGroup = (group: Group<any, any, any>) => {
+    if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
+  }
 
   constructor(options: DeliveryHubOptions = {}) {
     this.#onSelectorError = options.onSelectorError ?? (() => {})
   }
 
   /**
-   * A stream of what `select` picks from the payloads delivered on `topic`. `onEnd` runs once,
-   * after the stream is detached, however it ends (the client completed it, a selector ended it,
-   * the socket closed, `endAll`): where a subscription releases what it holds, without wrapping
-   * the stream in another iterator.
+   * A subscription to what `selection` takes from the payloads of `topic`, attached now (payloads
+   * are buffered until something consumes it). `onEnd` runs once, after it is detached, however
+   * it ends: where a subscription releases what it holds.
    */
-  subscribe<P, R>(topic: string, select: Selector<P, R>, onEnd?: () => void): SubscriptionStream<R> {
-    let entries = this.#topics.get(topic)
-    if (!entries) this.#topics.set(topic, (entries = new Set()))
-    const set = entries
-    const entry: Entry = {
-      stream: new SubscriptionStream<unknown>(() => {
-        set.delete(entry)
+  subscribe<P, V = unknown>(topic: string, selection: Selection<P, any, V>, onEnd?: OnEnd): HubSubscription<P, V> {
+    let subscriptions = this.#topics.get(topic)
+    if (!subscriptions) this.#topics.set(topic, (subscriptions = new Set()))
+    const set = subscriptions
+    const subscription: HubSubscription<P, V> = new HubSubscription<P, V>(
+      topic,
+      selection,
+      () => {
+        set.delete(subscription)
         if (set.size === 0 && this.#topics.get(topic) === set) this.#topics.delete(topic)
-        onEnd?.()
-      }),
-      select: select as Selector<unknown, unknown>,
-    }
-    set.add(entry)
-    return entry.stream as SubscriptionStream<R>
+      },
+      onEnd,
+      (error) => this.#onSelectorError(error, topic),
+    )
+    set.add(subscription)
+    return subscription
   }
 
-  /** Offers `payload` to every subscriber of `topic`; returns how many received something. */
-  deliver(topic: string, payload: unknown): number {
-    const entries = this.#topics.get(topic)
-    if (!entries) return 0
-    let delivered = 0
-    let ending = false
-    const control: DeliveryControl = { endAfterThis: () => (ending = true) }
-    for (const entry of [...entries]) {
-      let value: unknown
-      ending = false
-      try {
-        value = entry.select(payload, control)
-      } catch (error) {
-        this.#onSelectorError(error, topic)
-        entry.stream.end()
-        continue
-      }
-      if (value !== undefined) {
-        entry.stream.push(value)
-        delivered++
-      }
-      if (ending) entry.stream.end()
-    }
-    return delivered
+  /**
+   * The fast path: `subscription` joins the group `key` (made with its selection and `render`
+   * when it is the first), and its results go to `sink`. The key must hold everything its
+   * results depend on, and nothing that tells connections apart.
+   */
+  join<P, V>(subscription: HubSubscription<P, V>, key: string, render: Renderer<V>, sink: SubscriptionSink): void {
+    let group = this.#groups.get(key)
+    if (!group) this.#groups.set(key, (group = new Group(key, subscription.selection, render, this.#removeGroup)))
+    subscription.join(group, sink)
+  }
+
+  /** Offers `payload` to every subscription of `topic`, in one loop. */
+  deliver(topic: string, payload: unknown): void {
+    const subscriptions = this.#topics.get(topic)
+    if (!subscriptions) return
+    for (const subscription of subscriptions) subscription.offer(payload)
   }
 
   /** Completes every subscription (on shutdown). */
   endAll(): void {
-    for (const entries of [...this.#topics.values()]) for (const entry of [...entries]) entry.stream.end()
+    for (const subscriptions of [...this.#topics.values()]) for (const subscription of [...subscriptions]) subscription.end()
   }
 
   /** Subscriptions currently attached, over all topics. */
   get subscriberCount(): number {
     let count = 0
-    for (const entries of this.#topics.values()) count += entries.size
+    for (const subscriptions of this.#topics.values()) count += subscriptions.size
     return count
   }
 
   get topicCount(): number {
     return this.#topics.size
+  }
+
+  /** Groups with at least one member. */
+  get groupCount(): number {
+    return this.#groups.size
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Model events from the bus to local subscribers: one bus listener per model feeds the delivery
- * hub, and each `mEvents` subscription's selector applies its ids, where and verbs.
+ * hub, and each `mEvents` subscription's selection applies its ids, where and verbs.
  */
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
@@ -8,7 +8,9 @@ import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
 import { DeliveryPositions } from './cursors.ts'
-import type { DeliveryControl, DeliveryHub } from './hub.ts'
+import type { DeliveryHub } from './hub.ts'
+import { keyOf } from './grouping.ts'
+import type { Selection } from './selection.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
 export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
@@ -52,22 +54,35 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
   }
 }
 
-/** A selector for `DeliveryHub.subscribe` applying `filter`. */
-export function modelEventSelector(filter: ModelEventFilter) {
-  const remaining = filter.ids ? new Set(filter.ids) : undefined
-  return (published: DeliveredModelEvent, control: DeliveryControl): DeliveredModelEvent | undefined => {
-    const event = filter.visible ? viewedEvent(published, filter.visible) : published
-    if (!event) return undefined
-    if (remaining) {
-      if (!remaining.has(event.recordId)) return undefined
-      // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
-      if (event.verb === 'DELETED') {
-        remaining.delete(event.recordId)
-        if (remaining.size === 0) control.endAfterThis()
-      }
-    }
-    if (filter.verbs && !filter.verbs.includes(event.verb)) return undefined
-    if (filter.where && !matchesWhere(filter.where, event.node) && !matchesWhere(filter.where, event.previous)) return undefined
-    return event
+/**
+ * The selection of an `mEvents` subscription applying `filter`: the viewer's row policy and the
+ * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
+ * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared).
+ */
+export function modelEventSelection(filter: ModelEventFilter): Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
+  const { ids, where, verbs, visible } = filter
+  const remaining = ids ? new Set(ids) : undefined
+  return {
+    viewerKey: visible ? keyOf(visible) : undefined,
+    see: (published) => {
+      const event = visible ? viewedEvent(published, visible) : published
+      return event && (!ids || ids.has(event.recordId)) ? event : undefined
+    },
+    admit: remaining
+      ? (event, control) => {
+          if (!remaining.has(event.recordId)) return false
+          // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
+          if (event.verb === 'DELETED') {
+            remaining.delete(event.recordId)
+            if (remaining.size === 0) control.endAfterThis()
+          }
+          return true
+        }
+      : undefined,
+    pick: (event) => {
+      if (verbs && !verbs.includes(event.verb)) return undefined
+      if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
+      return event
+    },
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The async iterator one subscription reads from: a queue the delivery hub pushes into. It is
- * what graphql-js iterates for a subscription; its `return()` (the client completed, or the
- * socket closed) detaches it from the hub at once.
+ * The async iterator a subscription is read through when something iterates it (Yoga over SSE,
+ * graphql-js): a queue its hub subscription pushes values into. Its `return()` (the client went
+ * away) tells the subscription at once.
  */
 
 export class SubscriptionStream<T> implements AsyncIterableIterator<T> {
@@ -39,7 +39,6 @@ export class SubscriptionStream<T> implements AsyncIterableIterator<T> {
   end(): void {
     if (this.#done) return
     this.#done = true
-    this.#onReturn()
     if (this.#waiting && this.#queue.length === 0) {
       const waiting = this.#waiting
       this.#waiting = undefined
@@ -53,9 +52,12 @@ export class SubscriptionStream<T> implements AsyncIterableIterator<T> {
     return new Promise((resolve) => (this.#waiting = resolve))
   }
 
+  /** The reader stops: what is queued is dropped, and the subscription is told. */
   return(): Promise<IteratorResult<T>> {
     this.#queue.length = 0
+    const wasDone = this.#done
     this.end()
+    if (!wasDone) this.#onReturn()
     return Promise.resolve({ value: undefined, done: true })
   }
 

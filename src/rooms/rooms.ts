@@ -8,8 +8,8 @@ import { BusClosedError, type Bus } from '../bus/bus.ts'
 import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import { DeliveryPositions } from '../delivery/cursors.ts'
-import type { DeliveryHub, Selector } from '../delivery/hub.ts'
-import type { SubscriptionStream } from '../delivery/stream.ts'
+import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
+import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
@@ -122,9 +122,9 @@ export class Rooms {
     return { messageId: message.id, recipients: recipients.count, complete: sent && recipients.overCluster }
   }
 
-  /** A stream of what `select` picks from the signals of one connection; `onEnd` runs when it ends. */
-  listen<R>(connectionId: string, select: Selector<ConnectionSignal, R>, onEnd?: () => void): SubscriptionStream<R> {
-    return this.#hub.subscribe(connectionTopic(connectionId), select, onEnd)
+  /** A subscription to what `selection` takes from the signals of one connection; `onEnd` runs when it ends. */
+  listen<R>(connectionId: string, selection: Selection<ConnectionSignal, any, R>, onEnd?: OnEnd): HubSubscription<ConnectionSignal, R> {
+    return this.#hub.subscribe(connectionTopic(connectionId), selection, onEnd)
   }
 
   /** Stops delivering and closes the registry (on shutdown, once the connections closed). */

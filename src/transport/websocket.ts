@@ -1,42 +1,26 @@
 /**
- * graphql-ws on a `ws` server, executing every operation through Yoga's envelop pipeline
- * (`yoga.getEnveloped`), so that parsing, validation (depth, aliases, tokens, introspection),
- * context, auth and error masking are the same as over HTTP. Upgrades are checked before the
- * handshake; each connection is authenticated at `connection_init`, and limited in message rate,
- * unread output and subscriptions.
+ * The WebSocket endpoint: mizzen's own graphql-transport-ws server on `ws` (see connection.ts),
+ * executing every operation through Yoga's envelop pipeline (see execution.ts), so that parsing,
+ * validation (depth, aliases, tokens, introspection), context, auth and error masking are the
+ * same as over HTTP, and subscriptions to the delivery hub take the grouped fast path. Upgrades
+ * are checked before the handshake; each connection is authenticated at `connection_init`, and
+ * limited in message rate, unread output and subscriptions.
  */
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql'
-import type { SubscribePayload } from 'graphql-ws'
-import { useServer } from 'graphql-ws/use/ws'
-import type { YogaServerInstance } from 'graphql-yoga'
+import { handleProtocols } from 'graphql-ws'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { AuthError, type Authenticator } from '../auth/authenticator.ts'
-import type { Viewer } from '../auth/viewer.ts'
-import { ErrorCode } from '../errors.ts'
+import type { Authenticator } from '../auth/authenticator.ts'
+import type { DeliveryHub } from '../delivery/hub.ts'
 import type { Logger } from '../logger.ts'
 import { CloseCode } from './close-codes.ts'
+import { GraphQLWsConnection } from './connection.ts'
+import { OperationRunner, yogaMaskError, type ViewerKey, type Yoga } from './execution.ts'
 import type { Limits } from './limits.ts'
-import { limitUnreadOutput, screenMessages } from './socket-guards.ts'
 import { checkUpgrade, clientIp, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
 
-/** What mizzen adds to graphql-ws's per-connection `extra` (besides its `socket` and `request`). */
-type ConnectionExtra = {
-  connectionId?: string
-  viewer?: Viewer
-  /**
-   * The connection's operations from their start until they wound down (onComplete/onError), by
-   * id, with the payload of the subscribe message that started each (which tells an operation
-   * from a later one reusing its id).
-   */
-  operations?: Map<string, { payload: SubscribePayload; subscription: boolean }>
-  /** `onConnectionOpen` for this connection, so that closing waits for it to finish. */
-  opened?: Promise<void>
-}
-
-type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>['getEnveloped']>
+/** How often the server pings each socket; one that has not answered (or sent anything) since the last ping is terminated. ms */
+const KEEP_ALIVE_MS = 12_000
 
 export interface WebSocketTransport {
   readonly server: WebSocketServer
@@ -52,13 +36,17 @@ export interface WebSocketTransport {
 export interface WebSocketTransportOptions {
   httpServer: Server
   path: string
-  yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>
+  yoga: Yoga
+  /** Where hub subscriptions (room, messages, model events) are grouped and delivered. */
+  hub: DeliveryHub
+  /** The policy-relevant part of a viewer for an operation (see `ViewerKey`). */
+  viewerKey: ViewerKey
   authenticator: Authenticator
   limits: Limits
   /** Allowed `Origin` values for upgrades; empty allows any. */
   allowedOrigins: readonly string[]
   logger: Logger
-  /** Hides unexpected error messages from clients (graphql-ws's own masking). */
+  /** Keeps internal error messages out of close reasons. */
   isProduction: boolean
   /**
    * Called when a connection is acknowledged, before `connection_ack` is sent: once it resolves
@@ -72,33 +60,23 @@ export interface WebSocketTransportOptions {
   onConnectionClose?: (connectionId: string) => Promise<void> | void
 }
 
-/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
-function atTime(time: number, action: () => void): () => void {
-  let timer: NodeJS.Timeout
-  const arm = () => {
-    timer = setTimeout(() => (Date.now() >= time ? action() : arm()), Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1))
-  }
-  arm()
-  return () => clearTimeout(timer)
-}
-
-/**
- * An error as Yoga serialises it over HTTP: without its internal extensions (`http`, the status
- * and headers of an HTTP response; `unexpected`, the mark of a masked error).
- */
-function withoutInternals(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
-  const formatted = error instanceof GraphQLError ? error.toJSON() : error
-  if (!formatted.extensions || !('http' in formatted.extensions || 'unexpected' in formatted.extensions)) return formatted
-  const { http: _http, unexpected: _unexpected, ...extensions } = formatted.extensions
-  const { extensions: _all, ...rest } = formatted
-  return Object.keys(extensions).length ? { ...rest, extensions } : rest
-}
-
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
-  const { yoga, logger, limits, authenticator } = options
-  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes })
+  const { yoga, logger, limits } = options
+  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes, handleProtocols })
   const counter = new ConnectionCounter()
   const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits }
+  const mask = yogaMaskError(yoga)
+  const connectionServer = {
+    runner: new OperationRunner(yoga, options.hub, mask, options.viewerKey),
+    authenticator: options.authenticator,
+    limits,
+    logger,
+    mask,
+    isProduction: options.isProduction,
+    onConnectionOpen: options.onConnectionOpen,
+    onConnectionClose: options.onConnectionClose,
+  }
+  const connections = new Set<GraphQLWsConnection>()
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = checkUpgrade(request, rules, counter)
@@ -109,128 +87,27 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     }
     const uncount = counter.open(clientIp(request))
     socket.once('close', uncount)
-    server.handleUpgrade(request, socket, head, (ws) => {
+    server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       ws.once('close', uncount)
-      server.emit('connection', ws, request)
+      const connection = new GraphQLWsConnection(ws, connectionServer)
+      connections.add(connection)
+      ws.once('close', () => connections.delete(connection))
     })
   }
   options.httpServer.on('upgrade', onUpgrade)
 
-  // Registered before graphql-ws's own listener, so these guards see every socket first.
-  server.on('connection', (socket: WebSocket) => {
-    screenMessages(socket, limits.maxMessagesPerSecond, logger)
-    limitUnreadOutput(socket, limits.maxBufferedBytes)
-  })
-
-  useServer<Record<string, unknown>, ConnectionExtra>(
-    {
-      isProd: options.isProduction,
-      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
-      execute: (args) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-      onConnect: async (ctx) => {
-        let viewer: Viewer
-        try {
-          viewer = await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined)
-        } catch (error) {
-          if (!(error instanceof AuthError)) throw error
-          logger.debug({ reason: error.message }, 'websocket connection refused')
-          return false // graphql-ws closes with 4403 Forbidden
-        }
-        const connectionId = randomUUID()
-        Object.assign(ctx.extra, { connectionId, viewer, operations: new Map() })
-        if (viewer.expiresAt !== undefined) {
-          const socket = ctx.extra.socket
-          const cancel = atTime(viewer.expiresAt, () => socket.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
-          socket.once('close', cancel)
-        }
-        ctx.extra.opened = (async () => options.onConnectionOpen?.(connectionId))()
-        await ctx.extra.opened
-        logger.debug({ connectionId, role: viewer.role }, 'websocket connection acknowledged')
-        return { connectionId }
-      },
-      // onClose, not onDisconnect: graphql-ws skips onDisconnect when the socket closes while
-      // onConnect is still waiting, and the connection must be let go of in that case too.
-      onClose: async (ctx) => {
-        const { connectionId, opened } = ctx.extra
-        if (!connectionId || !opened) return
-        // If opening failed, the socket was closed 4500 for it; closing still cleans up after it.
-        await opened.catch(() => {})
-        try {
-          await options.onConnectionClose?.(connectionId)
-        } catch (err) {
-          logger.error({ err, connectionId }, 'closing a connection failed')
-        }
-        logger.debug({ connectionId }, 'websocket connection closed')
-      },
-      onSubscribe: async (ctx, id, payload) => {
-        const operations = ctx.extra.operations!
-        if (operations.has(id)) {
-          // The client completed this id and reused it before its operation wound down. graphql-ws
-          // would then send a stray `complete` and lose track of the new operation, which would
-          // outlive the socket (and escape the subscription limit). The id is still taken.
-          ctx.extra.socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
-          return [new GraphQLError(`Subscriber for ${id} already exists`)]
-        }
-        const enveloped = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          connectionId: ctx.extra.connectionId,
-          viewer: ctx.extra.viewer,
-        })
-        let document
-        try {
-          document = enveloped.parse(payload.query)
-        } catch (error) {
-          // A syntax error is the client's, not a protocol violation: answer it, keep the socket.
-          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))]
-        }
-        let errors: readonly GraphQLError[]
-        try {
-          errors = enveloped.validate(enveloped.schema, document)
-        } catch (error) {
-          // graphql-armor's depth and alias rules throw their GraphQLError rather than report it;
-          // Yoga answers it over HTTP, and so must this: an error message, the socket kept.
-          if (error instanceof GraphQLError) return [error]
-          throw error
-        }
-        if (errors.length) return [...errors]
-        const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription'
-        if (subscription) {
-          // A slot is free as soon as the client completes its subscription: graphql-ws forgets
-          // the id at once, while the operation winds down (and onComplete runs) later.
-          let active = 0
-          for (const [known, operation] of operations) if (operation.subscription && known in ctx.subscriptions) active++
-          if (active >= limits.maxSubscriptionsPerConnection) {
-            return [new GraphQLError(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, { extensions: { code: ErrorCode.RateLimited } })]
-          }
-        }
-        operations.set(id, { payload, subscription })
-        const args: ExecutionArgs = {
-          schema: enveloped.schema,
-          operationName: payload.operationName ?? null,
-          document,
-          variableValues: payload.variables ?? null,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: enveloped,
-        }
-        return args
-      },
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors?.length ? { ...result, errors: result.errors.map(withoutInternals) } : undefined,
-      // Only this operation's entry (a refused one has none).
-      onComplete: (ctx, id, payload) => {
-        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
-      },
-      onError: (ctx, id, payload, errors) => {
-        if (ctx.extra.operations?.get(id)?.payload === payload) ctx.extra.operations.delete(id)
-        return errors.map(withoutInternals)
-      },
-    },
-    server,
-  )
+  // One timer for every socket (not one each): a socket silent since the last round is gone.
+  const keepAlive = setInterval(() => {
+    for (const connection of connections) {
+      if (!connection.alive) {
+        connection.socket.terminate()
+        continue
+      }
+      connection.alive = false
+      if (connection.socket.readyState === connection.socket.OPEN) connection.socket.ping()
+    }
+  }, KEEP_ALIVE_MS)
+  keepAlive.unref()
 
   return {
     server,
@@ -238,6 +115,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return counter.total
     },
     close: async (graceMs = 5000) => {
+      clearInterval(keepAlive)
       options.httpServer.off('upgrade', onUpgrade)
       const open = [...server.clients]
       const closed = open.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))

@@ -7,7 +7,7 @@ import type { GatewayContext } from '../../context.ts'
 import { ErrorCode, MizzenError } from '../../errors.ts'
 import type { RoomMessage } from '../../rooms/messages.ts'
 import { toRoomClientError } from './errors.ts'
-import { messagesSelector, roomSelector } from '../../rooms/selectors.ts'
+import { messagesSelection, roomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
@@ -29,22 +29,23 @@ export const roomSubscriptions = {
       const subscriptionId = randomUUID()
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
       // however it ends (the registry ignores the release if the room was already left).
-      const stream = context.rooms.listen(connectionId, roomSelector(room, events), () => {
-        registry.release(connectionId, room, subscriptionId).catch((err: unknown) => context.logger.error({ err, connectionId, room }, 'leaving a room failed'))
-      })
+      const { logger } = context
+      const subscription = context.rooms.listen(connectionId, roomSelection(room, events), () =>
+        registry.release(connectionId, room, subscriptionId).catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
+      )
       try {
         await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
       } catch (error) {
-        await stream.return()
+        await subscription.cancel()
         throw toRoomClientError(error)
       }
-      return stream
+      return subscription
     },
     resolve: passThrough,
   },
   messages: {
     subscribe: (_parent: unknown, args: { events?: string[] | null }, context: GatewayContext) =>
-      context.rooms.listen(connectionOf(context, 'messages'), messagesSelector(checkEvents(args.events))),
+      context.rooms.listen(connectionOf(context, 'messages'), messagesSelection(checkEvents(args.events))),
     resolve: passThrough,
   },
 }

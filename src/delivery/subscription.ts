@@ -1,0 +1,228 @@
+/**
+ * One subscription in the delivery hub: what a subscribe resolver returns. It is attached to its
+ * topic from the moment it is made, so that nothing published after the resolver started
+ * listening is missed, and it buffers what arrives until a consumer takes it:
+ *
+ * - the WebSocket transport (the fast path) makes it a member of a group (`join`): from then on
+ *   each payload goes through the group's shared selection, execution and serialisation, and the
+ *   result to the subscription's sink, synchronously, in delivery order;
+ * - anything else that iterates it (Yoga over SSE, graphql-js) gets a stream of its own values
+ *   (`[Symbol.asyncIterator]`), selected one subscription at a time.
+ *
+ * Replay then live (contract 3, for `after:` cursors): a resolver may give the subscription a
+ * prelude before returning it (`replay`). The consumer then receives, in order, the replayed
+ * payloads, then the live payloads buffered meanwhile except those the replay covered, then live
+ * ones; all of them through the same selection (filters, row policies, `ids` completion),
+ * execution and framing.
+ */
+import type { Group } from './group.ts'
+import type { SubscriptionSink } from './rendering.ts'
+import type { DeliveryControl, Selection } from './selection.ts'
+import { SubscriptionStream } from './stream.ts'
+
+/** Runs when a subscription ends, however it ends; a promise delays the end of its wind-down. */
+export type OnEnd = () => void | Promise<void>
+
+interface Member {
+  readonly group: Group
+  readonly sink: SubscriptionSink
+}
+
+export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<V> {
+  #detach: (() => void) | undefined
+  readonly #onEnd: OnEnd | undefined
+  /** Live payloads that arrived before a consumer took the subscription. */
+  #buffered: P[] | undefined = []
+  #replay: { readonly payloads: readonly P[]; readonly covers: (live: P) => boolean } | undefined
+  #member: Member | undefined
+  #stream: SubscriptionStream<V> | undefined
+  #ended = false
+  /** Ended by the server before a consumer took it: ends once what was buffered is delivered. */
+  #endWhenDrained = false
+  #wound: Promise<void> | undefined
+  /** Set by `endAfterThis` while a payload is being selected. */
+  #endRequested = false
+  readonly #control: DeliveryControl = { endAfterThis: () => (this.#endRequested = true) }
+
+  constructor(
+    readonly topic: string,
+    readonly selection: Selection<P, unknown, V>,
+    detach: () => void,
+    onEnd: OnEnd | undefined,
+    private readonly onSelectionError: (error: unknown) => void,
+  ) {
+    this.#detach = detach
+    this.#onEnd = onEnd
+  }
+
+  /** Whether the subscription has ended (nothing more will be delivered to it). */
+  get ended(): boolean {
+    return this.#ended || this.#endWhenDrained
+  }
+
+  /**
+   * Replay then live: `payloads` are delivered first, in order; then the live payloads that
+   * arrived since the subscription was made, except those `covers` says the replay already
+   * holds; then live ones. Call it in the subscribe resolver, before returning the
+   * subscription (once it is consumed, it is too late: this throws).
+   */
+  replay(payloads: Iterable<P>, covers: (live: P) => boolean): void {
+    if (!this.#buffered) throw new Error('replay() must be called before the subscription is consumed')
+    this.#replay = { payloads: [...payloads], covers }
+  }
+
+  /** The hub offers each payload of the topic. */
+  offer(payload: P): void {
+    if (this.#member) this.#deliverToMember(this.#member, payload)
+    else if (this.#buffered) this.#buffered.push(payload)
+    else if (this.#stream) this.#deliverToStream(this.#stream, payload)
+  }
+
+  /**
+   * The fast path: from now on, results go to `sink` through `group` (which the caller has
+   * joined this subscription to; it leaves it when the subscription ends). What is buffered
+   * (and replayed) is delivered first.
+   */
+  join(group: Group, sink: SubscriptionSink): void {
+    if (this.#member || this.#stream) throw new Error('the subscription is already consumed')
+    group.join()
+    if (this.#ended) {
+      group.leave()
+      sink.complete()
+      return
+    }
+    const member: Member = { group, sink }
+    // A member from now on (a payload that ends it while draining makes it leave the group).
+    this.#member = member
+    this.#drain((payload) => this.#deliverToMember(member, payload))
+  }
+
+  /** A stream of the subscription's values, for consumers that iterate (SSE, graphql-js). */
+  [Symbol.asyncIterator](): SubscriptionStream<V> {
+    if (this.#stream) return this.#stream
+    if (this.#member) throw new Error('the subscription is already consumed')
+    const stream = new SubscriptionStream<V>(() => void this.cancel())
+    this.#stream = stream
+    if (this.#ended) stream.end()
+    else this.#drain((payload) => this.#deliverToStream(stream, payload))
+    return stream
+  }
+
+  /**
+   * The server ends the subscription: its consumer receives what was delivered before, then
+   * completes. Nothing more is delivered to it.
+   */
+  end(): void {
+    if (this.#ended) return
+    if (this.#buffered) {
+      // Not consumed yet: no more payloads; its consumer gets what was buffered, then the end.
+      this.#detach?.()
+      this.#detach = undefined
+      this.#endWhenDrained = true
+      return
+    }
+    const member = this.#member
+    const stream = this.#stream
+    this.#finish()
+    member?.sink.complete()
+    stream?.end()
+  }
+
+  /**
+   * Its consumer went away (the client completed it, the socket closed): nothing more is
+   * delivered, nothing is sent. Resolves once it has wound down (its `onEnd` settled).
+   */
+  cancel(): Promise<void> {
+    if (!this.#ended) {
+      const stream = this.#stream
+      this.#finish()
+      stream?.return()
+    }
+    return this.#wound!
+  }
+
+  /** As an iterator's `return()`: cancels. */
+  async return(): Promise<IteratorResult<V>> {
+    await this.cancel()
+    return { value: undefined, done: true }
+  }
+
+  #finish(): void {
+    this.#ended = true
+    this.#buffered = undefined
+    this.#replay = undefined
+    this.#detach?.()
+    this.#detach = undefined
+    this.#member?.group.leave()
+    this.#member = undefined
+    let wound: Promise<void>
+    try {
+      wound = Promise.resolve(this.#onEnd?.()).catch((error: unknown) => this.onSelectionError(error))
+    } catch (error) {
+      this.onSelectionError(error)
+      wound = Promise.resolve()
+    }
+    this.#wound = wound
+  }
+
+  /** Delivers the replay, then what was buffered (less what the replay covered). */
+  #drain(deliver: (payload: P) => void): void {
+    const replay = this.#replay
+    const buffered = this.#buffered ?? []
+    this.#replay = undefined
+    this.#buffered = undefined
+    for (const payload of replay?.payloads ?? []) {
+      if (this.#ended) return
+      deliver(payload)
+    }
+    for (const payload of buffered) {
+      if (this.#ended) return
+      if (!replay?.covers(payload)) deliver(payload)
+    }
+    if (this.#endWhenDrained) this.end()
+  }
+
+  #deliverToMember({ group, sink }: Member, payload: P): void {
+    let rendering
+    try {
+      const seen = group.see(payload)
+      if (seen === undefined) return
+      if (this.selection.admit && !this.#admitted(seen)) return
+      rendering = group.rendering(seen)
+    } catch (error) {
+      this.#selectionFailed(error)
+      return
+    }
+    if (rendering) sink.next(rendering)
+    if (this.#endRequested) this.end()
+  }
+
+  #deliverToStream(stream: SubscriptionStream<V>, payload: P): void {
+    let value: V | undefined
+    try {
+      const seen = this.selection.see(payload)
+      if (seen === undefined) return
+      if (this.selection.admit && !this.#admitted(seen)) return
+      value = this.selection.pick ? this.selection.pick(seen) : (seen as V)
+    } catch (error) {
+      this.#selectionFailed(error)
+      return
+    }
+    if (value !== undefined) stream.push(value)
+    if (this.#endRequested) this.end()
+  }
+
+  /** `admit`, ending the subscription at once when it refuses a payload and asks to end. */
+  #admitted(seen: unknown): boolean {
+    this.#endRequested = false
+    if (this.selection.admit!(seen, this.#control)) return true
+    if (this.#endRequested) this.end()
+    return false
+  }
+
+  /** A selection that throws is a bug: that subscription ends, the others still receive. */
+  #selectionFailed(error: unknown): void {
+    this.onSelectionError(error)
+    this.end()
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * One WebSocket connection speaking graphql-transport-ws
+ * (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md): the protocol's state
+ * machine, its operations, and its output queue.
+ *
+ * Messages are handled as they arrive, each in turn up to its first wait (so refusals and
+ * limits apply in the client's order); operations then run concurrently. Results leave in the
+ * order they were produced: a result still being executed (a relation read from the database)
+ * holds back those queued after it on the same connection. A frame is written only while the
+ * socket is open, only for an operation the client has not completed, and not at all once the
+ * client leaves more than `maxBufferedBytes` unread (then the socket is terminated).
+ */
+import { randomUUID } from 'node:crypto'
+import type { GraphQLError } from 'graphql'
+import { CloseCode as ProtocolCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
+import type { RawData, WebSocket } from 'ws'
+import { AuthError, type Authenticator } from '../auth/authenticator.ts'
+import type { Viewer } from '../auth/viewer.ts'
+import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
+import { ErrorCode } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { CloseCode } from './close-codes.ts'
+import type { OperationRunner, OperationSink } from './execution.ts'
+import { completeFrame, errorFrame, errorsJson, nextPrefix, type MaskError } from './frames.ts'
+import type { Limits } from './limits.ts'
+import { MessageRate, overBuffered } from './socket-guards.ts'
+
+/** What every connection of one server shares. */
+export interface ConnectionServer {
+  readonly runner: OperationRunner
+  readonly authenticator: Authenticator
+  readonly limits: Limits
+  readonly logger: Logger
+  readonly mask: MaskError
+  readonly isProduction: boolean
+  /** Called when a connection is acknowledged, before `connection_ack`; if it rejects, the socket is closed 4500. */
+  readonly onConnectionOpen?: (connectionId: string) => Promise<void> | void
+  /** Called once when an acknowledged connection closes, after its operations were stopped and `onConnectionOpen` settled. */
+  readonly onConnectionClose?: (connectionId: string) => Promise<void> | void
+}
+
+/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
+function atTime(time: number, action: () => void): () => void {
+  let timer: NodeJS.Timeout
+  const arm = () => {
+    timer = setTimeout(() => (Date.now() >= time ? action() : arm()), Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1))
+  }
+  arm()
+  return () => clearTimeout(timer)
+}
+
+/** A queued output: a result (once rendered), or the end of an operation. */
+type Slot = { readonly operation: Operation; readonly rendering: Rendering } | { readonly operation: Operation; readonly rendering?: undefined }
+
+/**
+ * One operation of the connection, from its `subscribe` until it has wound down; the sink its
+ * results (and, on the fast path, its hub subscription's) go to.
+ */
+class Operation implements OperationSink {
+  /** `{"id":…,"type":"next","payload":` for this operation's frames. */
+  readonly prefix: string
+  /** The client completed it, or the socket closed: nothing more is sent for it. */
+  cancelled = false
+  /** `complete` or `error` was sent: nothing more is sent for it. */
+  finished = false
+  /** Its `run` settled (its subscription, if any, started or failed). */
+  started = false
+  /** Counted against the connection's subscription limit. */
+  counted: boolean
+  #stop: (() => Promise<void>) | undefined
+
+  constructor(
+    private readonly connection: GraphQLWsConnection,
+    readonly id: string,
+    subscription: boolean,
+  ) {
+    this.prefix = nextPrefix(id)
+    this.counted = subscription
+  }
+
+  next(rendering: Rendering): void {
+    this.connection.enqueue({ operation: this, rendering })
+  }
+
+  complete(): void {
+    this.connection.enqueue({ operation: this })
+  }
+
+  error(json: string): void {
+    this.connection.fail(this, json)
+  }
+
+  stopWith(stop: () => Promise<void>): void {
+    this.#stop = stop
+  }
+
+  /** Stops what the operation runs; resolves once it wound down. */
+  stop(): Promise<void> {
+    const stop = this.#stop
+    this.#stop = undefined
+    return stop ? stop() : Promise.resolve()
+  }
+}
+
+export class GraphQLWsConnection implements RenderingWaiter {
+  #initReceived = false
+  #acknowledged = false
+  #connectionId: string | undefined
+  #viewer: Viewer | undefined
+  /** The connection's opening (authentication, then `onConnectionOpen`), once `connection_init` came. */
+  #opened: Promise<void> | undefined
+  /** Operations from their `subscribe` until they wound down, by id. */
+  readonly #operations = new Map<string, Operation>()
+  #activeSubscriptions = 0
+  /** Output waiting behind a result still being rendered. */
+  #queue: Slot[] = []
+  readonly #rate: MessageRate
+  readonly #timers: (() => void)[] = []
+  /** For the server's keep-alive: a pong (or any message) came since the last ping. */
+  alive = true
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly server: ConnectionServer,
+  ) {
+    this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
+    socket.on('message', this.#onMessage)
+    socket.on('ping', this.#onPing)
+    socket.on('pong', this.#onPong)
+    socket.on('error', this.#onError)
+    socket.once('close', this.#onClose)
+    // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
+    // fails on clients that offered some; one that offered none sees this close).
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      this.#close(ProtocolCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
+      return
+    }
+    const timer = setTimeout(() => {
+      if (!this.#initReceived) this.#close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    }, server.limits.connectionInitTimeoutMs)
+    this.#timers.push(() => clearTimeout(timer))
+  }
+
+  get connectionId(): string | undefined {
+    return this.#connectionId
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  /**
+   * Screens each message before it runs: once the socket is closing nothing more runs (the rest
+   * of a flood, what follows a protocol violation); past the rate it closes with 1008; a binary
+   * frame closes it with 4400 (graphql-transport-ws is a text protocol).
+   */
+  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+    if (this.socket.readyState !== this.socket.OPEN) return
+    this.alive = true
+    if (!this.#rate.allow()) return this.#close(CloseCode.PolicyViolation, 'Too many messages')
+    if (isBinary) return this.#close(CloseCode.BadRequest, 'Invalid message received')
+    let message
+    try {
+      message = parseMessage(String(data))
+    } catch {
+      return this.#close(CloseCode.BadRequest, 'Invalid message received')
+    }
+    try {
+      this.#handle(message)
+    } catch (error) {
+      this.#internalError(error)
+    }
+  }
+
+  #handle(message: ReturnType<typeof parseMessage>): void {
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        return this.#init(message.payload)
+      case MessageType.Ping:
+        return this.#send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }))
+      case MessageType.Pong:
+        return
+      case MessageType.Subscribe:
+        return this.#subscribe(message.id, message.payload)
+      case MessageType.Complete:
+        return this.#complete(message.id)
+      default:
+        // connection_ack, next and error are the server's to send.
+        return this.#close(CloseCode.BadRequest, 'Invalid message received')
+    }
+  }
+
+  /** WebSocket ping frames count against the message rate too. */
+  readonly #onPing = (): void => {
+    this.alive = true
+    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN) this.#close(CloseCode.PolicyViolation, 'Too many messages')
+  }
+
+  readonly #onPong = (): void => {
+    this.alive = true
+  }
+
+  /**
+   * A frame `ws` refuses (over maxPayload, invalid UTF-8, bad framing) is the client's fault: `ws`
+   * closes the socket (1009, 1007, 1002) and it is logged at debug level, once per hostile client.
+   */
+  readonly #onError = (error: Error & { code?: unknown }): void => {
+    if (/^WS_ERR_/.test(String(error.code))) {
+      this.server.logger.debug({ reason: error.message }, 'websocket frame refused')
+      return
+    }
+    this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket error')
+    this.socket.terminate()
+  }
+
+  #init(payload: Record<string, unknown> | undefined): void {
+    if (this.#initReceived) return this.#close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
+    this.#initReceived = true
+    this.#opened = this.#open(payload?.authorization)
+  }
+
+  async #open(authorization: unknown): Promise<void> {
+    const { authenticator, logger } = this.server
+    let viewer: Viewer
+    try {
+      viewer = await authenticator.authenticate(authorization as string | undefined)
+    } catch (error) {
+      if (error instanceof AuthError) {
+        logger.debug({ reason: error.message }, 'websocket connection refused')
+        this.#close(ProtocolCloseCode.Forbidden, 'Forbidden')
+      } else {
+        this.#internalError(error)
+      }
+      return
+    }
+    if (this.socket.readyState !== this.socket.OPEN) return
+    const connectionId = randomUUID()
+    this.#connectionId = connectionId
+    this.#viewer = viewer
+    if (viewer.expiresAt !== undefined) {
+      this.#timers.push(atTime(viewer.expiresAt, () => this.#close(CloseCode.Forbidden, 'Forbidden: credentials expired')))
+    }
+    try {
+      await this.server.onConnectionOpen?.(connectionId)
+    } catch (error) {
+      // Closing still runs onConnectionClose, which cleans up after a half-made opening.
+      this.#internalError(error)
+      return
+    }
+    if (this.socket.readyState !== this.socket.OPEN) return
+    this.#acknowledged = true
+    this.#send(JSON.stringify({ type: MessageType.ConnectionAck, payload: { connectionId } }))
+    logger.debug({ connectionId, role: viewer.role }, 'websocket connection acknowledged')
+  }
+
+  #subscribe(id: string, payload: SubscribePayload): void {
+    if (!this.#acknowledged) return this.#close(ProtocolCloseCode.Unauthorized, 'Unauthorized')
+    // Also an id the client completed whose operation has not wound down yet (a room still being
+    // left): the id is taken until then, so that two operations never answer to one id.
+    if (this.#operations.has(id)) return this.#close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+    const { runner, limits } = this.server
+    const prepared = runner.prepare({ params: payload, connectionId: this.#connectionId, viewer: this.#viewer }, payload)
+    if (Array.isArray(prepared)) return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
+    const { operation: definition } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
+    const subscription = definition.operation === 'subscription'
+    // A slot is free as soon as the client completes its subscription, while it winds down.
+    if (subscription && this.#activeSubscriptions >= limits.maxSubscriptionsPerConnection) {
+      const refused = { message: `at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, extensions: { code: ErrorCode.RateLimited } }
+      return this.#send(errorFrame(id, JSON.stringify([refused])))
+    }
+    const operation = new Operation(this, id, subscription)
+    this.#operations.set(id, operation)
+    if (subscription) this.#activeSubscriptions++
+    runner
+      .run(prepared as Exclude<typeof prepared, readonly GraphQLError[]>, operation)
+      .catch((error: unknown) => {
+        // The operation's own errors are results; this is a bug in the server.
+        this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket operation failed')
+        if (!operation.cancelled && !operation.finished) this.fail(operation, errorsJson([error], this.server.mask))
+      })
+      .finally(() => {
+        operation.started = true
+        if (operation.cancelled) this.#windDown(operation)
+      })
+  }
+
+  /** The client completes an operation: nothing more is sent for it; its id is free once it wound down. */
+  #complete(id: string): void {
+    const operation = this.#operations.get(id)
+    if (!operation || operation.cancelled) return
+    this.#cancel(operation)
+    if (operation.started) this.#windDown(operation)
+  }
+
+  #cancel(operation: Operation): void {
+    operation.cancelled = true
+    this.#uncount(operation)
+  }
+
+  #windDown(operation: Operation): Promise<void> {
+    return operation.stop().then(() => this.#forget(operation))
+  }
+
+  #uncount(operation: Operation): void {
+    if (!operation.counted) return
+    operation.counted = false
+    this.#activeSubscriptions--
+  }
+
+  #forget(operation: Operation): void {
+    this.#uncount(operation)
+    if (this.#operations.get(operation.id) === operation) this.#operations.delete(operation.id)
+  }
+
+  // ---- output -------------------------------------------------------------------------------
+
+  /** Queues a result or an end, and sends what is ready, in order. */
+  enqueue(slot: Slot): void {
+    if (this.#queue.length === 0 && (!slot.rendering || slot.rendering.ready)) {
+      this.#emit(slot)
+      return
+    }
+    this.#queue.push(slot)
+    if (this.#queue.length === 1) this.#flush()
+  }
+
+  /** A rendering this connection waited for is ready. */
+  rendered(): void {
+    this.#flush()
+  }
+
+  #flush(): void {
+    const queue = this.#queue
+    while (queue.length > 0) {
+      const head = queue[0]!
+      if (head.rendering && !head.rendering.ready) {
+        head.rendering.wait(this)
+        return
+      }
+      queue.shift()
+      this.#emit(head)
+    }
+  }
+
+  #emit({ operation, rendering }: Slot): void {
+    if (operation.cancelled || operation.finished) return
+    if (!rendering) {
+      operation.finished = true
+      this.#forget(operation)
+      this.#send(completeFrame(operation.id))
+    } else if (rendering.failure !== undefined) {
+      this.fail(operation, rendering.failure)
+    } else {
+      this.#send(operation.prefix + rendering.json + '}')
+    }
+  }
+
+  /** Sends an `error` for the operation, which ends (its subscription, if any, is stopped). */
+  fail(operation: Operation, json: string): void {
+    if (operation.cancelled || operation.finished) return
+    operation.finished = true
+    this.#send(errorFrame(operation.id, json))
+    // Stopped (nothing more to send) and forgotten at once: the client may reuse the id now.
+    this.#forget(operation)
+    void operation.stop()
+  }
+
+  #send(text: string): void {
+    const socket = this.socket
+    if (socket.readyState !== socket.OPEN) return
+    if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
+      socket.terminate()
+      return
+    }
+    socket.send(text)
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  #close(code: number, reason: string): void {
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason)
+  }
+
+  #internalError(error: unknown): void {
+    this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket connection failed')
+    const message = error instanceof Error ? error.message : String(error)
+    this.#close(ProtocolCloseCode.InternalServerError, this.server.isProduction || message.length >= 124 ? 'Internal server error' : message)
+  }
+
+  /** Stops every operation, then lets go of the connection (once its opening settled). */
+  readonly #onClose = async (): Promise<void> => {
+    for (const clear of this.#timers.splice(0)) clear()
+    this.#queue = []
+    const operations = [...this.#operations.values()]
+    for (const operation of operations) this.#cancel(operation)
+    await Promise.all(operations.filter((operation) => operation.started).map((operation) => this.#windDown(operation)))
+    const connectionId = this.#connectionId
+    if (!connectionId) return
+    await this.#opened?.catch(() => {})
+    try {
+      await this.server.onConnectionClose?.(connectionId)
+    } catch (err) {
+      this.server.logger.error({ err, connectionId }, 'closing a connection failed')
+    }
+    this.server.logger.debug({ connectionId }, 'websocket connection closed')
+  }
+}
