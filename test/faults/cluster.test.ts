@@ -4,10 +4,11 @@
  * broadcasting numbered messages to gateway A while faults are injected: Redis killed and
  * restarted, Redis partitioned (connections cut, or black-holed) while it keeps its data,
  * PostgreSQL cut off and black-holed, gateway B SIGKILLed. Per client it counts the messages
- * lost, duplicated and reordered; it checks what mutations answer, that no ghost member is left
- * once the cluster healed, and that nothing but JSON log lines reaches stdout or stderr.
+ * lost, duplicated and reordered (none, on either gateway: the outages here are well within the
+ * bus's outbox bound); it checks what mutations answer, that no ghost member is left once the
+ * cluster healed, and that nothing but JSON log lines reaches stdout or stderr.
  *
- * Timings are short through the gateways' environment (heartbeat 1.5 s, Redis waits 300 ms,
+ * Timings are short through the gateways' environment (heartbeat 1.5 s, Redis waits 800 ms,
  * database waits 1 s), so the suite runs in well under a minute.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -22,7 +23,8 @@ import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 
 const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 const timings = {
-  MIZZEN_REDIS_TIMEOUT_MS: '300',
+  // Not shorter: on a loaded 2-core machine Redis answers take a few hundred ms at times.
+  MIZZEN_REDIS_TIMEOUT_MS: '800',
   MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
   MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '1500',
   MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '500',
@@ -206,6 +208,8 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
     await healed()
   })
   const healedAfterMs = Date.now() - liftedAt
+  // When each gateway's rooms registry logged that it had rewritten its share (after the lift).
+  const registryHealedAfterMs = [a, b].map((gateway) => Math.min(...gateway.logs(/rooms registry healed/).map((log) => Number(log.time) - liftedAt).filter((ms) => ms >= 0)))
   const live = [...onA.slice(2), ...onB.slice(2), newcomer!]
   await membersAre(room, live)
   const ghostsGoneAfterMs = Date.now() - liftedAt
@@ -214,17 +218,20 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
   expect(sent.filter((s) => s.code !== undefined)).toEqual([])
   const all = sent.map((s) => s.seq)
   const confirmed = sent.filter((s) => s.complete).map((s) => s.seq)
+  // While Redis was out of reach, broadcasts said their cluster part was not complete.
+  expect(confirmed.length).toBeLessThan(all.length)
   // Local members (on A, where the broadcasts are sent): nothing lost, duplicated or reordered.
   for (const member of onA.slice(2)) expect(tally(member.seqs, all)).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
   // The newcomer has everything from its first message on.
   const first = newcomer!.seqs[0]!
   expect(tally(newcomer!.seqs, all.filter((seq) => seq >= first))).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
-  // Remote members: counted here, checked in 'cross-instance delivery' below (the bus's outbox
-  // and catch-up carry it). Give what is still in flight a moment to arrive.
+  // Remote members: nothing lost within the outbox's bound (the bus queues what Redis could not
+  // take and sends it in order once Redis is back), duplicated or reordered.
   await settled(() => {
     for (const member of onB.slice(2)) expect(member.seqs.at(-1)).toBe(all.at(-1))
   })
-  const remote = onB.slice(2).map((member) => ({ ...tally(member.seqs, all), silentlyLost: tally(member.seqs, confirmed).lost }))
+  const remote = onB.slice(2).map((member) => tally(member.seqs, all))
+  for (const counts of remote) expect(counts).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
   // After healing, a broadcast counts exactly the live members, and is complete.
   const after = await call(b, BROADCAST, { room, seq: 0 })
   expect(after.data?.broadcast).toEqual({ recipients: live.length, complete: true })
@@ -237,13 +244,9 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
 
   await Promise.all(live.map((member) => member.close()))
   await membersAre(room, [])
-  const summary = { room, sent: all.length, incomplete: all.length - confirmed.length, remote, faultMs: liftedAt - started, healedAfterMs, ghostsGoneAfterMs }
+  const summary = { room, sent: all.length, incomplete: all.length - confirmed.length, remote, faultMs: liftedAt - started, registryHealedAfterMs, healedAfterMs, ghostsGoneAfterMs }
   console.info(`fault summary ${JSON.stringify(summary)}`)
-  summaries.push(summary)
 }
-
-/** What remote members received in each Redis fault, for the cross-instance check. */
-const summaries: { room: string; remote: { lost: number; duplicated: number; reordered: number; silentlyLost: number }[] }[] = []
 
 describe('faults: two gateway processes, Redis and PostgreSQL behind proxies', () => {
   it('should answer a broadcast across gateways when nothing is wrong', async () => {
@@ -319,23 +322,6 @@ describe('faults: two gateway processes, Redis and PostgreSQL behind proxies', (
     await membersAre(room, onA)
     expect((await call(a, BROADCAST, { room, seq: 0 })).data?.broadcast).toEqual({ recipients: 3, complete: true })
     console.info(`fault summary ${JSON.stringify({ room, codes: [...codes], notFoundAfterMs })}`)
-  })
-
-  /**
-   * Cross-instance delivery through a Redis fault, on the remote gateway: nothing lost within the
-   * outbox's bound, nothing duplicated or reordered, and never a loss behind `complete: true`.
-   * The bus's bounded outbox and its catch-up after a reconnect (issue 10, src/bus) make it hold;
-   * until they land on main this is an expected failure: today the remote members of the Redis
-   * fault scenarios above lose the messages sent while Redis was out of reach, some of them
-   * behind `complete: true` (Redis pub/sub drops what a subscriber that has not resubscribed yet
-   * misses), and get some reordered (ioredis replays its offline queue). Once it passes, drop
-   * `.fails`.
-   */
-  it.fails('cross-instance delivery: remote members lose, duplicate and reorder nothing through a Redis fault within the outbox bound', () => {
-    expect(summaries.length).toBe(4)
-    for (const { room, remote } of summaries) {
-      for (const counts of remote) expect({ room, ...counts }).toEqual({ room, lost: 0, duplicated: 0, reordered: 0, silentlyLost: 0 })
-    }
   })
 
   it('should have written nothing but JSON log lines, on stdout and stderr', () => {
