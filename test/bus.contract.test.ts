@@ -8,11 +8,11 @@ import { createRedisBus } from '../src/bus/redis.ts'
 import type { ModelEvent } from '../src/events.ts'
 import type { RoomEnvelope } from '../src/rooms/messages.ts'
 import { deleteRedisKeys, record, resumeSubscriber } from './helpers/bus.ts'
+import { describeEach, missing, redisUrl, type Needing } from './helpers/services.ts'
 
-export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** A key and channel prefix of its own per test run, so that runs never hear each other. */
 const runPrefix = `mizzen-test-${randomUUID()}:`
-afterAll(() => deleteRedisKeys(redisUrl, runPrefix))
+afterAll(() => (missing('redis') ? undefined : deleteRedisKeys(redisUrl, runPrefix)))
 
 interface BusOptions {
   history?: HistoryOptions
@@ -20,10 +20,11 @@ interface BusOptions {
   group?: string
 }
 
-const backends: { name: string; create: (options: BusOptions) => Promise<Bus> }[] = [
+const backends: (Needing & { name: string; create: (options: BusOptions) => Promise<Bus> })[] = [
   { name: 'memory', create: async ({ history }) => createMemoryBus({ history }) },
   {
     name: 'redis',
+    needs: ['redis'],
     create: ({ history, group }) =>
       // The model topics' log is their history: trim it as the history.
       createRedisBus({ url: redisUrl, prefix: `${runPrefix}${group}:`, history, logMaxEvents: history?.maxEvents }),
@@ -50,7 +51,7 @@ async function replayError(bus: Bus, cursor: string, key?: string): Promise<unkn
   return undefined
 }
 
-describe.each(backends)('$name bus', ({ create }) => {
+describeEach(backends, '$name bus', ({ create }) => {
   const open: Bus[] = []
   /** A bus; those made in one test share their Redis (one deployment) unless `group` says otherwise. */
   let group = randomUUID()
@@ -255,7 +256,7 @@ describe.each(backends)('$name bus', ({ create }) => {
   })
 })
 
-describe('redis bus between processes', () => {
+describe.skipIf(missing('redis'))('redis bus between processes', () => {
   const open: Bus[] = []
   afterEach(async () => {
     await Promise.all(open.splice(0).map((b) => b.close()))

@@ -11,6 +11,7 @@ import { createRedisBus, type RedisBus, type RedisBusOptions } from '../src/bus/
 import type { ModelEvent } from '../src/events.ts'
 import { record, resumeSubscriber } from './helpers/bus.ts'
 import { startRedisServer, type RedisServer } from './helpers/redis-server.ts'
+import { missing } from './helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts'
 
 const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', recordId: id, node: { id, name: `n${id}` }, at: new Date(0).toISOString() })
@@ -19,7 +20,7 @@ const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, 
 /** Waits long enough for the machine to be slow, no longer. */
 const eventually = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 20_000, interval: 10 })
 
-describe('redis bus faults', () => {
+describe.skipIf(missing('redis-server'))('redis bus faults', () => {
   let redis: RedisServer
   const proxies: TcpProxy[] = []
   const buses: Bus[] = []
