@@ -18,6 +18,7 @@ import { connectWs, executeWs, subscribeWs, type GraphQLResponse } from '../help
 import { adminPostgresUrl, databaseKinds, type TestDatabase } from '../helpers/databases.ts'
 import { settled } from '../helpers/gateway.ts'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts'
+import { missing } from '../helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 
@@ -39,36 +40,6 @@ let a: GatewayProcess
 let b: GatewayProcess
 /** Every graphql-ws client opened, disposed after the suite. */
 const clients: Client[] = []
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-  redisLink = await startTcpProxy({ port: redis.port })
-  database = await postgres.create()
-  const server = new URL(adminPostgresUrl)
-  pgLink = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) })
-  const databaseUrl = new URL(database.url)
-  databaseUrl.host = `127.0.0.1:${pgLink.port}`
-  const env = {
-    NODE_ENV: 'production',
-    MIZZEN_ALLOW_OPEN: 'true',
-    REDIS_URL: redisLink.url('redis'),
-    DATABASE_URL: databaseUrl.toString(),
-    MIZZEN_MAX_CONNECTIONS_PER_IP: '10000',
-    MIZZEN_MAX_MESSAGES_PER_SECOND: '10000',
-    ...timings,
-  }
-  // One after the other: the first applies the migrations.
-  a = await startGatewayProcess('A', env)
-  b = await startGatewayProcess('B', env)
-})
-
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.dispose()))
-  await Promise.all([a?.kill('SIGTERM'), b?.kill('SIGTERM')])
-  await Promise.all([redisLink?.close(), pgLink?.close()])
-  await redis?.stop()
-  await database?.drop()
-})
 
 /** POSTs an operation; a gateway that does not answer within 10 s fails the test (nothing may hang). */
 async function call<T = Record<string, any>>(gateway: GatewayProcess, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
@@ -248,7 +219,37 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
   console.info(`fault summary ${JSON.stringify(summary)}`)
 }
 
-describe('faults: two gateway processes, Redis and PostgreSQL behind proxies', () => {
+describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway processes, Redis and PostgreSQL behind proxies', () => {
+  beforeAll(async () => {
+    redis = await startRedisServer()
+    redisLink = await startTcpProxy({ port: redis.port })
+    database = await postgres.create()
+    const server = new URL(adminPostgresUrl)
+    pgLink = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) })
+    const databaseUrl = new URL(database.url)
+    databaseUrl.host = `127.0.0.1:${pgLink.port}`
+    const env = {
+      NODE_ENV: 'production',
+      MIZZEN_ALLOW_OPEN: 'true',
+      REDIS_URL: redisLink.url('redis'),
+      DATABASE_URL: databaseUrl.toString(),
+      MIZZEN_MAX_CONNECTIONS_PER_IP: '10000',
+      MIZZEN_MAX_MESSAGES_PER_SECOND: '10000',
+      ...timings,
+    }
+    // One after the other: the first applies the migrations.
+    a = await startGatewayProcess('A', env)
+    b = await startGatewayProcess('B', env)
+  })
+
+  afterAll(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.dispose()))
+    await Promise.all([a?.kill('SIGTERM'), b?.kill('SIGTERM')])
+    await Promise.all([redisLink?.close(), pgLink?.close()])
+    await redis?.stop()
+    await database?.drop()
+  })
+
   it('should answer a broadcast across gateways when nothing is wrong', async () => {
     const [onA, onB] = [await join(a, 'calm'), await join(b, 'calm')]
     await membersAre('calm', [onA, onB])
