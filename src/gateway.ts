@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { GraphQLSchema } from 'graphql'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
-import { createYoga } from 'graphql-yoga'
+import { createYoga, maskError } from 'graphql-yoga'
 import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
@@ -30,6 +30,8 @@ import { ConfigError } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
 import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
+import { databaseCheck } from './transport/readiness.ts'
+import { maskInfrastructureErrors } from './unavailable.ts'
 import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
@@ -114,7 +116,7 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
   const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
-  const rooms = new Rooms({ bus, hub }, options.rooms)
+  const rooms = new Rooms({ bus, hub, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
 
   const database = options.prisma
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
@@ -133,7 +135,8 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
     graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) } : false,
     renderGraphiQL,
-    maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
+    // Redis, database and peer failures answer UNAVAILABLE (retryable, naming the service) rather than masked.
+    maskedErrors: { isDev: nodeEnv !== 'production', maskError: maskInfrastructureErrors(maskError) },
     landingPage: false,
     logging: logger,
     cors: allowedOrigins.length ? { origin: [...allowedOrigins], credentials: true } : undefined,
@@ -145,11 +148,11 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     },
   })
 
+  const registry = rooms.registry
   const probes = createProbeHandler({
-    database: async () => {
-      await database.$queryRawUnsafe('SELECT 1')
-    },
+    database: databaseCheck(database, dataModel),
     bus: () => bus.ping(),
+    ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
   })
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return

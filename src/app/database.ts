@@ -38,8 +38,19 @@ async function loadClientClass(provider: DatabaseProvider): Promise<typeof Prism
   return postgres.PrismaClient as unknown as typeof PrismaClient
 }
 
+export interface OpenExampleDatabaseOptions {
+  /** Apply pending migrations before returning. @default true */
+  migrate?: boolean
+  /**
+   * PostgreSQL: how long connecting and each query of the returned client may take, in ms; past
+   * it the call fails (Prisma P1008 / a driver timeout). Migrations are not bounded.
+   * @default 10000
+   */
+  timeoutMs?: number | undefined
+}
+
 /** Opens the example database at `url`, applying the example migrations first unless `migrate` is false. */
-export async function openExampleDatabase(url: string, options: { migrate?: boolean } = {}): Promise<ExampleDatabase> {
+export async function openExampleDatabase(url: string, options: OpenExampleDatabaseOptions = {}): Promise<ExampleDatabase> {
   const provider = databaseProvider(url)
   const schemaPath = exampleSchemaPath(provider)
   const appliedMigrations =
@@ -51,6 +62,6 @@ export async function openExampleDatabase(url: string, options: { migrate?: bool
           adapterFactory: await createAdapterFactory(url),
         })
   const Client = await loadClientClass(provider)
-  const prisma = new Client({ adapter: await createAdapterFactory(url) })
+  const prisma = new Client({ adapter: await createAdapterFactory(url, { timeoutMs: options.timeoutMs ?? 10_000 }) })
   return { provider, prisma, appliedMigrations, close: () => prisma.$disconnect() }
 }

@@ -28,13 +28,18 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
   }
   const dataModel = await project.dataModel()
   const PrismaClient = await project.prismaClientClass()
-  const prisma = new PrismaClient({ adapter: await createAdapterFactory(config.databaseUrl) })
+  const prisma = new PrismaClient({ adapter: await createAdapterFactory(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs ?? 10_000 }) })
   const bus = config.redisUrl
     ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
     : undefined
   // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
   const registry = config.redisUrl
-    ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
+    ? await createRedisRoomRegistry({
+        url: config.redisUrl,
+        ...config.cluster,
+        onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+        onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
+      })
     : undefined
   const gateway = await createGateway({
     prisma,
@@ -50,7 +55,7 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
     limits: config.limits,
     policies: configFile.policies,
     bus,
-    rooms: { registry },
+    rooms: { registry, clusterTimeoutMs: config.cluster.redisTimeoutMs },
   })
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down')

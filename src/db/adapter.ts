@@ -23,11 +23,19 @@ async function load<T>(specifier: string, what: string): Promise<T> {
   }
 }
 
+export interface AdapterOptions {
+  /**
+   * PostgreSQL: how long connecting, and then each query, may take, in ms, before it fails (a
+   * server that accepts connections and never answers must not hang requests). None when unset.
+   */
+  timeoutMs?: number | undefined
+}
+
 /**
  * The Prisma driver adapter for `url`. For SQLite the file's directory is created, so a URL such
  * as `file:./data/app.db` works on a fresh checkout.
  */
-export async function createAdapterFactory(url: string): Promise<SqlMigrationAwareDriverAdapterFactory> {
+export async function createAdapterFactory(url: string, options: AdapterOptions = {}): Promise<SqlMigrationAwareDriverAdapterFactory> {
   if (databaseProvider(url) === 'sqlite') {
     const { PrismaBetterSqlite3 } = await load<typeof import('@prisma/adapter-better-sqlite3')>('@prisma/adapter-better-sqlite3', 'a SQLite DATABASE_URL')
     const path = sqliteFilePath(url)
@@ -35,5 +43,6 @@ export async function createAdapterFactory(url: string): Promise<SqlMigrationAwa
     return new PrismaBetterSqlite3({ url: `file:${path}` })
   }
   const { PrismaPg } = await load<typeof import('@prisma/adapter-pg')>('@prisma/adapter-pg', 'a PostgreSQL DATABASE_URL')
-  return new PrismaPg({ connectionString: url })
+  const { timeoutMs } = options
+  return new PrismaPg(timeoutMs ? { connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs } : { connectionString: url })
 }

@@ -6,16 +6,19 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../src/gate
 import type { TestDatabase } from './databases.ts'
 
 /** A gateway's options, but for the client and data model: the example app's, on the test database. */
-export type TestGatewayOptions = Omit<GatewayOptions<PrismaClient>, 'prisma' | 'dataModel'>
+export type TestGatewayOptions = Omit<GatewayOptions<PrismaClient>, 'prisma' | 'dataModel'> & {
+  /** PostgreSQL: the client's connect and query timeout, in ms (as `MIZZEN_DATABASE_TIMEOUT_MS`). @default 10000 */
+  databaseTimeoutMs?: number
+}
 
 export interface TestGateway extends Gateway<PrismaClient> {
   /** The same endpoint as `url`, as ws://. */
   readonly wsUrl: string
 }
 
-export async function startGateway(database: TestDatabase, options: TestGatewayOptions = {}): Promise<TestGateway> {
+export async function startGateway(database: TestDatabase, { databaseTimeoutMs, ...options }: TestGatewayOptions = {}): Promise<TestGateway> {
   // The example migrations are applied here, as `npm start` does; the gateway itself applies none.
-  const { prisma } = await openExampleDatabase(database.url)
+  const { prisma } = await openExampleDatabase(database.url, { timeoutMs: databaseTimeoutMs })
   const gateway = await createGateway({
     prisma,
     dataModel,
