@@ -2,15 +2,17 @@
  * The `mizzen` command as a user meets it (run from the sources here; .ci/example runs the
  * packed one), and the line between the library and this repository's example app.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { createRequire } from 'node:module'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { projectRoot } from '../src/app/schema-variants.ts'
+import { readPrismaSchema } from '../src/cli/prisma-schema.ts'
 
 const execFileAsync = promisify(execFile)
 // By URL: `--import tsx` would resolve tsx from the working directory, which some tests move.
@@ -39,9 +41,10 @@ describe('the mizzen command', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mizzen-cli-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('should list its commands on --help and exit 0', async () => {
+  it('should list its commands on --help and exit 0, and tell its version', async () => {
     const result = await mizzen(['--help'])
     expect(result.code).toBe(0)
+    expect((await mizzen(['--version'])).stdout).toBe(`${JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version}\n`)
     for (const command of ['serve', 'migrate', 'print-schema']) expect(result.stdout).toContain(command)
     expect(result.stdout).toContain('provider = "mizzen-generator"')
   })
@@ -99,6 +102,44 @@ describe('the mizzen command', () => {
     const mismatch = await mizzen(['migrate', '--schema', 'prisma/schema.prisma'], { env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } })
     expect(mismatch.code).toBe(1)
     expect(mismatch.stderr).toMatch(/DATABASE_URL is a postgresql URL, but prisma\/schema.prisma declares provider "sqlite"/)
+  })
+})
+
+describe('mizzen serve without --migrate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mizzen-serve-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('should serve, warn about the migrations the database lacks, and exit 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', tsx, join(projectRoot, 'src', 'cli', 'main.ts'), 'serve'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: `file:${join(dir, 'fresh.db')}`, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout!.on('data', (chunk) => (output += chunk))
+    child.stderr!.on('data', (chunk) => (output += chunk))
+    const exited = once(child, 'exit')
+    await vi.waitFor(() => expect(output).toContain('mizzen gateway listening'), { timeout: 60_000, interval: 50 })
+    const warning = output.split('\n').find((line) => line.includes('lacks'))
+    expect(JSON.parse(warning!)).toMatchObject({ pending: [expect.stringMatching(/_init$/)], msg: expect.stringContaining('run `mizzen migrate`') })
+    child.kill('SIGTERM')
+    expect((await exited)[0]).toBe(0)
+  })
+})
+
+describe('a schema folder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mizzen-folder-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('should be read whole: datasource and generators in any file, migrations beside the datasource, strings with // kept', async () => {
+    mkdirSync(join(dir, 'schema', 'models'), { recursive: true })
+    mkdirSync(join(dir, 'schema', 'migrations', '1_init'), { recursive: true })
+    writeFileSync(join(dir, 'schema', 'main.prisma'), 'datasource db {\n  provider = "postgresql" // comment\n}\n')
+    writeFileSync(join(dir, 'schema', 'models', 'chat.prisma'), 'generator mizzen {\n  provider = "node ./x//y.js"\n  output   = "../../out/mizzen"\n}\nmodel A {\n  id Int @id\n}\n')
+    writeFileSync(join(dir, 'schema', 'migrations', '1_init', 'migration.prisma'), 'not a schema file')
+    const schema = await readPrismaSchema(join(dir, 'schema'))
+    expect(schema.files.map((file) => relative(dir, file.path))).toEqual(['schema/main.prisma', 'schema/models/chat.prisma'])
+    expect(schema).toMatchObject({ provider: 'postgresql', datasourceDir: join(dir, 'schema'), mizzenOutput: join(dir, 'out', 'mizzen') })
   })
 })
 

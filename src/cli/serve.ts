@@ -5,7 +5,9 @@
  */
 import { createRedisBus } from '../bus/redis.ts'
 import { loadConfig } from '../config.ts'
+import { existsSync } from 'node:fs'
 import { createAdapterFactory } from '../db/adapter.ts'
+import { pendingMigrations } from '../db/migrations.ts'
 import { createGateway } from '../gateway.ts'
 import { createLogger } from '../logger.ts'
 import { createRedisRoomRegistry } from '../rooms/redis.ts'
@@ -29,6 +31,11 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
   const dataModel = await project.dataModel()
   const PrismaClient = await project.prismaClientClass()
   const prisma = new PrismaClient({ adapter: await createAdapterFactory(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs ?? 10_000 }) })
+  if (!options.migrate && existsSync(project.migrationsDir)) {
+    // Not fatal (the database may be migrated by other means), but /ready stays 503 until the tables exist.
+    const pending = await pendingMigrations(prisma, project.migrationsDir).catch(() => [])
+    if (pending.length) logger.warn({ pending }, `the database lacks ${pending.length} migration(s) of ${project.show(project.migrationsDir)}: run \`mizzen migrate\` (or serve --migrate)`)
+  }
   const bus = config.redisUrl
     ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
     : undefined
@@ -58,14 +65,22 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
     rooms: { registry, clusterTimeoutMs: config.cluster.redisTimeoutMs },
   })
   const stop = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'shutting down')
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
+    // Exit whatever happens, even when logging itself fails (a closed stdout).
+    void (async () => {
+      let code = 0
+      try {
+        logger.info({ signal }, 'shutting down')
+        await gateway.close()
+      } catch (error) {
+        code = 1
+        try {
+          logger.error({ err: error }, 'shutdown failed')
+        } catch {
+          // Nowhere left to say it.
+        }
+      }
+      process.exit(code)
+    })()
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -6,6 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import type { PrismaClientLike } from '../prisma/client.ts'
 import { noSchemaFilter, withSchemaEngine } from './schema-engine.ts'
 
 /** A Prisma schema file: its path (for the engine's messages) and its text. */
@@ -26,6 +27,14 @@ export interface ApplyMigrationsOptions {
 /** Thrown when the migrations folder is missing or is not in Prisma's layout. */
 export class MigrationsFolderError extends Error {
   override readonly name = 'MigrationsFolderError'
+}
+
+/** The migrations of `migrationsDir` that `_prisma_migrations` does not record as applied (all of them when it is missing). */
+export async function pendingMigrations(prisma: PrismaClientLike, migrationsDir: string): Promise<string[]> {
+  const names = (await readdir(migrationsDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+  const rows = await (prisma.$queryRawUnsafe('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL') as Promise<{ migration_name: string }[]>).catch(() => [])
+  const applied = new Set(rows.map((row) => row.migration_name))
+  return names.filter((name) => !applied.has(name))
 }
 
 async function readMigrationList(baseDir: string) {
