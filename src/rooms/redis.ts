@@ -114,7 +114,7 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       publisher: commands,
       subscriber,
       timeoutMs: commandTimeoutMs,
-      handle: (command) => registry.applyLocally(command),
+      handle: (command) => registry.applyFromPeer(command),
       onError: (error) => onError(error, 'rooms command channel'),
     })
     await store.heartbeat(instanceId, heartbeatTtlMs)

@@ -166,6 +166,28 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
     expect(await b!.leave('a1', 'y')).toMatchObject({ connectionIds: ['a1'] })
   })
 
+  it('should drop a ghost (Redis lists a connection its live instance does not hold) as soon as an operation meets it', async () => {
+    const { registries: [a, b], keyPrefix, stored } = await cluster([
+      { url: redis.url, holds: ['a1'] },
+      { url: redis.url, holds: ['b1'] },
+    ])
+    await a!.join('a1', 'x', server)
+    // What a lost write leaves behind: A's connection 'ghost', in room x, which A does not hold.
+    const leaveGhost = () =>
+      inspector
+        .multi()
+        .hset(`${keyPrefix}owners`, 'ghost', a!.instanceId)
+        .sadd(`${keyPrefix}instance:${a!.instanceId}:connections`, 'ghost')
+        .sadd(`${keyPrefix}room:x`, 'ghost')
+        .sadd(`${keyPrefix}conn:ghost`, 'x')
+        .exec()
+    for (const meet of [() => b!.join('ghost', 'y', server), () => a!.leave('ghost', 'x')]) {
+      await leaveGhost()
+      await expect(meet()).rejects.toBeInstanceOf(UnknownConnectionError)
+      await settled(async () => expect(await stored()).toEqual({ members: { x: ['a1'] }, connections: ['a1', 'b1'] }))
+    }
+  })
+
   it('should fail cluster operations fast and keep local ones going while Redis is frozen (SIGSTOP)', async () => {
     const { registries: [a, b], stored } = await cluster([
       { url: redis.url, holds: ['a1'] },
