@@ -9,6 +9,7 @@ import { ConfigError } from './errors.ts'
 import { createGateway } from './gateway.ts'
 import { createLogger } from './logger.ts'
 import { createRedisRoomRegistry } from './rooms/redis.ts'
+import { toUnavailable } from './unavailable.ts'
 
 async function main(): Promise<void> {
   let config
@@ -75,7 +76,8 @@ main().catch((error: unknown) => {
     console.error(`mizzen: cannot listen: ${(error as Error).message} (set PORT or HOST)`)
   } else {
     // The message says what failed (an unreachable database, say); the stack is for debugging.
-    console.error(`mizzen: failed to start: ${error instanceof Error ? error.message : String(error)}`)
+    // An unreachable Redis or database says which, not just "Connection is closed.".
+    console.error(`mizzen: failed to start: ${toUnavailable(error)?.message ?? (error instanceof Error ? error.message : String(error))}`)
     if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') console.error(error)
   }
   process.exit(1)
