@@ -13,8 +13,9 @@
  * operations on other instances' connections need Redis: while it is out of reach they fail at
  * once with ServiceUnavailableError, and every Redis wait is bounded.
  *
- * Liveness (redis-liveness.ts): an instance whose heartbeat expired is dead; every read purges
- * dead instances first, so no answer counts their connections, and operations on them find no
+ * Liveness (redis-liveness.ts, redis-scripts.ts `alive`): an instance whose heartbeat expired,
+ * or that has not listened for its commands for a third of that, is dead; every read purges dead
+ * instances first, so no answer counts their connections, and operations on them find no
  * connection (UnknownConnectionError).
  */
 import type { Redis } from 'ioredis'
@@ -304,7 +305,7 @@ export class RedisRoomRegistry implements RoomRegistry {
       }
       if (error instanceof InstanceUnreachableError) {
         if (await this.#read(() => this.#store.purge(instance))) throw new UnknownConnectionError(connectionId)
-        const seconds = Math.ceil(this.#parts.heartbeatTtlMs / 1000)
+        const seconds = Math.ceil(this.#parts.heartbeatTtlMs / 3000)
         throw new ServiceUnavailableError(
           'gateway',
           `gateway instance ${instance}, which holds ${connectionId ? `connection ${connectionId}` : 'members of the room'}, is not listening for rooms commands (it stopped or lost Redis); if it stopped, its connections are gone within ${seconds} s`,
