@@ -134,6 +134,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
 
   const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
+  // Prisma loads its query compiler (WebAssembly, some 50 MB) on the first query. Loaded now, it
+  // is part of starting up, not of whichever request or subscription comes first.
+  await database.prisma.$connect()
   if (!(await migrationsCoverSchema())) {
     logger.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>`; until then, writes to new tables and columns fail')
   }
