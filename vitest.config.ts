@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Checks PostgreSQL and Redis once: a missing one skips its suites (fails the run under CI=true).
+    globalSetup: ['test/helpers/preflight.ts'],
     // Tests start real servers, databases and child processes: give them room on a 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -5,22 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { examplePolicies } from '../src/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, unsignedToken, userToken } from './helpers/auth.ts'
 import { connectWs, executeWs, postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
-
-const sqlite = databaseKinds[0]!
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 
 describe('auth with an API key and an HS256 secret', () => {
-  let database: TestDatabase
+  const env = useFixture({ gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies } })
   let gateway: TestGateway
 
-  beforeAll(async () => {
-    database = await sqlite.create()
-    gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies })
-  })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
+  beforeAll(() => {
+    gateway = env.gateway
   })
 
   const broadcast = 'mutation { broadcast(rooms: ["lobby"], event: "hi") { recipients } }'
@@ -118,7 +111,7 @@ describe('auth with an API key and an HS256 secret', () => {
 })
 
 describe('auth with a JWKS URL, issuer and audience', () => {
-  let database: TestDatabase
+  const env = useFixture({ gateways: 0 })
   let gateway: TestGateway
   let jwks: Server
   let sign: (claims: { iss?: string; aud?: string }) => Promise<string>
@@ -134,12 +127,9 @@ describe('auth with a JWKS URL, issuer and audience', () => {
     const { port } = jwks.address() as { port: number }
     sign = (claims) =>
       new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).setSubject('7').setIssuer(claims.iss ?? 'https://issuer.test').setAudience(claims.aud ?? 'mizzen').setExpirationTime('1h').sign(privateKey)
-    database = await sqlite.create()
-    gateway = await startGateway(database, { auth: { jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwtIssuer: 'https://issuer.test', jwtAudience: 'mizzen' }, policies: examplePolicies })
+    gateway = await env.startGateway({ auth: { jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwtIssuer: 'https://issuer.test', jwtAudience: 'mizzen' }, policies: examplePolicies })
   })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
+  afterAll(() => {
     jwks?.close()
   })
 
@@ -158,16 +148,15 @@ describe('auth with a JWKS URL, issuer and audience', () => {
 })
 
 describe('auth with a PEM public key', () => {
+  const env = useFixture({ gateways: 0 })
   it('should accept tokens signed by its private key and refuse others', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256')
     const other = await generateKeyPair('ES256')
-    const database = await sqlite.create()
-    const gateway = await startGateway(database, { auth: { jwtPublicKey: await exportSPKI(publicKey) }, policies: examplePolicies })
+    const gateway = await env.startGateway({ auth: { jwtPublicKey: await exportSPKI(publicKey) }, policies: examplePolicies })
     const token = (key: CryptoKey) => new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('3').setExpirationTime('1h').sign(key)
     expect(await postGraphQL(gateway.url, '{ users { id } }', undefined, bearer(await token(privateKey)))).toEqual({ data: { users: [] } })
     const refused = await postGraphQL(gateway.url, '{ users { id } }', undefined, bearer(await token(other.privateKey)))
     expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
     await gateway.close()
-    await database.drop()
   })
 })

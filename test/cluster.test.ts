@@ -3,46 +3,29 @@
  * broadcasts reach subscribers on every instance, wherever the write or the broadcast happened,
  * and room membership is one registry for all of them.
  */
-import { randomUUID } from 'node:crypto'
 import type { Client } from 'graphql-ws'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Redis } from 'ioredis'
-import { createRedisBus } from '../src/bus/redis.ts'
-import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { connectWs, postGraphQL, subscribeWs, type GraphQLResponse, type WsClient } from './helpers/clients.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { settled, startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
-import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
+import { missing, redisUrl, useFixture } from './helpers/fixture.ts'
+import { settled, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import type { RealtimeFixture } from './helpers/realtime.ts'
 import { MESSAGES, nextMessage, roomClients, type Connection } from './helpers/rooms.ts'
 
-const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
-
-describe('two gateways on Redis and PostgreSQL', () => {
-  const channelPrefix = `mizzen-cluster-${randomUUID()}:`
-  const keyPrefix = `mizzen-test-${randomUUID()}:`
+describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and PostgreSQL', () => {
   // A short sweep, so that a killed instance is purged soon after its heartbeat expires.
-  const registry = () => createRedisRoomRegistry({ url: redisUrl, keyPrefix, sweepIntervalMs: 100 })
-  let database: TestDatabase
+  const env = useFixture({ database: 'postgresql', bus: 'redis', gateways: 2, backend: true, registryOptions: { sweepIntervalMs: 100 } })
+  const keyPrefix = `${env.prefix}rooms:`
   let a: TestGateway
   let b: TestGateway
   let onB: WsClient
   let backend: RealtimeFixture
 
   beforeAll(async () => {
-    database = await postgres.create()
-    a = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
-    b = await startGateway(database, { bus: await createRedisBus({ url: redisUrl, channelPrefix }), rooms: { registry: await registry() } })
-    backend = await openRealtime(database, await createRedisBus({ url: redisUrl, channelPrefix }))
-    onB = connectWs(b.wsUrl)
+    ;[a, b] = env.gateways as [TestGateway, TestGateway]
+    backend = env.backend
+    onB = env.connect(undefined, b)
     await onB.ack
-  })
-  afterAll(async () => {
-    await onB?.client.dispose()
-    await Promise.all([a?.close(), b?.close()])
-    await backend?.close()
-    await database?.drop()
   })
 
   it('should deliver a write made through gateway A to a subscriber on gateway B', async () => {
@@ -205,17 +188,13 @@ describe('two gateways on Redis and PostgreSQL', () => {
   })
 })
 
-describe('a gateway whose peer does not answer a rooms command', () => {
+describe.skipIf(missing('redis'))('a gateway whose peer does not answer a rooms command', () => {
+  const env = useFixture({ registry: 'redis', gateways: 0, registryOptions: { commandTimeoutMs: 200 } })
   it('should answer UNAVAILABLE, with the instance and the timeout, rather than an internal error', async () => {
-    const keyPrefix = `mizzen-test-${randomUUID()}:`
-    const inspector = new Redis(redisUrl)
-    const mute = new Redis(redisUrl)
-    const database = await databaseKinds[0]!.create()
-    const gateway = await startGateway(database, {
-      nodeEnv: 'production',
-      allowOpen: true,
-      rooms: { registry: await createRedisRoomRegistry({ url: redisUrl, keyPrefix, commandTimeoutMs: 200 }) },
-    })
+    const keyPrefix = `${env.prefix}rooms:`
+    const inspector = env.redis
+    const mute = await env.connectRedis()
+    const gateway = await env.startGateway({ nodeEnv: 'production', allowOpen: true })
     // A live instance that never answers: a heartbeat and a listener on its channel, nothing else.
     await inspector.hset(`${keyPrefix}owners`, 'muted-connection', 'mute')
     await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
@@ -225,11 +204,5 @@ describe('a gateway whose peer does not answer a rooms command', () => {
       message: 'gateway instance mute did not answer the rooms command "join" within 200 ms',
       extensions: { code: 'UNAVAILABLE' },
     })
-    await gateway.close()
-    await database.drop()
-    mute.disconnect()
-    const keys = await inspector.keys(`${keyPrefix}*`)
-    if (keys.length) await inspector.del(...keys)
-    inspector.disconnect()
   })
 })

@@ -3,16 +3,13 @@
  * error masking in production, and refusing to start open in production.
  */
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { createGateway } from '../src/gateway.ts'
 import { ConfigError } from '../src/errors.ts'
 import { connectWs, executeWs, postGraphQL, type GraphQLResponse } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { missing, useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 import { connectRaw } from './helpers/raw-socket.ts'
-
-const sqlite = databaseKinds.find((kind) => kind.provider === 'sqlite')!
-const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 const INTROSPECTION = '{ __schema { types { name } } }'
 
 /** POSTs an operation asking for an SSE response, and returns the first `next` event's result. */
@@ -45,19 +42,13 @@ async function overEveryTransport(gateway: TestGateway, query: string) {
 const messages = (result: GraphQLResponse) => result.errors?.map((error) => error.message)
 
 describe('introspection switch', () => {
-  let database: TestDatabase
+  const env = useFixture({ gateways: 0 })
   let closed: TestGateway
   let open: TestGateway
   beforeAll(async () => {
-    database = await sqlite.create()
     // Two gateways on one database file: one with introspection off, one with the default.
-    closed = await startGateway(database, { introspection: false })
-    open = await startGateway(database)
-  })
-  afterAll(async () => {
-    await closed?.close()
-    await open?.close()
-    await database?.drop()
+    closed = await env.startGateway({ introspection: false })
+    open = await env.startGateway()
   })
 
   it('should refuse introspection the same way over HTTP, SSE and WebSocket when introspection is false', async () => {
@@ -83,22 +74,17 @@ describe('introspection switch', () => {
   })
 })
 
-describe('production', () => {
-  let database: TestDatabase
+describe.skipIf(missing('postgresql'))('production', () => {
+  const env = useFixture({ database: 'postgresql', gateway: { nodeEnv: 'production', allowOpen: true } })
   let gateway: TestGateway
-  beforeAll(async () => {
-    database = await postgres.create()
-    gateway = await startGateway(database, { nodeEnv: 'production', allowOpen: true })
-  })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
+  beforeAll(() => {
+    gateway = env.gateway
   })
 
   it('should mask an unexpected error over HTTP and WebSocket, and keep BAD_USER_INPUT messages', async () => {
     // Working at first; then the database goes away under the running gateway: a real internal error.
     expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual({ data: { users: [] } })
-    await database.drop()
+    await env.database.drop()
 
     const http = await postGraphQL(gateway.url, '{ users { id } }')
     expect(http.data).toBeNull()
@@ -125,7 +111,9 @@ describe('production', () => {
     expect(messages(http)?.[0]).toMatch(/^GraphQL introspection has been disabled/)
     expect(messages(ws as GraphQLResponse)).toEqual(messages(http))
   })
+})
 
+describe('production without credentials', () => {
   it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
     const attempt = createGateway({ nodeEnv: 'production', logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', databaseUrl: 'file:/nonexistent/never-opened.db' })
     await expect(attempt).rejects.toBeInstanceOf(ConfigError)

@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { connectWs, executeWs, postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 
-describe.each(databaseKinds)('gateway on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('gateway on $provider', (database) => {
+  const env = useFixture({ database })
   let gateway: TestGateway
-
-  beforeAll(async () => {
-    database = await create()
-    gateway = await startGateway(database)
-  })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
+  beforeAll(() => {
+    gateway = env.gateway
   })
 
   describe('probes', () => {
@@ -82,15 +76,14 @@ describe.each(databaseKinds)('gateway on $provider', ({ create }) => {
 })
 
 describe('gateway shutdown', () => {
+  const env = useFixture({ gateways: 0 })
   it('should close WebSocket clients with 1001 and stop answering HTTP', async () => {
-    const database = await databaseKinds[0]!.create()
-    const gateway = await startGateway(database)
+    const gateway = await env.startGateway()
     const { ack, closed, client } = connectWs(gateway.wsUrl)
     await ack
     await gateway.close()
     expect(await closed).toBe(1001)
     await expect(fetch(new URL('/health', gateway.url))).rejects.toThrow()
     await client.dispose()
-    await database.drop()
   })
 })

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
-import { useRawGateway } from './helpers/raw-gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
 import type { RawClient } from './helpers/raw-socket.ts'
 import { settled } from './helpers/rooms.ts'
 
@@ -23,10 +23,10 @@ async function stillWorks(client: RawClient): Promise<void> {
 }
 
 describe('max payload', () => {
-  const env = useRawGateway({ limits: { maxPayloadBytes: 1024 } })
+  const env = useFixture({ gateway: { limits: { maxPayloadBytes: 1024 } } })
 
   it('should close with 1009 a socket that sends a frame over maxPayloadBytes, and keep other connections working', async () => {
-    const [big, other] = await Promise.all([env.connect(), env.connect()])
+    const [big, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     // Observed, not replaced: the refusal is the client's fault, not an internal error on stderr.
     const consoleError = vi.spyOn(console, 'error')
     try {
@@ -41,7 +41,7 @@ describe('max payload', () => {
   })
 
   it('should accept a frame just under maxPayloadBytes', async () => {
-    const client = await env.connect()
+    const client = await env.connectRaw()
     const query = `{ __typename }${' '.repeat(900)}`
     expect(await client.execute('fits', query)).toEqual({ id: 'fits', type: 'next', payload: { data: { __typename: 'Query' } } })
   })
@@ -50,7 +50,7 @@ describe('max payload', () => {
 describe('query limits (HTTP and WebSocket alike)', () => {
   // A 10,000-alias query is ~190 KB: raise maxPayload so that it reaches the parser over WebSocket
   // too (with the default 64 KiB, the frame itself closes the socket with 1009, tested above).
-  const env = useRawGateway({ limits: { maxPayloadBytes: 1024 * 1024 } })
+  const env = useFixture({ gateway: { limits: { maxPayloadBytes: 1024 * 1024 } } })
 
   const aliases = (count: number) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: users { id }`).join(' ')} }`
   const deep = (levels: number) => {
@@ -71,7 +71,7 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   }
 
   it('should refuse a 10,000-alias query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
-    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const [client, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const errors = await refusedAlike(client, 'aliases', aliases(10_000))
     // The token limit (5,000) is hit while parsing, before the alias count is looked at.
     expect(errors[0]!.message).toMatch(/Token limit of 5000 exceeded/)
@@ -80,7 +80,7 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   })
 
   it('should refuse 31 aliases (maxAliases 30) over HTTP and WebSocket with the same error', async () => {
-    const client = await env.connect()
+    const client = await env.connectRaw()
     const errors = await refusedAlike(client, 'aliases31', aliases(31))
     expect(errors[0]).toMatchObject({ message: 'Aliases limit of 30 exceeded, found 31.', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
     expect(await client.execute('aliases30', aliases(30))).toMatchObject({ type: 'next', payload: { data: { a29: [] } } })
@@ -88,7 +88,7 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   })
 
   it('should refuse a 200-deep query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
-    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const [client, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const errors = await refusedAlike(client, 'deep', deep(200))
     expect(errors[0]).toMatchObject({ message: expect.stringMatching(/^Query depth limit of 12 exceeded/), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
     await stillWorks(client)
@@ -96,7 +96,7 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   })
 
   it('should accept a query at the depth limit', async () => {
-    const client = await env.connect()
+    const client = await env.connectRaw()
     expect(await client.execute('deep12', deep(11))).toMatchObject({ type: 'next', payload: { data: { users: [] } } })
     expect(await postGraphQL(env.gateway.url, deep(11))).toEqual({ data: { users: [] } })
   })
@@ -105,11 +105,11 @@ describe('query limits (HTTP and WebSocket alike)', () => {
 describe('subscriptions per connection', () => {
   // 10,000 subscribe messages on one socket, as the issue asks, with the default limit of 100
   // active subscriptions; the message rate is raised so that only the subscription limit acts.
-  const env = useRawGateway({ limits: { maxMessagesPerSecond: 100_000 } })
+  const env = useFixture({ gateway: { limits: { maxMessagesPerSecond: 100_000 } } })
 
   it('should refuse subscriptions beyond maxSubscriptionsPerConnection with RATE_LIMITED, keep the socket up, and free slots on complete', async () => {
     const { gateway } = env
-    const [client, other] = await Promise.all([env.connect(), env.connect()])
+    const [client, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const before = gateway.hub.subscriberCount
     const total = 10_000
     for (let i = 0; i < total; i++) client.subscribe(`s${i}`, MESSAGES)
@@ -146,7 +146,7 @@ describe('subscriptions per connection', () => {
 
   it('should free the slot of a subscription the server ends, and of one that failed', async () => {
     const { gateway } = env
-    const client = await env.connect()
+    const client = await env.connectRaw()
     const { connection } = (await client.execute('who', '{ connection { id } }')).payload.data
     const before = gateway.hub.subscriberCount
     for (let i = 0; i < 99; i++) client.subscribe(`m${i}`, MESSAGES)
@@ -169,7 +169,7 @@ describe('subscriptions per connection', () => {
 })
 
 describe('subscriptions per connection, completed and replaced at once', () => {
-  const env = useRawGateway({ limits: { maxSubscriptionsPerConnection: 3 } })
+  const env = useFixture({ gateway: { limits: { maxSubscriptionsPerConnection: 3 } } })
 
   /** Blasts until each of `ids` received a message (a subscription starts asynchronously). */
   const blastUntilDelivered = (client: RawClient, ids: string[]) =>
@@ -180,7 +180,7 @@ describe('subscriptions per connection, completed and replaced at once', () => {
 
   it('should accept a subscribe sent right after the complete that frees its slot', async () => {
     const { gateway } = env
-    const client = await env.connect()
+    const client = await env.connectRaw()
     for (const id of ['a', 'b', 'c']) client.subscribe(id, MESSAGES)
     await settled(() => expect(gateway.hub.subscriberCount).toBe(3))
     // In one write: the slot is free from the complete on, though `a` winds down after `d` came.
@@ -195,10 +195,10 @@ describe('subscriptions per connection, completed and replaced at once', () => {
 })
 
 describe('message rate', () => {
-  const env = useRawGateway({ limits: { maxMessagesPerSecond: 20 } })
+  const env = useFixture({ gateway: { limits: { maxMessagesPerSecond: 20 } } })
 
   it('should close with 1008 a connection that floods pings, and keep other connections working', async () => {
-    const [flooder, other] = await Promise.all([env.connect(), env.connect()])
+    const [flooder, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     for (let i = 0; i < 500; i++) flooder.send({ type: 'ping', payload: { i } })
     expect(await flooder.closed).toEqual({ code: 1008, reason: 'Too many messages' })
     // Whatever was answered came before the limit (at most two one-second windows of it).
@@ -207,7 +207,7 @@ describe('message rate', () => {
   })
 
   it('should run none of the messages that arrive after the limit closed the connection', async () => {
-    const flooder = await env.connect()
+    const flooder = await env.connectRaw()
     const flood = 200
     for (let i = 0; i < flood; i++) {
       flooder.subscribe(`w${i}`, `mutation { createUser(data: { email: "flood${i}@example.com", name: "F" }) { id } }`)
@@ -222,7 +222,7 @@ describe('message rate', () => {
   })
 
   it('should count WebSocket ping frames too, closing a flood of them with 1008', async () => {
-    const [flooder, other] = await Promise.all([env.connect(), env.connect()])
+    const [flooder, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     for (let i = 0; i < 500; i++) flooder.socket.ping(Buffer.from(`ping ${i}`))
     expect((await flooder.closed).code).toBe(1008)
     await stillWorks(other)
@@ -231,11 +231,11 @@ describe('message rate', () => {
 
 describe('slow consumers', () => {
   const maxBufferedBytes = 256 * 1024
-  const env = useRawGateway({ limits: { maxBufferedBytes }, rooms: { maxDataBytes: 1024 * 1024 } })
+  const env = useFixture({ gateway: { limits: { maxBufferedBytes }, rooms: { maxDataBytes: 1024 * 1024 } } })
 
   it('should disconnect a client that stops reading once its unread output passes maxBufferedBytes, and keep delivering to others', async () => {
     const { gateway, servers } = env
-    const [slow, healthy] = await Promise.all([env.connect(), env.connect()])
+    const [slow, healthy] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const withData = 'subscription { messages { event data } }'
     slow.subscribe('s', withData)
     healthy.subscribe('h', withData)

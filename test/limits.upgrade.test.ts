@@ -4,22 +4,22 @@
  * `ws` client reports as `unexpected-response` with its status code.
  */
 import { describe, expect, it } from 'vitest'
-import { useRawGateway } from './helpers/raw-gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
 import { attemptUpgrade, type RawClient } from './helpers/raw-socket.ts'
 
 
 
 describe('connection limits', () => {
-  const env = useRawGateway({ limits: { maxConnections: 3, maxConnectionsPerIp: 2 } })
+  const env = useFixture({ gateway: { limits: { maxConnections: 3, maxConnectionsPerIp: 2 } } })
 
   it('should refuse with 429 a connection over maxConnectionsPerIp and with 503 one over maxConnections, keep the others working, and count closed ones out', async () => {
     const { servers } = env
-    const a1 = await env.connect('127.0.0.1')
-    const a2 = await env.connect('127.0.0.1')
+    const a1 = await env.connectRaw({ localAddress: '127.0.0.1' })
+    const a2 = await env.connectRaw({ localAddress: '127.0.0.1' })
     expect(await env.attempt({ localAddress: '127.0.0.1' })).toEqual({ kind: 'refused', status: 429, body: 'too many connections from this address\n' })
 
     // Another address still may, up to the global limit.
-    const b1 = await env.connect('127.0.0.2')
+    const b1 = await env.connectRaw({ localAddress: '127.0.0.2' })
     expect(await env.attempt({ localAddress: '127.0.0.2' })).toEqual({ kind: 'refused', status: 503, body: 'too many connections\n' })
     expect(await env.attempt({ localAddress: '127.0.0.3' })).toMatchObject({ kind: 'refused', status: 503 })
     for (const client of [a1, a2, b1]) await client.roundTrip()
@@ -28,7 +28,7 @@ describe('connection limits', () => {
     const a1Closed = servers.closed(a1)
     await a1.close()
     await a1Closed
-    const a3 = await env.connect('127.0.0.1')
+    const a3 = await env.connectRaw({ localAddress: '127.0.0.1' })
     await a3.roundTrip()
     expect(await env.attempt({ localAddress: '127.0.0.4' })).toMatchObject({ kind: 'refused', status: 503 })
 
@@ -36,7 +36,7 @@ describe('connection limits', () => {
     const allClosed = [a2, b1, a3].map((client) => servers.closed(client))
     await Promise.all([a2, b1, a3].map((client) => client.close()))
     await Promise.all(allClosed)
-    const again = [await env.connect('127.0.0.1'), await env.connect('127.0.0.1'), await env.connect('127.0.0.5')]
+    const again = [await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.5' })]
     for (const client of again) await client.roundTrip()
   })
 
@@ -55,13 +55,13 @@ describe('connection limits', () => {
       await client.close()
       await closed
     }
-    const clients = [await env.connect('127.0.0.1'), await env.connect('127.0.0.1'), await env.connect('127.0.0.2')]
+    const clients = [await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.2' })]
     for (const client of clients) await client.roundTrip()
   })
 })
 
 describe('Origin allowlist', () => {
-  const env = useRawGateway({ allowedOrigins: ['https://app.example'] })
+  const env = useFixture({ gateway: { allowedOrigins: ['https://app.example'] } })
 
   it('should refuse with 403 an upgrade from an Origin not in allowedOrigins, and accept an allowed one', async () => {
     const allowed = await env.attempt({ origin: 'https://app.example' })
@@ -87,13 +87,13 @@ describe('Origin allowlist', () => {
 })
 
 describe('endpoint path', () => {
-  const env = useRawGateway({})
+  const env = useFixture()
 
   it('should refuse with 404 an upgrade on another path, and keep the endpoint working', async () => {
     expect(await env.attempt({ path: '/nope' })).toEqual({ kind: 'refused', status: 404, body: 'no WebSocket endpoint at /nope\n' })
     expect(await env.attempt({ path: '/graphql/extra' })).toMatchObject({ kind: 'refused', status: 404 })
     expect(await env.attempt({ path: '/health' })).toMatchObject({ kind: 'refused', status: 404 })
-    const client = await env.connect()
+    const client = await env.connectRaw()
     await client.roundTrip()
   })
 

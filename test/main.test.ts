@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectWs, postGraphQL } from './helpers/clients.ts'
-import { databaseKinds } from './helpers/databases.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -40,9 +40,10 @@ async function listeningUrl(started: Started): Promise<string> {
 const running: Started[] = []
 afterEach(() => running.splice(0).forEach((s) => s.child.kill('SIGKILL')))
 
-describe.each(databaseKinds)('npm start on $provider', ({ create }) => {
+eachDatabase('npm start on $provider', (provider) => {
+  const env = useFixture({ database: provider, gateways: 0 })
   it('should serve, then close WebSockets with 1001 and exit 0 on SIGTERM', async () => {
-    const database = await create()
+    const { database } = env
     const started = startMain({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url })
     running.push(started)
     const url = await listeningUrl(started)
@@ -55,7 +56,6 @@ describe.each(databaseKinds)('npm start on $provider', ({ create }) => {
     expect(await ws.closed).toBe(1001)
     expect(await started.exited).toBe(0)
     await ws.client.dispose()
-    await database.drop()
   })
 })
 
@@ -69,17 +69,16 @@ describe('npm start with bad configuration', () => {
 })
 
 describe('npm start on a port in use', () => {
+  const env = useFixture({ gateways: 0 })
   it('should exit non-zero saying so', async () => {
     const { createServer } = await import('node:net')
     const blocker = createServer().listen(0, '127.0.0.1')
     await once(blocker, 'listening')
     const port = (blocker.address() as { port: number }).port
-    const database = await databaseKinds[0]!.create()
-    const started = startMain({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: database.url })
+    const started = startMain({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: env.database.url })
     running.push(started)
     expect(await started.exited).toBe(1)
     expect(started.output()).toMatch(/cannot listen: .*EADDRINUSE.*\(set PORT or HOST\)/)
     blocker.close()
-    await database.drop()
   })
 })

@@ -1,26 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { connectWs, executeWs, postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 
-describe.each(databaseKinds)('model queries on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('model queries on $provider', (database) => {
+  const env = useFixture({ database })
   let gateway: TestGateway
   let ada: { id: number }
 
   beforeAll(async () => {
-    database = await create()
-    gateway = await startGateway(database)
+    gateway = env.gateway
     const { prisma } = gateway
     ada = await prisma.user.create({ data: { email: 'ada@example.com', name: 'Ada' } })
     const bob = await prisma.user.create({ data: { email: 'bob@example.com', name: 'Bob' } })
     await prisma.post.create({ data: { title: 'Engines', published: true, authorId: ada.id, tags: { create: [{ name: 'math' }, { name: 'history' }] } } })
     await prisma.post.create({ data: { title: 'Notes', body: 'draft', authorId: ada.id } })
     await prisma.post.create({ data: { title: 'Sailing', published: true, authorId: bob.id, tags: { connect: [{ name: 'history' }] } } })
-  })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
   })
 
   it('should find one record by id, with ids as strings', async () => {

@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createMemoryBus } from '../src/bus/memory.ts'
-import { connectWs, executeWs, postGraphQL, subscribeWs, type Subscription, type WsClient } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
-import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { executeWs, postGraphQL, subscribeWs, type Subscription, type WsClient } from './helpers/clients.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import { waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import type { RealtimeFixture } from './helpers/realtime.ts'
 
 const EVENT_FIELDS = 'verb recordId updatedFields attribute addedIds removedIds data at'
 
-describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('model subscriptions on $provider', (database) => {
+  const env = useFixture({ database, backend: true })
   let gateway: TestGateway
   let ws: WsClient
   /** A backend service: its own Prisma client with the realtime extension, on the gateway's bus. */
@@ -28,18 +27,10 @@ describe.each(databaseKinds)('model subscriptions on $provider', ({ create }) =>
   beforeEach(() => attached(0))
 
   beforeAll(async () => {
-    database = await create()
-    const bus = createMemoryBus()
-    gateway = await startGateway(database, { bus })
-    backend = await openRealtime(database, bus)
-    ws = connectWs(gateway.wsUrl)
+    gateway = env.gateway
+    backend = env.backend
+    ws = env.connect()
     await ws.ack
-  })
-  afterAll(async () => {
-    await ws?.client.dispose()
-    await gateway?.close()
-    await backend?.database.close()
-    await database?.drop()
   })
 
   it('should deliver CREATED, UPDATED and DELETED for writes made over HTTP', async () => {

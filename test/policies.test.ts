@@ -1,13 +1,13 @@
 /** The example app's policies (README "Auth and policies"), on both databases. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { examplePolicies } from '../src/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { connectWs, executeWs, postGraphQL, subscribeWs, type WsClient } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
+import { waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 
-describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('example policies on $provider', (database) => {
+  const env = useFixture({ database, gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies } })
   let gateway: TestGateway
   let alice: { id: number }
   let bob: { id: number }
@@ -23,18 +23,12 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
   }
 
   beforeAll(async () => {
-    database = await create()
-    gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies })
+    gateway = env.gateway
     alice = await gateway.prisma.user.create({ data: { email: 'alice@example.com', name: 'Alice' } })
     bob = await gateway.prisma.user.create({ data: { email: 'bob@example.com', name: 'Bob' } })
     aliceToken = await userToken(String(alice.id))
-    aliceWs = connectWs(gateway.wsUrl, bearer(aliceToken))
+    aliceWs = env.connect(bearer(aliceToken))
     await aliceWs.ack
-  })
-  afterAll(async () => {
-    await aliceWs?.client.dispose()
-    await gateway?.close()
-    await database?.drop()
   })
   beforeEach(() => attached(0))
 
@@ -136,10 +130,10 @@ describe.each(databaseKinds)('example policies on $provider', ({ create }) => {
 })
 
 describe('a model no policy names', () => {
+  const env = useFixture({ gateways: 0 })
   it('should be closed to users and anonymous clients, and open to services', async () => {
-    const database = await databaseKinds[0]!.create()
     // Tag is left out of these policies, as a model just added to the schema would be.
-    const gateway = await startGateway(database, { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: { models: { Post: { read: 'anonymous' } } } })
+    const gateway = await env.startGateway({ auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: { models: { Post: { read: 'anonymous' } } } })
     for (const headers of [{}, bearer(await userToken('1'))]) {
       const refused = await postGraphQL(gateway.url, '{ tags { id } }', undefined, headers)
       expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
@@ -147,6 +141,5 @@ describe('a model no policy names', () => {
     expect(await postGraphQL(gateway.url, '{ tags { id } posts { id } }', undefined, { authorization: `Bearer ${SERVICE_KEY}` })).toEqual({ data: { tags: [], posts: [] } })
     expect(await postGraphQL(gateway.url, '{ posts { id } }')).toEqual({ data: { posts: [] } })
     await gateway.close()
-    await database.drop()
   })
 })

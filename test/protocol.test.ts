@@ -2,39 +2,24 @@
  * graphql-transport-ws conformance, one test per rule, observed with a raw `ws` client that
  * speaks the protocol by hand (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
-import { attemptUpgrade, connectRaw, openRaw, RawClient, trackServerSockets } from './helpers/raw-socket.ts'
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
+import { attemptUpgrade, connectRaw, openRaw, RawClient } from './helpers/raw-socket.ts'
 import { settled } from './helpers/rooms.ts'
 
-const sqlite = databaseKinds.find((kind) => kind.provider === 'sqlite')!
 const MESSAGES = 'subscription { messages { event data } }'
 
-let database: TestDatabase
+const env = useFixture()
 let gateway: TestGateway
-let servers: ReturnType<typeof trackServerSockets>
-const open: RawClient[] = []
 
 /** A raw socket, closed after the test. */
-async function raw(kind: 'open' | 'acked' = 'acked', payload?: Record<string, unknown>): Promise<RawClient> {
-  const client = kind === 'acked' ? await connectRaw(gateway.wsUrl, payload) : await openRaw(gateway.wsUrl)
-  open.push(client)
-  return client
-}
+const raw = (kind: 'open' | 'acked' = 'acked', payload?: Record<string, unknown>): Promise<RawClient> =>
+  kind === 'acked' ? env.connectRaw({ payload }) : env.openRaw()
 
-beforeAll(async () => {
-  database = await sqlite.create()
-  gateway = await startGateway(database)
-  servers = trackServerSockets(gateway.server)
-})
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((client) => client.close()))
-})
-afterAll(async () => {
-  await gateway?.close()
-  await database?.drop()
+beforeAll(() => {
+  gateway = env.gateway
 })
 
 describe('connection_init and connection_ack', () => {
@@ -123,14 +108,8 @@ describe('subscribe before connection_ack (4401)', () => {
 
 describe('refused credentials (4403)', () => {
   let secured: TestGateway
-  let securedDatabase: TestDatabase
   beforeAll(async () => {
-    securedDatabase = await sqlite.create()
-    secured = await startGateway(securedDatabase, { auth: { apiKeys: ['k'] } })
-  })
-  afterAll(async () => {
-    await secured?.close()
-    await securedDatabase?.drop()
+    secured = await env.startGateway({ auth: { apiKeys: ['k'] } })
   })
 
   it('should close with 4403 when connection_init carries a wrong key, and acknowledge the right one', async () => {
@@ -160,7 +139,7 @@ describe('subprotocol (4406)', () => {
   it('should fail the handshake of a client offering only the legacy graphql-ws subprotocol (it sees 1006), and free the server socket', async () => {
     const outcome = await attemptUpgrade(gateway.wsUrl, 'graphql-ws')
     expect(outcome).toMatchObject({ kind: 'failed', code: 1006, error: { message: 'Server sent no subprotocol' } })
-    const serverSocket = servers.last!
+    const serverSocket = env.servers.last!
     await new Promise<void>((resolve) => (serverSocket.closed ? resolve() : serverSocket.once('close', () => resolve())))
   })
 
@@ -176,7 +155,7 @@ describe('subprotocol (4406)', () => {
     const outcome = await attemptUpgrade(gateway.wsUrl, ['graphql-ws', 'graphql-transport-ws'])
     expect(outcome.kind).toBe('open')
     const client = (outcome as { client: RawClient }).client
-    open.push(client)
+    env.defer(() => client.close())
     expect(client.socket.protocol).toBe('graphql-transport-ws')
     await client.init()
     await client.roundTrip()
@@ -185,14 +164,8 @@ describe('subprotocol (4406)', () => {
 
 describe('connection_init timeout (4408)', () => {
   let strict: TestGateway
-  let strictDatabase: TestDatabase
   beforeAll(async () => {
-    strictDatabase = await sqlite.create()
-    strict = await startGateway(strictDatabase, { limits: { connectionInitTimeoutMs: 200 } })
-  })
-  afterAll(async () => {
-    await strict?.close()
-    await strictDatabase?.drop()
+    strict = await env.startGateway({ limits: { connectionInitTimeoutMs: 200 } })
   })
 
   it('should close with 4408 a socket that sends no connection_init, and leave an initialised one open', async () => {
@@ -335,8 +308,7 @@ describe('complete', () => {
 
 describe('shutdown (1001)', () => {
   it('should close every open socket with 1001 when the gateway stops', async () => {
-    const ownDatabase = await sqlite.create()
-    const own = await startGateway(ownDatabase)
+    const own = await env.startGateway()
     const acked = await connectRaw(own.wsUrl)
     const pending = await openRaw(own.wsUrl)
     acked.subscribe('s', MESSAGES)
@@ -344,6 +316,5 @@ describe('shutdown (1001)', () => {
     await own.close()
     expect(await acked.closed).toEqual({ code: 1001, reason: 'Server shutting down' })
     expect((await pending.closed).code).toBe(1001)
-    await ownDatabase.drop()
   })
 })

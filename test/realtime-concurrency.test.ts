@@ -4,26 +4,21 @@
  */
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
+import { missing, useFixture } from './helpers/fixture.ts'
+import type { RealtimeFixture } from './helpers/realtime.ts'
 
-const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
-
-describe('concurrent writers on postgresql', () => {
-  let database: TestDatabase
+describe.skipIf(missing('postgresql'))('concurrent writers on postgresql', () => {
+  const env = useFixture({ database: 'postgresql', gateways: 0, backend: true })
   let rt: RealtimeFixture
   let observer: pg.Client
 
   beforeAll(async () => {
-    database = await postgres.create()
-    rt = await openRealtime(database)
-    observer = new pg.Client({ connectionString: database.url })
+    rt = env.backend
+    observer = new pg.Client({ connectionString: env.database.url })
     await observer.connect()
   })
   afterAll(async () => {
     await observer?.end()
-    await rt?.close()
-    await database?.drop()
   })
 
   /** Resolves once some session of this database waits for a lock another one holds. */

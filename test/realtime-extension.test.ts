@@ -1,21 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createMemoryBus } from '../src/bus/memory.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
+import { eachDatabase, useFixture } from './helpers/fixture.ts'
 import { brief, openRealtime, type RealtimeFixture } from './helpers/realtime.ts'
 
-describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => {
-  let database: TestDatabase
+eachDatabase('realtime extension on $provider', (database) => {
+  const env = useFixture({ database, gateways: 0, backend: true })
   let rt: RealtimeFixture
   let n = 0
   const email = () => `u${++n}@example.com`
 
-  beforeAll(async () => {
-    database = await create()
-    rt = await openRealtime(database)
-  })
-  afterAll(async () => {
-    await rt?.close()
-    await database?.drop()
+  beforeAll(() => {
+    rt = env.backend
   })
   beforeEach(() => rt.clear())
 
@@ -210,11 +205,11 @@ describe.each(databaseKinds)('realtime extension on $provider', ({ create }) => 
 
   describe('when the bus fails', () => {
     it('should keep the write, log and count the failure', async () => {
-      const failing = await openRealtime(database, createMemoryBus())
+      const failing = await openRealtime(env.database, createMemoryBus())
       await failing.bus.close()
       const user = await failing.prisma.user.create({ data: { email: email(), name: 'kept' } })
       expect(await rt.prisma.user.findUnique({ where: { id: user.id } })).toMatchObject({ name: 'kept' })
-      expect(failing.prisma.$realtimeStats()).toEqual({ published: 0, failed: 1 })
+      expect(failing.prisma.$realtimeStats()).toEqual({ published: 0, queued: 0, dropped: 0, failed: 1 })
       await failing.database.close()
     })
   })

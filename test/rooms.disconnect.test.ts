@@ -3,11 +3,11 @@
  * subscribed close, no room, hub subscriber or bus listener is left beyond what the gateway had
  * before them.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { createMemoryBus } from '../src/bus/memory.ts'
 import { postGraphQL, subscribeWs, type Subscription } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 import { BROADCAST, MESSAGES, nextMessage, ROOM, roomClients, settled, type Connection, type RoomMessage } from './helpers/rooms.ts'
 
 const CONNECTIONS = 1000
@@ -16,16 +16,11 @@ const BATCH = 100
 
 describe('rooms: disconnect', () => {
   const bus = createMemoryBus()
-  let database: TestDatabase
+  const env = useFixture({ gateway: { bus } })
   let gateway: TestGateway
 
-  beforeAll(async () => {
-    database = await databaseKinds[0]!.create()
-    gateway = await startGateway(database, { bus })
-  })
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
+  beforeAll(() => {
+    gateway = env.gateway
   })
 
   it(`should leave zero rooms, hub subscribers and bus listeners beyond the baseline after ${CONNECTIONS} connections disconnect`, async () => {

@@ -1,30 +1,25 @@
 /** Bad input to rooms: clear errors with stable codes, and the gateway keeps serving everyone else. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../src/errors.ts'
 import { DEFAULT_MAX_DATA_BYTES, MAX_NAME_LENGTH } from '../src/rooms/validation.ts'
 import { postGraphQL, subscribeWs } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 import { BLAST, BROADCAST, nextMessage, ROOM, roomClients } from './helpers/rooms.ts'
 
 const tooLong = 'r'.repeat(MAX_NAME_LENGTH + 1)
 const longest = 'r'.repeat(MAX_NAME_LENGTH)
 
 describe('rooms: bad input', () => {
-  let database: TestDatabase
+  const env = useFixture()
   let gateway: TestGateway
   let rooms: ReturnType<typeof roomClients>
 
-  beforeAll(async () => {
-    database = await databaseKinds[0]!.create()
-    gateway = await startGateway(database)
+  beforeAll(() => {
+    gateway = env.gateway
     rooms = roomClients(gateway)
   })
   afterEach(() => rooms.closeAll())
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
-  })
 
   /** The error of an operation sent over HTTP: its message and extensions.code. */
   async function errorOf(query: string, variables?: Record<string, unknown>) {
@@ -100,15 +95,15 @@ describe('rooms: bad input', () => {
     })
 
     it('should take the limit from the maxDataBytes option and refuse a bad one at startup', async () => {
-      const small = await startGateway(database, { rooms: { maxDataBytes: 10 } })
+      const small = await env.startGateway({ rooms: { maxDataBytes: 10 } })
       try {
         expect((await postGraphQL(small.url, BLAST, { event: 'e', data: 'x'.repeat(8) })).errors).toBeUndefined()
         expect((await postGraphQL(small.url, BLAST, { event: 'e', data: 'x'.repeat(9) })).errors?.[0]?.message).toBe('data must be at most 10 bytes of JSON, got 11')
       } finally {
         await small.close()
       }
-      await expect(startGateway(database, { rooms: { maxDataBytes: 0 } })).rejects.toThrow(ConfigError)
-      await expect(startGateway(database, { rooms: { maxDataBytes: 1.5 } })).rejects.toThrow('rooms.maxDataBytes: expected a positive integer, got 1.5')
+      await expect(env.startGateway({ rooms: { maxDataBytes: 0 } })).rejects.toThrow(ConfigError)
+      await expect(env.startGateway({ rooms: { maxDataBytes: 1.5 } })).rejects.toThrow('rooms.maxDataBytes: expected a positive integer, got 1.5')
     })
   })
 

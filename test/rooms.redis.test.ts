@@ -4,24 +4,19 @@
  * dead instance are purged. (The single-instance contract is in rooms.registry.test.ts.)
  */
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import type { Redis } from 'ioredis'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisRoomRegistry, RoomCommandTimeoutError, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../src/rooms/redis.ts'
 import { UnknownConnectionError } from '../src/rooms/registry.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
 import { settled } from './helpers/gateway.ts'
+import { missing, redisUrl, useFixture } from './helpers/fixture.ts'
 
-const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const server = { kind: 'server' } as const
-const inspector = new Redis(redisUrl)
+/** A plain client to look at and plant keys; made when the suite runs (not when Redis is missing). */
+let inspector: Redis
 const open: RedisRoomRegistry[] = []
 const cleanups: (() => Promise<unknown>)[] = []
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((registry) => registry.close()))
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()))
-})
-afterAll(() => inspector.quit())
 
 /** Registries sharing a fresh key prefix, each holding the given connections. */
 async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryOptions> = {}) {
@@ -42,7 +37,16 @@ async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryO
   return { keyPrefix, registries, left }
 }
 
-describe('redis rooms registry across instances', () => {
+describe.skipIf(missing('redis'))('redis rooms registry across instances', () => {
+  const env = useFixture({ database: false })
+  beforeAll(() => {
+    inspector = env.redis
+  })
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((registry) => registry.close()))
+    await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()))
+  })
+
   describe('operations on another instance’s connection', () => {
     it('should apply a join where the connection is held before it resolves', async () => {
       const { registries: [a, b] } = await cluster([['a1'], ['b1']])
@@ -193,9 +197,7 @@ describe('redis rooms registry across instances', () => {
     it('should reject with a timeout when the holding instance does not answer', async () => {
       const { keyPrefix, registries: [a] } = await cluster([['a1']], { commandTimeoutMs: 200 })
       // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
-      const mute = new Redis(redisUrl, { lazyConnect: true })
-      cleanups.push(() => mute.quit())
-      await mute.connect()
+      const mute = await env.connectRedis()
       await inspector.hset(`${keyPrefix}owners`, 'm1', 'mute')
       await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
       await mute.subscribe(`${keyPrefix}commands:mute`)

@@ -4,15 +4,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryRoomRegistry } from '../src/rooms/memory.ts'
 import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
 import { UnknownConnectionError, type RoomRegistry } from '../src/rooms/registry.ts'
+import { describeEach, redisUrl, type Needing } from './helpers/services.ts'
 
-const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** Registries made by the current test, closed after it. */
 const created: RoomRegistry[] = []
 
-const registries: { name: string; create: () => Promise<RoomRegistry> }[] = [
+const registries: (Needing & { name: string; create: () => Promise<RoomRegistry> })[] = [
   { name: 'memory', create: async () => new MemoryRoomRegistry() },
   {
     name: 'redis',
+    needs: ['redis'],
     // A fresh prefix per registry: runs never see each other's keys.
     create: () => createRedisRoomRegistry({ url: redisUrl, keyPrefix: `mizzen-test-${randomUUID()}:` }),
   },
@@ -25,7 +26,7 @@ afterEach(async () => {
 const server = { kind: 'server' } as const
 const subscription = (subscriptionId: string) => ({ kind: 'subscription', subscriptionId }) as const
 
-describe.each(registries)('$name rooms registry', ({ create }) => {
+describeEach(registries, '$name rooms registry', ({ create }) => {
   /** A registry holding connections `a`, `b` and `c`, recording what `onLeft` reports. */
   async function setup() {
     const registry = await create()

@@ -5,27 +5,22 @@
  * A test shows that a connection did NOT receive something by sending it a later message that it
  * does receive: delivery to a connection is in order, so that later message must come first.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
-import { databaseKinds, type TestDatabase } from './helpers/databases.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { useFixture } from './helpers/fixture.ts'
+import type { TestGateway } from './helpers/gateway.ts'
 import { BLAST, BROADCAST, MESSAGES, nextMessage, ROOM, roomClients, settled, type Connection } from './helpers/rooms.ts'
 
 describe('rooms', () => {
-  let database: TestDatabase
+  const env = useFixture()
   let gateway: TestGateway
   let rooms: ReturnType<typeof roomClients>
 
-  beforeAll(async () => {
-    database = await databaseKinds[0]!.create()
-    gateway = await startGateway(database)
+  beforeAll(() => {
+    gateway = env.gateway
     rooms = roomClients(gateway)
   })
   afterEach(() => rooms.closeAll())
-  afterAll(async () => {
-    await gateway?.close()
-    await database?.drop()
-  })
 
   /** Runs an operation over HTTP and returns its data; errors fail the test. */
   async function post(query: string, variables?: Record<string, unknown>): Promise<Record<string, any>> {

@@ -1,8 +1,8 @@
 /**
- * Hands events to the bus after their write committed. Publishing never fails a write: a bus
- * error is logged and counted, and the write stands.
+ * Hands events to the bus after their write committed. Publishing never fails a write: what the
+ * bus could not carry to other processes is logged and counted, and the write stands.
  */
-import type { Bus } from '../bus/bus.ts'
+import type { Bus, PublishOutcome } from '../bus/bus.ts'
 import { modelTopic, type ModelEvent } from '../events.ts'
 import type { PendingEvent } from './diff.ts'
 
@@ -12,32 +12,47 @@ export interface ErrorLogger {
 }
 
 export interface PublisherStats {
-  /** Events handed to the bus. */
+  /** Events handed to the bus: delivered to its local subscribers, and sent to other processes. */
   published: number
-  /** Events the bus refused (logged, write kept). */
+  /** Of those, waiting in the bus's outbox for Redis (other processes get them when it returns). */
+  queued: number
+  /** Of those, refused by a full outbox: other processes never get them (logged, write kept). */
+  dropped: number
+  /** Events the bus refused outright, because it was closed (logged, write kept). */
   failed: number
 }
 
 export class Publisher {
-  readonly stats: PublisherStats = { published: 0, failed: 0 }
+  readonly stats: PublisherStats = { published: 0, queued: 0, dropped: 0, failed: 0 }
 
   constructor(
     private readonly bus: Bus,
     private readonly logger: ErrorLogger,
   ) {}
 
-  /** Publishes in order; resolves when every event was handed over or refused. */
+  /**
+   * Publishes in order (the bus takes each one before the next, so they need no waiting in
+   * between); resolves when the bus said what became of every event.
+   */
   async publish(events: readonly PendingEvent[]): Promise<void> {
     const at = new Date().toISOString()
-    for (const pending of events) {
-      const event: ModelEvent = { ...pending, at }
-      try {
-        await this.bus.publish(modelTopic(event.model), event)
-        this.stats.published++
-      } catch (err) {
-        this.stats.failed++
-        this.logger.error({ err, model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: could not publish an event; the write stands')
-      }
+    await Promise.all(events.map((pending) => this.#publishOne({ ...pending, at })))
+  }
+
+  async #publishOne(event: ModelEvent): Promise<void> {
+    let outcome: PublishOutcome
+    try {
+      outcome = await this.bus.publish(modelTopic(event.model), event)
+    } catch (err) {
+      this.stats.failed++
+      this.logger.error({ err, model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: could not publish an event; the write stands')
+      return
+    }
+    this.stats.published++
+    if (outcome === 'queued') this.stats.queued++
+    if (outcome === 'dropped') {
+      this.stats.dropped++
+      this.logger.error({ model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: the bus outbox is full: the event reached only this process; the write stands')
     }
   }
 }

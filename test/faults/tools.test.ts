@@ -7,6 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts'
+import { missing } from '../helpers/services.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 
 /** A raw client: what it received, and how it ended. */
@@ -31,7 +32,7 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-describe('test redis-server', () => {
+describe.skipIf(missing('redis-server'))('test redis-server', () => {
   let redis: RedisServer
   beforeAll(async () => {
     redis = await startRedisServer()
@@ -141,7 +142,7 @@ describe('tcp proxy', () => {
     await proxy.close()
   })
 
-  it('should close the client’s connection when the target dies', async () => {
+  it.skipIf(missing('redis-server'))('should close the client’s connection when the target dies', async () => {
     const redis = await startRedisServer()
     const proxy = await startTcpProxy({ port: redis.port })
     const client = rawClient(proxy.port)

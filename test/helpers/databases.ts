@@ -1,7 +1,8 @@
 /**
  * The databases every database-facing test runs on: a fresh SQLite file, and a fresh
- * PostgreSQL database on the local server (`TEST_POSTGRES_URL`, default
+ * PostgreSQL database on the run's server (`TEST_POSTGRES_URL`, default
  * postgres://postgres@127.0.0.1:5432/test), created per test file and dropped after it.
+ * Tests get theirs from the fixture (./fixture.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -9,8 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { DatabaseProvider } from '../../src/db/provider.ts'
+import { postgresUrl } from './services.ts'
 
-export const adminPostgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const adminPostgresUrl = postgresUrl
 
 export interface TestDatabase {
   readonly url: string

@@ -1,0 +1,181 @@
+/**
+ * One topic as a Redis bus process sees it: its listeners, its position in the topic's log
+ * (`last`: every entry up to it was delivered here, or came before this process subscribed),
+ * what it has seen of each publisher, and its own messages the log has not shown back yet.
+ *
+ * Entries reach it in log order, from pub/sub or, after a break, from a catch-up read of the log;
+ * while it catches up (`syncing`) pub/sub messages wait in a buffer, and the ones the read
+ * already covered are skipped, so each entry is delivered once, in order.
+ */
+import type { Gap } from './bus.ts'
+import { decode } from './codec.ts'
+import { DeliveryMark, type CursorContext } from './mark.ts'
+import type { OutboxMessage } from './outbox.ts'
+import { compareStreamIds, type StreamId } from './stream-id.ts'
+
+/** An entry of the log as pub/sub or a read brings it. */
+export interface LogEntry {
+  readonly id: StreamId
+  readonly origin: string
+  readonly seq: number
+  /** The payload as the publisher encoded it. */
+  readonly text: string
+}
+
+type RawListener = (payload: unknown, mark: DeliveryMark) => void
+
+/** Origins remembered per topic; the oldest are forgotten past it (cursors then keep them). */
+const MAX_ORIGINS = 4096
+/** Pub/sub messages buffered while catching up; past it they are dropped, since the catch-up reads them from the log. */
+const MAX_BUFFERED = 10_000
+
+const ZERO: StreamId = { ms: 0, seq: 0 }
+
+export class RedisTopic {
+  readonly listeners = new Set<RawListener>()
+  readonly gapListeners = new Set<(gap: Gap) => void>()
+  /** This process's position in the topic's log; undefined until the first sync. */
+  last: StreamId | undefined
+  /** Catching up: pub/sub messages wait in the buffer. */
+  syncing = true
+  /** The catch-up in progress, if any, and whether another must follow it (the connection broke meanwhile). */
+  syncRunning: Promise<void> | undefined
+  syncAgain = false
+  /** The last sequence number this process published on the topic. */
+  ownSeq = 0
+  /** The highest of this process's own sequence numbers seen in the log. */
+  #ownInLog = 0
+  /** Other origins: the highest sequence number seen in the log. */
+  readonly #seen = new Map<string, number>()
+  /** Own messages published on the topic that the log has not shown back yet, oldest first. */
+  #pending: OutboxMessage[] = []
+  #pendingHead = 0
+  #buffer: LogEntry[] = []
+
+  /** Resolves once the topic has a position in the log (after its first sync). */
+  readonly positioned: Promise<void>
+  #onPositioned!: () => void
+
+  constructor(
+    readonly name: string,
+    readonly context: CursorContext,
+    readonly report: (error: unknown, topic: string) => void,
+  ) {
+    this.positioned = new Promise((resolve) => (this.#onPositioned = resolve))
+  }
+
+  /** Where the first sync found the log's end: the process has seen everything up to it. */
+  start(position: StreamId): void {
+    this.last = position
+    this.#onPositioned()
+  }
+
+
+  /** A message from pub/sub. */
+  receive(entry: LogEntry): void {
+    if (!this.syncing) return this.apply(entry)
+    // The catch-up that ends this sync reads everything published until it ends: what does not
+    // fit here is read from the log instead.
+    if (this.#buffer.length >= MAX_BUFFERED) this.#buffer = []
+    this.#buffer.push(entry)
+  }
+
+  /** Takes an entry of the log, in order; one already passed is only noted. */
+  apply(entry: LogEntry): void {
+    this.#note(entry.origin, entry.seq)
+    if (this.last && compareStreamIds(entry.id, this.last) <= 0) return
+    this.last = entry.id
+    if (entry.origin === this.context.origin) return
+    let payload: unknown
+    try {
+      payload = decode(entry.text)
+    } catch (error) {
+      this.report(error, this.name)
+      return
+    }
+    this.#deliver(payload, new DeliveryMark(this.context, this.name, entry.id, entry.origin, entry.seq, entry.id, this.#ownUnseen()))
+  }
+
+  /** This process's own message: delivered at once, before Redis places it. `queued` when it is on its way to the log. */
+  publishOwn(payload: unknown, message: OutboxMessage, queued: boolean): void {
+    this.ownSeq = message.seq
+    if (queued) this.#pending.push(message)
+    this.#deliver(payload, new DeliveryMark(this.context, this.name, undefined, this.context.origin, message.seq, this.last ?? ZERO, message.seq))
+  }
+
+  /** Own messages the log has not shown back yet, oldest first. */
+  get pending(): readonly OutboxMessage[] {
+    return this.#pendingHead ? this.#pending.slice(this.#pendingHead) : this.#pending
+  }
+
+  /** The highest sequence number of `origin` seen in the log. */
+  seenInLog(origin: string): number | undefined {
+    return origin === this.context.origin ? this.#ownInLog : this.#seen.get(origin)
+  }
+
+  /** A break in the connection: buffer until the next sync. */
+  startSync(): void {
+    this.syncing = true
+  }
+
+  /** The catch-up read everything up to `last`: the buffered messages follow. */
+  finishSync(): void {
+    const buffered = this.#buffer
+    this.#buffer = []
+    this.syncing = false
+    for (const entry of buffered) this.apply(entry)
+  }
+
+  /** Some entries after `last` are gone: the subscribers must resynchronise; the process moves on to `to`. */
+  gap(reason: string, to: StreamId | undefined): void {
+    if (to && (!this.last || compareStreamIds(to, this.last) > 0)) this.last = to
+    for (const listener of [...this.gapListeners]) {
+      try {
+        listener({ topic: this.name, reason })
+      } catch (error) {
+        this.report(error, this.name)
+      }
+    }
+  }
+
+  /** Own messages given up on (the bus closed): the log will never show them. */
+  forget(messages: readonly OutboxMessage[]): void {
+    const gone = new Set(messages)
+    this.#pending = this.pending.filter((message) => !gone.has(message))
+    this.#pendingHead = 0
+  }
+
+  #note(origin: string, seq: number): void {
+    if (origin === this.context.origin) {
+      if (seq <= this.#ownInLog) return
+      this.#ownInLog = seq
+      while (this.#pendingHead < this.#pending.length && this.#pending[this.#pendingHead]!.seq <= seq) this.#pendingHead++
+      if (this.#pendingHead === this.#pending.length) {
+        this.#pending = []
+        this.#pendingHead = 0
+      } else if (this.#pendingHead >= 1024 && this.#pendingHead * 2 >= this.#pending.length) {
+        this.#pending = this.#pending.slice(this.#pendingHead)
+        this.#pendingHead = 0
+      }
+      return
+    }
+    const seen = this.#seen.get(origin)
+    if (seen !== undefined && seq <= seen) return
+    if (seen === undefined && this.#seen.size >= MAX_ORIGINS) this.#seen.delete(this.#seen.keys().next().value!)
+    this.#seen.set(origin, seq)
+  }
+
+  #ownUnseen(): number | undefined {
+    return this.ownSeq > this.#ownInLog ? this.ownSeq : undefined
+  }
+
+  #deliver(payload: unknown, mark: DeliveryMark): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(payload, mark)
+      } catch (error) {
+        this.report(error, this.name)
+      }
+    }
+  }
+}
