@@ -308,7 +308,7 @@ const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLoc
 const ms = (micros: number) => (Number.isFinite(micros) ? `${fmt(micros / 1000, micros < 10_000 ? 2 : 1)} ms` : 'n/a')
 
 function table(results: RunResult[]): string {
-  const header = ['scenario', 'server', 'delivered msg/s', 'x raw ws', 'x Yoga', 'p50', 'p99', 'p99 x raw', 'CPU µs/msg', 'x raw', 'CPU busy', 'KB/idle conn', 'lost', 'reordered']
+  const header = ['scenario', 'server', 'delivered msg/s', 'x raw ws', 'x Yoga', 'p50', 'p99', 'p99 x raw', 'CPU µs/msg', 'x raw', 'CPU busy', 'KB/idle conn (RSS)', 'heap', 'lost', 'reordered']
   const rows = results.map((r) => {
     const raw = results.find((o) => o.scenario === r.scenario && o.server === 'raw-ws')
     const yoga = results.find((o) => o.scenario === r.scenario && o.server === 'yoga')
@@ -326,6 +326,7 @@ function table(results: RunResult[]): string {
       ratio(r.cpuMicrosPerMessage, raw?.cpuMicrosPerMessage),
       `${fmt(r.cpuBusy * 100)}%`,
       fmt(r.idleBytesPerConnection / 1024, 1),
+      fmt(r.idleHeapBytesPerConnection / 1024, 1),
       r.connected < r.subscribers ? `${fmt(r.lost)} (${r.subscribers - r.connected} never connected)` : fmt(r.lost),
       fmt(r.reordered),
     ]

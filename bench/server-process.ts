@@ -30,11 +30,19 @@ let credit = 0
 let publishing: 'idle' | 'rate' | 'credit' = 'idle'
 let running = false
 
-/** RSS and heap once garbage is collected and the heap has shrunk back (GC, a pause, GC again). */
+/**
+ * RSS and heap once garbage is collected and memory has settled: full GCs with pauses between
+ * (V8 gives pages back to the system on timers) until RSS stops falling, for at most 5 s.
+ */
 async function settledMemory() {
-  for (let round = 0; round < 3; round++) {
+  let previous = Number.POSITIVE_INFINITY
+  const deadline = Date.now() + 5000
+  for (;;) {
     for (let i = 0; i < 3; i++) global.gc?.()
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const { rss } = process.memoryUsage()
+    if (rss > previous * 0.995 || Date.now() > deadline) break
+    previous = rss
   }
   const { rss, heapUsed } = process.memoryUsage()
   return { rss, heapUsed }

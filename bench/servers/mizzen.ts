@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import { dataModel, openExampleDatabase } from '../../src/app/database.ts'
 import { examplePolicies } from '../../src/app/policies.ts'
 import { createGateway } from '../../src/gateway.ts'
 import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
@@ -17,10 +18,12 @@ import { eventFor } from './payloads.ts'
 import type { BenchServer } from './server.ts'
 
 export async function startMizzen(scenario: Scenario): Promise<BenchServer> {
+  const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
   const gateway = await createGateway({
+    prisma: database.prisma,
+    dataModel,
     port: 0,
     host: '127.0.0.1',
-    databaseUrl: `file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`,
     logger: pino({ level: 'silent' }),
     graphiql: false,
     limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
