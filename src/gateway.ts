@@ -17,7 +17,10 @@ import { DeliveryHub } from './delivery/hub.ts'
 import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import { dataModel as generatedDataModel } from './generated/models.ts'
+import type { TrustProxy } from './http/client-address.ts'
+import { createMetricsHandler } from './http/metrics.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { countPublishes, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
@@ -91,6 +94,19 @@ export interface GatewayOptions {
   allowedOrigins?: readonly string[]
   /** Answer introspection queries. @default true unless nodeEnv is production */
   introspection?: boolean
+  /**
+   * Which hops in front of the gateway are proxies whose `X-Forwarded-For` names the client
+   * (per-IP connection limit, logs): `false`, `true` (every hop), a hop count, or addresses and
+   * CIDR ranges (`loopback`, `linklocal`, `uniquelocal` too), as Express's `trust proxy`.
+   * @default false (the socket's peer address)
+   */
+  trustProxy?: TrustProxy
+  /**
+   * `GET /metrics` in Prometheus text. `false` turns it off (nothing is counted); pass your own
+   * `createMetrics()` to count your Redis bus's errors in it too (`metrics.busError()` in its `onError`).
+   * @default true (a metrics registry of this gateway's own)
+   */
+  metrics?: boolean | Metrics
 }
 
 export interface Gateway {
@@ -101,11 +117,14 @@ export interface Gateway {
   readonly schema: GraphQLSchema
   /** The gateway's Prisma Client, with the realtime extension: writes through it publish events. */
   readonly prisma: PrismaClient
+  /** The bus it was given (or its in-memory one); what others publish on it is theirs, not counted in this gateway's metrics. */
   readonly bus: Bus
   /** Local subscribers by topic (for diagnostics and leak checks). */
   readonly hub: DeliveryHub
   /** Room messaging and its registry (for diagnostics and leak checks). */
   readonly rooms: Rooms
+  /** What /metrics serves (`noopMetrics` when off). */
+  readonly metrics: Metrics
   /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
   readonly connectionCount: number
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
@@ -127,10 +146,16 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   }
   const policies = options.policies ?? {}
   const allowedOrigins = options.allowedOrigins ?? []
+  const metrics = typeof options.metrics === 'object' ? options.metrics : createMetrics({ enabled: options.metrics !== false })
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
-  const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
-  const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
-  const rooms = new Rooms({ bus, hub }, options.rooms)
+  const onListenerError = (err: unknown, topic: string) => {
+    metrics.busError()
+    logger.error({ err, topic }, 'bus listener failed')
+  }
+  const ownBus = options.bus ?? createMemoryBus({ onListenerError })
+  const bus = countPublishes(ownBus, metrics)
+  const hub = new DeliveryHub({ metrics, onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
+  const rooms = new Rooms({ bus, hub, metrics }, options.rooms)
 
   const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
@@ -138,7 +163,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     logger.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>`; until then, writes to new tables and columns fail')
   }
 
-  const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
+  const stopModelEvents = bridgeModelEvents(bus, hub, dataModel, metrics)
   // Every write made through the gateway publishes its events; backends install the same extension.
   const prisma = database.prisma.$extends(realtime({ bus, dataModel, logger })) as unknown as PrismaClient
 
@@ -167,8 +192,10 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   })
 
   const probes = createProbeHandler({ database: database.ping, bus: () => bus.ping() })
+  const metricsEndpoint = createMetricsHandler(metrics)
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return
+    if (await metricsEndpoint(req, res)) return
     yoga(req, res)
   })
   const websocket = attachWebSocket({
@@ -182,9 +209,13 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     allowedOrigins,
     logger,
     isProduction: nodeEnv === 'production',
+    metrics,
+    trustProxy: options.trustProxy,
     onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),
     onConnectionClose: (connectionId) => rooms.connectionClosed(connectionId),
   })
+
+  metrics.countConnectionsWith(() => websocket.connectionCount)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -206,9 +237,10 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     server,
     schema,
     prisma,
-    bus,
+    bus: ownBus,
     hub,
     rooms,
+    metrics,
     get connectionCount() {
       return websocket.connectionCount
     },

@@ -3,12 +3,11 @@
  * Stops gracefully on SIGINT/SIGTERM and exits 0; a bad setting exits 1 naming it.
  */
 import { examplePolicies } from './app/policies.ts'
-import { createRedisBus } from './bus/redis.ts'
 import { loadConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createGateway } from './gateway.ts'
 import { createLogger } from './logger.ts'
-import { createRedisRoomRegistry } from './rooms/redis.ts'
+import { gatewaySettings, openServices, StartupError } from './startup.ts'
 
 async function main(): Promise<void> {
   let config
@@ -20,30 +19,11 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   const logger = createLogger(config.logLevel)
-  const bus = config.redisUrl
-    ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
-    : undefined
-  // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
-  const registry = config.redisUrl
-    ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
-    : undefined
+  // Every service a setting names answers, or startup stops here saying which (StartupError).
+  const { bus, registry, metrics } = await openServices(config, logger)
   let gateway
   try {
-    gateway = await createGateway({
-      port: config.port,
-      host: config.host,
-      databaseUrl: config.databaseUrl,
-      nodeEnv: config.nodeEnv,
-      logger,
-      auth: config.auth,
-      allowOpen: config.allowOpen,
-      allowedOrigins: config.allowedOrigins,
-      introspection: config.introspection,
-      limits: config.limits,
-      policies: examplePolicies,
-      bus,
-      rooms: { registry },
-    })
+    gateway = await createGateway({ ...gatewaySettings(config), logger, policies: examplePolicies, bus, rooms: { registry }, metrics })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     console.error(`mizzen: invalid configuration: ${error.message}`)
@@ -67,6 +47,8 @@ main().catch((error: unknown) => {
   const code = (error as NodeJS.ErrnoException).code
   if (code === 'EADDRINUSE' || code === 'EACCES') {
     console.error(`mizzen: cannot listen: ${(error as Error).message} (set PORT or HOST)`)
+  } else if (error instanceof StartupError) {
+    console.error(`mizzen: cannot start: ${error.message}`)
   } else {
     // The message says what failed (an unreachable database, say); the stack is for debugging.
     console.error(`mizzen: failed to start: ${error instanceof Error ? error.message : String(error)}`)

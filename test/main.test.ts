@@ -68,6 +68,16 @@ describe('npm start with bad configuration', () => {
   })
 })
 
+describe('npm start with a service that does not answer', () => {
+  it('should exit 1 with one line naming REDIS_URL, the address and the reason, and not the password', async () => {
+    const started = startMain({ PORT: '0', REDIS_URL: 'redis://:hunter2@127.0.0.1:1', DATABASE_URL: 'file:./data/never-opened-by-main-test.db' })
+    running.push(started)
+    expect(await started.exited).toBe(1)
+    const lines = started.output().split('\n').filter((line) => line && !line.includes('NO CREDENTIALS CONFIGURED'))
+    expect(lines).toEqual(['mizzen: cannot start: REDIS_URL: cannot reach Redis at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)'])
+  })
+})
+
 describe('npm start on a port in use', () => {
   const env = useFixture({ gateways: 0 })
   it('should exit non-zero saying so', async () => {

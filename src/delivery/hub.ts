@@ -8,6 +8,7 @@
  *   bus ─▶ deliver(topic, payload) ─▶ subscription.offer ─▶ group (see, pick, execute, JSON once)
  *                                                          └▶ sink.next ─▶ frame ─▶ socket.send
  */
+import { noopMetrics, type Metrics, type SubscriptionKind } from '../metrics.ts'
 import { Group, type Renderer } from './group.ts'
 import type { SubscriptionSink } from './rendering.ts'
 import type { Selection } from './selection.ts'
@@ -19,18 +20,22 @@ export { HubSubscription } from './subscription.ts'
 export interface DeliveryHubOptions {
   /** Told when a selection throws (or an `onEnd` fails); that subscription is ended, the others still receive. */
   onSelectorError?: (error: unknown, topic: string) => void
+  /** Counts subscriptions and deliveries by kind (`Selection.kind`). @default noopMetrics */
+  metrics?: Metrics
 }
 
 export class DeliveryHub {
   readonly #topics = new Map<string, Set<HubSubscription<any, any>>>()
   readonly #groups = new Map<string, Group<any, any, any>>()
   readonly #onSelectorError: (error: unknown, topic: string) => void
+  readonly #metrics: Metrics
   readonly #removeGroup = (group: Group<any, any, any>) => {
     if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
   }
 
   constructor(options: DeliveryHubOptions = {}) {
     this.#onSelectorError = options.onSelectorError ?? (() => {})
+    this.#metrics = options.metrics ?? noopMetrics
   }
 
   /**
@@ -42,12 +47,15 @@ export class DeliveryHub {
     let subscriptions = this.#topics.get(topic)
     if (!subscriptions) this.#topics.set(topic, (subscriptions = new Set()))
     const set = subscriptions
+    const { kind } = selection
+    if (kind) this.#metrics.subscriptionStarted(kind)
     const subscription: HubSubscription<P, V> = new HubSubscription<P, V>(
       topic,
       selection,
       () => {
         set.delete(subscription)
         if (set.size === 0 && this.#topics.get(topic) === set) this.#topics.delete(topic)
+        if (kind) this.#metrics.subscriptionEnded(kind)
       },
       onEnd,
       (error) => this.#onSelectorError(error, topic),
@@ -67,11 +75,30 @@ export class DeliveryHub {
     subscription.join(group, sink)
   }
 
-  /** Offers `payload` to every subscription of `topic`, in one loop. */
-  deliver(topic: string, payload: unknown): void {
+  /**
+   * Offers `payload` to every subscription of `topic`, in one loop; returns how many of them
+   * took a result. Deliveries are counted once per run of subscriptions of one kind, not per
+   * subscription (a model topic's subscriptions are all of one kind).
+   */
+  deliver(topic: string, payload: unknown): number {
     const subscriptions = this.#topics.get(topic)
-    if (!subscriptions) return
-    for (const subscription of subscriptions) subscription.offer(payload)
+    if (!subscriptions) return 0
+    let total = 0
+    let run = 0
+    let kind: SubscriptionKind | undefined
+    for (const subscription of subscriptions) {
+      if (!subscription.offer(payload)) continue
+      total++
+      const own = subscription.selection.kind
+      if (own !== kind) {
+        if (run && kind) this.#metrics.delivered(kind, run)
+        kind = own
+        run = 0
+      }
+      run++
+    }
+    if (run && kind) this.#metrics.delivered(kind, run)
+    return total
   }
 
   /** Completes every subscription (on shutdown). */

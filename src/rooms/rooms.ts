@@ -8,6 +8,7 @@ import type { Bus } from '../bus/bus.ts'
 import { ConfigError } from '../errors.ts'
 import { DeliveryPositions } from '../delivery/cursors.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
@@ -32,6 +33,8 @@ export interface RoomsOptions {
 export interface RoomsDependencies {
   readonly bus: Bus
   readonly hub: DeliveryHub
+  /** Observes each message's delivery latency. @default noopMetrics */
+  readonly metrics?: Metrics
 }
 
 /** What `send` did. */
@@ -46,6 +49,7 @@ export class Rooms {
   readonly maxDataBytes: number
   readonly #hub: DeliveryHub
   readonly #bus: Bus
+  readonly #metrics: Metrics
   readonly #detach: (() => void)[]
   readonly #positions = new DeliveryPositions()
 
@@ -58,6 +62,7 @@ export class Rooms {
     this.registry = options.registry ?? new MemoryRoomRegistry()
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
+    this.#metrics = dependencies.metrics ?? noopMetrics
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope) => this.#deliverLocally(envelope)),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
@@ -107,6 +112,7 @@ export class Rooms {
       const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
       this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own })
     }
+    this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }
 
   #signal(connectionId: string, signal: ConnectionSignal): void {

@@ -37,6 +37,7 @@ export function labelled(message: RoomMessageData, room: string | null, cursor: 
  */
 export function roomSelection(room: string, events: EventFilter): Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
   return {
+    kind: 'room',
     see: (signal) => signal,
     admit: (signal, control) => {
       if (signal.kind === 'left') {
@@ -58,6 +59,7 @@ export function roomSelection(room: string, events: EventFilter): Selection<Conn
  */
 export function messagesSelection(events: EventFilter): Selection<ConnectionSignal, MessageSignal, RoomMessage> {
   return {
+    kind: 'messages',
     see: (signal) => (signal.kind === 'message' ? signal : undefined),
     pick: ({ message, rooms, cursors }) => {
       if (events && !events.has(message.event)) return undefined

@@ -1,0 +1,100 @@
+/**
+ * From a validated configuration to what `createGateway` needs, for `npm start` (and any
+ * command that serves from the environment): the gateway settings the variables map to, and
+ * the services they name (Redis bus and rooms registry, metrics), opened after checking that
+ * each answers. A service that does not answer stops startup with a `StartupError` naming the
+ * setting, the address and the reason (never a password), which a command prints in one line.
+ */
+import type { Bus } from './bus/bus.ts'
+import { createRedisBus } from './bus/redis.ts'
+import type { Config } from './config.ts'
+import { databaseProvider } from './db/provider.ts'
+import type { GatewayOptions } from './gateway.ts'
+import type { Logger } from './logger.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import { createRedisRoomRegistry } from './rooms/redis.ts'
+import type { RoomRegistry } from './rooms/registry.ts'
+import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
+
+/** A service a setting names cannot be used: the message names the setting, where it looked and why. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`)
+  }
+}
+
+/** The gateway options the environment sets (the rest: policies, data model, logger, services, are the caller's). */
+export function gatewaySettings(config: Config) {
+  return {
+    port: config.port,
+    host: config.host,
+    databaseUrl: config.databaseUrl,
+    nodeEnv: config.nodeEnv,
+    auth: config.auth,
+    allowOpen: config.allowOpen,
+    allowedOrigins: config.allowedOrigins,
+    introspection: config.introspection,
+    limits: config.limits,
+    trustProxy: config.trustProxy,
+  } satisfies GatewayOptions
+}
+
+/** Checks the database `DATABASE_URL` names: PostgreSQL answers, or the SQLite file's folder is writable. */
+export async function checkDatabase(url: string): Promise<void> {
+  if (databaseProvider(url) === 'sqlite') {
+    const reason = checkSqliteFile(url)
+    if (reason) throw new StartupError('DATABASE_URL', `cannot create or write the SQLite file ${url.slice('file:'.length)} (${reason})`)
+    return
+  }
+  const reason = await checkPostgres(url)
+  if (reason) throw new StartupError('DATABASE_URL', `cannot use PostgreSQL at ${addressOf(url)} (${reason})`)
+}
+
+export interface Services {
+  /** The Redis bus (`REDIS_URL`), or undefined for the gateway's in-memory one. */
+  readonly bus: Bus | undefined
+  /** The Redis rooms registry (`REDIS_URL`), or undefined for the gateway's in-memory one. */
+  readonly registry: RoomRegistry | undefined
+  /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
+  readonly metrics: Metrics
+}
+
+/**
+ * Checks the database and Redis the configuration names, then opens the Redis bus and rooms
+ * registry (under `MIZZEN_REDIS_PREFIX`) and the metrics. Throws StartupError for a service that
+ * does not answer.
+ */
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const metrics = createMetrics({ enabled: config.metrics })
+  await checkDatabase(config.databaseUrl)
+  if (!config.redisUrl) return { bus: undefined, registry: undefined, metrics }
+  const url = config.redisUrl
+  const unreachable = (reason: string) => new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
+  const reason = await checkRedis(url)
+  if (reason) throw unreachable(reason)
+  let bus
+  try {
+    bus = await createRedisBus({
+      url,
+      prefix: config.redisPrefix,
+      onError: (err, context) => {
+        metrics.busError()
+        logger.error({ err, context }, 'redis bus error')
+      },
+    })
+    // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
+    const registry = await createRedisRoomRegistry({
+      url,
+      keyPrefix: `${config.redisPrefix}rooms:`,
+      onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+    })
+    return { bus, registry, metrics }
+  } catch (error) {
+    await bus?.close()
+    throw unreachable(reasonOf(error))
+  }
+}
