@@ -39,6 +39,13 @@ export interface Config {
   readonly introspection: boolean | undefined
   /** `MIZZEN_MAX_*` limits (see `Limits`). Unset ones keep their defaults. */
   readonly limits: Partial<Limits>
+  /** Timings of the Redis rooms registry and of Redis waits (see `RedisRoomRegistryOptions`); unset ones keep their defaults. */
+  readonly cluster: ClusterTimings
+  /**
+   * How long one database call may take, in ms (connecting, and each query), before it fails
+   * with UNAVAILABLE. `MIZZEN_DATABASE_TIMEOUT_MS`. Unset: the database layer's default.
+   */
+  readonly databaseTimeoutMs: number | undefined
   /**
    * Prefix of every Redis key and channel (bus, history, rooms registry under `<prefix>rooms:`),
    * so that deployments can share one Redis. `MIZZEN_REDIS_PREFIX`. @default "mizzen:"
@@ -53,6 +60,26 @@ export interface Config {
   /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
   readonly metrics: boolean
 }
+
+/** The cluster's timing settings, in ms, each from its variable. */
+export interface ClusterTimings {
+  /** `MIZZEN_REDIS_TIMEOUT_MS`: longest wait for one Redis call (registry, and a broadcast's cluster part). @default 2000 */
+  readonly redisTimeoutMs?: number
+  /** `MIZZEN_ROOMS_COMMAND_TIMEOUT_MS`: how long another instance gets to apply a membership operation. @default 5000 */
+  readonly commandTimeoutMs?: number
+  /** `MIZZEN_ROOMS_HEARTBEAT_TTL_MS`: how long an instance counts as alive after its last heartbeat. @default 10000 */
+  readonly heartbeatTtlMs?: number
+  /** `MIZZEN_ROOMS_SWEEP_INTERVAL_MS`: how often dead instances' connections are purged from Redis. @default 5000 */
+  readonly sweepIntervalMs?: number
+}
+
+/** Environment variable of each cluster timing. */
+export const clusterVariables = {
+  redisTimeoutMs: 'MIZZEN_REDIS_TIMEOUT_MS',
+  commandTimeoutMs: 'MIZZEN_ROOMS_COMMAND_TIMEOUT_MS',
+  heartbeatTtlMs: 'MIZZEN_ROOMS_HEARTBEAT_TTL_MS',
+  sweepIntervalMs: 'MIZZEN_ROOMS_SWEEP_INTERVAL_MS',
+} as const satisfies Record<keyof ClusterTimings, string>
 
 /** Environment variable of each limit. */
 export const limitVariables = {
@@ -85,6 +112,10 @@ const positiveInteger = z.coerce.number().int().positive()
 
 const limitsEnv = Object.fromEntries(Object.values(limitVariables).map((name) => [name, positiveInteger.optional()])) as Record<
   (typeof limitVariables)[keyof typeof limitVariables],
+  z.ZodOptional<typeof positiveInteger>
+>
+const clusterEnv = Object.fromEntries(Object.values(clusterVariables).map((name) => [name, positiveInteger.optional()])) as Record<
+  (typeof clusterVariables)[keyof typeof clusterVariables],
   z.ZodOptional<typeof positiveInteger>
 >
 
@@ -130,6 +161,7 @@ const env = z.object({
     .optional(),
   MIZZEN_ALLOW_OPEN: flag.default(false),
   MIZZEN_INTROSPECTION: flag.optional(),
+  MIZZEN_DATABASE_TIMEOUT_MS: positiveInteger.optional(),
   MIZZEN_REDIS_PREFIX: z
     .string()
     .max(128, 'must be at most 128 characters')
@@ -148,6 +180,7 @@ const env = z.object({
     .default(false),
   MIZZEN_METRICS: flag.default(true),
   ...limitsEnv,
+  ...clusterEnv,
 })
 
 /** Settings whose values are secrets: an error names them but never prints their value. */
@@ -175,6 +208,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) => (e[variable] === undefined ? [] : [[limit, e[variable]]])),
   ) as Partial<Limits>
+  const cluster = Object.fromEntries(
+    Object.entries(clusterVariables).flatMap(([timing, variable]) => (e[variable] === undefined ? [] : [[timing, e[variable]]])),
+  ) as ClusterTimings
   return {
     port: e.PORT,
     host: e.HOST,
@@ -194,6 +230,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: e.MIZZEN_ALLOWED_ORIGINS ?? [],
     introspection: e.MIZZEN_INTROSPECTION,
     limits,
+    cluster,
+    databaseTimeoutMs: e.MIZZEN_DATABASE_TIMEOUT_MS,
     redisPrefix: e.MIZZEN_REDIS_PREFIX,
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,

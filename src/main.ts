@@ -20,10 +20,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel)
   // Every service a setting names answers, or startup stops here saying which (StartupError).
-  const { bus, registry, metrics } = await openServices(config, logger)
+  const services = await openServices(config, logger)
   let gateway
   try {
-    gateway = await createGateway({ ...gatewaySettings(config), logger, policies: examplePolicies, bus, rooms: { registry }, metrics })
+    gateway = await createGateway({ ...gatewaySettings(config), ...services, logger, policies: examplePolicies })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     console.error(`mizzen: invalid configuration: ${error.message}`)

@@ -13,7 +13,7 @@ import type { GatewayOptions } from './gateway.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createRedisRoomRegistry } from './rooms/redis.ts'
-import type { RoomRegistry } from './rooms/registry.ts'
+import type { RoomsOptions } from './rooms/rooms.ts'
 import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
 
 /** A service a setting names cannot be used: the message names the setting, where it looked and why. */
@@ -40,6 +40,7 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    databaseTimeoutMs: config.databaseTimeoutMs,
   } satisfies GatewayOptions
 }
 
@@ -54,11 +55,12 @@ export async function checkDatabase(url: string): Promise<void> {
   if (reason) throw new StartupError('DATABASE_URL', `cannot use PostgreSQL at ${addressOf(url)} (${reason})`)
 }
 
+/** Gateway options, ready to spread into `createGateway`. */
 export interface Services {
   /** The Redis bus (`REDIS_URL`), or undefined for the gateway's in-memory one. */
   readonly bus: Bus | undefined
-  /** The Redis rooms registry (`REDIS_URL`), or undefined for the gateway's in-memory one. */
-  readonly registry: RoomRegistry | undefined
+  /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
+  readonly rooms: RoomsOptions
   /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
   readonly metrics: Metrics
 }
@@ -71,7 +73,8 @@ export interface Services {
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
   await checkDatabase(config.databaseUrl)
-  if (!config.redisUrl) return { bus: undefined, registry: undefined, metrics }
+  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
+  if (!config.redisUrl) return { bus: undefined, rooms, metrics }
   const url = config.redisUrl
   const unreachable = (reason: string) => new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
   const reason = await checkRedis(url)
@@ -90,9 +93,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     const registry = await createRedisRoomRegistry({
       url,
       keyPrefix: `${config.redisPrefix}rooms:`,
+      ...config.cluster,
       onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+      onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
     })
-    return { bus, registry, metrics }
+    return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
     throw unreachable(reasonOf(error))

@@ -17,6 +17,8 @@ describe('configuration', () => {
       allowedOrigins: [],
       introspection: undefined,
       limits: {},
+      cluster: {},
+      databaseTimeoutMs: undefined,
       redisPrefix: 'mizzen:',
       trustProxy: false,
       metrics: true,
@@ -29,6 +31,18 @@ describe('configuration', () => {
     expect(loadConfig({ MIZZEN_TRUST_PROXY: 'false' }).trustProxy).toBe(false)
     expect(loadConfig({ MIZZEN_TRUST_PROXY: '2' }).trustProxy).toBe(2)
     expect(loadConfig({ MIZZEN_TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::/32 , 192.168.1.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32', '192.168.1.7'])
+  })
+
+  it('should read the cluster timings and the database timeout', () => {
+    const config = loadConfig({
+      MIZZEN_REDIS_TIMEOUT_MS: '500',
+      MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
+      MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '3000',
+      MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '700',
+      MIZZEN_DATABASE_TIMEOUT_MS: '4000',
+    })
+    expect(config.cluster).toEqual({ redisTimeoutMs: 500, commandTimeoutMs: 1000, heartbeatTtlMs: 3000, sweepIntervalMs: 700 })
+    expect(config.databaseTimeoutMs).toBe(4000)
   })
 
   it('should read credentials, origins, switches and limits', () => {
@@ -62,6 +76,8 @@ describe('configuration', () => {
   it.each([
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', /unsupported database "mysql"/],
     [{ PORT: 'eighty' }, 'PORT', /eighty/],
+    [{ MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '0' }, 'MIZZEN_ROOMS_HEARTBEAT_TTL_MS', /0/],
+    [{ MIZZEN_DATABASE_TIMEOUT_MS: 'soon' }, 'MIZZEN_DATABASE_TIMEOUT_MS', /soon/],
     [{ PORT: '70000' }, 'PORT', /70000/],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL', /redis:\/\//],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /loud/],

@@ -61,8 +61,7 @@ describe.skipIf(missing('redis'))('MIZZEN_REDIS_PREFIX', () => {
   /** A gateway opened as `npm start` opens one, with `prefix`. */
   async function gatewayWithPrefix(prefix: string): Promise<TestGateway> {
     const config = loadConfig({ REDIS_URL: redisUrl, MIZZEN_REDIS_PREFIX: prefix, DATABASE_URL: env.database.url })
-    const { bus, registry, metrics } = await openServices(config, silent)
-    return env.startGateway({ bus, rooms: { registry }, metrics })
+    return env.startGateway(await openServices(config, silent))
   }
 
   it('should keep the bus and the rooms of deployments with different prefixes apart, and join those with the same', async () => {
@@ -101,8 +100,7 @@ describe.skipIf(missing('redis-server'))('Redis errors in the metrics', () => {
     const redis = await startRedisServer()
     env.defer(() => redis.stop())
     const config = loadConfig({ REDIS_URL: redis.url, DATABASE_URL: env.database.url })
-    const { bus, registry, metrics } = await openServices(config, silent)
-    const gateway = await env.startGateway({ bus, rooms: { registry }, metrics })
+    const gateway = await env.startGateway(await openServices(config, silent))
     expect(await metric(gateway.url, 'mizzen_bus_errors_total')).toBe(0)
     await redis.kill()
     await settled(async () => expect(await metric(gateway.url, 'mizzen_bus_errors_total')).toBeGreaterThan(0))
