@@ -1,9 +1,10 @@
 /**
- * From a validated configuration to what `createGateway` needs, for `npm start` (and any
- * command that serves from the environment): the gateway settings the variables map to, and
- * the services they name (Redis bus and rooms registry, metrics), opened after checking that
- * each answers. A service that does not answer stops startup with a `StartupError` naming the
- * setting, the address and the reason (never a password), which a command prints in one line.
+ * From a validated configuration to what `createGateway` needs, for `mizzen serve` (and any
+ * command that serves from the environment): the gateway settings the variables map to, a check
+ * of the database, and the services they name (Redis bus and rooms registry, metrics), opened
+ * after checking that each answers (`checkServices` checks them all first). A service that does not answer stops startup with a
+ * `StartupError` naming the setting, the address and the reason (never a password), which the
+ * command prints in one line.
  */
 import type { Bus } from './bus/bus.ts'
 import { createRedisBus } from './bus/redis.ts'
@@ -32,7 +33,6 @@ export function gatewaySettings(config: Config) {
   return {
     port: config.port,
     host: config.host,
-    databaseUrl: config.databaseUrl,
     nodeEnv: config.nodeEnv,
     auth: config.auth,
     allowOpen: config.allowOpen,
@@ -40,8 +40,7 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
-    databaseTimeoutMs: config.databaseTimeoutMs,
-  } satisfies GatewayOptions
+  } satisfies Partial<GatewayOptions>
 }
 
 /** Checks the database `DATABASE_URL` names: PostgreSQL answers, or the SQLite file's folder is writable. */
@@ -55,6 +54,18 @@ export async function checkDatabase(url: string): Promise<void> {
   if (reason) throw new StartupError('DATABASE_URL', `cannot use PostgreSQL at ${addressOf(url)} (${reason})`)
 }
 
+/** Checks Redis at `url` (`REDIS_URL`). */
+export async function checkRedisUrl(url: string): Promise<void> {
+  const reason = await checkRedis(url)
+  if (reason) throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
+}
+
+/** Checks every service the configuration names (the database, Redis) before anything is done with them. */
+export async function checkServices(config: Config): Promise<void> {
+  await checkDatabase(config.databaseUrl)
+  if (config.redisUrl) await checkRedisUrl(config.redisUrl)
+}
+
 /** Gateway options, ready to spread into `createGateway`. */
 export interface Services {
   /** The Redis bus (`REDIS_URL`), or undefined for the gateway's in-memory one. */
@@ -66,19 +77,16 @@ export interface Services {
 }
 
 /**
- * Checks the database and Redis the configuration names, then opens the Redis bus and rooms
- * registry (under `MIZZEN_REDIS_PREFIX`) and the metrics. Throws StartupError for a service that
- * does not answer.
+ * Checks the Redis the configuration names, then opens the Redis bus and rooms registry (under
+ * `MIZZEN_REDIS_PREFIX`) and the metrics. Throws StartupError when Redis does not answer. (Check
+ * the database first, with `checkDatabase`, before migrating or opening it.)
  */
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
-  await checkDatabase(config.databaseUrl)
   const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
   if (!config.redisUrl) return { bus: undefined, rooms, metrics }
   const url = config.redisUrl
-  const unreachable = (reason: string) => new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
-  const reason = await checkRedis(url)
-  if (reason) throw unreachable(reason)
+  await checkRedisUrl(url)
   let bus
   try {
     bus = await createRedisBus({
@@ -100,6 +108,6 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
-    throw unreachable(reasonOf(error))
+    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reasonOf(error)})`)
   }
 }

@@ -36,9 +36,8 @@ describe('services that do not answer', () => {
     expect(error.message).toBe('REDIS_URL: cannot reach Redis at 127.0.0.1:1/2 (connect ECONNREFUSED 127.0.0.1:1)')
   })
 
-  it('should name DATABASE_URL for a PostgreSQL server that does not answer, before trying Redis', async () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1' })
-    const error = await startupError(openServices(config, silent))
+  it('should name DATABASE_URL for a PostgreSQL server that does not answer', async () => {
+    const error = await startupError(checkDatabase('postgres://app:s3cret@127.0.0.1:1/app'))
     expect(error.message).toBe('DATABASE_URL: cannot use PostgreSQL at 127.0.0.1:1/app (connect ECONNREFUSED 127.0.0.1:1)')
   })
 
