@@ -7,7 +7,7 @@ import type { GatewayContext } from '../../context.ts'
 import { ErrorCode, MizzenError } from '../../errors.ts'
 import type { RoomMessage } from '../../rooms/messages.ts'
 import { toRoomClientError } from './errors.ts'
-import { messagesSelection, roomSelection } from '../../rooms/selectors.ts'
+import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
@@ -30,7 +30,7 @@ export const roomSubscriptions = {
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
       // however it ends (the registry ignores the release if the room was already left).
       const { logger } = context
-      const subscription = context.rooms.listen(connectionId, roomSelection(room, events), () =>
+      const subscription = context.rooms.listen(connectionId, new RoomSelection(room, events), () =>
         registry.release(connectionId, room, subscriptionId).catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
       )
       try {
@@ -45,7 +45,7 @@ export const roomSubscriptions = {
   },
   messages: {
     subscribe: (_parent: unknown, args: { events?: string[] | null }, context: GatewayContext) =>
-      context.rooms.listen(connectionOf(context, 'messages'), messagesSelection(checkEvents(args.events))),
+      context.rooms.listen(connectionOf(context, 'messages'), new MessagesSelection(checkEvents(args.events))),
     resolve: passThrough,
   },
 }
