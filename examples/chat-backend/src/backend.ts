@@ -15,7 +15,8 @@ if (!redisUrl) {
   process.exit(2)
 }
 
-const bus = await createRedisBus({ url: redisUrl })
+// The gateway's prefix too (MIZZEN_REDIS_PREFIX, as `mizzen serve` reads it), when it has one.
+const bus = await createRedisBus({ url: redisUrl, prefix: process.env.MIZZEN_REDIS_PREFIX ?? 'mizzen:' })
 // Install the extension last (outermost): every write through `prisma` publishes once it commits.
 const prisma = openPrisma().$extends(realtime({ bus, dataModel }))
 try {

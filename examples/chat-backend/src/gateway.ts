@@ -8,7 +8,9 @@ import { createGateway, createMemoryBus, createRedisBus } from 'mizzen'
 import config from '../mizzen.config.js'
 import { dataModel, openPrisma } from './database.js'
 
-const bus = process.env.REDIS_URL ? await createRedisBus({ url: process.env.REDIS_URL }) : createMemoryBus()
+const bus = process.env.REDIS_URL
+  ? await createRedisBus({ url: process.env.REDIS_URL, prefix: process.env.MIZZEN_REDIS_PREFIX ?? 'mizzen:' })
+  : createMemoryBus()
 const gateway = await createGateway({
   prisma: openPrisma(),
   dataModel,

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { after, describe, it } from 'node:test'
 import { createClient, type Client } from 'graphql-ws'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import WebSocket from 'ws'
 import { openPrisma } from '../src/database.js'
@@ -120,6 +121,21 @@ async function postUntilHeard(env: NodeJS.ProcessEnv, { events, problems }: Watc
   throw new Error(`no messageEvents after 10 messages; received ${JSON.stringify(events)}, problems ${JSON.stringify(problems)}`)
 }
 
+/** Deletes the keys the run left under `prefix` (the bus keeps a history in Redis). */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 100)
+      if (keys.length) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
 async function tableNames(url: string): Promise<string[]> {
   const prisma = openPrisma(url)
   try {
@@ -147,7 +163,10 @@ for (const { provider, database: createDatabase, gateway: [command, args] } of c
     it('should deliver messageEvents for a message the backend script writes, with only the chat tables', async () => {
       const database = await createDatabase()
       cleanups.push(() => database.drop())
-      const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', MIZZEN_API_KEYS: 'chat-backend-test-key' }
+      // A Redis prefix of this run's own: other runs on the same Redis hear nothing of it.
+      const prefix = `chat-backend-test-${randomBytes(6).toString('hex')}:`
+      cleanups.push(() => deleteRedisKeys(prefix))
+      const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, MIZZEN_REDIS_PREFIX: prefix, PORT: '0', HOST: '127.0.0.1', MIZZEN_API_KEYS: 'chat-backend-test-key' }
 
       const migrated = await run(bin('mizzen'), ['migrate'], { cwd: root, env: { ...process.env, ...env } })
       assert.match(migrated.stdout, /applied 1 migration\(s\): \d+_init/)
