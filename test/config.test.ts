@@ -19,7 +19,18 @@ describe('configuration', () => {
       limits: {},
       cluster: {},
       databaseTimeoutMs: undefined,
+      redisPrefix: 'mizzen:',
+      trustProxy: false,
+      metrics: true,
     })
+  })
+
+  it('should read the Redis prefix, the metrics switch and the trusted proxies', () => {
+    expect(loadConfig({ MIZZEN_REDIS_PREFIX: 'staging:', MIZZEN_METRICS: 'false' })).toMatchObject({ redisPrefix: 'staging:', metrics: false })
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'true' }).trustProxy).toBe(true)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'false' }).trustProxy).toBe(false)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: '2' }).trustProxy).toBe(2)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::/32 , 192.168.1.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32', '192.168.1.7'])
   })
 
   it('should read the cluster timings and the database timeout', () => {
@@ -80,6 +91,10 @@ describe('configuration', () => {
     [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example/path' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
     [{ MIZZEN_MAX_DEPTH: '0' }, 'MIZZEN_MAX_DEPTH', /0/],
     [{ MIZZEN_MAX_CONNECTIONS: 'many' }, 'MIZZEN_MAX_CONNECTIONS', /many/],
+    [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
+    [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
+    [{ MIZZEN_TRUST_PROXY: '10.0.0.0/33' }, 'MIZZEN_TRUST_PROXY', /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/],
+    [{ MIZZEN_TRUST_PROXY: 'proxy.internal' }, 'MIZZEN_TRUST_PROXY', /expected true, false, a hop count/],
   ])('should refuse %o naming the setting', (env, setting, message) => {
     let error: unknown
     try {

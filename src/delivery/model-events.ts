@@ -4,6 +4,7 @@
  */
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
@@ -13,11 +14,14 @@ import { keyOf } from './grouping.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 
 /** Feeds every model's bus topic into the hub; returns the function that stops it. */
-export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
+export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel, metrics: Metrics = noopMetrics): () => void {
   const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event) => hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent))
+    return bus.subscribe(topic, (event) => {
+      // Once per event (not per subscriber), and only when someone here received it.
+      if (hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent)) metrics.deliveryLatency(Date.parse(event.at))
+    })
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -61,6 +65,7 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
  * rather than closures: one small object per subscription, its functions shared.
  */
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
+  readonly kind = 'model'
   readonly viewerKey: string | undefined
   readonly #filter: ModelEventFilter
   /** The watched records not deleted yet; undefined without `ids`. */

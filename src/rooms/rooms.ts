@@ -9,6 +9,7 @@ import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import { DeliveryPositions } from '../delivery/cursors.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
@@ -41,6 +42,8 @@ export interface RoomsOptions {
 export interface RoomsDependencies {
   readonly bus: Bus
   readonly hub: DeliveryHub
+  /** Observes each message's delivery latency. @default noopMetrics */
+  readonly metrics?: Metrics
   /** Told why a send is incomplete (the bus or the registry failed or did not answer). */
   readonly onError?: (error: unknown, context: string) => void
 }
@@ -72,6 +75,7 @@ export class Rooms {
   readonly maxDataBytes: number
   readonly #hub: DeliveryHub
   readonly #bus: Bus
+  readonly #metrics: Metrics
   readonly #detach: (() => void)[]
   readonly #positions = new DeliveryPositions()
   readonly #clusterTimeoutMs: number
@@ -92,6 +96,7 @@ export class Rooms {
     this.registry = options.registry ?? new MemoryRoomRegistry()
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
+    this.#metrics = dependencies.metrics ?? noopMetrics
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope) => this.#deliverLocally(envelope)),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
@@ -153,6 +158,7 @@ export class Rooms {
       if (!signal) shared.set(key, (signal = { kind: 'message', message, rooms, cursors }))
       this.#signal(connectionId, signal)
     }
+    this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }
 
   async #handedOff(published: Promise<unknown>): Promise<boolean> {
