@@ -23,6 +23,11 @@ export const ErrorCode = {
   WebSocketRequired: 'WEBSOCKET_REQUIRED',
   /** Another gateway instance did not answer in time; the operation may be retried. */
   Unavailable: 'UNAVAILABLE',
+  /**
+   * The history no longer reaches back to a subscription's `after:` cursor, or the gateway missed
+   * events it cannot deliver: reload with a query and subscribe again without `after`.
+   */
+  ResyncRequired: 'RESYNC_REQUIRED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

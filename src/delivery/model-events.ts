@@ -7,17 +7,23 @@ import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
-import { DeliveryPositions } from './cursors.ts'
 import type { DeliveryHub } from './hub.ts'
+import { resyncErrorsJson } from './resume.ts'
 import { keyOf } from './grouping.ts'
 import type { Selection } from './selection.ts'
 
-/** Feeds every model's bus topic into the hub; returns the function that stops it. */
+/**
+ * Feeds every model's bus topic into the hub, each event with its cursor; returns the function
+ * that stops it. When the bus missed events of a model it cannot deliver any more (a gateway
+ * cut from Redis longer than the log covers), that model's subscriptions end with
+ * RESYNC_REQUIRED: their clients must reload.
+ */
 export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
-  const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event) => hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent))
+    return bus.subscribe(topic, (event, mark) => hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent), {
+      onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)),
+    })
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -45,8 +51,8 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
       return sawBefore ? event : undefined
     case 'UPDATED':
       if (sawBefore && seesNow) return event
-      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor }
-      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor }
+      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor, mark: event.mark }
+      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor, mark: event.mark }
       return undefined
     default:
       // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.

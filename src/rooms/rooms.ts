@@ -4,13 +4,13 @@
  * opening and closing. Membership itself lives in the registry (cluster-wide by contract).
  */
 import { randomUUID } from 'node:crypto'
-import type { Bus } from '../bus/bus.ts'
+import type { Bus, Mark } from '../bus/bus.ts'
 import { ConfigError } from '../errors.ts'
-import { DeliveryPositions } from '../delivery/cursors.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
-import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
+import { resyncErrorsJson } from '../delivery/resume.ts'
+import { connectionTopic, connectionTopicPrefix, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
 import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
 
@@ -47,7 +47,6 @@ export class Rooms {
   readonly #hub: DeliveryHub
   readonly #bus: Bus
   readonly #detach: (() => void)[]
-  readonly #positions = new DeliveryPositions()
 
   constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
     const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
@@ -59,7 +58,10 @@ export class Rooms {
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
     this.#detach = [
-      this.#bus.subscribe(roomsTopic, (envelope) => this.#deliverLocally(envelope)),
+      this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
+        // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
+        onGap: (gap) => this.#hub.fail((topic) => topic.startsWith(connectionTopicPrefix), resyncErrorsJson(gap.reason)),
+      }),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
     ]
   }
@@ -81,7 +83,8 @@ export class Rooms {
   async send(content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>, target: Target): Promise<SendResult> {
     const message: RoomMessageData = { id: randomUUID(), ...content, sentAt: new Date().toISOString() }
     const recipients = await this.registry.recipientCount(target)
-    await this.#bus.publish(roomsTopic, { message, target })
+    // Each targeted room keeps it in its history, for `room(name, after:)`.
+    await this.#bus.publish(roomsTopic, { message, target }, { history: target.rooms ?? [] })
     return { messageId: message.id, recipients }
   }
 
@@ -96,16 +99,16 @@ export class Rooms {
     await this.registry.close?.()
   }
 
-  #deliverLocally({ message, target }: RoomEnvelope): void {
+  #deliverLocally({ message, target }: RoomEnvelope, mark: Mark): void {
     const recipients = this.registry.localRecipients(target)
     if (recipients.size === 0) return
-    // One position per targeted room: the message is one entry in each room's stream.
+    // The message is one entry in each targeted room's history: its cursor there.
     const cursors = new Map<string, string>()
-    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, this.#positions.next())
+    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, mark.cursor(room))
     for (const [connectionId, rooms] of recipients) {
       // A connection's own id among the targets addressed it directly: that is no room's message.
       const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
-      this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own })
+      this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own, mark })
     }
   }
 
