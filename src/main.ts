@@ -3,6 +3,7 @@
  * Stops gracefully on SIGINT/SIGTERM and exits 0; a bad setting exits 1 naming it.
  */
 import { examplePolicies } from './app/policies.ts'
+import { createMemoryBus } from './bus/memory.ts'
 import { createRedisBus } from './bus/redis.ts'
 import { loadConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
@@ -21,8 +22,8 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel)
   const bus = config.redisUrl
-    ? await createRedisBus({ url: config.redisUrl, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
-    : undefined
+    ? await createRedisBus({ url: config.redisUrl, history: config.history, outbox: config.outbox, onError: (err, topic) => logger.error({ err, topic }, 'redis bus error') })
+    : createMemoryBus({ history: config.history, onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
   const registry = config.redisUrl
     ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
