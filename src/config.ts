@@ -50,7 +50,34 @@ export interface Config {
    * (default 10000) and `MIZZEN_BUS_OUTBOX_MAX_BYTES` (default 67108864).
    */
   readonly outbox: OutboxOptions
+  /** Timings of the Redis rooms registry and of Redis waits (see `RedisRoomRegistryOptions`); unset ones keep their defaults. */
+  readonly cluster: ClusterTimings
+  /**
+   * How long one database call may take, in ms (connecting, and each query), before it fails
+   * with UNAVAILABLE. `MIZZEN_DATABASE_TIMEOUT_MS`. Unset: the database layer's default.
+   */
+  readonly databaseTimeoutMs: number | undefined
 }
+
+/** The cluster's timing settings, in ms, each from its variable. */
+export interface ClusterTimings {
+  /** `MIZZEN_REDIS_TIMEOUT_MS`: longest wait for one Redis call (registry, and a broadcast's cluster part). @default 2000 */
+  readonly redisTimeoutMs?: number
+  /** `MIZZEN_ROOMS_COMMAND_TIMEOUT_MS`: how long another instance gets to apply a membership operation. @default 5000 */
+  readonly commandTimeoutMs?: number
+  /** `MIZZEN_ROOMS_HEARTBEAT_TTL_MS`: how long an instance counts as alive after its last heartbeat. @default 10000 */
+  readonly heartbeatTtlMs?: number
+  /** `MIZZEN_ROOMS_SWEEP_INTERVAL_MS`: how often dead instances' connections are purged from Redis. @default 5000 */
+  readonly sweepIntervalMs?: number
+}
+
+/** Environment variable of each cluster timing. */
+export const clusterVariables = {
+  redisTimeoutMs: 'MIZZEN_REDIS_TIMEOUT_MS',
+  commandTimeoutMs: 'MIZZEN_ROOMS_COMMAND_TIMEOUT_MS',
+  heartbeatTtlMs: 'MIZZEN_ROOMS_HEARTBEAT_TTL_MS',
+  sweepIntervalMs: 'MIZZEN_ROOMS_SWEEP_INTERVAL_MS',
+} as const satisfies Record<keyof ClusterTimings, string>
 
 /** Environment variable of each limit. */
 export const limitVariables = {
@@ -83,6 +110,10 @@ const positiveInteger = z.coerce.number().int().positive()
 
 const limitsEnv = Object.fromEntries(Object.values(limitVariables).map((name) => [name, positiveInteger.optional()])) as Record<
   (typeof limitVariables)[keyof typeof limitVariables],
+  z.ZodOptional<typeof positiveInteger>
+>
+const clusterEnv = Object.fromEntries(Object.values(clusterVariables).map((name) => [name, positiveInteger.optional()])) as Record<
+  (typeof clusterVariables)[keyof typeof clusterVariables],
   z.ZodOptional<typeof positiveInteger>
 >
 
@@ -132,7 +163,9 @@ const env = z.object({
   MIZZEN_HISTORY_MAX_AGE_S: positiveInteger.optional(),
   MIZZEN_BUS_OUTBOX_MAX_EVENTS: positiveInteger.optional(),
   MIZZEN_BUS_OUTBOX_MAX_BYTES: positiveInteger.optional(),
+  MIZZEN_DATABASE_TIMEOUT_MS: positiveInteger.optional(),
   ...limitsEnv,
+  ...clusterEnv,
 })
 
 /** Settings whose values are secrets: an error names them but never prints their value. */
@@ -160,6 +193,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) => (e[variable] === undefined ? [] : [[limit, e[variable]]])),
   ) as Partial<Limits>
+  const cluster = Object.fromEntries(
+    Object.entries(clusterVariables).flatMap(([timing, variable]) => (e[variable] === undefined ? [] : [[timing, e[variable]]])),
+  ) as ClusterTimings
   return {
     port: e.PORT,
     host: e.HOST,
@@ -181,5 +217,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     limits,
     history: { maxEvents: e.MIZZEN_HISTORY_MAX_EVENTS, maxAgeSeconds: e.MIZZEN_HISTORY_MAX_AGE_S },
     outbox: { maxEvents: e.MIZZEN_BUS_OUTBOX_MAX_EVENTS, maxBytes: e.MIZZEN_BUS_OUTBOX_MAX_BYTES },
+    cluster,
+    databaseTimeoutMs: e.MIZZEN_DATABASE_TIMEOUT_MS,
   }
 }

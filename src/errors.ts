@@ -21,7 +21,10 @@ export const ErrorCode = {
   RateLimited: 'RATE_LIMITED',
   /** The operation needs a WebSocket connection (room subscriptions), and came over HTTP. */
   WebSocketRequired: 'WEBSOCKET_REQUIRED',
-  /** Another gateway instance did not answer in time; the operation may be retried. */
+  /**
+   * A service the gateway depends on (Redis, the database, another gateway instance) failed or
+   * did not answer in time; `extensions.service` names it. The operation may be retried.
+   */
   Unavailable: 'UNAVAILABLE',
   /**
    * The history no longer reaches back to a subscription's `after:` cursor, or the gateway missed
@@ -44,3 +47,21 @@ export const notFound = (message: string, extensions?: Record<string, unknown>) 
   new MizzenError(ErrorCode.NotFound, message, extensions)
 export const forbidden = (message: string, extensions?: Record<string, unknown>) =>
   new MizzenError(ErrorCode.Forbidden, message, extensions)
+
+/** What the gateway depends on, as `extensions.service` of an UNAVAILABLE error names it. */
+export type Service = 'redis' | 'database' | 'gateway'
+
+/**
+ * A service the gateway depends on failed or did not answer in time. Thrown by the layers that
+ * talk to it (the Redis rooms registry, readiness checks); clients see it as UNAVAILABLE.
+ */
+export class ServiceUnavailableError extends Error {
+  override readonly name = 'ServiceUnavailableError'
+  constructor(readonly service: Service, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** The client error for an unavailable service: retryable, naming it. */
+export const unavailable = (service: Service, message: string, extensions?: Record<string, unknown>) =>
+  new MizzenError(ErrorCode.Unavailable, message, { ...extensions, service, retryable: true })

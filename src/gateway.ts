@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { GraphQLSchema } from 'graphql'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
-import { createYoga } from 'graphql-yoga'
+import { createYoga, maskError } from 'graphql-yoga'
 import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
@@ -31,6 +31,8 @@ import { ConfigError } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
 import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
+import { databaseCheck } from './transport/readiness.ts'
+import { maskInfrastructureErrors } from './unavailable.ts'
 import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
@@ -61,6 +63,12 @@ export interface GatewayOptions {
   host?: string
   /** `file:<path>` (SQLite, created and migrated on start) or `postgres://…`. @default "file:./data/mizzen.db" */
   databaseUrl?: string
+  /**
+   * PostgreSQL: how long connecting and each query may take, in ms; past it the request fails
+   * with UNAVAILABLE rather than hang. (`MIZZEN_DATABASE_TIMEOUT_MS`)
+   * @default 10000
+   */
+  databaseTimeoutMs?: number
   /** `production` masks unexpected errors and turns GraphiQL off. @default "development" */
   nodeEnv?: 'development' | 'production' | 'test'
   /** Serve GraphiQL on GET /graphql from a browser. @default true unless nodeEnv is production */
@@ -130,9 +138,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
   const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
-  const rooms = new Rooms({ bus, hub }, options.rooms)
+  const rooms = new Rooms({ bus, hub, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
 
-  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db')
+  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db', { timeoutMs: options.databaseTimeoutMs })
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
   if (!(await migrationsCoverSchema())) {
     logger.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>`; until then, writes to new tables and columns fail')
@@ -154,7 +162,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
     graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery } : false,
     renderGraphiQL,
-    maskedErrors: nodeEnv === 'production' ? true : { isDev: true },
+    // Redis, database and peer failures answer UNAVAILABLE (retryable, naming the service) rather than masked.
+    maskedErrors: { isDev: nodeEnv !== 'production', maskError: maskInfrastructureErrors(maskError) },
     landingPage: false,
     logging: logger,
     cors: allowedOrigins.length ? { origin: [...allowedOrigins], credentials: true } : undefined,
@@ -166,7 +175,12 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     },
   })
 
-  const probes = createProbeHandler({ database: database.ping, bus: () => bus.ping() })
+  const registry = rooms.registry
+  const probes = createProbeHandler({
+    database: databaseCheck(database, dataModel),
+    bus: () => bus.ping(),
+    ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
+  })
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return
     yoga(req, res)

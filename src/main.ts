@@ -26,7 +26,12 @@ async function main(): Promise<void> {
     : createMemoryBus({ history: config.history, onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
   // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
   const registry = config.redisUrl
-    ? await createRedisRoomRegistry({ url: config.redisUrl, onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error') })
+    ? await createRedisRoomRegistry({
+        url: config.redisUrl,
+        ...config.cluster,
+        onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+        onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
+      })
     : undefined
   let gateway
   try {
@@ -43,7 +48,8 @@ async function main(): Promise<void> {
       limits: config.limits,
       policies: examplePolicies,
       bus,
-      rooms: { registry },
+      databaseTimeoutMs: config.databaseTimeoutMs,
+      rooms: { registry, clusterTimeoutMs: config.cluster.redisTimeoutMs },
     })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error

@@ -39,7 +39,9 @@ const reportAsValidationError = {
 export function queryLimitPlugins(limits: Limits, introspection: boolean): Plugin[] {
   const plugins: Plugin[] = [
     maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...reportAsValidationError }) as Plugin,
-    maxAliasesPlugin({ n: limits.maxAliases, ...reportAsValidationError }) as Plugin,
+    // Every alias counts: graphql-armor lets `__typename` aliases through by default, and 1,500
+    // of them cost the server as much as any other 1,500 fields.
+    maxAliasesPlugin({ n: limits.maxAliases, allowList: [], ...reportAsValidationError }) as Plugin,
     maxTokensPlugin({ n: limits.maxTokens }) as Plugin,
   ]
   if (!introspection) plugins.push(disableIntrospection)

@@ -19,7 +19,21 @@ describe('configuration', () => {
       limits: {},
       history: { maxEvents: undefined, maxAgeSeconds: undefined },
       outbox: { maxEvents: undefined, maxBytes: undefined },
+      cluster: {},
+      databaseTimeoutMs: undefined,
     })
+  })
+
+  it('should read the cluster timings and the database timeout', () => {
+    const config = loadConfig({
+      MIZZEN_REDIS_TIMEOUT_MS: '500',
+      MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
+      MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '3000',
+      MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '700',
+      MIZZEN_DATABASE_TIMEOUT_MS: '4000',
+    })
+    expect(config.cluster).toEqual({ redisTimeoutMs: 500, commandTimeoutMs: 1000, heartbeatTtlMs: 3000, sweepIntervalMs: 700 })
+    expect(config.databaseTimeoutMs).toBe(4000)
   })
 
   it('should read credentials, origins, switches and limits', () => {
@@ -59,6 +73,8 @@ describe('configuration', () => {
   it.each([
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', /unsupported database "mysql"/],
     [{ PORT: 'eighty' }, 'PORT', /eighty/],
+    [{ MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '0' }, 'MIZZEN_ROOMS_HEARTBEAT_TTL_MS', /0/],
+    [{ MIZZEN_DATABASE_TIMEOUT_MS: 'soon' }, 'MIZZEN_DATABASE_TIMEOUT_MS', /soon/],
     [{ PORT: '70000' }, 'PORT', /70000/],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL', /redis:\/\//],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /loud/],

@@ -75,27 +75,31 @@ describe('introspection switch', () => {
 })
 
 describe.skipIf(missing('postgresql'))('production', () => {
-  const env = useFixture({ database: 'postgresql', gateway: { nodeEnv: 'production', allowOpen: true } })
+  // A room policy that throws: a bug of the app, an unexpected error to mask.
+  const bug = () => {
+    throw new Error('policy bug: secret internal detail')
+  }
+  const env = useFixture({
+    database: 'postgresql',
+    gateway: { nodeEnv: 'production', allowOpen: true, policies: { rooms: [{ match: /^buggy$/, broadcast: bug }] } },
+  })
   let gateway: TestGateway
   beforeAll(() => {
     gateway = env.gateway
   })
 
   it('should mask an unexpected error over HTTP and WebSocket, and keep BAD_USER_INPUT messages', async () => {
-    // Working at first; then the database goes away under the running gateway: a real internal error.
-    expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual({ data: { users: [] } })
-    await env.database.drop()
-
-    const http = await postGraphQL(gateway.url, '{ users { id } }')
+    const buggy = 'mutation { broadcast(rooms: ["buggy"], event: "x") { recipients } }'
+    const http = await postGraphQL(gateway.url, buggy)
     expect(http.data).toBeNull()
-    // Nothing of the cause (no database message, no stack): a generic message and code.
+    // Nothing of the cause (no message, no stack): a generic message and code.
     expect(http.errors).toEqual([
-      { message: 'Unexpected error.', locations: [{ line: 1, column: 3 }], path: ['users'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      { message: 'Unexpected error.', locations: [{ line: 1, column: 12 }], path: ['broadcast'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
     ])
 
     const { client, ack } = connectWs(gateway.wsUrl)
     await ack
-    const ws = await executeWs(client, '{ users { id } }')
+    const ws = await executeWs(client, buggy)
     expect(ws).toEqual({ data: null, errors: http.errors })
 
     // The client's own mistakes keep their message and code.
@@ -103,6 +107,28 @@ describe.skipIf(missing('postgresql'))('production', () => {
     const httpBad = await postGraphQL(gateway.url, badInput)
     expect(httpBad.errors).toEqual([expect.objectContaining({ message: 'take must be between 0 and 1000, got -1', extensions: { code: 'BAD_USER_INPUT' } })])
     expect((await executeWs(client, badInput)).errors).toEqual(httpBad.errors)
+    await client.dispose()
+  })
+
+  it('should answer UNAVAILABLE, naming the database and nothing internal, when the database goes away', async () => {
+    // Working at first; then the database goes away under the running gateway.
+    expect(await postGraphQL(gateway.url, '{ users { id } }')).toEqual({ data: { users: [] } })
+    await env.database.drop()
+    const http = await postGraphQL(gateway.url, '{ users { id } }')
+    expect(http).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'the database does not exist',
+          locations: [{ line: 1, column: 3 }],
+          path: ['users'],
+          extensions: { code: 'UNAVAILABLE', service: 'database', retryable: true },
+        },
+      ],
+    })
+    const { client, ack } = connectWs(gateway.wsUrl)
+    await ack
+    expect(await executeWs(client, '{ users { id } }')).toEqual(http)
     await client.dispose()
   })
 

@@ -87,6 +87,15 @@ describe('query limits (HTTP and WebSocket alike)', () => {
     expect(await postGraphQL(env.gateway.url, aliases(30))).toMatchObject({ data: { a29: [] } })
   })
 
+  it('should count __typename aliases too: 1,500 of them fail validation over HTTP and WebSocket', async () => {
+    const client = await env.connectRaw()
+    // ~4,500 tokens: under the token limit, so the alias limit is what refuses it.
+    const typenames = `{ ${Array.from({ length: 1500 }, (_, i) => `t${i}: __typename`).join(' ')} }`
+    const errors = await refusedAlike(client, 'typenames', typenames)
+    expect(errors[0]).toMatchObject({ message: 'Aliases limit of 30 exceeded, found 1500.', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
+    await stillWorks(client)
+  })
+
   it('should refuse a 200-deep query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
     const [client, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const errors = await refusedAlike(client, 'deep', deep(200))

@@ -206,22 +206,31 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       await expect(join).rejects.toThrow('gateway instance mute did not answer the rooms command "join" within 200 ms')
     })
 
-    it('should purge the connections of an instance whose heartbeat is gone when an operation finds one', async () => {
+    it('should leave a dead instance’s connections out of every answer, and answer NOT_FOUND for them', async () => {
       const { keyPrefix, registries: [a] } = await cluster([['a1']])
       await a!.join('a1', 'x', server)
-      // What a dead instance leaves behind: its connection in a room, and no heartbeat.
-      await inspector
-        .multi()
-        .hset(`${keyPrefix}owners`, 'ghost', 'dead')
-        .sadd(`${keyPrefix}instance:dead:connections`, 'ghost')
-        .sadd(`${keyPrefix}instances`, 'dead')
-        .sadd(`${keyPrefix}room:x`, 'ghost')
-        .sadd(`${keyPrefix}conn:ghost`, 'x')
-        .exec()
-      expect(await a!.members('x')).toEqual(['a1', 'ghost'])
-      await expect(a!.join('ghost', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+      /** What a dead instance leaves behind: its connection in a room, and no heartbeat. */
+      const leaveGhost = () =>
+        inspector
+          .multi()
+          .hset(`${keyPrefix}owners`, 'ghost', 'dead')
+          .sadd(`${keyPrefix}instance:dead:connections`, 'ghost')
+          .sadd(`${keyPrefix}instances`, 'dead')
+          .sadd(`${keyPrefix}room:x`, 'ghost')
+          .sadd(`${keyPrefix}conn:ghost`, 'x')
+          .exec()
+      await leaveGhost()
       expect(await a!.members('x')).toEqual(['a1'])
       expect(await inspector.sismember(`${keyPrefix}instances`, 'dead')).toBe(0)
+      await leaveGhost()
+      expect(await a!.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
+      await leaveGhost()
+      expect(await a!.recipientCount({ rooms: ['x', 'ghost'], omit: [] })).toBe(1)
+      expect(await a!.recipientCount({ rooms: null, omit: [] })).toBe(1)
+      await leaveGhost()
+      await expect(a!.join('ghost', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+      expect(await a!.roomsOf('ghost')).toBeUndefined()
+      expect(await inspector.smembers(`${keyPrefix}room:x`)).toEqual(['a1'])
     })
 
     it('should purge the connections of a killed instance once its heartbeat expires', async () => {

@@ -24,6 +24,12 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** Apply pending migrations before returning. @default true */
   migrate?: boolean
+  /**
+   * PostgreSQL: how long connecting and each query of the returned client may take, in ms;
+   * past it the call fails (Prisma P1008 / a driver timeout). Migrations are not bounded.
+   * @default 10000
+   */
+  timeoutMs?: number
 }
 
 async function loadClientClass(provider: DatabaseProvider): Promise<typeof PrismaClient> {
@@ -36,7 +42,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   const provider = databaseProvider(url)
   const appliedMigrations = options.migrate === false ? [] : await applyMigrations(provider, createAdapterFactory(url))
   const Client = await loadClientClass(provider)
-  const prisma = new Client({ adapter: createAdapterFactory(url) })
+  const prisma = new Client({ adapter: createAdapterFactory(url, { timeoutMs: options.timeoutMs ?? 10_000 }) })
   return {
     provider,
     prisma,

@@ -25,8 +25,17 @@ export type BooleanFilter = {
 /** What broadcast or blast did. */
 export type BroadcastResult = {
   __typename?: 'BroadcastResult';
+  /**
+   * True when the message was handed to every gateway instance (through Redis) and its recipients
+   * counted over all of them. False when Redis is out of reach: this instance's subscribers have
+   * it, the others get it once Redis returns (the bus's outbox) or, past the outbox's bound, never.
+   */
+  complete: Scalars['Boolean']['output'];
   messageId: Scalars['ID']['output'];
-  /** The connections the message was addressed to. */
+  /**
+   * The live connections the message was addressed to, on every gateway instance; only this
+   * instance's when the others cannot be counted (`complete` is then false).
+   */
   recipients: Scalars['Int']['output'];
 };
 
@@ -889,6 +898,7 @@ export type ResolversParentTypes = {
 };
 
 export type BroadcastResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BroadcastResult'] = ResolversParentTypes['BroadcastResult']> = {
+  complete?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   recipients?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };

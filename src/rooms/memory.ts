@@ -163,6 +163,16 @@ export class MemoryRoomRegistry implements RoomRegistry {
     return this.#connections.size
   }
 
+  /** Whether this registry holds the connection. */
+  holds(connectionId: string): boolean {
+    return this.#connections.has(connectionId)
+  }
+
+  /** Every connection with its rooms, sorted (what the Redis registry rewrites after a break). */
+  snapshot(): Map<string, string[]> {
+    return new Map([...this.#connections].map(([connectionId, memberships]) => [connectionId, sorted(memberships.keys())]))
+  }
+
   #membershipsOf(connectionId: string): Map<string, Membership> {
     const memberships = this.#connections.get(connectionId)
     if (!memberships) throw new UnknownConnectionError(connectionId)

@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { UnknownConnectionError, type MembershipChange, type MembershipReason } from './registry.ts'
+import { ServiceUnavailableError } from '../errors.ts'
+import { withTimeout } from '../timeouts.ts'
+import { RegistryClosedError, UnknownConnectionError, type MembershipChange, type MembershipReason } from './registry.ts'
 
 /** What one instance asks another to do to the connections it holds. */
 export type RoomCommand =
@@ -30,8 +32,11 @@ interface Request {
 interface Reply {
   readonly id: string
   readonly result?: CommandResult
-  /** Set when the command failed; `unknownConnection` when the receiver does not hold it. */
-  readonly error?: { readonly message: string; readonly unknownConnection?: string }
+  /**
+   * Set when the command failed: `unknownConnection` when the receiver does not hold it, `closed`
+   * when the receiver is shutting down (its connections are going).
+   */
+  readonly error?: { readonly message: string; readonly unknownConnection?: string; readonly closed?: boolean }
 }
 
 /** An instance did not answer a membership command in time (it may still apply it). */
@@ -45,7 +50,13 @@ export class RoomCommandTimeoutError extends Error {
 /** The command failed on the instance that ran it. */
 export class RemoteCommandError extends Error {
   override readonly name = 'RemoteCommandError'
-  constructor(readonly instance: string, message: string, readonly unknownConnection?: string) {
+  constructor(
+    readonly instance: string,
+    message: string,
+    readonly unknownConnection?: string,
+    /** The instance is shutting down. */
+    readonly closed = false,
+  ) {
     super(`gateway instance ${instance}: ${message}`)
   }
 }
@@ -111,7 +122,7 @@ export class CommandChannel {
         (receivers) => {
           if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
         },
-        (error: Error) => this.#settle(id)?.reject(error),
+        (error: Error) => this.#settle(id)?.reject(new ServiceUnavailableError('redis', `Redis is unavailable: ${error.message}`, { cause: error })),
       )
     })
   }
@@ -119,7 +130,8 @@ export class CommandChannel {
   /** Rejects what is still waiting for a reply and stops listening. */
   async close(): Promise<void> {
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(new Error('the rooms registry is closed'))
-    await this.#options.subscriber.unsubscribe().catch(() => {})
+    // Bounded: an unreachable Redis must not hold up a shutdown.
+    await withTimeout(this.#options.subscriber.unsubscribe(), this.#options.timeoutMs, 'Redis').catch(() => {})
   }
 
   #commandsOf(instance: string) {
@@ -145,7 +157,8 @@ export class CommandChannel {
     if (name === this.#replies) {
       const pending = this.#settle(message.id)
       if (!pending) return // it timed out
-      if (message.error) pending.reject(new RemoteCommandError(pending.instance, message.error.message, message.error.unknownConnection))
+      const { error } = message
+      if (error) pending.reject(new RemoteCommandError(pending.instance, error.message, error.unknownConnection, error.closed))
       else pending.resolve(message.result)
     } else if (name === this.#commands) {
       void this.#answer(message)
@@ -158,7 +171,8 @@ export class CommandChannel {
       reply = { id: request.id, result: await this.#options.handle(request.command) }
     } catch (error) {
       const unknownConnection = error instanceof UnknownConnectionError ? error.connectionId : undefined
-      reply = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), unknownConnection } }
+      const closed = error instanceof RegistryClosedError || undefined
+      reply = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), unknownConnection, closed } }
     }
     try {
       await this.#options.publisher.publish(`${this.#options.prefix}replies:${request.from}`, JSON.stringify(reply))

@@ -94,11 +94,24 @@ export interface RoomRegistry {
   /** Connections this instance holds (for diagnostics and leak checks). */
   readonly localConnectionCount: number
   /**
+   * Resolves when the registry can answer for the whole cluster; rejects saying why (for
+   * `/ready`). Optional: the in-memory registry always can.
+   */
+  ping?(): Promise<void>
+  /**
    * Releases what the registry holds outside the process (the Redis registry takes this
    * instance's connections out of the cluster). The gateway calls it on shutdown, after its
    * connections closed. Optional: the in-memory registry has nothing to release.
    */
   close?(): Promise<void>
+}
+
+/** The registry was closed (the gateway is shutting down): its connections are going. */
+export class RegistryClosedError extends Error {
+  override readonly name = 'RegistryClosedError'
+  constructor() {
+    super('the rooms registry is closed')
+  }
 }
 
 /** No instance holds a connection with this id (it closed, or never existed). */

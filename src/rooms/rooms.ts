@@ -4,8 +4,9 @@
  * opening and closing. Membership itself lives in the registry (cluster-wide by contract).
  */
 import { randomUUID } from 'node:crypto'
-import type { Bus, Mark } from '../bus/bus.ts'
-import { ConfigError } from '../errors.ts'
+import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
+import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
+import { withTimeout } from '../timeouts.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
@@ -27,19 +28,44 @@ export interface RoomsOptions {
    * @default an in-memory registry (one process)
    */
   registry?: RoomRegistry
+  /**
+   * How long a `broadcast` or `blast` waits for the bus to take its cross-instance part, and for
+   * the registry to count its recipients over the cluster, in ms. Past it the mutation answers
+   * anyway, `complete: false` (local subscribers have had the message at once, whatever happens).
+   * (`MIZZEN_REDIS_TIMEOUT_MS`)
+   * @default 2000
+   */
+  clusterTimeoutMs?: number
 }
 
 export interface RoomsDependencies {
   readonly bus: Bus
   readonly hub: DeliveryHub
+  /** Told why a send is incomplete (the bus or the registry failed or did not answer). */
+  readonly onError?: (error: unknown, context: string) => void
 }
 
 /** What `send` did. */
 export interface SendResult {
   readonly messageId: string
-  /** Connections the message was addressed to, over all instances. */
+  /**
+   * Live connections the message was addressed to, over all instances; only this instance's
+   * when the others cannot be counted (then `complete` is false).
+   */
   readonly recipients: number
+  /**
+   * True when the cross-instance part was handed to the bus's transport (Redis) and the
+   * recipients were counted over the cluster; false when it was queued for later, dropped, or
+   * could not be confirmed in time. Local recipients have it either way.
+   */
+  readonly complete: boolean
 }
+
+/**
+ * Whether the bus handed the cross-instance part of a publish to its transport. The bus answers
+ * what became of it ('sent', 'queued' or 'dropped'); a bus that answers nothing sent it.
+ */
+const handedOff = (outcome: unknown) => outcome === undefined || outcome === 'sent'
 
 export class Rooms {
   readonly registry: RoomRegistry
@@ -47,6 +73,8 @@ export class Rooms {
   readonly #hub: DeliveryHub
   readonly #bus: Bus
   readonly #detach: (() => void)[]
+  readonly #clusterTimeoutMs: number
+  readonly #onError: (error: unknown, context: string) => void
 
   constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
     const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
@@ -54,6 +82,12 @@ export class Rooms {
       throw new ConfigError('rooms.maxDataBytes', `expected a positive integer, got ${maxDataBytes}`)
     }
     this.maxDataBytes = maxDataBytes
+    const clusterTimeoutMs = options.clusterTimeoutMs ?? 2000
+    if (!Number.isSafeInteger(clusterTimeoutMs) || clusterTimeoutMs <= 0) {
+      throw new ConfigError('rooms.clusterTimeoutMs', `expected a positive integer (ms), got ${clusterTimeoutMs}`)
+    }
+    this.#clusterTimeoutMs = clusterTimeoutMs
+    this.#onError = dependencies.onError ?? (() => {})
     this.registry = options.registry ?? new MemoryRoomRegistry()
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
@@ -77,15 +111,18 @@ export class Rooms {
   }
 
   /**
-   * Sends a message to `target` on every instance. Resolves once the bus took it, with its id and
-   * how many connections it is addressed to. Checks on its content are the caller's.
+   * Sends a message to `target` on every instance. This instance's recipients get it at once,
+   * whatever Redis does; resolves, within `clusterTimeoutMs`, with its id, how many live
+   * connections it is addressed to, and whether the cluster part is complete. Checks on its
+   * content are the caller's.
    */
   async send(content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>, target: Target): Promise<SendResult> {
     const message: RoomMessageData = { id: randomUUID(), ...content, sentAt: new Date().toISOString() }
-    const recipients = await this.registry.recipientCount(target)
-    // Each targeted room keeps it in its history, for `room(name, after:)`.
-    await this.#bus.publish(roomsTopic, { message, target }, { history: target.rooms ?? [] })
-    return { messageId: message.id, recipients }
+    // The bus calls this process's listeners (#deliverLocally) before publish returns. Each
+    // targeted room keeps the message in its history, for `room(name, after:)`.
+    const published = this.#bus.publish(roomsTopic, { message, target }, { history: target.rooms ?? [] })
+    const [sent, recipients] = await Promise.all([this.#handedOff(published), this.#countRecipients(target)])
+    return { messageId: message.id, recipients: recipients.count, complete: sent && recipients.overCluster }
   }
 
   /** A subscription to what `selection` takes from the signals of one connection; `onEnd` runs when it ends. */
@@ -109,6 +146,28 @@ export class Rooms {
       // A connection's own id among the targets addressed it directly: that is no room's message.
       const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
       this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own, mark })
+    }
+  }
+
+  async #handedOff(published: Promise<unknown>): Promise<boolean> {
+    try {
+      return handedOff(await withTimeout(published, this.#clusterTimeoutMs, 'the bus'))
+    } catch (error) {
+      // Closed: the gateway is stopping, and nobody, here or elsewhere, received the message.
+      if (error instanceof BusClosedError) throw unavailable('gateway', 'this gateway is shutting down; retry on another')
+      this.#onError(error, 'a room message may not have reached the other gateway instances')
+      return false
+    }
+  }
+
+  /** Over the cluster when the registry can count it in time; else this instance's own recipients. */
+  async #countRecipients(target: Target): Promise<{ count: number; overCluster: boolean }> {
+    try {
+      return { count: await withTimeout(this.registry.recipientCount(target), this.#clusterTimeoutMs, 'the rooms registry'), overCluster: true }
+    } catch (error) {
+      // The registry reports losing Redis once; anything else is worth a line per message.
+      if (!(error instanceof ServiceUnavailableError)) this.#onError(error, 'counting the recipients of a room message over the cluster failed; counted this instance’s')
+      return { count: this.registry.localRecipients(target).size, overCluster: false }
     }
   }
 

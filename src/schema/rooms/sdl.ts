@@ -30,8 +30,17 @@ export const roomTypeDefs = /* GraphQL */ `
   """What broadcast or blast did."""
   type BroadcastResult {
     messageId: ID!
-    """The connections the message was addressed to."""
+    """
+    The live connections the message was addressed to, on every gateway instance; only this
+    instance's when the others cannot be counted (\`complete\` is then false).
+    """
     recipients: Int!
+    """
+    True when the message was handed to every gateway instance (through Redis) and its recipients
+    counted over all of them. False when Redis is out of reach: this instance's subscribers have
+    it, the others get it once Redis returns (the bus's outbox) or, past the outbox's bound, never.
+    """
+    complete: Boolean!
   }
 
   """What a membership operation did to one room."""

@@ -1,0 +1,250 @@
+/**
+ * The Lua scripts of the Redis rooms registry. Keys, under a prefix `p`:
+ *
+ * | key | type | holds |
+ * |---|---|---|
+ * | `p owners` | hash | connection id → id of the instance that holds it |
+ * | `p rooms` | set | names of the rooms with at least one member |
+ * | `p room:<name>` | set | the members of a room |
+ * | `p conn:<id>` | set | the rooms of a connection |
+ * | `p instances` | set | instances that registered (for the sweep) |
+ * | `p instance:<id>` | string, TTL | an instance's heartbeat: gone means the instance is dead |
+ * | `p instance:<id>:connections` | set | the connections an instance holds (to purge them) |
+ *
+ * Every write that reads first (a room emptied leaves `rooms`; a purge checks the heartbeat) is
+ * a script, so that another instance never sees, or writes into, half of it. Only the instance
+ * that holds a connection writes its memberships; others only delete them, when they purge a
+ * dead instance. Every script that answers a read first purges the instances whose heartbeat
+ * expired (`sweep`, O(instances) when none did), so no answer counts a dead instance's
+ * connections, whether or not a periodic sweep ran since.
+ *
+ * The scripts build key names from the prefix, so they need one Redis (not Redis Cluster).
+ */
+
+/** Removes one connection from every room, its owner and its instance's set. */
+const drop = /* lua */ `
+local function drop(p, id)
+  local ckey = p .. 'conn:' .. id
+  for _, room in ipairs(redis.call('SMEMBERS', ckey)) do
+    local rkey = p .. 'room:' .. room
+    redis.call('SREM', rkey, id)
+    if redis.call('SCARD', rkey) == 0 then redis.call('SREM', p .. 'rooms', room) end
+  end
+  redis.call('DEL', ckey)
+  local owner = redis.call('HGET', p .. 'owners', id)
+  if owner then redis.call('SREM', p .. 'instance:' .. owner .. ':connections', id) end
+  redis.call('HDEL', p .. 'owners', id)
+end
+`
+
+/**
+ * Removes every connection of an instance: a dead one (unless its heartbeat is back), or, with
+ * `force`, this instance's previous run under the same id. -1 when it is alive.
+ */
+const purge = /* lua */ `
+local function purge(p, instance, force)
+  local hb = p .. 'instance:' .. instance
+  if not force and redis.call('EXISTS', hb) == 1 then return -1 end
+  local ids = redis.call('SMEMBERS', hb .. ':connections')
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', p .. 'owners', id) == instance then drop(p, id) end
+  end
+  redis.call('DEL', hb .. ':connections')
+  redis.call('SREM', p .. 'instances', instance)
+  return #ids
+end
+local function sweep(p)
+  local purged = 0
+  for _, instance in ipairs(redis.call('SMEMBERS', p .. 'instances')) do
+    local n = purge(p, instance, false)
+    if n > 0 then purged = purged + n end
+  end
+  return purged
+end
+`
+
+/** Refreshes an instance's heartbeat; returns 1 when it was still there. */
+const beat = /* lua */ `
+local function beat(p, instance, ttl)
+  local hb = p .. 'instance:' .. instance
+  local was = redis.call('EXISTS', hb)
+  redis.call('SET', hb, '1', 'PX', ttl)
+  redis.call('SADD', p .. 'instances', instance)
+  return was
+end
+`
+
+/** Adds (`+`) or removes (`-`) one membership, keeping the room index. */
+const change = /* lua */ `
+local function change(p, sign, id, room)
+  local rkey = p .. 'room:' .. room
+  if sign == '+' then
+    redis.call('SADD', rkey, id)
+    redis.call('SADD', p .. 'conn:' .. id, room)
+    redis.call('SADD', p .. 'rooms', room)
+  else
+    redis.call('SREM', p .. 'conn:' .. id, room)
+    redis.call('SREM', rkey, id)
+    if redis.call('SCARD', rkey) == 0 then redis.call('SREM', p .. 'rooms', room) end
+  end
+end
+`
+
+const dead = drop + purge
+
+export const scripts = {
+  /** ARGV: prefix, instance, connection ids. Registers connections as held by `instance`. */
+  mizzenRoomsRegister: `
+local p, instance = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  redis.call('HSET', p .. 'owners', ARGV[i], instance)
+  redis.call('SADD', p .. 'instance:' .. instance .. ':connections', ARGV[i])
+end
+return #ARGV - 2`,
+
+  /**
+   * ARGV: prefix, n, n × (sign, connection, room), then rooms to count. Applies the changes and
+   * returns the member counts. A join of a connection with no owner (purged meanwhile) is
+   * skipped: the owner's healing writes it back.
+   */
+  mizzenRoomsApply: `${dead}${change}
+local p, n = ARGV[1], tonumber(ARGV[2])
+for i = 0, n - 1 do
+  local sign, id, room = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]
+  if sign == '-' or redis.call('HEXISTS', p .. 'owners', id) == 1 then change(p, sign, id, room) end
+end
+sweep(p)
+local counts = {}
+for i = 3 + n * 3, #ARGV do counts[#counts + 1] = redis.call('SCARD', p .. 'room:' .. ARGV[i]) end
+return counts`,
+
+  /** ARGV: prefix, connection ids. Drops the connections. */
+  mizzenRoomsDrop: `${drop}
+for i = 2, #ARGV do drop(ARGV[1], ARGV[i]) end
+return #ARGV - 1`,
+
+  /** ARGV: prefix, instance, force (1/0). Purges a dead instance; -1 when it is alive and not forced. */
+  mizzenRoomsPurge: `${dead}
+return purge(ARGV[1], ARGV[2], ARGV[3] == '1')`,
+
+  /** ARGV: prefix. Purges every registered instance whose heartbeat is gone; returns how many connections went. */
+  mizzenRoomsSweep: `${dead}
+return sweep(ARGV[1])`,
+
+  /** ARGV: prefix, connection ids. Per connection: its owner ('' for none) and 1 if alive. */
+  mizzenRoomsOwners: `
+local p, out = ARGV[1], {}
+for i = 2, #ARGV do
+  local owner = redis.call('HGET', p .. 'owners', ARGV[i])
+  if owner then
+    out[#out + 1] = owner
+    out[#out + 1] = redis.call('EXISTS', p .. 'instance:' .. owner)
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = 0
+  end
+end
+return out`,
+
+  /** ARGV: prefix, instance, ttl ms. Refreshes the heartbeat; returns 1 if it was still there. */
+  mizzenRoomsHeartbeat: `${beat}
+return beat(ARGV[1], ARGV[2], ARGV[3])`,
+
+  /**
+   * ARGV: prefix, instance, ttl ms, then the ids of every connection the instance holds. The
+   * first half of healing: refreshes the heartbeat, drops the connections Redis lists for the
+   * instance that it no longer holds (closed while Redis was out of reach), and registers the
+   * ones it holds. Returns how many it dropped.
+   */
+  mizzenRoomsClaim: `${drop}${beat}
+local p, instance = ARGV[1], ARGV[2]
+beat(p, instance, ARGV[3])
+local held = {}
+for i = 4, #ARGV do held[ARGV[i]] = true end
+local set = p .. 'instance:' .. instance .. ':connections'
+local dropped = 0
+for _, id in ipairs(redis.call('SMEMBERS', set)) do
+  if not held[id] then
+    if redis.call('HGET', p .. 'owners', id) == instance then drop(p, id) else redis.call('SREM', set, id) end
+    dropped = dropped + 1
+  end
+end
+for i = 4, #ARGV do
+  redis.call('HSET', p .. 'owners', ARGV[i], instance)
+  redis.call('SADD', set, ARGV[i])
+end
+return dropped`,
+
+  /**
+   * ARGV: prefix, then per connection: id, k, k rooms. The second half of healing: makes each
+   * connection's rooms exactly these (leaving the others, joining the missing).
+   */
+  mizzenRoomsSetRooms: `${change}
+local p, i = ARGV[1], 2
+while i <= #ARGV do
+  local id, k = ARGV[i], tonumber(ARGV[i + 1])
+  local wanted = {}
+  for j = 1, k do wanted[ARGV[i + 1 + j]] = true end
+  for _, room in ipairs(redis.call('SMEMBERS', p .. 'conn:' .. id)) do
+    if wanted[room] then wanted[room] = nil else change(p, '-', id, room) end
+  end
+  for room in pairs(wanted) do change(p, '+', id, room) end
+  i = i + 2 + k
+end
+return 1`,
+
+  /** ARGV: prefix, instance. Forgets an instance that stops (its connections were dropped). */
+  mizzenRoomsRetire: `
+local hb = ARGV[1] .. 'instance:' .. ARGV[2]
+redis.call('DEL', hb, hb .. ':connections')
+redis.call('SREM', ARGV[1] .. 'instances', ARGV[2])
+return 1`,
+
+  /** ARGV: prefix. Flat list of room, member count (live instances only). */
+  mizzenRoomsList: `${dead}
+local p, out = ARGV[1], {}
+sweep(p)
+for _, room in ipairs(redis.call('SMEMBERS', p .. 'rooms')) do
+  local n = redis.call('SCARD', p .. 'room:' .. room)
+  if n > 0 then
+    out[#out + 1] = room
+    out[#out + 1] = n
+  end
+end
+return out`,
+
+  /** ARGV: prefix, room. Its members (live instances only). */
+  mizzenRoomsMembers: `${dead}
+sweep(ARGV[1])
+return redis.call('SMEMBERS', ARGV[1] .. 'room:' .. ARGV[2])`,
+
+  /**
+   * ARGV: prefix, n (-1 for a blast), n rooms, then omitted ids. Counts the distinct live
+   * connections addressed: members of the rooms, and connections whose id is a targeted room name.
+   */
+  mizzenRoomsRecipients: `${dead}
+local p, n = ARGV[1], tonumber(ARGV[2])
+sweep(p)
+local seen, count = {}, 0
+if n < 0 then
+  count = redis.call('HLEN', p .. 'owners')
+  for i = 3, #ARGV do
+    if not seen[ARGV[i]] then
+      seen[ARGV[i]] = true
+      if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then count = count - 1 end
+    end
+  end
+  return count
+end
+local function add(id) if not seen[id] then seen[id] = true; count = count + 1 end end
+for i = 3, 2 + n do
+  for _, id in ipairs(redis.call('SMEMBERS', p .. 'room:' .. ARGV[i])) do add(id) end
+  if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then add(ARGV[i]) end
+end
+for i = 3 + n, #ARGV do
+  if seen[ARGV[i]] then seen[ARGV[i]] = false; count = count - 1 end
+end
+return count`,
+} as const
+
+export type ScriptName = keyof typeof scripts
