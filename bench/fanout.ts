@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
+import { dataModel, openExampleDatabase } from '../src/app/database.ts'
 import { createGateway, type Gateway } from '../src/gateway.ts'
 
 const clients = Number(process.env.BENCH_CLIENTS ?? 200)
@@ -125,10 +126,12 @@ async function mizzenModelEvents(gateway: Gateway): Promise<number> {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mizzen-bench-'))
+const database = await openExampleDatabase(`file:${join(dir, 'bench.db')}`)
 const gateway = await createGateway({
+  prisma: database.prisma,
+  dataModel,
   port: 0,
   host: '127.0.0.1',
-  databaseUrl: `file:${join(dir, 'bench.db')}`,
   logger: pino({ level: 'silent' }),
   limits: { maxConnectionsPerIp: clients * 2, maxBufferedBytes: 256 * 1024 * 1024 },
 })

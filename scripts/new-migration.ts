@@ -7,21 +7,21 @@
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { migrationsDir, migrationsRoot } from '../src/db/migrations.ts'
+import { exampleMigrationsDir as migrationsDir } from '../src/app/database.ts'
+import { projectRoot, readSourceSchema, schemaVariant, sourceSchemaPath } from '../src/app/schema-variants.ts'
 import type { DatabaseProvider } from '../src/db/provider.ts'
 import { noSchemaFilter, withSchemaEngine } from '../src/db/schema-engine.ts'
 import { offlineAdapterFactory } from './offline-adapter.ts'
-import { readSourceSchema, schemaVariant, sourceSchemaPath } from '../src/db/schema-variants.ts'
 
 const providers: DatabaseProvider[] = ['sqlite', 'postgresql']
-const snapshotPath = join(migrationsRoot, 'schema.prisma')
+const snapshotPath = join(projectRoot, 'prisma', 'migrations', 'schema.prisma')
 
 // The engine wants an adapter, but a diff between two schema files needs no database.
 const offlineAdapter = (provider: DatabaseProvider) => offlineAdapterFactory(provider === 'sqlite' ? 'sqlite' : 'postgres')
 
 async function migrationSql(provider: DatabaseProvider, previous: string | undefined, next: string): Promise<string> {
   const to = schemaVariant(next, provider)
-  return withSchemaEngine(sourceSchemaPath, to, offlineAdapter(provider), async (engine) => {
+  return withSchemaEngine([{ path: sourceSchemaPath, content: to }], offlineAdapter(provider), async (engine) => {
     const from = previous === undefined
       ? { tag: 'empty' as const }
       : { tag: 'schemaDatamodel' as const, files: [{ path: 'previous.prisma', content: schemaVariant(previous, provider) }] }

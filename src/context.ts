@@ -2,15 +2,15 @@
 import type { Access } from './auth/access.ts'
 import type { Viewer } from './auth/viewer.ts'
 import type { Bus } from './bus/bus.ts'
-import type { PrismaClient } from './db/database.ts'
 import type { DeliveryHub } from './delivery/hub.ts'
 import type { Logger } from './logger.ts'
+import type { PrismaClientLike } from './prisma/client.ts'
 import type { DataModel } from './models/data-model.ts'
 import type { Rooms } from './rooms/rooms.ts'
 
 export interface ServerContext {
   /** The Prisma Client the gateway reads and writes through (with the realtime extension). */
-  readonly prisma: PrismaClient
+  readonly prisma: PrismaClientLike
   /** The data model the gateway serves, linked. */
   readonly dataModel: DataModel
   /** Carries events between writers and every gateway instance. */

@@ -11,17 +11,16 @@ import { createYoga, maskError } from 'graphql-yoga'
 import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
-import { openDatabase, type PrismaClient } from './db/database.ts'
-import { migrationsCoverSchema } from './db/migrations.ts'
 import { DeliveryHub } from './delivery/hub.ts'
 import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
-import { dataModel as generatedDataModel } from './generated/models.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
+import { activeProvider, type PrismaClientLike } from './prisma/client.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
+import { graphiqlDefaultQuery } from './schema/graphiql-query.ts'
 import { buildSchema } from './schema/index.ts'
 import { Access } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
@@ -37,46 +36,25 @@ import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
 
-/** What GraphiQL opens with: a subscription to try, and how to make it fire. */
-const graphiqlDefaultQuery = `# mizzen: the records of every model, live.
-# Run this subscription, then write in a second tab:
-#   mutation {
-#     createUser(data: { email: "ada@example.com", name: "Ada" }) { id }
-#   }
-# Credentials, if the gateway has any, go in Headers:
-#   { "authorization": "Bearer <token>" }
-subscription {
-  userEvents {
-    verb
-    recordId
-    node { name email }
-    previous { name }
-    updatedFields
-  }
-}
-`
-
-export interface GatewayOptions {
+export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLike> {
+  /**
+   * Your Prisma Client (generated from your schema, with a driver adapter), without the realtime
+   * extension: the gateway installs it. The gateway reads and writes through it, answers `/ready`
+   * with it, and disconnects it on close. It applies no migrations (see `mizzen migrate`).
+   */
+  prisma: Client
+  /** The data model of `prisma`'s schema: what the `mizzen` Prisma generator wrote (or a model linked already). */
+  dataModel: DataModelMeta | DataModel
   /** TCP port; 0 picks a free one (see `Gateway.port`). @default 4000 */
   port?: number
   /** Interface to listen on. @default "0.0.0.0" */
   host?: string
-  /** `file:<path>` (SQLite, created and migrated on start) or `postgres://…`. @default "file:./data/mizzen.db" */
-  databaseUrl?: string
-  /**
-   * PostgreSQL: how long connecting and each query may take, in ms; past it the request fails
-   * with UNAVAILABLE rather than hang. (`MIZZEN_DATABASE_TIMEOUT_MS`)
-   * @default 10000
-   */
-  databaseTimeoutMs?: number
   /** `production` masks unexpected errors and turns GraphiQL off. @default "development" */
   nodeEnv?: 'development' | 'production' | 'test'
   /** Serve GraphiQL on GET /graphql from a browser. @default true unless nodeEnv is production */
   graphiql?: boolean
   /** @default pino at level "info" */
   logger?: Logger
-  /** The data model to serve (the generator's output, or a model linked already). @default the one generated from prisma/schema.prisma */
-  dataModel?: DataModelMeta | DataModel
   /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
   shutdownGraceMs?: number
   /**
@@ -101,14 +79,14 @@ export interface GatewayOptions {
   introspection?: boolean
 }
 
-export interface Gateway {
+export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
   /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
   readonly url: string
   readonly port: number
   readonly server: Server
   readonly schema: GraphQLSchema
-  /** The gateway's Prisma Client, with the realtime extension: writes through it publish events. */
-  readonly prisma: PrismaClient
+  /** The gateway's Prisma Client (yours, with the realtime extension): writes through it publish events. */
+  readonly prisma: Client
   readonly bus: Bus
   /** Local subscribers by topic (for diagnostics and leak checks). */
   readonly hub: DeliveryHub
@@ -116,15 +94,15 @@ export interface Gateway {
   readonly rooms: Rooms
   /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
   readonly connectionCount: number
-  /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the database. */
+  /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the bus and disconnects the Prisma Client. */
   close(): Promise<void>
 }
 
-export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
+export async function createGateway<Client extends PrismaClientLike>(options: GatewayOptions<Client>): Promise<Gateway<Client>> {
   const nodeEnv = options.nodeEnv ?? 'development'
   const logger = options.logger ?? createLogger('info')
   // Linked once here; the schema, the extension and every resolver share the linked model.
-  const dataModel = linkDataModel(options.dataModel ?? generatedDataModel)
+  const dataModel = linkDataModel(options.dataModel)
   const limits = resolveLimits(options.limits)
   const authenticator = createAuthenticator(options.auth ?? {})
   if (authenticator.open) {
@@ -140,15 +118,10 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
   const rooms = new Rooms({ bus, hub, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
 
-  const database = await openDatabase(options.databaseUrl ?? 'file:./data/mizzen.db', { timeoutMs: options.databaseTimeoutMs })
-  if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'database migrated')
-  if (!(await migrationsCoverSchema())) {
-    logger.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>`; until then, writes to new tables and columns fail')
-  }
-
+  const database = options.prisma
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
   // Every write made through the gateway publishes its events; backends install the same extension.
-  const prisma = database.prisma.$extends(realtime({ bus, dataModel, logger })) as unknown as PrismaClient
+  const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(realtime({ bus, dataModel, logger }))
 
   // Resolves once the bus answers and its subscriptions are in place (Redis subscribes asynchronously).
   await bus.ping()
@@ -160,7 +133,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     graphqlEndpoint: GRAPHQL_PATH,
     // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
     // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
-    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery } : false,
+    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) } : false,
     renderGraphiQL,
     // Redis, database and peer failures answer UNAVAILABLE (retryable, naming the service) rather than masked.
     maskedErrors: { isDev: nodeEnv !== 'production', maskError: maskInfrastructureErrors(maskError) },
@@ -211,7 +184,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${GRAPHQL_PATH}`
   // `url` is where to connect from this machine; `listening` is the interface bound (0.0.0.0: all of them).
-  logger.info({ url, listening: `${address}:${port}`, database: database.provider }, 'mizzen gateway listening')
+  logger.info({ url, listening: `${address}:${port}`, database: activeProvider(database) }, 'mizzen gateway listening')
 
   let closing: Promise<void> | undefined
   return {
@@ -236,7 +209,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
         await httpClosed
         await rooms.close()
         await bus.close()
-        await database.close()
+        await database.$disconnect()
         logger.info('mizzen gateway stopped')
       })()),
   }

@@ -4,6 +4,7 @@
  */
 import { pino } from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { dataModel, openExampleDatabase } from '../src/app/database.ts'
 import { createGateway } from '../src/gateway.ts'
 import { ConfigError } from '../src/errors.ts'
 import { connectWs, executeWs, postGraphQL, type GraphQLResponse } from './helpers/clients.ts'
@@ -141,7 +142,9 @@ describe.skipIf(missing('postgresql'))('production', () => {
 
 describe('production without credentials', () => {
   it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
-    const attempt = createGateway({ nodeEnv: 'production', logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', databaseUrl: 'file:/nonexistent/never-opened.db' })
+    // A client is lazy: it opens nothing until its first query, which a refused start never makes.
+    const { prisma } = await openExampleDatabase('file:/nonexistent/never-opened.db', { migrate: false })
+    const attempt = createGateway({ prisma, dataModel, nodeEnv: 'production', logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1' })
     await expect(attempt).rejects.toBeInstanceOf(ConfigError)
     await expect(attempt).rejects.toMatchObject({ setting: 'MIZZEN_API_KEYS', message: expect.stringContaining('MIZZEN_API_KEYS') })
   })

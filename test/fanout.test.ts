@@ -12,9 +12,8 @@ import { examplePolicies } from '../src/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { postGraphQL } from './helpers/clients.ts'
 import type { DatabaseProvider } from '../src/db/provider.ts'
-import type { GatewayOptions } from '../src/gateway.ts'
 import { missing, useFixture } from './helpers/fixture.ts'
-import { settled } from './helpers/gateway.ts'
+import { settled, type TestGatewayOptions } from './helpers/gateway.ts'
 import type { Message, RawClient } from './helpers/raw-socket.ts'
 const service = bearer(SERVICE_KEY)
 const ROOM = 'subscription Room($name: String!, $events: [String!]) { room(name: $name, events: $events) { id room event data sender cursor } }'
@@ -24,7 +23,7 @@ const BROADCAST = 'mutation($rooms: [String!]!, $event: String!, $data: JSON) { 
 /** Every `next` payload a raw client received for operation `id`, in order. */
 const nexts = (client: RawClient, id: string) => client.received.filter((m) => m.id === id && m.type === 'next').map((m) => m.payload)
 
-function useGateway(database: DatabaseProvider, options: GatewayOptions = {}) {
+function useGateway(database: DatabaseProvider, options: TestGatewayOptions = {}) {
   const fixture = useFixture({ database, gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies, ...options } })
   const clients: RawClient[] = []
   afterEach(async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { printSchema } from 'graphql'
 import { afterAll, describe, expect, it } from 'vitest'
 import { expectedSchemaArtifacts } from '../scripts/schema-artifacts.ts'
-import { projectRoot, sourceSchemaPath } from '../src/db/schema-variants.ts'
+import { projectRoot, sourceSchemaPath } from '../src/app/schema-variants.ts'
 import type { DataModelMeta } from '../src/models/meta.ts'
 import { buildSchema } from '../src/schema/index.ts'
 
@@ -33,10 +33,10 @@ describe('a model added to the Prisma schema', () => {
 
   it('should get its type, queries, mutations and relation fields from `prisma generate` alone', async () => {
     // Names no user of the README's example (which adds a Comment model) would pick.
-    const output = join(dir, 'models.ts')
+    const output = join(dir, 'mizzen')
     const schema = readFileSync(sourceSchemaPath, 'utf8')
-      .replace(/output\s*=\s*"..\/src\/generated\/models.ts"/, `output = "${output}"`)
-      .replace('provider = "tsx prisma/generator.ts"', `provider = "tsx ${join(projectRoot, 'prisma', 'generator.ts')}"`)
+      .replace(/output\s*=\s*"..\/src\/generated\/mizzen"/, `output = "${output}"`)
+      .replace('provider = "tsx src/generator/index.ts"', `provider = "tsx ${join(projectRoot, 'src', 'generator', 'index.ts')}"`)
       .replace(/(model Post \{[^}]*)\}/, '$1  probeNotes ProbeNote[]\n}')
       .concat('\nmodel ProbeNote {\n  id     Int    @id @default(autoincrement())\n  text   String\n  post   Post   @relation(fields: [postId], references: [id])\n  postId Int\n}\n')
       // A model with nothing a client can write: created from its defaults, never updated.
@@ -46,7 +46,7 @@ describe('a model added to the Prisma schema', () => {
     const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
     execFileSync(process.execPath, [prismaCli, 'generate', '--schema', schemaPath, '--generator', 'mizzen'], { cwd: projectRoot, stdio: 'pipe' })
 
-    const { dataModel } = (await import(output)) as { dataModel: DataModelMeta }
+    const { dataModel } = (await import(join(output, 'index.js'))) as { dataModel: DataModelMeta }
     const printed = printSchema(buildSchema(dataModel))
     expect(printed).toMatch(/type ProbeNote \{\n\s+id: ID!\n\s+text: String!\n\s+post: Post!\n\s+postId: ID!\n\}/)
     expect(printed).toContain('probeNote(id: ID!): ProbeNote')

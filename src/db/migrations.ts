@@ -1,25 +1,42 @@
 /**
- * Prisma-layout migrations (`prisma/migrations/<provider>/<timestamp>_<name>/migration.sql` and
- * `migration_lock.toml`), applied with the wasm schema engine exactly as `prisma migrate deploy`
- * would, so `_prisma_migrations` stays compatible with Prisma's own tooling.
+ * Prisma-layout migrations (`<dir>/<timestamp>_<name>/migration.sql` and `migration_lock.toml`),
+ * applied with the wasm schema engine exactly as `prisma migrate deploy` would, so
+ * `_prisma_migrations` stays compatible with Prisma's own tooling.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
-import type { DatabaseProvider } from './provider.ts'
 import { noSchemaFilter, withSchemaEngine } from './schema-engine.ts'
-import { projectRoot, readSourceSchema, schemaVariant, sourceSchemaPath } from './schema-variants.ts'
 
-export const migrationsRoot = join(projectRoot, 'prisma', 'migrations')
-export const migrationsDir = (provider: DatabaseProvider) => join(migrationsRoot, provider)
+/** A Prisma schema file: its path (for the engine's messages) and its text. */
+export interface SchemaFile {
+  readonly path: string
+  readonly content: string
+}
 
-async function readMigrationList(provider: DatabaseProvider) {
-  const baseDir = migrationsDir(provider)
-  const lockPath = join(baseDir, 'migration_lock.toml')
-  const names = (await readdir(baseDir, { withFileTypes: true }))
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort()
+export interface ApplyMigrationsOptions {
+  /** The Prisma schema, as one file or the files of a schema folder. */
+  readonly schema: readonly SchemaFile[]
+  /** The migrations folder, in Prisma's layout (`prisma migrate dev` writes it). */
+  readonly migrationsDir: string
+  /** How to reach the database (see `createAdapterFactory`). */
+  readonly adapterFactory: SqlMigrationAwareDriverAdapterFactory
+}
+
+/** Thrown when the migrations folder is missing or is not in Prisma's layout. */
+export class MigrationsFolderError extends Error {
+  override readonly name = 'MigrationsFolderError'
+}
+
+async function readMigrationList(baseDir: string) {
+  const entries = await readdir(baseDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw new MigrationsFolderError(`no migrations folder at ${baseDir}`)
+    throw error
+  })
+  const lock = await readFile(join(baseDir, 'migration_lock.toml'), 'utf8').catch(() => {
+    throw new MigrationsFolderError(`${baseDir} has no migration_lock.toml: is it a Prisma migrations folder?`)
+  })
+  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,
@@ -31,33 +48,21 @@ async function readMigrationList(provider: DatabaseProvider) {
   )
   return {
     baseDir,
-    lockfile: { path: 'migration_lock.toml', content: await readFile(lockPath, 'utf8') },
+    lockfile: { path: 'migration_lock.toml', content: lock },
     shadowDbInitScript: '',
     migrationDirectories,
   }
 }
 
 /**
- * Brings the database behind `adapterFactory` to the current schema by applying every migration
- * it has not run yet. Returns the names of the migrations applied now.
+ * Brings the database behind `adapterFactory` to the schema by applying every migration of
+ * `migrationsDir` it has not run yet (`prisma migrate deploy`). Returns the names of the
+ * migrations applied now.
  */
-export async function applyMigrations(
-  provider: DatabaseProvider,
-  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
-): Promise<string[]> {
-  const schema = schemaVariant(await readSourceSchema(), provider)
-  const migrationsList = await readMigrationList(provider)
-  return withSchemaEngine(sourceSchemaPath, schema, adapterFactory, async (engine) => {
+export async function applyMigrations(options: ApplyMigrationsOptions): Promise<string[]> {
+  const migrationsList = await readMigrationList(options.migrationsDir)
+  return withSchemaEngine(options.schema, options.adapterFactory, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noSchemaFilter })
     return appliedMigrationNames
   })
-}
-
-/**
- * Whether `prisma/schema.prisma` is the schema the migrations bring a database to (recorded in
- * `prisma/migrations/schema.prisma` by `npm run db:migration`).
- */
-export async function migrationsCoverSchema(): Promise<boolean> {
-  const migrated = await readFile(join(migrationsRoot, 'schema.prisma'), 'utf8').catch(() => undefined)
-  return migrated === (await readSourceSchema())
 }

@@ -3,7 +3,7 @@
  *
  * The Prisma CLI's migrate commands need a native binary that is downloaded at first use, which
  * this project cannot rely on. The wasm build ships on npm and runs the same engine code as
- * `prisma migrate deploy` (it keeps `_prisma_migrations`), so the gateway and the migration
+ * `prisma migrate deploy` (it keeps `_prisma_migrations`), so `mizzen migrate` and the migration
  * script use it directly. Its ESM entry imports a `.wasm` file, which Node 20 refuses, so the
  * module is instantiated by hand from the generated glue.
  */
@@ -12,6 +12,7 @@ import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@p
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import * as glue from '@prisma/schema-engine-wasm/schema_engine_bg'
 import type { SchemaEngine } from '@prisma/schema-engine-wasm'
+import type { SchemaFile } from './migrations.ts'
 
 export type { SchemaEngine }
 
@@ -38,13 +39,12 @@ function instantiate(): Promise<void> {
 }
 
 /**
- * Runs `work` with a schema engine on `schema` (a Prisma schema's text) connected through
+ * Runs `work` with a schema engine on `schema` (a Prisma schema's files) connected through
  * `adapterFactory`, then frees the engine and closes every connection it opened: `free()` alone
  * leaves them open, and an open SQLite connection keeps the file locked.
  */
 export async function withSchemaEngine<T>(
-  schemaPath: string,
-  schema: string,
+  schema: readonly SchemaFile[],
   adapterFactory: SqlMigrationAwareDriverAdapterFactory,
   work: (engine: SchemaEngine) => Promise<T>,
 ): Promise<T> {
@@ -62,7 +62,7 @@ export async function withSchemaEngine<T>(
     connectToShadowDb: () => track(adapterFactory.connectToShadowDb()),
   }
   const engine = (await glue.SchemaEngine.new(
-    { datamodels: [[schemaPath, schema]] },
+    { datamodels: schema.map((file) => [file.path, file.content]) },
     () => {},
     bindMigrationAwareSqlAdapterFactory(tracking),
   )) as unknown as SchemaEngine

@@ -1,9 +1,9 @@
 /**
- * `realtime({ bus })`: the Prisma Client extension that publishes an event for every record a
+ * `realtime({ bus, dataModel })`: the Prisma Client extension that publishes an event for every record a
  * write creates, updates or deletes, and for every association it changes, once the write has
  * committed. Install it in the gateway and in any backend service that writes the same database:
  *
- *     const prisma = new PrismaClient({ adapter }).$extends(realtime({ bus }))
+ *     const prisma = new PrismaClient({ adapter }).$extends(realtime({ bus, dataModel }))
  *
  * Install it last (outermost): inside transactions it hands your callback a client with its own
  * query hooks, and extensions added after it would not be on that client.
@@ -18,7 +18,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
 import type { Bus } from '../bus/bus.ts'
-import { dataModel as generatedDataModel } from '../generated/models.ts'
 import { linkDataModel, type DataModel } from '../models/data-model.ts'
 import type { DataModelMeta } from '../models/meta.ts'
 import { lowerFirst } from '../models/naming.ts'
@@ -30,8 +29,8 @@ import { trackedWrites, trackWrite, type AnyClient, type TrackedWrite } from './
 export interface RealtimeOptions {
   /** Where events go. */
   bus: Bus
-  /** The data model of the client being extended (the generator's output, or a model linked already). @default the one generated from prisma/schema.prisma */
-  dataModel?: DataModelMeta | DataModel
+  /** The data model of the client being extended: what the `mizzen` Prisma generator wrote (or a model linked already). */
+  dataModel: DataModelMeta | DataModel
   /** Told when an event can't be published (the write stands). @default console.error */
   logger?: ErrorLogger
 }
@@ -73,7 +72,7 @@ const isTrackedWrite = (operation: string): operation is TrackedWrite => (tracke
 const consoleLogger: ErrorLogger = { error: (details, message) => console.error(message, details) }
 
 export function realtime(options: RealtimeOptions) {
-  const dataModel = linkDataModel(options.dataModel ?? generatedDataModel)
+  const dataModel = linkDataModel(options.dataModel)
   const publisher = new Publisher(options.bus, options.logger ?? consoleLogger)
   const scopes = new AsyncLocalStorage<TransactionScope>()
 

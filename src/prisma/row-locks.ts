@@ -6,6 +6,7 @@
  * SQLite needs none: a transaction that read a stale snapshot cannot write at all (SQLITE_BUSY).
  */
 import type { Model } from '../models/data-model.ts'
+import { activeProvider } from './client.ts'
 
 type RawClient = { $queryRawUnsafe: (sql: string, ...values: unknown[]) => Promise<unknown> }
 
@@ -15,9 +16,8 @@ export type RowLocker = (tx: unknown, model: Model, ids: readonly unknown[]) => 
 
 /** The row locker for a Prisma client's database, or undefined where none is needed. */
 export function rowLockerFor(client: unknown): RowLocker | undefined {
-  // Prisma exposes the provider only internally; without it, writes go unlocked as before.
-  const internals = client as { _engineConfig?: { activeProvider?: string }; _activeProvider?: string }
-  const provider = internals._engineConfig?.activeProvider ?? internals._activeProvider
+  // Without the provider (Prisma exposes it only internally), writes go unlocked.
+  const provider = activeProvider(client)
   if (provider !== 'postgresql' && provider !== 'cockroachdb') return undefined
   return async (tx, model, ids) => {
     if (ids.length === 0) return

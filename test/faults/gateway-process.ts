@@ -1,5 +1,5 @@
 /**
- * A gateway in a process of its own (`node --import tsx src/main.ts`, configured by environment
+ * A gateway in a process of its own (`node --import tsx src/cli/main.ts serve --migrate`, as `npm start`, configured by environment
  * variables, as an operator runs it), to kill with SIGKILL and to watch what it writes: every
  * line on stdout and stderr is kept, and `unstructured()` lists those that are not JSON log lines.
  */
@@ -48,7 +48,7 @@ const parse = (line: string): Record<string, unknown> | undefined => {
 
 /** Starts a gateway with `env` (on 127.0.0.1, a free port) and resolves once it listens. */
 export async function startGatewayProcess(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<GatewayProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--migrate'], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -25,11 +25,10 @@ import type { Bus } from '../../src/bus/bus.ts'
 import { createMemoryBus } from '../../src/bus/memory.ts'
 import { createRedisBus } from '../../src/bus/redis.ts'
 import type { DatabaseProvider } from '../../src/db/provider.ts'
-import type { GatewayOptions } from '../../src/gateway.ts'
 import { createRedisRoomRegistry, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../../src/rooms/redis.ts'
 import { connectWs, type WsClient } from './clients.ts'
 import { databaseKinds, type TestDatabase } from './databases.ts'
-import { startGateway, type TestGateway } from './gateway.ts'
+import { startGateway, type TestGateway, type TestGatewayOptions } from './gateway.ts'
 import { attemptUpgrade, connectRaw, openRaw, type RawClient, trackServerSockets, type UpgradeOutcome } from './raw-socket.ts'
 import { openRealtime, type RealtimeFixture } from './realtime.ts'
 import { describeEach, redisUrl } from './services.ts'
@@ -48,7 +47,7 @@ export interface FixtureOptions {
   /** Gateways started in beforeAll. @default 1 (0 with no database) */
   gateways?: number
   /** Options of those gateways (the fixture supplies database, bus and registry). */
-  gateway?: GatewayOptions
+  gateway?: TestGatewayOptions
   /** Open a backend service's Prisma client with the realtime extension, on the first gateway's bus (memory) or the cluster's (Redis). @default false */
   backend?: boolean
 }
@@ -68,7 +67,7 @@ export interface Fixture {
   /** Another plain Redis client, connected (ready for SUBSCRIBE), closed with the other cleanups. */
   connectRedis(): Promise<Redis>
   /** Starts one more gateway on the fixture's database, bus kind and registry kind, closed after the block. */
-  startGateway(options?: GatewayOptions): Promise<TestGateway>
+  startGateway(options?: TestGatewayOptions): Promise<TestGateway>
   /** One more bus of the fixture's kind (Redis: on its prefix, so it hears the gateways), closed after the block. */
   createBus(): Promise<Bus>
   /** One more Redis rooms registry on the fixture's prefix, closed after the block. */
@@ -125,7 +124,7 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     blockCleanups.push(() => registry.close())
     return registry
   }
-  const start = async (gatewayOptions: GatewayOptions = {}) => {
+  const start = async (gatewayOptions: TestGatewayOptions = {}) => {
     if (!database) throw new Error('useFixture({ database: false }) has no database to start a gateway on')
     const registry = registryKind === 'redis' && !gatewayOptions.rooms?.registry ? await createRegistry() : gatewayOptions.rooms?.registry
     const gateway = await startGateway(database, {

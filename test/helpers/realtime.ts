@@ -1,8 +1,7 @@
 /** A Prisma client with the realtime extension on a fresh database, and the events it publishes. */
 import type { Bus } from '../../src/bus/bus.ts'
 import { createMemoryBus } from '../../src/bus/memory.ts'
-import { openDatabase, type Database } from '../../src/db/database.ts'
-import { dataModel } from '../../src/generated/models.ts'
+import { dataModel, openExampleDatabase, type ExampleDatabase as Database } from '../../src/app/database.ts'
 import type { ModelEvent } from '../../src/events.ts'
 import { realtime } from '../../src/prisma/extension.ts'
 import type { TestDatabase } from './databases.ts'
@@ -22,7 +21,7 @@ const extend = (database: Database, bus: Bus) =>
   database.prisma.$extends(realtime({ bus, dataModel, logger: { error: () => {} } }))
 
 export async function openRealtime(test: TestDatabase, bus: Bus = createMemoryBus()): Promise<RealtimeFixture> {
-  const database = await openDatabase(test.url)
+  const database = await openExampleDatabase(test.url)
   const events: ModelEvent[] = []
   for (const model of dataModel.models) bus.subscribe(`model:${model.name}`, (event) => events.push(event))
   return {

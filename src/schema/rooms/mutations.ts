@@ -10,7 +10,7 @@ import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
 
 type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>
 
-interface MessageArgs {
+export interface MessageArgs {
   event: string
   data?: unknown
   omit?: string | null

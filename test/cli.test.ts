@@ -1,0 +1,124 @@
+/**
+ * The `mizzen` command as a user meets it (run from the sources here; .ci/example runs the
+ * packed one), and the line between the library and this repository's example app.
+ */
+import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import { projectRoot } from '../src/app/schema-variants.ts'
+
+const execFileAsync = promisify(execFile)
+// By URL: `--import tsx` would resolve tsx from the working directory, which some tests move.
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+
+interface Result {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+async function mizzen(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', tsx, join(projectRoot, 'src', 'cli', 'main.ts'), ...args], {
+      cwd: options.cwd ?? projectRoot,
+      env: { ...process.env, ...options.env },
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+  }
+}
+
+describe('the mizzen command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mizzen-cli-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('should list its commands on --help and exit 0', async () => {
+    const result = await mizzen(['--help'])
+    expect(result.code).toBe(0)
+    for (const command of ['serve', 'migrate', 'print-schema']) expect(result.stdout).toContain(command)
+    expect(result.stdout).toContain('provider = "mizzen-generator"')
+  })
+
+  it('should exit 2 naming a bad command or option', async () => {
+    const command = await mizzen(['deploy'])
+    expect(command.code).toBe(2)
+    expect(command.stderr).toMatch(/unknown command "deploy"; the commands are serve, migrate, print-schema/)
+    const option = await mizzen(['serve', '--colour'])
+    expect(option.code).toBe(2)
+    expect(option.stderr).toMatch(/--colour/)
+    expect((await mizzen([])).code).toBe(2)
+  })
+
+  it('should exit 1 saying where it looked for a missing schema', async () => {
+    const result = await mizzen(['print-schema'], { cwd: dir })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/no Prisma schema at prisma\/schema.prisma/)
+  })
+
+  it('should say how to add the generator to a schema without it, and to run prisma generate when its output is missing', async () => {
+    const schema = join(dir, 'plain.prisma')
+    writeFileSync(schema, 'datasource db {\n  provider = "sqlite"\n}\nmodel Note {\n  id Int @id\n}\n')
+    const noGenerator = await mizzen(['print-schema', '--schema', schema], { cwd: dir })
+    expect(noGenerator.code).toBe(1)
+    expect(noGenerator.stderr).toMatch(/has no mizzen generator: add/)
+    writeFileSync(schema, `generator mizzen {\n  provider = "mizzen-generator" // the bin\n  output = "./nowhere"\n}\n${readFileSync(schema, 'utf8')}`)
+    const notGenerated = await mizzen(['print-schema', '--schema', schema], { cwd: dir })
+    expect(notGenerated.code).toBe(1)
+    expect(notGenerated.stderr).toMatch(/no mizzen data model at nowhere\/index.js: run `npx prisma generate`/)
+  })
+
+  it('should print the schema of the example app as schema.graphql holds it', async () => {
+    const result = await mizzen(['print-schema'])
+    expect(result.code).toBe(0)
+    const committed = readFileSync(join(projectRoot, 'schema.graphql'), 'utf8').replace(/^#.*\n\n/, '')
+    expect(result.stdout).toBe(committed)
+  })
+
+  it('should apply the migrations once, then find the database up to date', async () => {
+    const env = { DATABASE_URL: `file:${join(dir, 'migrate.db')}` }
+    const first = await mizzen(['migrate'], { env })
+    expect(first).toMatchObject({ code: 0, stdout: expect.stringMatching(/^applied 1 migration\(s\): \d+_init/) })
+    expect((await mizzen(['migrate'], { env })).stdout).toMatch(/up to date/)
+  })
+
+  it('should exit 1 naming a config file that is not there', async () => {
+    const result = await mizzen(['print-schema', '--config', join(dir, 'none.mjs')])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/no config file at/)
+  })
+
+  it('should refuse a DATABASE_URL for another database than the schema declares', async () => {
+    // mizzen.config.ts would pick the PostgreSQL variant for this URL; --schema overrides it.
+    const mismatch = await mizzen(['migrate', '--schema', 'prisma/schema.prisma'], { env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } })
+    expect(mismatch.code).toBe(1)
+    expect(mismatch.stderr).toMatch(/DATABASE_URL is a postgresql URL, but prisma\/schema.prisma declares provider "sqlite"/)
+  })
+})
+
+describe('the library', () => {
+  /** Every source file reachable by relative imports from `entry`. */
+  function reachable(entry: string, seen = new Set<string>()): Set<string> {
+    if (seen.has(entry)) return seen
+    seen.add(entry)
+    const source = readFileSync(entry, 'utf8')
+    for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+      reachable(resolve(dirname(entry), specifier!), seen)
+    }
+    return seen
+  }
+
+  it('should reach nothing of the example app (its schema, generated clients, migrations or policies)', () => {
+    const entries = ['src/index.ts', 'src/cli/main.ts', 'src/generator/index.ts'].map((path) => join(projectRoot, path))
+    const files = new Set(entries.flatMap((entry) => [...reachable(entry)]))
+    const outside = [...files].map((file) => relative(projectRoot, file)).filter((file) => !file.startsWith('src/') || /^src\/(app|generated)\//.test(file))
+    expect(outside).toEqual([])
+    expect(files.size).toBeGreaterThan(50)
+  })
+})
