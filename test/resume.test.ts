@@ -186,6 +186,29 @@ eachDatabase('resuming on $provider', (provider) => {
       await stop(again)
     })
 
+    it('should resume over SSE as over WebSocket', async () => {
+      const first = await subscribe<UserEvent>(USER_EVENTS)
+      await createUser('sse-seen')
+      await receivedAll(first, 1)
+      const cursor = dataOf(first)[0]!.cursor
+      await stop(first)
+      for (const name of ['sse-1', 'sse-2']) await createUser(name)
+      const controller = new AbortController()
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: USER_EVENTS, variables: { after: cursor } }),
+        signal: controller.signal,
+      })
+      expect(response.headers.get('content-type')).toMatch(/text\/event-stream/)
+      const reader = response.body!.getReader()
+      let text = ''
+      while (!text.includes('"sse-2"')) text += new TextDecoder().decode((await reader.read()).value)
+      expect([...text.matchAll(/"name":"([^"]+)"/g)].map((match) => match[1])).toEqual(['sse-1', 'sse-2'])
+      controller.abort()
+      await settled(() => expect(gateway.hub.subscriberCount).toBe(0))
+    })
+
     it('should answer RESYNC_REQUIRED for a cursor that is not one, or another topic’s, and end the subscription', async () => {
       const users = await subscribe<UserEvent>(USER_EVENTS)
       await createUser('cursor')
