@@ -119,6 +119,9 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   const rooms = new Rooms({ bus, hub, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
 
   const database = options.prisma
+  // Prisma loads its query compiler (WebAssembly, some 50 MB) on the first query. Loaded now, it
+  // is part of starting up, not of whichever request or subscription comes first.
+  await (database as { $connect?: () => Promise<void> }).$connect?.()
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
   // Every write made through the gateway publishes its events; backends install the same extension.
   const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(realtime({ bus, dataModel, logger }))

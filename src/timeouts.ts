@@ -21,12 +21,3 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: str
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
 }
 
-/** Whether a promise is still pending, without waiting (for work a timeout gave up on). */
-export function tracked<T>(promise: Promise<T>): { readonly promise: Promise<T>; readonly pending: boolean } {
-  const state = { promise, pending: true }
-  promise.then(
-    () => (state.pending = false),
-    () => (state.pending = false),
-  )
-  return state
-}

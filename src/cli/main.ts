@@ -9,6 +9,7 @@ import { version } from '../version.ts'
 import { loadConfigFile } from './config-file.ts'
 import { CliError } from './errors.ts'
 import { Project } from './project.ts'
+import { toUnavailable } from '../unavailable.ts'
 
 const help = `mizzen ${version}: a GraphQL subscriptions gateway for your Prisma models
 
@@ -108,7 +109,8 @@ run(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`mizzen: cannot listen: ${(error as Error).message} (set PORT or HOST)`)
   } else {
     // The message says what failed (an unreachable database, say); the stack is for debugging.
-    console.error(`mizzen: failed: ${error instanceof Error ? error.message : String(error)}`)
+    // An unreachable Redis or database says which, not just "Connection is closed.".
+    console.error(`mizzen: failed: ${toUnavailable(error)?.message ?? (error instanceof Error ? error.message : String(error))}`)
     if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') console.error(error)
   }
   process.exit(1)

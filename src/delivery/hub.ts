@@ -11,7 +11,7 @@
 import { Group, type Renderer } from './group.ts'
 import type { SubscriptionSink } from './rendering.ts'
 import type { Selection } from './selection.ts'
-import { HubSubscription, type OnEnd } from './subscription.ts'
+import { HubSubscription, type HubSide, type OnEnd } from './subscription.ts'
 
 export type { DeliveryControl, Selection } from './selection.ts'
 export { HubSubscription } from './subscription.ts'
@@ -21,7 +21,7 @@ export interface DeliveryHubOptions {
   onSelectorError?: (error: unknown, topic: string) => void
 }
 
-export class DeliveryHub {
+export class DeliveryHub implements HubSide {
   readonly #topics = new Map<string, Set<HubSubscription<any, any>>>()
   readonly #groups = new Map<string, Group<any, any, any>>()
   readonly #onSelectorError: (error: unknown, topic: string) => void
@@ -41,19 +41,21 @@ export class DeliveryHub {
   subscribe<P, V = unknown>(topic: string, selection: Selection<P, any, V>, onEnd?: OnEnd): HubSubscription<P, V> {
     let subscriptions = this.#topics.get(topic)
     if (!subscriptions) this.#topics.set(topic, (subscriptions = new Set()))
-    const set = subscriptions
-    const subscription: HubSubscription<P, V> = new HubSubscription<P, V>(
-      topic,
-      selection,
-      () => {
-        set.delete(subscription)
-        if (set.size === 0 && this.#topics.get(topic) === set) this.#topics.delete(topic)
-      },
-      onEnd,
-      (error) => this.#onSelectorError(error, topic),
-    )
-    set.add(subscription)
+    const subscription = new HubSubscription<P, V>(topic, selection, this, onEnd)
+    subscriptions.add(subscription)
     return subscription
+  }
+
+  /** For its subscriptions: takes one off its topic (and forgets a topic left empty). */
+  detach(subscription: HubSubscription<any, any>): void {
+    const subscriptions = this.#topics.get(subscription.topic)
+    if (!subscriptions?.delete(subscription)) return
+    if (subscriptions.size === 0) this.#topics.delete(subscription.topic)
+  }
+
+  /** For its subscriptions: a selection threw, or an `onEnd` failed. */
+  selectionFailed(error: unknown, topic: string): void {
+    this.#onSelectorError(error, topic)
   }
 
   /**

@@ -10,7 +10,7 @@ import type { Where } from '../models/where.ts'
 import type { DeliveryHub } from './hub.ts'
 import { resyncErrorsJson } from './resume.ts'
 import { keyOf } from './grouping.ts'
-import type { Selection } from './selection.ts'
+import type { DeliveryControl, Selection } from './selection.ts'
 
 /**
  * Feeds every model's bus topic into the hub, each event with its cursor; returns the function
@@ -63,32 +63,43 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
 /**
  * The selection of an `mEvents` subscription applying `filter`: the viewer's row policy and the
  * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
- * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared).
+ * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared). A class
+ * rather than closures: one small object per subscription, its functions shared.
  */
-export function modelEventSelection(filter: ModelEventFilter): Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
-  const { ids, where, verbs, visible } = filter
-  const remaining = ids ? new Set(ids) : undefined
-  return {
-    viewerKey: visible ? keyOf(visible) : undefined,
-    see: (published) => {
-      const event = visible ? viewedEvent(published, visible) : published
-      return event && (!ids || ids.has(event.recordId)) ? event : undefined
-    },
-    admit: remaining
-      ? (event, control) => {
-          if (!remaining.has(event.recordId)) return false
-          // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
-          if (event.verb === 'DELETED') {
-            remaining.delete(event.recordId)
-            if (remaining.size === 0) control.endAfterThis()
-          }
-          return true
-        }
-      : undefined,
-    pick: (event) => {
-      if (verbs && !verbs.includes(event.verb)) return undefined
-      if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
-      return event
-    },
+export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
+  readonly viewerKey: string | undefined
+  readonly #filter: ModelEventFilter
+  /** The watched records not deleted yet; undefined without `ids`. */
+  readonly #remaining: Set<string> | undefined
+
+  constructor(filter: ModelEventFilter) {
+    this.#filter = filter
+    this.#remaining = filter.ids && new Set(filter.ids)
+    this.viewerKey = filter.visible ? keyOf(filter.visible) : undefined
+  }
+
+  see(published: DeliveredModelEvent): DeliveredModelEvent | undefined {
+    const { visible, ids } = this.#filter
+    const event = visible ? viewedEvent(published, visible) : published
+    return event && (!ids || ids.has(event.recordId)) ? event : undefined
+  }
+
+  admit(event: DeliveredModelEvent, control: DeliveryControl): boolean {
+    const remaining = this.#remaining
+    if (!remaining) return true
+    if (!remaining.has(event.recordId)) return false
+    // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
+    if (event.verb === 'DELETED') {
+      remaining.delete(event.recordId)
+      if (remaining.size === 0) control.endAfterThis()
+    }
+    return true
+  }
+
+  pick(event: DeliveredModelEvent): DeliveredModelEvent | undefined {
+    const { verbs, where } = this.#filter
+    if (verbs && !verbs.includes(event.verb)) return undefined
+    if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
+    return event
   }
 }

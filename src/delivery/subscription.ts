@@ -23,18 +23,23 @@ import { SubscriptionStream } from './stream.ts'
 /** Runs when a subscription ends, however it ends; a promise delays the end of its wind-down. */
 export type OnEnd = () => void | Promise<void>
 
-interface Member {
-  readonly group: Group
-  readonly sink: SubscriptionSink
+/** What a subscription needs of its hub. */
+export interface HubSide {
+  /** Takes the subscription off its topic. */
+  detach(subscription: HubSubscription<any, any>): void
+  /** Reports a selection that threw (or an `onEnd` that failed). */
+  selectionFailed(error: unknown, topic: string): void
 }
 
-export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<V> {
-  #detach: (() => void) | undefined
+export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<V>, DeliveryControl {
+  #attached = true
   readonly #onEnd: OnEnd | undefined
   /** Live payloads that arrived before a consumer took the subscription. */
   #buffered: P[] | undefined = []
   #replay: { readonly payloads: readonly P[]; readonly covers: (live: P) => boolean } | undefined
-  #member: Member | undefined
+  /** On the fast path: its group, and where its results go. */
+  #group: Group | undefined
+  #sink: SubscriptionSink | undefined
   #stream: SubscriptionStream<V> | undefined
   #ended = false
   /** Ended by the server before a consumer took it: ends once what was buffered is delivered. */
@@ -44,17 +49,19 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   #wound: Promise<void> | undefined
   /** Set by `endAfterThis` while a payload is being selected. */
   #endRequested = false
-  readonly #control: DeliveryControl = { endAfterThis: () => (this.#endRequested = true) }
 
   constructor(
     readonly topic: string,
     readonly selection: Selection<P, unknown, V>,
-    detach: () => void,
+    private readonly hub: HubSide,
     onEnd: OnEnd | undefined,
-    private readonly onSelectionError: (error: unknown) => void,
   ) {
-    this.#detach = detach
     this.#onEnd = onEnd
+  }
+
+  /** For its selection (the subscription is its own `DeliveryControl`): complete after this payload. */
+  endAfterThis(): void {
+    this.#endRequested = true
   }
 
   /** Whether the subscription has ended (nothing more will be delivered to it). */
@@ -75,7 +82,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
 
   /** The hub offers each payload of the topic. */
   offer(payload: P): void {
-    if (this.#member) this.#deliverToMember(this.#member, payload)
+    if (this.#group) this.#deliverToMember(payload)
     else if (this.#buffered) this.#buffered.push(payload)
     else if (this.#stream) this.#deliverToStream(this.#stream, payload)
   }
@@ -86,7 +93,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
    * (and replayed) is delivered first.
    */
   join(group: Group, sink: SubscriptionSink): void {
-    if (this.#member || this.#stream) throw new Error('the subscription is already consumed')
+    if (this.#group || this.#stream) throw new Error('the subscription is already consumed')
     group.join()
     if (this.#ended) {
       group.leave()
@@ -94,16 +101,16 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
       else sink.complete()
       return
     }
-    const member: Member = { group, sink }
     // A member from now on (a payload that ends it while draining makes it leave the group).
-    this.#member = member
-    this.#drain((payload) => this.#deliverToMember(member, payload))
+    this.#group = group
+    this.#sink = sink
+    this.#drain((payload) => this.#deliverToMember(payload))
   }
 
   /** A stream of the subscription's values, for consumers that iterate (SSE, graphql-js). */
   [Symbol.asyncIterator](): SubscriptionStream<V> {
     if (this.#stream) return this.#stream
-    if (this.#member) throw new Error('the subscription is already consumed')
+    if (this.#group) throw new Error('the subscription is already consumed')
     const stream = new SubscriptionStream<V>(() => void this.cancel())
     this.#stream = stream
     if (this.#ended) stream.end()
@@ -119,15 +126,14 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     if (this.#ended) return
     if (this.#buffered) {
       // Not consumed yet: no more payloads; its consumer gets what was buffered, then the end.
-      this.#detach?.()
-      this.#detach = undefined
+      this.#detach()
       this.#endWhenDrained = true
       return
     }
-    const member = this.#member
+    const sink = this.#sink
     const stream = this.#stream
     this.#finish()
-    member?.sink.complete()
+    sink?.complete()
     stream?.end()
   }
 
@@ -138,11 +144,11 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
    */
   fail(errorsJson: string): void {
     if (this.#ended) return
-    const member = this.#member
+    const sink = this.#sink
     const stream = this.#stream
-    if (!member && !stream) this.#failure = errorsJson
+    if (!sink && !stream) this.#failure = errorsJson
     this.#finish()
-    member?.sink.next(Rendering.failed(errorsJson))
+    sink?.next(Rendering.failed(errorsJson))
     stream?.end()
   }
 
@@ -169,18 +175,24 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     this.#ended = true
     this.#buffered = undefined
     this.#replay = undefined
-    this.#detach?.()
-    this.#detach = undefined
-    this.#member?.group.leave()
-    this.#member = undefined
+    this.#detach()
+    this.#group?.leave()
+    this.#group = undefined
+    this.#sink = undefined
     let wound: Promise<void>
     try {
-      wound = Promise.resolve(this.#onEnd?.()).catch((error: unknown) => this.onSelectionError(error))
+      wound = Promise.resolve(this.#onEnd?.()).catch((error: unknown) => this.hub.selectionFailed(error, this.topic))
     } catch (error) {
-      this.onSelectionError(error)
+      this.hub.selectionFailed(error, this.topic)
       wound = Promise.resolve()
     }
     this.#wound = wound
+  }
+
+  #detach(): void {
+    if (!this.#attached) return
+    this.#attached = false
+    this.hub.detach(this)
   }
 
   /** Delivers the replay, then what was buffered (less what the replay covered). */
@@ -200,7 +212,8 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     if (this.#endWhenDrained) this.end()
   }
 
-  #deliverToMember({ group, sink }: Member, payload: P): void {
+  #deliverToMember(payload: P): void {
+    const group = this.#group!
     let rendering
     try {
       const seen = group.see(payload)
@@ -211,7 +224,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
       this.#selectionFailed(error)
       return
     }
-    if (rendering) sink.next(rendering)
+    if (rendering) this.#sink!.next(rendering)
     if (this.#endRequested) this.end()
   }
 
@@ -233,14 +246,14 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   /** `admit`, ending the subscription at once when it refuses a payload and asks to end. */
   #admitted(seen: unknown): boolean {
     this.#endRequested = false
-    if (this.selection.admit!(seen, this.#control)) return true
+    if (this.selection.admit!(seen, this)) return true
     if (this.#endRequested) this.end()
     return false
   }
 
   /** A selection that throws is a bug: that subscription ends, the others still receive. */
   #selectionFailed(error: unknown): void {
-    this.onSelectionError(error)
+    this.hub.selectionFailed(error, this.topic)
     this.end()
   }
 }

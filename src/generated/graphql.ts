@@ -74,7 +74,10 @@ export type MembershipChange = {
   __typename?: 'MembershipChange';
   /** The connections that joined (or left) the room by this operation; those already in (or out of) it are not listed. */
   connectionIds: Array<Scalars['ID']['output']>;
-  /** Members of the room after the operation. */
+  /**
+   * Members of the room after the operation, on every gateway instance; only this instance's when
+   * Redis is out of reach (the operation itself is done: it concerned this instance's connections).
+   */
   memberCount: Scalars['Int']['output'];
   room: Scalars['String']['output'];
 };

@@ -1,7 +1,8 @@
 /**
  * Liveness of the instances sharing a Redis rooms registry. Each instance refreshes a heartbeat
- * key that lives `heartbeatTtlMs`, every third of that; an instance whose heartbeat expired is
- * dead (it crashed, or lost Redis for that long). Dead instances are purged by every cluster read
+ * key that lives `heartbeatTtlMs`, every third of that; an instance is dead once its heartbeat
+ * expired (it lost Redis for that long), or once nobody has listened on its command channel for a
+ * third of it (it crashed: its connections to Redis closed with it). Dead instances are purged by every cluster read
  * (see redis-scripts.ts) and, so that Redis holds no ghost even when nobody reads, by a periodic
  * sweep on every instance.
  */

@@ -13,8 +13,9 @@
  * operations on other instances' connections need Redis: while it is out of reach they fail at
  * once with ServiceUnavailableError, and every Redis wait is bounded.
  *
- * Liveness (redis-liveness.ts): an instance whose heartbeat expired is dead; every read purges
- * dead instances first, so no answer counts their connections, and operations on them find no
+ * Liveness (redis-liveness.ts, redis-scripts.ts `alive`): an instance whose heartbeat expired,
+ * or that has not listened for its commands for a third of that, is dead; every read purges dead
+ * instances first, so no answer counts their connections, and operations on them find no
  * connection (UnknownConnectionError).
  */
 import type { Redis } from 'ioredis'
@@ -304,7 +305,7 @@ export class RedisRoomRegistry implements RoomRegistry {
       }
       if (error instanceof InstanceUnreachableError) {
         if (await this.#read(() => this.#store.purge(instance))) throw new UnknownConnectionError(connectionId)
-        const seconds = Math.ceil(this.#parts.heartbeatTtlMs / 1000)
+        const seconds = Math.ceil(this.#parts.heartbeatTtlMs / 3000)
         throw new ServiceUnavailableError(
           'gateway',
           `gateway instance ${instance}, which holds ${connectionId ? `connection ${connectionId}` : 'members of the room'}, is not listening for rooms commands (it stopped or lost Redis); if it stopped, its connections are gone within ${seconds} s`,
@@ -318,11 +319,36 @@ export class RedisRoomRegistry implements RoomRegistry {
   /** The live instance holding a connection another instance holds; purges a dead one. */
   async #liveOwner(connectionId: string): Promise<string | undefined> {
     const [owner] = await this.#read(() => this.#store.owners([connectionId]))
-    // Redis naming this instance for a connection it does not hold is a removal still in flight.
-    if (!owner || owner.instance === this.instanceId) return undefined
+    if (!owner) return undefined
+    if (owner.instance === this.instanceId) {
+      this.#dropGhost(connectionId)
+      return undefined
+    }
     if (owner.alive) return owner.instance
     await this.#read(() => this.#store.purge(owner.instance))
     return undefined
+  }
+
+  /**
+   * @internal Runs a command another instance sent (by the command channel). One for a
+   * connection Redis says this instance holds, and it does not, meets a ghost: dropped.
+   */
+  async applyFromPeer(command: RoomCommand): Promise<CommandResult> {
+    try {
+      return await this.applyLocally(command)
+    } catch (error) {
+      if (error instanceof UnknownConnectionError) this.#dropGhost(error.connectionId)
+      throw error
+    }
+  }
+
+  /**
+   * Redis lists a connection of this instance that it does not hold (a removal still in flight,
+   * or one a lost write left behind): drop it there, in turn with the local changes, so that it
+   * leaves every answer now rather than at the next healing.
+   */
+  #dropGhost(connectionId: string): void {
+    void this.#mirror.change(async () => (this.#holds(connectionId) ? { result: undefined } : { result: undefined, write: () => this.#store.drop([connectionId]) }))
   }
 
   /** A cluster read: fails at once while Redis is known out of reach; a failure breaks the mirror. */

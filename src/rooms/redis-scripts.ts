@@ -8,15 +8,16 @@
  * | `p room:<name>` | set | the members of a room |
  * | `p conn:<id>` | set | the rooms of a connection |
  * | `p instances` | set | instances that registered (for the sweep) |
- * | `p instance:<id>` | string, TTL | an instance's heartbeat: gone means the instance is dead |
+ * | `p instance:<id>` | string, TTL | an instance's heartbeat (its TTL in ms): gone means the instance is dead |
+ * | `p instance:<id>:deaf` | string, TTL | since when nobody listens on the instance's command channel |
  * | `p instance:<id>:connections` | set | the connections an instance holds (to purge them) |
  *
  * Every write that reads first (a room emptied leaves `rooms`; a purge checks the heartbeat) is
  * a script, so that another instance never sees, or writes into, half of it. Only the instance
  * that holds a connection writes its memberships; others only delete them, when they purge a
- * dead instance. Every script that answers a read first purges the instances whose heartbeat
- * expired (`sweep`, O(instances) when none did), so no answer counts a dead instance's
- * connections, whether or not a periodic sweep ran since.
+ * dead instance (see `alive`). Every script that answers a read first purges the dead instances
+ * (`sweep`, O(instances) when none is), so no answer counts a dead instance's connections,
+ * whether or not a periodic sweep ran since.
  *
  * The scripts build key names from the prefix, so they need one Redis (not Redis Cluster).
  */
@@ -38,18 +39,48 @@ end
 `
 
 /**
- * Removes every connection of an instance: a dead one (unless its heartbeat is back), or, with
- * `force`, this instance's previous run under the same id. -1 when it is alive.
+ * Whether an instance is alive: its heartbeat is there (it holds its TTL in ms), and it listens
+ * on its command channel, or has not stopped listening for longer than a third of its heartbeat
+ * TTL. A process that dies loses its Redis connections at once, so nobody listens for it any
+ * more: it is dead after that grace, well before its heartbeat would expire; a listener that
+ * reconnects within the grace (a blip, Redis restarting) keeps it alive. `deaf` holds when the
+ * silence was first seen (Redis time, ms).
  */
-const purge = /* lua */ `
+const alive = /* lua */ `
+local function alive(p, instance)
+  local hb = p .. 'instance:' .. instance
+  local ttl = tonumber(redis.call('GET', hb))
+  if not ttl then return false end
+  local deaf = hb .. ':deaf'
+  if redis.call('PUBSUB', 'NUMSUB', p .. 'commands:' .. instance)[2] > 0 then
+    if redis.call('EXISTS', deaf) == 1 then redis.call('DEL', deaf) end
+    return true
+  end
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local since = tonumber(redis.call('GET', deaf))
+  if not since then
+    redis.call('SET', deaf, now, 'PX', ttl)
+    return true
+  end
+  return now - since < ttl / 3
+end
+`
+
+/**
+ * Removes every connection of an instance: a dead one (unless it is alive after all), or, with
+ * `force`, this instance's previous run under the same id. -1 when it is alive. Its heartbeat
+ * goes too: an instance purged while it still runs finds it gone and writes itself back.
+ */
+const purge = /* lua */ `${alive}
 local function purge(p, instance, force)
   local hb = p .. 'instance:' .. instance
-  if not force and redis.call('EXISTS', hb) == 1 then return -1 end
+  if not force and alive(p, instance) then return -1 end
   local ids = redis.call('SMEMBERS', hb .. ':connections')
   for _, id in ipairs(ids) do
     if redis.call('HGET', p .. 'owners', id) == instance then drop(p, id) end
   end
-  redis.call('DEL', hb .. ':connections')
+  redis.call('DEL', hb, hb .. ':connections', hb .. ':deaf')
   redis.call('SREM', p .. 'instances', instance)
   return #ids
 end
@@ -63,12 +94,12 @@ local function sweep(p)
 end
 `
 
-/** Refreshes an instance's heartbeat; returns 1 when it was still there. */
+/** Refreshes an instance's heartbeat (its value: the TTL, in ms); returns 1 when it was still there. */
 const beat = /* lua */ `
 local function beat(p, instance, ttl)
   local hb = p .. 'instance:' .. instance
   local was = redis.call('EXISTS', hb)
-  redis.call('SET', hb, '1', 'PX', ttl)
+  redis.call('SET', hb, ttl, 'PX', ttl)
   redis.call('SADD', p .. 'instances', instance)
   return was
 end
@@ -127,18 +158,18 @@ return #ARGV - 1`,
   mizzenRoomsPurge: `${dead}
 return purge(ARGV[1], ARGV[2], ARGV[3] == '1')`,
 
-  /** ARGV: prefix. Purges every registered instance whose heartbeat is gone; returns how many connections went. */
+  /** ARGV: prefix. Purges every registered instance that is dead; returns how many connections went. */
   mizzenRoomsSweep: `${dead}
 return sweep(ARGV[1])`,
 
   /** ARGV: prefix, connection ids. Per connection: its owner ('' for none) and 1 if alive. */
-  mizzenRoomsOwners: `
+  mizzenRoomsOwners: `${alive}
 local p, out = ARGV[1], {}
 for i = 2, #ARGV do
   local owner = redis.call('HGET', p .. 'owners', ARGV[i])
   if owner then
     out[#out + 1] = owner
-    out[#out + 1] = redis.call('EXISTS', p .. 'instance:' .. owner)
+    out[#out + 1] = alive(p, owner) and 1 or 0
   else
     out[#out + 1] = ''
     out[#out + 1] = 0

@@ -41,8 +41,10 @@ export interface RedisRoomRegistryOptions {
   commandTimeoutMs?: number
   /**
    * How long this instance's heartbeat lives in Redis, in ms; it is refreshed every third of
-   * that. Once it expired (the process died, or lost Redis that long), the other instances leave
-   * its connections out of every answer and purge them. (`MIZZEN_ROOMS_HEARTBEAT_TTL_MS`)
+   * that. Once it expired (the process lost Redis that long), or once nobody has listened for
+   * its rooms commands for a third of it (the process died), the other instances leave its
+   * connections out of every answer, answer NOT_FOUND for them, and purge them.
+   * (`MIZZEN_ROOMS_HEARTBEAT_TTL_MS`)
    * @default 10000
    */
   heartbeatTtlMs?: number
@@ -114,7 +116,7 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       publisher: commands,
       subscriber,
       timeoutMs: commandTimeoutMs,
-      handle: (command) => registry.applyLocally(command),
+      handle: (command) => registry.applyFromPeer(command),
       onError: (error) => onError(error, 'rooms command channel'),
     })
     await store.heartbeat(instanceId, heartbeatTtlMs)

@@ -10,6 +10,12 @@
  *   returned is a join that happened. They resolve with what they did.
  * - local (sync): what the delivery path needs about the connections this instance holds. It
  *   never waits on another process.
+ *
+ * Local first: what concerns only this instance's connections (adding and removing them, joins
+ * and leaves of them, releases) takes effect at once and never fails because the cluster's store
+ * is out of reach; the implementation catches the store up later. What needs other instances
+ * (their connections, cluster-wide reads and counts) rejects with ServiceUnavailableError when it
+ * cannot be done in bounded time.
  */
 
 /**

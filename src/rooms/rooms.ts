@@ -11,7 +11,7 @@ import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { resyncErrorsJson } from '../delivery/resume.ts'
-import { connectionTopic, connectionTopicPrefix, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
+import { connectionTopic, isConnectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
 import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
 
@@ -94,7 +94,7 @@ export class Rooms {
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
         // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
-        onGap: (gap) => this.#hub.fail((topic) => topic.startsWith(connectionTopicPrefix), resyncErrorsJson(gap.reason)),
+        onGap: (gap) => this.#hub.fail(isConnectionTopic, resyncErrorsJson(gap.reason)),
       }),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
     ]

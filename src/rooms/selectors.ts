@@ -4,7 +4,7 @@
  * once per message and room, so that every subscription of a group that picks it shares one
  * execution and one serialised result.
  */
-import type { Selection } from '../delivery/selection.ts'
+import type { DeliveryControl, Selection } from '../delivery/selection.ts'
 import type { ConnectionSignal, RoomMessage, RoomMessageData } from './messages.ts'
 
 /** Event names a subscription asked for; null for all of them. */
@@ -33,22 +33,31 @@ export function labelled(message: RoomMessageData, room: string | null, cursor: 
 
 /**
  * `room(name, events)`: messages broadcast to `room`, labelled with it; completes when a
- * membership operation takes the connection out of `room`.
+ * membership operation takes the connection out of `room`. (Selections are classes rather than
+ * closures: one small object per subscription, its functions shared.)
  */
-export function roomSelection(room: string, events: EventFilter): Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
-  return {
-    see: (signal) => signal,
-    admit: (signal, control) => {
-      if (signal.kind === 'left') {
-        if (signal.rooms.includes(room)) control.endAfterThis()
-        return false
-      }
-      return signal.rooms.includes(room)
-    },
-    pick: (signal) => {
-      const { message, cursors } = signal as MessageSignal
-      return events && !events.has(message.event) ? undefined : labelled(message, room, cursors.get(room) ?? null)
-    },
+export class RoomSelection implements Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
+  constructor(
+    private readonly room: string,
+    private readonly events: EventFilter,
+  ) {}
+
+  see(signal: ConnectionSignal): ConnectionSignal {
+    return signal
+  }
+
+  admit(signal: ConnectionSignal, control: DeliveryControl): boolean {
+    if (signal.kind === 'left') {
+      if (signal.rooms.includes(this.room)) control.endAfterThis()
+      return false
+    }
+    return signal.rooms.includes(this.room)
+  }
+
+  pick(signal: ConnectionSignal): RoomMessage | undefined {
+    const { message, cursors } = signal as MessageSignal
+    if (this.events && !this.events.has(message.event)) return undefined
+    return labelled(message, this.room, cursors.get(this.room) ?? null)
   }
 }
 
@@ -56,13 +65,16 @@ export function roomSelection(room: string, events: EventFilter): Selection<Conn
  * `messages(events)`: everything that reaches the connection, once, labelled with the first
  * targeted room it is in (null for a blast).
  */
-export function messagesSelection(events: EventFilter): Selection<ConnectionSignal, MessageSignal, RoomMessage> {
-  return {
-    see: (signal) => (signal.kind === 'message' ? signal : undefined),
-    pick: ({ message, rooms, cursors }) => {
-      if (events && !events.has(message.event)) return undefined
-      const room = rooms[0] ?? null
-      return labelled(message, room, (room !== null && cursors.get(room)) || null)
-    },
+export class MessagesSelection implements Selection<ConnectionSignal, MessageSignal, RoomMessage> {
+  constructor(private readonly events: EventFilter) {}
+
+  see(signal: ConnectionSignal): MessageSignal | undefined {
+    return signal.kind === 'message' ? signal : undefined
+  }
+
+  pick({ message, rooms, cursors }: MessageSignal): RoomMessage | undefined {
+    if (this.events && !this.events.has(message.event)) return undefined
+    const room = rooms[0] ?? null
+    return labelled(message, room, (room !== null && cursors.get(room)) || null)
   }
 }

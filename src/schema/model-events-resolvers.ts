@@ -2,7 +2,7 @@
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
-import { modelEventSelection } from '../delivery/model-events.ts'
+import { ModelEventSelection } from '../delivery/model-events.ts'
 import { ResumedSelection, resumeSubscription } from '../delivery/resume.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
@@ -26,7 +26,7 @@ function subscribeToEvents(model: Model) {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
-    const selection = modelEventSelection({
+    const selection = new ModelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,

@@ -20,14 +20,18 @@ import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { ErrorCode } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { CloseCode } from './close-codes.ts'
-import type { OperationRunner, OperationSink } from './execution.ts'
+import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { completeFrame, errorFrame, errorsJson, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { MessageRate, overBuffered } from './socket-guards.ts'
 
+const OPEN = 1 // WebSocket.OPEN
+
 /** What every connection of one server shares. */
 export interface ConnectionServer {
   readonly runner: OperationRunner
+  /** Every open connection: each adds itself when made and leaves when its socket closes. */
+  readonly connections: Set<GraphQLWsConnection>
   readonly authenticator: Authenticator
   readonly limits: Limits
   readonly logger: Logger
@@ -49,6 +53,30 @@ function atTime(time: number, action: () => void): () => void {
   return () => clearTimeout(timer)
 }
 
+const connectionKey = Symbol('mizzen.connection')
+type SocketWithConnection = WebSocket & { [connectionKey]: GraphQLWsConnection }
+const connectionOf = (socket: WebSocket) => (socket as SocketWithConnection)[connectionKey]
+
+// The socket listeners, shared by every connection (`this` is the socket).
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connectionOf(this).onMessage(data, isBinary)
+}
+function onPing(this: WebSocket): void {
+  connectionOf(this).onPing()
+}
+function onPong(this: WebSocket): void {
+  connectionOf(this).alive = true
+}
+function onError(this: WebSocket, error: Error): void {
+  connectionOf(this).onError(error)
+}
+function onClose(this: WebSocket): void {
+  void connectionOf(this).onClose()
+}
+function initTimedOut(connection: GraphQLWsConnection): void {
+  connection.initTimedOut()
+}
+
 /** A queued output: a result (once rendered), or the end of an operation. */
 type Slot = { readonly operation: Operation; readonly rendering: Rendering } | { readonly operation: Operation; readonly rendering?: undefined }
 
@@ -67,7 +95,7 @@ class Operation implements OperationSink {
   started = false
   /** Counted against the connection's subscription limit. */
   counted: boolean
-  #stop: (() => Promise<void>) | undefined
+  #running: Stoppable | undefined
 
   constructor(
     private readonly connection: GraphQLWsConnection,
@@ -79,7 +107,7 @@ class Operation implements OperationSink {
   }
 
   next(rendering: Rendering): void {
-    this.connection.enqueue({ operation: this, rendering })
+    this.connection.sendNext(this, rendering)
   }
 
   complete(): void {
@@ -90,15 +118,15 @@ class Operation implements OperationSink {
     this.connection.fail(this, json)
   }
 
-  stopWith(stop: () => Promise<void>): void {
-    this.#stop = stop
+  stopWith(running: Stoppable): void {
+    this.#running = running
   }
 
   /** Stops what the operation runs; resolves once it wound down. */
   stop(): Promise<void> {
-    const stop = this.#stop
-    this.#stop = undefined
-    return stop ? stop() : Promise.resolve()
+    const running = this.#running
+    this.#running = undefined
+    return running ? running.cancel() : Promise.resolve()
   }
 }
 
@@ -112,33 +140,40 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** Operations from their `subscribe` until they wound down, by id. */
   readonly #operations = new Map<string, Operation>()
   #activeSubscriptions = 0
-  /** Output waiting behind a result still being rendered. */
-  #queue: Slot[] = []
-  readonly #rate: MessageRate
-  readonly #timers: (() => void)[] = []
+  /** Output waiting behind a result still being rendered (made when first needed). */
+  #queue: Slot[] | undefined
+  #rate: MessageRate
+  #initTimer: NodeJS.Timeout | undefined
+  #cancelExpiry: (() => void) | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
   alive = true
 
+  // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
+  // socket listeners are shared functions that find it on the socket (no closures of its own).
   constructor(
     readonly socket: WebSocket,
     private readonly server: ConnectionServer,
   ) {
     this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
-    socket.on('message', this.#onMessage)
-    socket.on('ping', this.#onPing)
-    socket.on('pong', this.#onPong)
-    socket.on('error', this.#onError)
-    socket.once('close', this.#onClose)
+    server.connections.add(this)
+    ;(socket as SocketWithConnection)[connectionKey] = this
+    socket.on('message', onMessage)
+    socket.on('ping', onPing)
+    socket.on('pong', onPong)
+    socket.on('error', onError)
+    socket.on('close', onClose)
     // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
     // fails on clients that offered some; one that offered none sees this close).
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       this.#close(ProtocolCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
       return
     }
-    const timer = setTimeout(() => {
-      if (!this.#initReceived) this.#close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
-    }, server.limits.connectionInitTimeoutMs)
-    this.#timers.push(() => clearTimeout(timer))
+    this.#initTimer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
+  }
+
+  /** No `connection_init` in time: 4408. */
+  initTimedOut(): void {
+    if (!this.#initReceived) this.#close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
   get connectionId(): string | undefined {
@@ -152,7 +187,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
    * of a flood, what follows a protocol violation); past the rate it closes with 1008; a binary
    * frame closes it with 4400 (graphql-transport-ws is a text protocol).
    */
-  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+  onMessage(data: RawData, isBinary: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.alive = true
     if (!this.#rate.allow()) return this.#close(CloseCode.PolicyViolation, 'Too many messages')
@@ -189,20 +224,16 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   /** WebSocket ping frames count against the message rate too. */
-  readonly #onPing = (): void => {
+  onPing(): void {
     this.alive = true
     if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN) this.#close(CloseCode.PolicyViolation, 'Too many messages')
-  }
-
-  readonly #onPong = (): void => {
-    this.alive = true
   }
 
   /**
    * A frame `ws` refuses (over maxPayload, invalid UTF-8, bad framing) is the client's fault: `ws`
    * closes the socket (1009, 1007, 1002) and it is logged at debug level, once per hostile client.
    */
-  readonly #onError = (error: Error & { code?: unknown }): void => {
+  onError(error: Error & { code?: unknown }): void {
     if (/^WS_ERR_/.test(String(error.code))) {
       this.server.logger.debug({ reason: error.message }, 'websocket frame refused')
       return
@@ -214,6 +245,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #init(payload: Record<string, unknown> | undefined): void {
     if (this.#initReceived) return this.#close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
     this.#initReceived = true
+    clearTimeout(this.#initTimer)
+    this.#initTimer = undefined
     this.#opened = this.#open(payload?.authorization)
   }
 
@@ -236,7 +269,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
-      this.#timers.push(atTime(viewer.expiresAt, () => this.#close(CloseCode.Forbidden, 'Forbidden: credentials expired')))
+      this.#cancelExpiry = atTime(viewer.expiresAt, () => this.#close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
     }
     try {
       await this.server.onConnectionOpen?.(connectionId)
@@ -312,14 +345,25 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   // ---- output -------------------------------------------------------------------------------
 
+  /** The hot path: a result sent at once when nothing waits before it (no allocation), queued otherwise. */
+  sendNext(operation: Operation, rendering: Rendering): void {
+    if (!this.#queue?.length && rendering.json !== undefined) {
+      if (!operation.cancelled && !operation.finished) this.#send(operation.prefix + rendering.json + '}')
+      return
+    }
+    this.enqueue({ operation, rendering })
+  }
+
   /** Queues a result or an end, and sends what is ready, in order. */
   enqueue(slot: Slot): void {
-    if (this.#queue.length === 0 && (!slot.rendering || slot.rendering.ready)) {
+    const queue = this.#queue
+    if (!queue?.length && (!slot.rendering || slot.rendering.ready)) {
       this.#emit(slot)
       return
     }
-    this.#queue.push(slot)
-    if (this.#queue.length === 1) this.#flush()
+    if (!queue) this.#queue = [slot]
+    else queue.push(slot)
+    if (this.#queue!.length === 1) this.#flush()
   }
 
   /** A rendering this connection waited for is ready. */
@@ -329,7 +373,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   #flush(): void {
     const queue = this.#queue
-    while (queue.length > 0) {
+    while (queue && queue.length > 0) {
       const head = queue[0]!
       if (head.rendering && !head.rendering.ready) {
         head.rendering.wait(this)
@@ -365,7 +409,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   #send(text: string): void {
     const socket = this.socket
-    if (socket.readyState !== socket.OPEN) return
+    if (socket.readyState !== OPEN) return
     if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
       socket.terminate()
       return
@@ -386,9 +430,11 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   /** Stops every operation, then lets go of the connection (once its opening settled). */
-  readonly #onClose = async (): Promise<void> => {
-    for (const clear of this.#timers.splice(0)) clear()
-    this.#queue = []
+  async onClose(): Promise<void> {
+    this.server.connections.delete(this)
+    clearTimeout(this.#initTimer)
+    this.#cancelExpiry?.()
+    this.#queue = undefined
     const operations = [...this.#operations.values()]
     for (const operation of operations) this.#cancel(operation)
     await Promise.all(operations.filter((operation) => operation.started).map((operation) => this.#windDown(operation)))

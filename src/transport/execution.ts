@@ -48,12 +48,18 @@ export interface PreparedOperation {
   readonly payload: SubscribePayload
 }
 
+/** What an operation runs, for stopping it: a hub subscription, or an iterator read one value at a time. */
+export interface Stoppable {
+  /** Stops it; resolves once it wound down. */
+  cancel(): Promise<void>
+}
+
 /** Where an operation's results go: the connection's operation (see connection.ts). */
 export interface OperationSink extends SubscriptionSink {
   /** The client completed it, or the socket closed: stop, send nothing. */
   readonly cancelled: boolean
-  /** What stops the subscription it runs (a hub subscription, an iterator). */
-  stopWith(stop: () => Promise<void>): void
+  /** What stops the subscription it runs. */
+  stopWith(running: Stoppable): void
   /** An `error` message (the operation ends). */
   error(errorsJson: string): void
 }
@@ -138,7 +144,7 @@ export class OperationRunner {
       return
     }
     if (source instanceof HubSubscription) {
-      sink.stopWith(() => source.cancel())
+      sink.stopWith(source)
       if (sink.cancelled) return
       this.hub.join(source, this.#groupKey(args, source), this.#renderer(args), sink)
       return
@@ -176,7 +182,7 @@ export class OperationRunner {
   /** Reads an iterable that is not a hub subscription, one value at a time. */
   async #forEach(source: AsyncIterable<unknown>, sink: OperationSink, render: (value: unknown) => Rendering): Promise<void> {
     const iterator = source[Symbol.asyncIterator]()
-    sink.stopWith(async () => void (await iterator.return?.()))
+    sink.stopWith({ cancel: async () => void (await iterator.return?.()) })
     try {
       for (;;) {
         const step = await iterator.next()

@@ -66,7 +66,9 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const counter = new ConnectionCounter()
   const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits }
   const mask = yogaMaskError(yoga)
+  const connections = new Set<GraphQLWsConnection>()
   const connectionServer = {
+    connections,
     runner: new OperationRunner(yoga, options.hub, mask, options.viewerKey),
     authenticator: options.authenticator,
     limits,
@@ -76,7 +78,6 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     onConnectionOpen: options.onConnectionOpen,
     onConnectionClose: options.onConnectionClose,
   }
-  const connections = new Set<GraphQLWsConnection>()
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = checkUpgrade(request, rules, counter)
@@ -86,13 +87,9 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return
     }
     const uncount = counter.open(clientIp(request))
-    socket.once('close', uncount)
-    server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      ws.once('close', uncount)
-      const connection = new GraphQLWsConnection(ws, connectionServer)
-      connections.add(connection)
-      ws.once('close', () => connections.delete(connection))
-    })
+    socket.on('close', uncount)
+    // The TCP socket's close uncounts it, whether or not it became a WebSocket.
+    server.handleUpgrade(request, socket, head, (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer))
   }
   options.httpServer.on('upgrade', onUpgrade)
 

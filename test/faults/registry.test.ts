@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ServiceUnavailableError } from '../../src/errors.ts'
 import { createRedisRoomRegistry, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../../src/rooms/redis.ts'
 import { UnknownConnectionError } from '../../src/rooms/registry.ts'
+import { spawnRegistryProcess } from '../helpers/crash.ts'
 import { settled } from '../helpers/gateway.ts'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts'
 import { missing } from '../helpers/services.ts'
@@ -52,6 +53,9 @@ async function cluster(members: { url: string; holds: string[] }[]) {
   }
   return { registries, errors, stored, keyPrefix }
 }
+
+/** The instance Redis names as holding a connection. */
+const ownerOf = async (keyPrefix: string, connectionId: string) => String(await inspector.hget(`${keyPrefix}owners`, connectionId))
 
 const local = (registry: RedisRoomRegistry, room: string) => [...registry.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
 
@@ -146,7 +150,7 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
     })
   }
 
-  it('should answer NOT_FOUND for the connections of an instance cut off past its heartbeat, and take them back once it returns', async () => {
+  it('should answer NOT_FOUND for the connections of an instance cut off long enough to count as dead, and take them back once it returns', async () => {
     const link = await proxy()
     const { registries: [a, b] } = await cluster([
       { url: link.url('redis'), holds: ['a1'] },
@@ -164,6 +168,58 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
     await settled(async () => expect(await b!.members('x')).toEqual(['a1']))
     expect(await b!.roomsOf('a1')).toEqual(['x', 'y'])
     expect(await b!.leave('a1', 'y')).toMatchObject({ connectionIds: ['a1'] })
+  })
+
+  it('should drop a ghost (Redis lists a connection its live instance does not hold) as soon as an operation meets it', async () => {
+    const { registries: [a, b], keyPrefix, stored } = await cluster([
+      { url: redis.url, holds: ['a1'] },
+      { url: redis.url, holds: ['b1'] },
+    ])
+    await a!.join('a1', 'x', server)
+    // What a lost write leaves behind: A's connection 'ghost', in room x, which A does not hold.
+    const leaveGhost = () =>
+      inspector
+        .multi()
+        .hset(`${keyPrefix}owners`, 'ghost', a!.instanceId)
+        .sadd(`${keyPrefix}instance:${a!.instanceId}:connections`, 'ghost')
+        .sadd(`${keyPrefix}room:x`, 'ghost')
+        .sadd(`${keyPrefix}conn:ghost`, 'x')
+        .exec()
+    for (const meet of [() => b!.join('ghost', 'y', server), () => a!.leave('ghost', 'x')]) {
+      await leaveGhost()
+      await expect(meet()).rejects.toBeInstanceOf(UnknownConnectionError)
+      await settled(async () => expect(await stored()).toEqual({ members: { x: ['a1'] }, connections: ['a1', 'b1'] }))
+    }
+  })
+
+  it('should count a crashed instance dead once nobody has listened for it for a third of its heartbeat TTL, long before the heartbeat expires', async () => {
+    const { registries: [a], keyPrefix } = await cluster([{ url: redis.url, holds: ['a1'] }])
+    await a!.join('a1', 'x', server)
+    // A heartbeat of 10 minutes: only its silence can make it dead within this test.
+    const child = await spawnRegistryProcess(redis.url, keyPrefix, 'doomed', 'x', 600_000)
+    expect(await a!.members('x')).toEqual(['a1', 'doomed'])
+    await child.crash()
+    // Its connections to Redis closed with it: the first look notes the silence, and it is still alive…
+    await settled(async () => expect(await inspector.exists(`${keyPrefix}instance:${await ownerOf(keyPrefix, 'doomed')}:deaf`)).toBe(1))
+    await expect(a!.join('doomed', 'y', server)).rejects.toMatchObject({ service: 'gateway' })
+    expect(await a!.members('x')).toEqual(['a1', 'doomed'])
+    // …until the silence is older than the grace (200 s here; written as if it had passed).
+    const instance = await ownerOf(keyPrefix, 'doomed')
+    await inspector.set(`${keyPrefix}instance:${instance}:deaf`, Date.now() - 300_000)
+    expect(await a!.members('x')).toEqual(['a1'])
+    await expect(a!.join('doomed', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
+    expect(await inspector.exists(`${keyPrefix}instance:${instance}`)).toBe(0)
+  })
+
+  it('should keep alive an instance whose listener reconnects within the grace, however old a past silence', async () => {
+    const { registries: [a, b], keyPrefix } = await cluster([
+      { url: redis.url, holds: ['a1'] },
+      { url: redis.url, holds: ['b1'] },
+    ])
+    await b!.join('b1', 'x', server)
+    await inspector.set(`${keyPrefix}instance:${b!.instanceId}:deaf`, Date.now() - 300_000)
+    expect(await a!.members('x')).toEqual(['b1'])
+    expect(await inspector.exists(`${keyPrefix}instance:${b!.instanceId}:deaf`)).toBe(0)
   })
 
   it('should fail cluster operations fast and keep local ones going while Redis is frozen (SIGSTOP)', async () => {

@@ -10,9 +10,9 @@ export interface RegistryProcess {
   crash(): Promise<void>
 }
 
-/** Starts a process whose registry (on `keyPrefix`) holds `connectionId` in `room`; resolves once it does. */
-export async function spawnRegistryProcess(redisUrl: string, keyPrefix: string, connectionId: string, room: string): Promise<RegistryProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, redisUrl, keyPrefix, connectionId, room], {
+/** Starts a process whose registry (on `keyPrefix`, heartbeat TTL 1 s unless told) holds `connectionId` in `room`; resolves once it does. */
+export async function spawnRegistryProcess(redisUrl: string, keyPrefix: string, connectionId: string, room: string, heartbeatTtlMs = 1000): Promise<RegistryProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, redisUrl, keyPrefix, connectionId, room, String(heartbeatTtlMs)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exited = once(child, 'exit')

@@ -2,13 +2,13 @@
  * A rooms registry in a process of its own, for crash tests: it holds one connection in one room
  * and prints "ready", then runs until killed (SIGKILL: no cleanup, its heartbeat just stops).
  *
- *   node --import tsx test/helpers/registry-process.ts <redis url> <key prefix> <connection id> <room>
+ *   node --import tsx test/helpers/registry-process.ts <redis url> <key prefix> <connection id> <room> [heartbeat ttl ms]
  */
 import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
 
-const [url, keyPrefix, connectionId, room] = process.argv.slice(2)
+const [url, keyPrefix, connectionId, room, heartbeatTtl] = process.argv.slice(2)
 if (!url || !keyPrefix || !connectionId || !room) throw new Error('usage: registry-process.ts <url> <prefix> <connection id> <room>')
-const registry = await createRedisRoomRegistry({ url, keyPrefix, heartbeatTtlMs: 1000 })
+const registry = await createRedisRoomRegistry({ url, keyPrefix, heartbeatTtlMs: Number(heartbeatTtl ?? 1000) })
 await registry.addConnection(connectionId)
 await registry.join(connectionId, room, { kind: 'server' })
 process.stdout.write('ready\n')

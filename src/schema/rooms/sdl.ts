@@ -48,7 +48,10 @@ export const roomTypeDefs = /* GraphQL */ `
     room: String!
     """The connections that joined (or left) the room by this operation; those already in (or out of) it are not listed."""
     connectionIds: [ID!]!
-    """Members of the room after the operation."""
+    """
+    Members of the room after the operation, on every gateway instance; only this instance's when
+    Redis is out of reach (the operation itself is done: it concerned this instance's connections).
+    """
     memberCount: Int!
   }
 

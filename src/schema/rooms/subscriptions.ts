@@ -8,7 +8,7 @@ import { ErrorCode, MizzenError } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
 import { toRoomClientError } from './errors.ts'
-import { messagesSelection, roomSelection } from '../../rooms/selectors.ts'
+import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
@@ -35,7 +35,7 @@ export const roomSubscriptions = {
       const { registry } = context.rooms
       const subscriptionId = randomUUID()
       const { after } = args
-      const base = roomSelection(room, events)
+      const base = new RoomSelection(room, events)
       const selection = after == null ? base : new ResumedSelection(base, roomSignalHooks(room))
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
       // however it ends (the registry ignores the release if the room was already left).
@@ -62,7 +62,7 @@ export const roomSubscriptions = {
   },
   messages: {
     subscribe: (_parent: unknown, args: { events?: string[] | null }, context: GatewayContext) =>
-      context.rooms.listen(connectionOf(context, 'messages'), messagesSelection(checkEvents(args.events))),
+      context.rooms.listen(connectionOf(context, 'messages'), new MessagesSelection(checkEvents(args.events))),
     resolve: passThrough,
   },
 }

@@ -1,0 +1,114 @@
+/**
+ * One server of the benchmark, in a process of its own (pinned by the orchestrator):
+ * `node bench/server-process.ts <server> <scenario>`. It answers the orchestrator over IPC:
+ * subscriber counts, memory after a full GC, CPU time, and publishing, either at a fixed rate or
+ * as fast as the clients' progress allows (credit). Exits when the IPC channel closes.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { nowMicros, type Scenario, type ServerKind, type ServerReply, type ServerRequest } from './common.ts'
+import type { BenchServer } from './servers/server.ts'
+
+const [kind, scenario] = process.argv.slice(2) as [ServerKind, Scenario]
+const send = (reply: ServerReply) => process.send!(reply)
+
+async function start(): Promise<BenchServer> {
+  switch (kind) {
+    case 'raw-ws':
+      return (await import('./servers/raw-ws.ts')).startRawWs(scenario)
+    case 'socket.io':
+      return (await import('./servers/socket-io.ts')).startSocketIo(scenario)
+    case 'yoga':
+      return (await import('./servers/yoga.ts')).startYoga(scenario)
+    case 'mizzen':
+      return (await import('./servers/mizzen.ts')).startMizzen(scenario)
+  }
+}
+
+const server = await start()
+let next = 1
+let credit = 0
+let publishing: 'idle' | 'rate' | 'credit' = 'idle'
+let running = false
+
+/**
+ * RSS and heap once garbage is collected and memory has settled: full GCs with pauses between
+ * (V8 gives pages back to the system on timers) until RSS stops falling, for at most 5 s.
+ */
+async function settledMemory() {
+  let previous = Number.POSITIVE_INFINITY
+  const deadline = Date.now() + 5000
+  for (;;) {
+    for (let i = 0; i < 3; i++) global.gc?.()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const { rss } = process.memoryUsage()
+    if (rss > previous * 0.995 || Date.now() > deadline) break
+    previous = rss
+  }
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rss, heapUsed }
+}
+
+async function publishOne(): Promise<void> {
+  await server.publish({ seq: next, t: nowMicros() })
+  next++
+}
+
+/** Publishes while credit lasts, yielding to I/O between messages. */
+async function runCredit(): Promise<void> {
+  if (running) return
+  running = true
+  try {
+    while (publishing === 'credit' && next <= credit) {
+      await publishOne()
+      await nextTurn()
+    }
+  } finally {
+    running = false
+  }
+}
+
+/** Publishes `count` messages evenly spaced at `perSecond`, from the current sequence number. */
+async function runRate(count: number, perSecond: number): Promise<void> {
+  const start = performance.now()
+  for (let i = 0; i < count && publishing === 'rate'; i++) {
+    const due = start + (i * 1000) / perSecond
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
+    await publishOne()
+  }
+  publishing = 'idle'
+  send({ type: 'published', last: next - 1 })
+}
+
+process.on('message', (request: ServerRequest) => {
+  switch (request.type) {
+    case 'count':
+      return send({ type: 'count', subscribers: server.subscribers() })
+    case 'memory':
+      return void settledMemory().then((memory) => send({ type: 'memory', ...memory }))
+    case 'cpu': {
+      const { user, system } = process.cpuUsage()
+      return send({ type: 'cpu', user, system })
+    }
+    case 'rate':
+      next = request.from
+      publishing = 'rate'
+      void runRate(request.count, request.perSecond).catch((error: Error) => send({ type: 'error', message: error.stack ?? String(error) }))
+      return
+    case 'credit':
+      if (publishing === 'idle') publishing = 'credit'
+      credit = Math.max(credit, request.upTo)
+      void runCredit().catch((error: Error) => send({ type: 'error', message: error.stack ?? String(error) }))
+      return
+    case 'stop-publishing':
+      publishing = 'idle'
+      // Reported once the message being published (if any) is out.
+      void (async () => {
+        while (running) await nextTurn()
+        send({ type: 'published', last: next - 1 })
+      })()
+      return
+  }
+})
+process.on('disconnect', () => process.exit(0))
+send({ type: 'ready', port: server.port })

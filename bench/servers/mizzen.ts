@@ -1,0 +1,50 @@
+/**
+ * mizzen as a user runs it, on a fresh SQLite file: an open gateway for `room` and `userEvents`
+ * (every client a service), and for `postEvents` one with JWT auth and the example app's
+ * policies (each client a user, half of them each of two users). Messages are published as
+ * mizzen's own mutations do, without the HTTP request around them: `Rooms.send` for a broadcast,
+ * what `publishUser` does for userEvents (read the record through Prisma, publish on the bus),
+ * and the bus for the post updates the realtime extension would publish.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { dataModel, openExampleDatabase } from '../../src/app/database.ts'
+import { examplePolicies } from '../../src/app/policies.ts'
+import { createGateway } from '../../src/gateway.ts'
+import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
+import { eventFor } from './payloads.ts'
+import type { BenchServer } from './server.ts'
+
+export async function startMizzen(scenario: Scenario): Promise<BenchServer> {
+  const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
+  const gateway = await createGateway({
+    prisma: database.prisma,
+    dataModel,
+    port: 0,
+    host: '127.0.0.1',
+    logger: pino({ level: 'silent' }),
+    graphiql: false,
+    limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
+    ...(scenario === 'postEvents' ? { auth: { jwtSecret: BENCH_JWT_SECRET }, policies: examplePolicies } : {}),
+  })
+  // publishUser reads the records it publishes to: user 1 must exist.
+  if (scenario === 'userEvents') await gateway.prisma.user.create({ data: { id: 1, email: 'ada@example.com', name: 'Ada' } })
+  return {
+    port: gateway.port,
+    subscribers: () => gateway.hub.subscriberCount,
+    publish: async (stamp) => {
+      const event = eventFor(scenario, stamp) as any
+      if (scenario === 'room') {
+        await gateway.rooms.send({ event: event.event, data: event.data, sender: null }, { rooms: ['bench'], omit: [] })
+      } else if (scenario === 'userEvents') {
+        // What publishUser does: read the record, publish a MESSAGE event with its state.
+        const [user] = await gateway.prisma.user.findMany({ where: { id: { in: [1] } } })
+        await gateway.bus.publish('model:User', { ...event, node: user })
+      } else {
+        await gateway.bus.publish('model:Post', event)
+      }
+    },
+  }
+}
