@@ -9,6 +9,7 @@ import { databaseProvider } from './db/provider.ts'
 import { ConfigError } from './errors.ts'
 import type { HistoryOptions } from './bus/history-options.ts'
 import type { OutboxOptions } from './bus/outbox.ts'
+import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -57,6 +58,19 @@ export interface Config {
    * with UNAVAILABLE. `MIZZEN_DATABASE_TIMEOUT_MS`. Unset: the database layer's default.
    */
   readonly databaseTimeoutMs: number | undefined
+  /**
+   * Prefix of every Redis key and channel (bus, history, rooms registry under `<prefix>rooms:`),
+   * so that deployments can share one Redis. `MIZZEN_REDIS_PREFIX`. @default "mizzen:"
+   */
+  readonly redisPrefix: string
+  /**
+   * Which hops in front of the gateway are proxies, so that the client address (per-IP limits,
+   * logs) comes from `X-Forwarded-For`: `false`, `true` (all), a hop count, or addresses and CIDR
+   * ranges (see http/client-address.ts). `MIZZEN_TRUST_PROXY`. @default false
+   */
+  readonly trustProxy: TrustProxy
+  /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
+  readonly metrics: boolean
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -164,6 +178,23 @@ const env = z.object({
   MIZZEN_BUS_OUTBOX_MAX_EVENTS: positiveInteger.optional(),
   MIZZEN_BUS_OUTBOX_MAX_BYTES: positiveInteger.optional(),
   MIZZEN_DATABASE_TIMEOUT_MS: positiveInteger.optional(),
+  MIZZEN_REDIS_PREFIX: z
+    .string()
+    .max(128, 'must be at most 128 characters')
+    .regex(/^[\x21-\x7e]*$/, 'must be printable ASCII with no spaces (it starts Redis key and channel names)')
+    .default('mizzen:'),
+  MIZZEN_TRUST_PROXY: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return parseTrustProxy(value)
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${(error as ConfigError).message.replace(/^MIZZEN_TRUST_PROXY: /, '')} (expected true, false, a hop count, or comma-separated addresses and CIDR ranges)` })
+        return z.NEVER
+      }
+    })
+    .default(false),
+  MIZZEN_METRICS: flag.default(true),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -219,5 +250,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     outbox: { maxEvents: e.MIZZEN_BUS_OUTBOX_MAX_EVENTS, maxBytes: e.MIZZEN_BUS_OUTBOX_MAX_BYTES },
     cluster,
     databaseTimeoutMs: e.MIZZEN_DATABASE_TIMEOUT_MS,
+    redisPrefix: e.MIZZEN_REDIS_PREFIX,
+    trustProxy: e.MIZZEN_TRUST_PROXY,
+    metrics: e.MIZZEN_METRICS,
   }
 }

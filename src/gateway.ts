@@ -14,7 +14,10 @@ import { createMemoryBus } from './bus/memory.ts'
 import { DeliveryHub } from './delivery/hub.ts'
 import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
+import type { TrustProxy } from './http/client-address.ts'
+import { createMetricsHandler } from './http/metrics.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { countPublishes, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
@@ -77,6 +80,19 @@ export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLi
   allowedOrigins?: readonly string[]
   /** Answer introspection queries. @default true unless nodeEnv is production */
   introspection?: boolean
+  /**
+   * Which hops in front of the gateway are proxies whose `X-Forwarded-For` names the client
+   * (per-IP connection limit, logs): `false`, `true` (every hop), a hop count, or addresses and
+   * CIDR ranges (`loopback`, `linklocal`, `uniquelocal` too), as Express's `trust proxy`.
+   * @default false (the socket's peer address)
+   */
+  trustProxy?: TrustProxy
+  /**
+   * `GET /metrics` in Prometheus text. `false` turns it off (nothing is counted); pass your own
+   * `createMetrics()` to count your Redis bus's errors in it too (`metrics.busError()` in its `onError`).
+   * @default true (a metrics registry of this gateway's own)
+   */
+  metrics?: boolean | Metrics
 }
 
 export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
@@ -87,11 +103,14 @@ export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
   readonly schema: GraphQLSchema
   /** The gateway's Prisma Client (yours, with the realtime extension): writes through it publish events. */
   readonly prisma: Client
+  /** The bus it was given (or its in-memory one); what others publish on it is theirs, not counted in this gateway's metrics. */
   readonly bus: Bus
   /** Local subscribers by topic (for diagnostics and leak checks). */
   readonly hub: DeliveryHub
   /** Room messaging and its registry (for diagnostics and leak checks). */
   readonly rooms: Rooms
+  /** What /metrics serves (`noopMetrics` when off). */
+  readonly metrics: Metrics
   /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
   readonly connectionCount: number
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the bus and disconnects the Prisma Client. */
@@ -113,16 +132,22 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   }
   const policies = options.policies ?? {}
   const allowedOrigins = options.allowedOrigins ?? []
+  const metrics = typeof options.metrics === 'object' ? options.metrics : createMetrics({ enabled: options.metrics !== false })
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
-  const bus = options.bus ?? createMemoryBus({ onListenerError: (err, topic) => logger.error({ err, topic }, 'bus listener failed') })
-  const hub = new DeliveryHub({ onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
-  const rooms = new Rooms({ bus, hub, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
+  const onListenerError = (err: unknown, topic: string) => {
+    metrics.busError()
+    logger.error({ err, topic }, 'bus listener failed')
+  }
+  const ownBus = options.bus ?? createMemoryBus({ onListenerError })
+  const bus = countPublishes(ownBus, metrics)
+  const hub = new DeliveryHub({ metrics, onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
+  const rooms = new Rooms({ bus, hub, metrics, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
 
   const database = options.prisma
   // Prisma loads its query compiler (WebAssembly, some 50 MB) on the first query. Loaded now, it
   // is part of starting up, not of whichever request or subscription comes first.
   await (database as { $connect?: () => Promise<void> }).$connect?.()
-  const stopModelEvents = bridgeModelEvents(bus, hub, dataModel)
+  const stopModelEvents = bridgeModelEvents(bus, hub, dataModel, metrics)
   // Every write made through the gateway publishes its events; backends install the same extension.
   const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(realtime({ bus, dataModel, logger }))
 
@@ -157,8 +182,10 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     bus: () => bus.ping(),
     ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
   })
+  const metricsEndpoint = createMetricsHandler(metrics)
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return
+    if (await metricsEndpoint(req, res)) return
     yoga(req, res)
   })
   const websocket = attachWebSocket({
@@ -172,9 +199,13 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     allowedOrigins,
     logger,
     isProduction: nodeEnv === 'production',
+    metrics,
+    trustProxy: options.trustProxy,
     onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),
     onConnectionClose: (connectionId) => rooms.connectionClosed(connectionId),
   })
+
+  metrics.countConnectionsWith(() => websocket.connectionCount)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -196,9 +227,10 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     server,
     schema,
     prisma,
-    bus,
+    bus: ownBus,
     hub,
     rooms,
+    metrics,
     get connectionCount() {
       return websocket.connectionCount
     },

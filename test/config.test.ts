@@ -21,7 +21,18 @@ describe('configuration', () => {
       outbox: { maxEvents: undefined, maxBytes: undefined },
       cluster: {},
       databaseTimeoutMs: undefined,
+      redisPrefix: 'mizzen:',
+      trustProxy: false,
+      metrics: true,
     })
+  })
+
+  it('should read the Redis prefix, the metrics switch and the trusted proxies', () => {
+    expect(loadConfig({ MIZZEN_REDIS_PREFIX: 'staging:', MIZZEN_METRICS: 'false' })).toMatchObject({ redisPrefix: 'staging:', metrics: false })
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'true' }).trustProxy).toBe(true)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'false' }).trustProxy).toBe(false)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: '2' }).trustProxy).toBe(2)
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::/32 , 192.168.1.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32', '192.168.1.7'])
   })
 
   it('should read the cluster timings and the database timeout', () => {
@@ -92,6 +103,10 @@ describe('configuration', () => {
     [{ MIZZEN_HISTORY_MAX_AGE_S: '1.5' }, 'MIZZEN_HISTORY_MAX_AGE_S', /1\.5/],
     [{ MIZZEN_BUS_OUTBOX_MAX_EVENTS: '-1' }, 'MIZZEN_BUS_OUTBOX_MAX_EVENTS', /-1/],
     [{ MIZZEN_BUS_OUTBOX_MAX_BYTES: 'lots' }, 'MIZZEN_BUS_OUTBOX_MAX_BYTES', /lots/],
+    [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
+    [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
+    [{ MIZZEN_TRUST_PROXY: '10.0.0.0/33' }, 'MIZZEN_TRUST_PROXY', /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/],
+    [{ MIZZEN_TRUST_PROXY: 'proxy.internal' }, 'MIZZEN_TRUST_PROXY', /expected true, false, a hop count/],
   ])('should refuse %o naming the setting', (env, setting, message) => {
     let error: unknown
     try {

@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
 import { useFixture } from './helpers/fixture.ts'
+import { metric } from './helpers/metrics.ts'
 import type { RawClient } from './helpers/raw-socket.ts'
 import { settled } from './helpers/rooms.ts'
 
@@ -267,6 +268,7 @@ describe('slow consumers', () => {
       healthy.forget() // keep the test's own memory flat
     }
     expect(serverSide.destroyed).toBe(true)
+    expect(await metric(gateway.url, 'mizzen_deliveries_dropped_total{reason="slow_consumer"}')).toBe(1)
     expect(blasts).toBeLessThan(maxBlasts)
 
     // The gateway let go of the connection and its subscription: nothing more is buffered for it.

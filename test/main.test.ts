@@ -68,6 +68,20 @@ describe('npm start with bad configuration', () => {
   })
 })
 
+describe('npm start with a service that does not answer', () => {
+  it('should exit 1 with one line naming REDIS_URL, the address and the reason, and not the password', async () => {
+    const started = startMain({ PORT: '0', REDIS_URL: 'redis://:hunter2@127.0.0.1:1', DATABASE_URL: 'file:./data/never-opened-by-main-test.db' })
+    running.push(started)
+    expect(await started.exited).toBe(1)
+    // Besides JSON log lines (none expected, but not the point), one plain line says it all.
+    const lines = started.output().split('\n').filter((line) => line && !line.startsWith('{'))
+    expect(lines).toEqual(['mizzen: cannot start: REDIS_URL: cannot reach Redis at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)'])
+    expect(started.output()).not.toContain('hunter2')
+    // Nothing was done before the check: not even the migrations of the SQLite file.
+    expect(started.output()).not.toContain('database migrated')
+  })
+})
+
 describe('npm start on a port in use', () => {
   const env = useFixture({ gateways: 0 })
   it('should exit non-zero saying so', async () => {

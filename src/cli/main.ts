@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../errors.ts'
+import { StartupError } from '../startup.ts'
 import { version } from '../version.ts'
 import { loadConfigFile } from './config-file.ts'
 import { CliError } from './errors.ts'
@@ -102,6 +103,10 @@ run(process.argv.slice(2)).catch((error: unknown) => {
   }
   if (error instanceof ConfigError) {
     console.error(`mizzen: invalid configuration: ${error.message}`)
+    process.exit(1)
+  }
+  if (error instanceof StartupError) {
+    console.error(`mizzen: cannot start: ${error.message}`)
     process.exit(1)
   }
   const code = (error as NodeJS.ErrnoException).code

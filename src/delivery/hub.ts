@@ -8,6 +8,7 @@
  *   bus ─▶ deliver(topic, payload) ─▶ subscription.offer ─▶ group (see, pick, execute, JSON once)
  *                                                          └▶ sink.next ─▶ frame ─▶ socket.send
  */
+import { noopMetrics, type Metrics, type SubscriptionKind } from '../metrics.ts'
 import { Group, type Renderer } from './group.ts'
 import type { SubscriptionSink } from './rendering.ts'
 import type { Selection } from './selection.ts'
@@ -19,18 +20,22 @@ export { HubSubscription } from './subscription.ts'
 export interface DeliveryHubOptions {
   /** Told when a selection throws (or an `onEnd` fails); that subscription is ended, the others still receive. */
   onSelectorError?: (error: unknown, topic: string) => void
+  /** Counts subscriptions and deliveries by kind (`Selection.kind`). @default noopMetrics */
+  metrics?: Metrics
 }
 
 export class DeliveryHub implements HubSide {
   readonly #topics = new Map<string, Set<HubSubscription<any, any>>>()
   readonly #groups = new Map<string, Group<any, any, any>>()
   readonly #onSelectorError: (error: unknown, topic: string) => void
+  readonly #metrics: Metrics
   readonly #removeGroup = (group: Group<any, any, any>) => {
     if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
   }
 
   constructor(options: DeliveryHubOptions = {}) {
     this.#onSelectorError = options.onSelectorError ?? (() => {})
+    this.#metrics = options.metrics ?? noopMetrics
   }
 
   /**
@@ -43,6 +48,7 @@ export class DeliveryHub implements HubSide {
     if (!subscriptions) this.#topics.set(topic, (subscriptions = new Set()))
     const subscription = new HubSubscription<P, V>(topic, selection, this, onEnd)
     subscriptions.add(subscription)
+    if (selection.kind) this.#metrics.subscriptionStarted(selection.kind)
     return subscription
   }
 
@@ -51,6 +57,7 @@ export class DeliveryHub implements HubSide {
     const subscriptions = this.#topics.get(subscription.topic)
     if (!subscriptions?.delete(subscription)) return
     if (subscriptions.size === 0) this.#topics.delete(subscription.topic)
+    if (subscription.selection.kind) this.#metrics.subscriptionEnded(subscription.selection.kind)
   }
 
   /** For its subscriptions: a selection threw, or an `onEnd` failed. */
@@ -69,11 +76,30 @@ export class DeliveryHub implements HubSide {
     subscription.join(group, sink)
   }
 
-  /** Offers `payload` to every subscription of `topic`, in one loop. */
-  deliver(topic: string, payload: unknown): void {
+  /**
+   * Offers `payload` to every subscription of `topic`, in one loop; returns how many of them
+   * took a result. Deliveries are counted once per run of subscriptions of one kind, not per
+   * subscription (a model topic's subscriptions are all of one kind).
+   */
+  deliver(topic: string, payload: unknown): number {
     const subscriptions = this.#topics.get(topic)
-    if (!subscriptions) return
-    for (const subscription of subscriptions) subscription.offer(payload)
+    if (!subscriptions) return 0
+    let total = 0
+    let run = 0
+    let kind: SubscriptionKind | undefined
+    for (const subscription of subscriptions) {
+      if (!subscription.offer(payload)) continue
+      total++
+      const own = subscription.selection.kind
+      if (own !== kind) {
+        if (run && kind) this.#metrics.delivered(kind, run)
+        kind = own
+        run = 0
+      }
+      run++
+    }
+    if (run && kind) this.#metrics.delivered(kind, run)
+    return total
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
@@ -18,12 +19,17 @@ import type { DeliveryControl, Selection } from './selection.ts'
  * cut from Redis longer than the log covers), that model's subscriptions end with
  * RESYNC_REQUIRED: their clients must reload.
  */
-export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel): () => void {
+export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel, metrics: Metrics = noopMetrics): () => void {
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event, mark) => hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent), {
-      onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)),
-    })
+    return bus.subscribe(
+      topic,
+      (event, mark) => {
+        // Once per event (not per subscriber), and only when someone here received it.
+        if (hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent)) metrics.deliveryLatency(Date.parse(event.at))
+      },
+      { onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)) },
+    )
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -67,6 +73,7 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
  * rather than closures: one small object per subscription, its functions shared.
  */
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
+  readonly kind = 'model'
   readonly viewerKey: string | undefined
   readonly #filter: ModelEventFilter
   /** The watched records not deleted yet; undefined without `ids`. */

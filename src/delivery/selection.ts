@@ -11,6 +11,7 @@
  * subscription's own state (an `ids` subscription that completes once its records are deleted):
  * it runs once per subscription, between the two.
  */
+import type { SubscriptionKind } from '../metrics.ts'
 
 /** Lets a selection complete its subscription. */
 export interface DeliveryControl {
@@ -19,6 +20,8 @@ export interface DeliveryControl {
 }
 
 export interface Selection<P = unknown, S = unknown, V = unknown> {
+  /** What the subscription listens to, for `mizzen_subscriptions{kind}` and `mizzen_deliveries_total{kind}`. @default not counted */
+  readonly kind?: SubscriptionKind
   /**
    * What `see` and `pick` take from the viewer (say, its row filter), as a string: two
    * subscriptions share a group only if theirs are equal.

@@ -80,11 +80,12 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     this.#replay = { payloads: [...payloads], covers }
   }
 
-  /** The hub offers each payload of the topic. */
-  offer(payload: P): void {
-    if (this.#group) this.#deliverToMember(payload)
-    else if (this.#buffered) this.#buffered.push(payload)
-    else if (this.#stream) this.#deliverToStream(this.#stream, payload)
+  /** The hub offers each payload of the topic; true when a result went to the consumer (for metrics). */
+  offer(payload: P): boolean {
+    if (this.#group) return this.#deliverToMember(payload)
+    if (this.#buffered) this.#buffered.push(payload)
+    else if (this.#stream) return this.#deliverToStream(this.#stream, payload)
+    return false
   }
 
   /**
@@ -212,35 +213,37 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     if (this.#endWhenDrained) this.end()
   }
 
-  #deliverToMember(payload: P): void {
+  #deliverToMember(payload: P): boolean {
     const group = this.#group!
     let rendering
     try {
       const seen = group.see(payload)
-      if (seen === undefined) return
-      if (this.selection.admit && !this.#admitted(seen)) return
+      if (seen === undefined) return false
+      if (this.selection.admit && !this.#admitted(seen)) return false
       rendering = group.rendering(seen)
     } catch (error) {
       this.#selectionFailed(error)
-      return
+      return false
     }
     if (rendering) this.#sink!.next(rendering)
     if (this.#endRequested) this.end()
+    return rendering !== undefined
   }
 
-  #deliverToStream(stream: SubscriptionStream<V>, payload: P): void {
+  #deliverToStream(stream: SubscriptionStream<V>, payload: P): boolean {
     let value: V | undefined
     try {
       const seen = this.selection.see(payload)
-      if (seen === undefined) return
-      if (this.selection.admit && !this.#admitted(seen)) return
+      if (seen === undefined) return false
+      if (this.selection.admit && !this.#admitted(seen)) return false
       value = this.selection.pick ? this.selection.pick(seen) : (seen as V)
     } catch (error) {
       this.#selectionFailed(error)
-      return
+      return false
     }
     if (value !== undefined) stream.push(value)
     if (this.#endRequested) this.end()
+    return value !== undefined
   }
 
   /** `admit`, ending the subscription at once when it refuses a payload and asks to end. */

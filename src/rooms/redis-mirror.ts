@@ -113,11 +113,11 @@ export class RedisMirror {
     }
   }
 
-  /** Waits for the changes issued so far, then stops healing. */
+  /** Stops healing, and waits for the changes queued so far (their writes are issued). */
   async close(): Promise<void> {
-    await this.#inTurn(async () => undefined)
     this.#closed = true
     clearTimeout(this.#retry)
+    await this.#inTurn(async () => undefined)
   }
 
   #inTurn<T>(step: () => Promise<T>): Promise<T> {
@@ -150,6 +150,8 @@ export class RedisMirror {
       // A cheap probe first: while Redis is out of reach, only PINGs queue up, not rewrites.
       await this.#options.ping()
       const { written } = await this.#inTurn(async () => {
+        // Closed meanwhile: the registry is taking its connections out of Redis; do not put them back.
+        if (this.#closed) return { written: Promise.resolve() }
         const written = store.rewrite(instanceId, heartbeatTtlMs, snapshot())
         // Changes queued behind this one write again: they reach Redis after the rewrite.
         if (generation === this.#generation) this.#state = 'healing'

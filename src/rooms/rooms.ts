@@ -8,6 +8,7 @@ import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
 import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { resyncErrorsJson } from '../delivery/resume.ts'
@@ -41,6 +42,8 @@ export interface RoomsOptions {
 export interface RoomsDependencies {
   readonly bus: Bus
   readonly hub: DeliveryHub
+  /** Observes each message's delivery latency. @default noopMetrics */
+  readonly metrics?: Metrics
   /** Told why a send is incomplete (the bus or the registry failed or did not answer). */
   readonly onError?: (error: unknown, context: string) => void
 }
@@ -72,6 +75,7 @@ export class Rooms {
   readonly maxDataBytes: number
   readonly #hub: DeliveryHub
   readonly #bus: Bus
+  readonly #metrics: Metrics
   readonly #detach: (() => void)[]
   readonly #clusterTimeoutMs: number
   readonly #onError: (error: unknown, context: string) => void
@@ -91,6 +95,7 @@ export class Rooms {
     this.registry = options.registry ?? new MemoryRoomRegistry()
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
+    this.#metrics = dependencies.metrics ?? noopMetrics
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
         // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
@@ -147,6 +152,7 @@ export class Rooms {
       const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
       this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own, mark })
     }
+    this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }
 
   async #handedOff(published: Promise<unknown>): Promise<boolean> {

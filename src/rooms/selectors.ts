@@ -37,6 +37,7 @@ export function labelled(message: RoomMessageData, room: string | null, cursor: 
  * closures: one small object per subscription, its functions shared.)
  */
 export class RoomSelection implements Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
+  readonly kind = 'room'
   constructor(
     private readonly room: string,
     private readonly events: EventFilter,
@@ -66,6 +67,7 @@ export class RoomSelection implements Selection<ConnectionSignal, ConnectionSign
  * targeted room it is in (null for a blast).
  */
 export class MessagesSelection implements Selection<ConnectionSignal, MessageSignal, RoomMessage> {
+  readonly kind = 'messages'
   constructor(private readonly events: EventFilter) {}
 
   see(signal: ConnectionSignal): MessageSignal | undefined {

@@ -19,6 +19,7 @@ import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { ErrorCode } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import type { Metrics } from '../metrics.ts'
 import { CloseCode } from './close-codes.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { completeFrame, errorFrame, errorsJson, nextPrefix, type MaskError } from './frames.ts'
@@ -37,6 +38,8 @@ export interface ConnectionServer {
   readonly logger: Logger
   readonly mask: MaskError
   readonly isProduction: boolean
+  /** Counts slow consumers dropped. @default not counted */
+  readonly metrics?: Metrics
   /** Called when a connection is acknowledged, before `connection_ack`; if it rejects, the socket is closed 4500. */
   readonly onConnectionOpen?: (connectionId: string) => Promise<void> | void
   /** Called once when an acknowledged connection closes, after its operations were stopped and `onConnectionOpen` settled. */
@@ -411,6 +414,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     const socket = this.socket
     if (socket.readyState !== OPEN) return
     if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
+      this.server.metrics?.dropped('slow_consumer')
       socket.terminate()
       return
     }

@@ -12,6 +12,8 @@ export interface UpgradeRules {
   allowedOrigins: readonly string[]
   maxConnections: number
   maxConnectionsPerIp: number
+  /** The client's address (behind trusted proxies: from X-Forwarded-For; see http/client-address.ts). */
+  clientAddress: (request: IncomingMessage) => string
 }
 
 export interface Refusal {
@@ -48,8 +50,6 @@ export class ConnectionCounter {
   }
 }
 
-export const clientIp = (request: IncomingMessage) => request.socket.remoteAddress ?? 'unknown'
-
 export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules, counter: ConnectionCounter): Refusal | undefined {
   const path = (request.url ?? '').split('?')[0]
   if (path !== rules.path) return { status: 404, message: `no WebSocket endpoint at ${path}` }
@@ -58,7 +58,7 @@ export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules, coun
     return { status: 403, message: `origin ${origin ?? '(none)'} is not allowed` }
   }
   if (counter.total >= rules.maxConnections) return { status: 503, message: 'too many connections' }
-  if (counter.count(clientIp(request)) >= rules.maxConnectionsPerIp) return { status: 429, message: 'too many connections from this address' }
+  if (counter.count(rules.clientAddress(request)) >= rules.maxConnectionsPerIp) return { status: 429, message: 'too many connections from this address' }
   return undefined
 }
 

@@ -13,11 +13,13 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
 import type { Logger } from '../logger.ts'
+import type { Metrics } from '../metrics.ts'
 import { CloseCode } from './close-codes.ts'
 import { GraphQLWsConnection } from './connection.ts'
 import { OperationRunner, yogaMaskError, type ViewerKey, type Yoga } from './execution.ts'
 import type { Limits } from './limits.ts'
-import { checkUpgrade, clientIp, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
+import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
+import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
 
 /** How often the server pings each socket; one that has not answered (or sent anything) since the last ping is terminated. ms */
 const KEEP_ALIVE_MS = 12_000
@@ -48,6 +50,10 @@ export interface WebSocketTransportOptions {
   logger: Logger
   /** Keeps internal error messages out of close reasons. */
   isProduction: boolean
+  /** Counts slow consumers dropped. @default not counted */
+  metrics?: Metrics
+  /** Proxies whose X-Forwarded-For gives the client address (per-IP limit, logs). @default false */
+  trustProxy?: TrustProxy
   /**
    * Called when a connection is acknowledged, before `connection_ack` is sent: once it resolves
    * the connection exists for the rest of the gateway. If it rejects, the socket is closed 4500.
@@ -64,7 +70,8 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const { yoga, logger, limits } = options
   const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes, handleProtocols })
   const counter = new ConnectionCounter()
-  const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits }
+  const clientIp = clientAddressResolver(options.trustProxy)
+  const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits, clientAddress: clientIp }
   const mask = yogaMaskError(yoga)
   const connections = new Set<GraphQLWsConnection>()
   const connectionServer = {
@@ -75,6 +82,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     logger,
     mask,
     isProduction: options.isProduction,
+    metrics: options.metrics,
     onConnectionOpen: options.onConnectionOpen,
     onConnectionClose: options.onConnectionClose,
   }

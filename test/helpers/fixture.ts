@@ -75,11 +75,11 @@ export interface Fixture {
   /** A graphql-ws client (connecting now, never retrying) to `gateway`, or the first gateway. */
   connect(connectionParams?: Record<string, unknown>, gateway?: TestGateway): WsClient
   /** A raw graphql-transport-ws socket, acknowledged, from `localAddress` (any 127.x.y.z reaches a loopback gateway). */
-  connectRaw(options?: { payload?: Record<string, unknown>; localAddress?: string; gateway?: TestGateway }): Promise<RawClient>
+  connectRaw(options?: { payload?: Record<string, unknown>; localAddress?: string; headers?: Record<string, string>; gateway?: TestGateway }): Promise<RawClient>
   /** A raw socket, open but not initialised. */
   openRaw(gateway?: TestGateway): Promise<RawClient>
   /** An upgrade attempt that may be refused; a socket it opens is closed like the others. */
-  attempt(options?: { path?: string; localAddress?: string; origin?: string; protocol?: string | string[]; gateway?: TestGateway }): Promise<UpgradeOutcome>
+  attempt(options?: { path?: string; localAddress?: string; origin?: string; headers?: Record<string, string>; protocol?: string | string[]; gateway?: TestGateway }): Promise<UpgradeOutcome>
   /** Runs `dispose` with the other cleanups: after the test if called during one, else after the block. */
   defer(dispose: () => unknown): void
 }
@@ -212,15 +212,15 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
       defer(() => ws.client.dispose())
       return ws
     },
-    async connectRaw({ payload, localAddress, gateway } = {}) {
-      return track(await connectRaw(first(gateway).wsUrl, payload, { localAddress }))
+    async connectRaw({ payload, localAddress, headers, gateway } = {}) {
+      return track(await connectRaw(first(gateway).wsUrl, payload, { localAddress, headers }))
     },
     async openRaw(gateway) {
       return track(await openRaw(first(gateway).wsUrl))
     },
-    async attempt({ path, localAddress, origin, protocol = 'graphql-transport-ws', gateway } = {}) {
+    async attempt({ path, localAddress, origin, headers, protocol = 'graphql-transport-ws', gateway } = {}) {
       const url = first(gateway).wsUrl.replace('/graphql', path ?? '/graphql')
-      const outcome = await attemptUpgrade(url, protocol, { localAddress, origin })
+      const outcome = await attemptUpgrade(url, protocol, { localAddress, origin, headers })
       if (outcome.kind === 'open') track(outcome.client)
       return outcome
     },

@@ -7,9 +7,8 @@
  * `TEST_POSTGRES_URL=off` / `TEST_REDIS_URL=off` skip a service on purpose (`npm run test:quick`).
  */
 import { execFile } from 'node:child_process'
-import pg from 'pg'
-import { Redis } from 'ioredis'
 import type { TestProject } from 'vitest/node'
+import { checkPostgres, checkRedis, reasonOf } from '../../src/service-checks.ts'
 import { serviceInfo, type Service, type ServiceStatus } from './service-status.ts'
 
 /** How long a service gets to answer before it counts as missing, in ms. */
@@ -33,55 +32,16 @@ export function withoutPassword(url: string): string {
   }
 }
 
-const describeError = (error: unknown) => {
-  const { code, message } = error as { code?: string; message?: string }
-  const text = message || String(error)
-  return code && !text.includes(code) ? `${code}: ${text}` : text
-}
-
-async function probePostgres(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: PROBE_TIMEOUT_MS, query_timeout: PROBE_TIMEOUT_MS })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    const { rows } = await client.query<{ allowed: boolean; role: string }>(
-      'SELECT (rolcreatedb OR rolsuper) AS allowed, rolname AS role FROM pg_roles WHERE rolname = current_user',
-    )
-    if (!rows[0]?.allowed) return `role "${rows[0]?.role ?? '?'}" may not CREATE DATABASE (each test file creates its own)`
-    return undefined
-  } catch (error) {
-    return describeError(error)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-async function probeRedis(url: string): Promise<string | undefined> {
-  // One attempt, no reconnection, no offline queue: a missing Redis answers at once and leaves no client behind.
-  const client = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: PROBE_TIMEOUT_MS })
-  // ioredis rejects connect() with "Connection is closed."; the cause came as an 'error' event.
-  let cause: unknown
-  client.on('error', (error: unknown) => (cause ??= error))
-  try {
-    await client.connect()
-    await client.ping()
-    return undefined
-  } catch (error) {
-    return describeError(cause ?? error)
-  } finally {
-    client.disconnect()
-  }
-}
-
 function probeCommand(command: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(command, ['--version'], { timeout: PROBE_TIMEOUT_MS }, (error) => resolve(error ? describeError(error) : undefined))
+    execFile(command, ['--version'], { timeout: PROBE_TIMEOUT_MS }, (error) => resolve(error ? reasonOf(error) : undefined))
   })
 }
 
+// The gateway's own startup checks (src/service-checks.ts), so that tests and `npm start` agree.
 const probes: Record<Service, (url: string) => Promise<string | undefined>> = {
-  postgresql: probePostgres,
-  redis: probeRedis,
+  postgresql: (url) => checkPostgres(url, { timeoutMs: PROBE_TIMEOUT_MS, canCreateDatabases: true }),
+  redis: (url) => checkRedis(url, PROBE_TIMEOUT_MS),
   'redis-server': probeCommand,
 }
 

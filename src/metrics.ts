@@ -1,0 +1,252 @@
+/**
+ * The gateway's metrics (design §10), for `GET /metrics` in Prometheus text (prom-client).
+ *
+ * Cost on the hot path: the counters the fan-out touches (`delivered`, `dropped`, `published`,
+ * `busError`) are plain numbers in this object, added to in place and handed to prom-client
+ * only when /metrics is scraped; the latency histogram is observed once per event's fan-out, not
+ * per socket. With metrics off (`MIZZEN_METRICS=false`), `noopMetrics` takes every call and does
+ * nothing.
+ *
+ *   mizzen_connections                      gauge    open WebSocket connections
+ *   mizzen_subscriptions{kind}              gauge    running subscriptions (model, room, messages)
+ *   mizzen_events_published_total           counter  model events and room messages this gateway put on the bus
+ *   mizzen_deliveries_total{kind}           counter  results handed to sockets
+ *   mizzen_deliveries_dropped_total{reason} counter  deliveries that will never happen, by reason
+ *   mizzen_bus_errors_total                 counter  bus failures (publish, connection, listener)
+ *   mizzen_delivery_latency_seconds         histogram from an event's publication to its fan-out on this gateway
+ *
+ * plus prom-client's Node defaults (process CPU, memory, event loop lag, GC, handles), once per
+ * process.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Bus } from './bus/bus.ts'
+
+/** What a subscription listens to: `mEvents`, `room`, `messages`. */
+export const subscriptionKinds = ['model', 'room', 'messages'] as const
+export type SubscriptionKind = (typeof subscriptionKinds)[number]
+
+/**
+ * Why a delivery will never happen:
+ * - `slow_consumer`: the socket was dropped for leaving too much unread (`MIZZEN_MAX_BUFFERED_BYTES`);
+ * - `outbox_overflow`: the bus's outbox (Redis away) was full, so other gateways never get it;
+ * - `publish_failed`: the bus refused the event (it was closed): a write stands, its event went nowhere.
+ */
+export const dropReasons = ['slow_consumer', 'outbox_overflow', 'publish_failed'] as const
+export type DropReason = (typeof dropReasons)[number]
+
+/** Upper bounds of the latency histogram, in seconds: 0.5 ms to 10 s. */
+export const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
+
+export interface Metrics {
+  /** False for `noopMetrics`: nothing is counted and /metrics is not served. */
+  readonly enabled: boolean
+  /** A subscription of `kind` started (one more on `mizzen_subscriptions{kind}`). */
+  subscriptionStarted(kind: SubscriptionKind): void
+  /** A subscription of `kind` ended, however it ended. Call once per `subscriptionStarted`. */
+  subscriptionEnded(kind: SubscriptionKind): void
+  /** `count` results of subscriptions of `kind` were handed to their sockets (call once per fan-out batch where you can). */
+  delivered(kind: SubscriptionKind, count?: number): void
+  /** `count` deliveries will never happen, for `reason`. */
+  dropped(reason: DropReason, count?: number): void
+  /** `count` events (model events, room messages) were handed to the bus by this gateway. */
+  published(count?: number): void
+  /** The bus failed once (a publish, its connection, a message it could not read). */
+  busError(): void
+  /** One event's fan-out on this gateway is done: observes the time since `publishedAtMs` (epoch ms; the event's `at`). */
+  deliveryLatency(publishedAtMs: number): void
+  /** Where `mizzen_connections` is read from at scrape time (the WebSocket server's count). */
+  countConnectionsWith(read: () => number): void
+  /** The Prometheus text exposition of every metric (Node defaults first). */
+  render(): Promise<string>
+  /** The Content-Type of `render()`'s text. */
+  readonly contentType: string
+}
+
+/** Takes every call and does nothing (`MIZZEN_METRICS=false`). */
+export const noopMetrics: Metrics = {
+  enabled: false,
+  subscriptionStarted() {},
+  subscriptionEnded() {},
+  delivered() {},
+  dropped() {},
+  published() {},
+  busError() {},
+  deliveryLatency() {},
+  countConnectionsWith() {},
+  render: async () => '',
+  contentType: 'text/plain; version=0.0.4; charset=utf-8',
+}
+
+/** Node's process metrics, one set per process however many gateways it runs (tests run several). */
+let processRegistry: Registry | undefined
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+const zeroes = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>
+
+/** Counts in plain numbers; prom-client reads them when scraped. */
+class GatewayMetrics implements Metrics {
+  readonly enabled = true
+  readonly contentType: string
+  readonly #registry = new Registry()
+  readonly #subscriptions = zeroes(subscriptionKinds)
+  readonly #deliveries = zeroes(subscriptionKinds)
+  readonly #drops = zeroes(dropReasons)
+  #published = 0
+  #busErrors = 0
+  #connections: () => number = () => 0
+  readonly #latency: Histogram
+
+  constructor() {
+    this.contentType = this.#registry.contentType
+    const registers = [this.#registry]
+    const subscriptions = this.#subscriptions
+    const deliveries = this.#deliveries
+    const drops = this.#drops
+    const self = this
+    new Gauge({
+      name: 'mizzen_connections',
+      help: 'Open WebSocket connections.',
+      registers,
+      collect() {
+        this.set(self.#connections())
+      },
+    })
+    new Gauge({
+      name: 'mizzen_subscriptions',
+      help: 'Running subscriptions, by kind (model: mEvents; room; messages).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        for (const kind of subscriptionKinds) this.set({ kind }, subscriptions[kind])
+      },
+    })
+    // Counters are rebuilt from the plain numbers at each scrape: reset, then add the total.
+    new Counter({
+      name: 'mizzen_events_published_total',
+      help: 'Model events and room messages this gateway handed to the bus.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(self.#published)
+      },
+    })
+    new Counter({
+      name: 'mizzen_deliveries_total',
+      help: 'Subscription results handed to sockets, by kind.',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset()
+        for (const kind of subscriptionKinds) this.inc({ kind }, deliveries[kind])
+      },
+    })
+    new Counter({
+      name: 'mizzen_deliveries_dropped_total',
+      help: 'Deliveries that will never happen, by reason (slow_consumer, outbox_overflow, publish_failed).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset()
+        for (const reason of dropReasons) this.inc({ reason }, drops[reason])
+      },
+    })
+    new Counter({
+      name: 'mizzen_bus_errors_total',
+      help: 'Bus failures: publishes, connection errors, messages that could not be read.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(self.#busErrors)
+      },
+    })
+    this.#latency = new Histogram({
+      name: 'mizzen_delivery_latency_seconds',
+      help: 'Time from an event’s publication (its `at`) to the end of its fan-out on this gateway.',
+      buckets: latencyBuckets,
+      registers,
+    })
+  }
+
+  subscriptionStarted(kind: SubscriptionKind): void {
+    this.#subscriptions[kind]++
+  }
+
+  subscriptionEnded(kind: SubscriptionKind): void {
+    this.#subscriptions[kind]--
+  }
+
+  delivered(kind: SubscriptionKind, count = 1): void {
+    this.#deliveries[kind] += count
+  }
+
+  dropped(reason: DropReason, count = 1): void {
+    this.#drops[reason] += count
+  }
+
+  published(count = 1): void {
+    this.#published += count
+  }
+
+  busError(): void {
+    this.#busErrors++
+  }
+
+  deliveryLatency(publishedAtMs: number): void {
+    const seconds = (Date.now() - publishedAtMs) / 1000
+    // A clock behind the publisher's gives a negative age: count it as immediate.
+    if (seconds >= 0) this.#latency.observe(seconds)
+    else if (Number.isFinite(seconds)) this.#latency.observe(0)
+  }
+
+  countConnectionsWith(read: () => number): void {
+    this.#connections = read
+  }
+
+  async render(): Promise<string> {
+    return `${await processMetrics().metrics()}\n${await this.#registry.metrics()}`
+  }
+}
+
+export interface MetricsOptions {
+  /** Count and serve /metrics. `MIZZEN_METRICS`. @default true */
+  enabled?: boolean
+}
+
+/** A gateway's metrics: its own registry (several gateways in one process do not mix), or `noopMetrics`. */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  return options.enabled === false ? noopMetrics : new GatewayMetrics()
+}
+
+/**
+ * `bus` counting what this gateway publishes (`mizzen_events_published_total`) and what the
+ * outbox drops (`mizzen_deliveries_dropped_total{reason="outbox_overflow"}`). The same bus when
+ * metrics are off.
+ */
+export function countPublishes(bus: Bus, metrics: Metrics): Bus {
+  if (!metrics.enabled) return bus
+  return {
+    async publish(topic, payload, options) {
+      metrics.published()
+      let outcome
+      try {
+        outcome = await bus.publish(topic, payload, options)
+      } catch (error) {
+        // The bus refused it (closed): nobody, here or elsewhere, gets this event.
+        metrics.dropped('publish_failed')
+        throw error
+      }
+      if (outcome === 'dropped') metrics.dropped('outbox_overflow')
+      return outcome
+    },
+    subscribe: (topic, listener, options) => bus.subscribe(topic, listener, options),
+    resume: (topic, cursor, key) => bus.resume(topic, cursor, key),
+    ping: () => bus.ping(),
+    close: () => bus.close(),
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * From a validated configuration to what `createGateway` needs, for `mizzen serve` (and any
+ * command that serves from the environment): the gateway settings the variables map to, a check
+ * of the database, and the services they name (Redis bus and rooms registry, metrics), opened
+ * after checking that each answers (`checkServices` checks them all first). A service that does not answer stops startup with a
+ * `StartupError` naming the setting, the address and the reason (never a password), which the
+ * command prints in one line.
+ */
+import type { Bus } from './bus/bus.ts'
+import { createMemoryBus } from './bus/memory.ts'
+import { createRedisBus } from './bus/redis.ts'
+import type { Config } from './config.ts'
+import { databaseProvider } from './db/provider.ts'
+import type { GatewayOptions } from './gateway.ts'
+import type { Logger } from './logger.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import { createRedisRoomRegistry } from './rooms/redis.ts'
+import type { RoomsOptions } from './rooms/rooms.ts'
+import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
+
+/** A service a setting names cannot be used: the message names the setting, where it looked and why. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`)
+  }
+}
+
+/** The gateway options the environment sets (the rest: policies, data model, logger, services, are the caller's). */
+export function gatewaySettings(config: Config) {
+  return {
+    port: config.port,
+    host: config.host,
+    nodeEnv: config.nodeEnv,
+    auth: config.auth,
+    allowOpen: config.allowOpen,
+    allowedOrigins: config.allowedOrigins,
+    introspection: config.introspection,
+    limits: config.limits,
+    trustProxy: config.trustProxy,
+  } satisfies Partial<GatewayOptions>
+}
+
+/** Checks the database `DATABASE_URL` names: PostgreSQL answers, or the SQLite file's folder is writable. */
+export async function checkDatabase(url: string): Promise<void> {
+  if (databaseProvider(url) === 'sqlite') {
+    const reason = checkSqliteFile(url)
+    if (reason) throw new StartupError('DATABASE_URL', `cannot create or write the SQLite file ${url.slice('file:'.length)} (${reason})`)
+    return
+  }
+  const reason = await checkPostgres(url)
+  if (reason) throw new StartupError('DATABASE_URL', `cannot use PostgreSQL at ${addressOf(url)} (${reason})`)
+}
+
+/** Checks Redis at `url` (`REDIS_URL`). */
+export async function checkRedisUrl(url: string): Promise<void> {
+  const reason = await checkRedis(url)
+  if (reason) throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
+}
+
+/** Checks every service the configuration names (the database, Redis) before anything is done with them. */
+export async function checkServices(config: Config): Promise<void> {
+  await checkDatabase(config.databaseUrl)
+  if (config.redisUrl) await checkRedisUrl(config.redisUrl)
+}
+
+/** Gateway options, ready to spread into `createGateway`. */
+export interface Services {
+  /** The Redis bus (`REDIS_URL`), or an in-memory one keeping the configured history. */
+  readonly bus: Bus
+  /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
+  readonly rooms: RoomsOptions
+  /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
+  readonly metrics: Metrics
+}
+
+/**
+ * Checks the Redis the configuration names, then opens the Redis bus and rooms registry (under
+ * `MIZZEN_REDIS_PREFIX`) and the metrics. Throws StartupError when Redis does not answer. (Check
+ * the database first, with `checkDatabase`, before migrating or opening it.)
+ */
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const metrics = createMetrics({ enabled: config.metrics })
+  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
+  if (!config.redisUrl) {
+    const bus = createMemoryBus({
+      history: config.history,
+      onListenerError: (err, topic) => {
+        metrics.busError()
+        logger.error({ err, topic }, 'bus listener failed')
+      },
+    })
+    return { bus, rooms, metrics }
+  }
+  const url = config.redisUrl
+  await checkRedisUrl(url)
+  let bus
+  try {
+    bus = await createRedisBus({
+      url,
+      prefix: config.redisPrefix,
+      history: config.history,
+      outbox: config.outbox,
+      onError: (err, context) => {
+        metrics.busError()
+        logger.error({ err, context }, 'redis bus error')
+      },
+    })
+    // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
+    const registry = await createRedisRoomRegistry({
+      url,
+      keyPrefix: `${config.redisPrefix}rooms:`,
+      ...config.cluster,
+      onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
+      onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
+    })
+    return { bus, rooms: { ...rooms, registry }, metrics }
+  } catch (error) {
+    await bus?.close()
+    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reasonOf(error)})`)
+  }
+}
