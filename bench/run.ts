@@ -163,7 +163,7 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
     reordered: 0,
   }
   const profiling = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfileDir, `${scenario}-${server}`)}`] : []
-  const serverProcess = spawnNode('server-process.ts', [server, scenario], 0, ['--expose-gc', ...profiling])
+  const serverProcess = spawnNode('server-process.ts', [server, scenario], 0, ['--expose-gc', ...profiling, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])])
   const generators: ChildProcess[] = []
   try {
     const { port } = await reply<Extract<ServerReply, { type: 'ready' }>>(serverProcess, (m) => m.type === 'ready', 60_000, 'server start')

@@ -20,9 +20,15 @@ export class Rendering {
    */
   failure: string | undefined
   #waiters: RenderingWaiter[] | undefined
+  #bytes: Buffer | undefined
 
   private constructor(json?: string) {
     this.json = json
+  }
+
+  /** `json` as UTF-8, encoded once for every frame it goes into (only once it is ready). */
+  get bytes(): Buffer {
+    return (this.#bytes ??= Buffer.from(this.json!))
   }
 
   /** A rendering that is ready now. */

@@ -147,10 +147,19 @@ export class Rooms {
     // The message is one entry in each targeted room's history: its cursor there.
     const cursors = new Map<string, string>()
     if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, mark.cursor(room))
+    // Recipients in the same targeted rooms share one signal, so that each group selects and
+    // renders it once for all of them (its memos go by the signal's identity).
+    const shared = new Map<string, ConnectionSignal>()
     for (const [connectionId, rooms] of recipients) {
       // A connection's own id among the targets addressed it directly: that is no room's message.
-      const own = cursors.has(connectionId) ? new Map([...cursors].filter(([room]) => room !== connectionId)) : cursors
-      this.#signal(connectionId, { kind: 'message', message, rooms, cursors: own, mark })
+      if (cursors.has(connectionId)) {
+        this.#signal(connectionId, { kind: 'message', message, rooms, cursors: new Map([...cursors].filter(([room]) => room !== connectionId)), mark })
+        continue
+      }
+      const key = rooms.length === 1 ? rooms[0]! : rooms.join('\u0000')
+      let signal = shared.get(key)
+      if (!signal) shared.set(key, (signal = { kind: 'message', message, rooms, cursors, mark }))
+      this.#signal(connectionId, signal)
     }
     this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }

@@ -22,11 +22,13 @@ import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from './close-codes.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
-import { completeFrame, errorFrame, errorsJson, nextPrefix, type MaskError } from './frames.ts'
+import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { MessageRate, overBuffered } from './socket-guards.ts'
 
 const OPEN = 1 // WebSocket.OPEN
+/** graphql-transport-ws is a text protocol: bytes go out as text frames. */
+const TEXT = { binary: false } as const
 
 /** What every connection of one server shares. */
 export interface ConnectionServer {
@@ -88,8 +90,8 @@ type Slot = { readonly operation: Operation; readonly rendering: Rendering } | {
  * results (and, on the fast path, its hub subscription's) go to.
  */
 class Operation implements OperationSink {
-  /** `{"id":…,"type":"next","payload":` for this operation's frames. */
-  readonly prefix: string
+  /** `{"id":…,"type":"next","payload":` for this operation's frames, encoded at its first. */
+  #prefix: Buffer | undefined
   /** The client completed it, or the socket closed: nothing more is sent for it. */
   cancelled = false
   /** `complete` or `error` was sent: nothing more is sent for it. */
@@ -105,8 +107,11 @@ class Operation implements OperationSink {
     readonly id: string,
     subscription: boolean,
   ) {
-    this.prefix = nextPrefix(id)
     this.counted = subscription
+  }
+
+  get prefix(): Buffer {
+    return (this.#prefix ??= Buffer.from(nextPrefix(this.id)))
   }
 
   next(rendering: Rendering): void {
@@ -351,7 +356,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** The hot path: a result sent at once when nothing waits before it (no allocation), queued otherwise. */
   sendNext(operation: Operation, rendering: Rendering): void {
     if (!this.#queue?.length && rendering.json !== undefined) {
-      if (!operation.cancelled && !operation.finished) this.#send(operation.prefix + rendering.json + '}')
+      if (!operation.cancelled && !operation.finished) this.#send(nextFrame(operation.prefix, rendering.bytes))
       return
     }
     this.enqueue({ operation, rendering })
@@ -396,7 +401,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     } else if (rendering.failure !== undefined) {
       this.fail(operation, rendering.failure)
     } else {
-      this.#send(operation.prefix + rendering.json + '}')
+      this.#send(nextFrame(operation.prefix, rendering.bytes))
     }
   }
 
@@ -410,7 +415,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
     void operation.stop()
   }
 
-  #send(text: string): void {
+  /** Sends one message (a text frame, whether given as a string or as UTF-8 bytes). */
+  #send(message: string | Buffer): void {
     const socket = this.socket
     if (socket.readyState !== OPEN) return
     if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
@@ -418,7 +424,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
       socket.terminate()
       return
     }
-    socket.send(text)
+    socket.send(message, TEXT)
   }
 
   // ---- closing ------------------------------------------------------------------------------

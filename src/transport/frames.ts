@@ -12,6 +12,21 @@ export type MaskError = (error: unknown) => GraphQLError
 /** `{"id":"…","type":"next","payload":` : the payload JSON and `}` complete it. */
 export const nextPrefix = (id: string) => `{"id":${JSON.stringify(id)},"type":"${MessageType.Next}","payload":`
 
+const CLOSING_BRACE = 0x7d
+
+/**
+ * A `next` frame as bytes: the subscription's prefix, the group's payload (both encoded once),
+ * and a closing brace, copied into one buffer. Sent as bytes, a frame skips the per-socket
+ * UTF-8 sizing and encoding a string would cost, and the socket writes buffers only.
+ */
+export function nextFrame(prefix: Buffer, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(prefix.length + payload.length + 1)
+  prefix.copy(frame, 0)
+  payload.copy(frame, prefix.length)
+  frame[frame.length - 1] = CLOSING_BRACE
+  return frame
+}
+
 export const completeFrame = (id: string) => `{"id":${JSON.stringify(id)},"type":"${MessageType.Complete}"}`
 
 export const errorFrame = (id: string, errorsJson: string) => `{"id":${JSON.stringify(id)},"type":"${MessageType.Error}","payload":${errorsJson}}`
