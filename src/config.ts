@@ -7,6 +7,8 @@ import { z } from 'zod'
 import type { AuthOptions } from './auth/authenticator.ts'
 import { databaseProvider } from './db/provider.ts'
 import { ConfigError } from './errors.ts'
+import type { HistoryOptions } from './bus/history-options.ts'
+import type { OutboxOptions } from './bus/outbox.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
 
@@ -39,6 +41,16 @@ export interface Config {
   readonly introspection: boolean | undefined
   /** `MIZZEN_MAX_*` limits (see `Limits`). Unset ones keep their defaults. */
   readonly limits: Partial<Limits>
+  /**
+   * History each model and room keeps for `after:` cursors: `MIZZEN_HISTORY_MAX_EVENTS` (entries
+   * per history, default 1000) and `MIZZEN_HISTORY_MAX_AGE_S` (seconds, default 300).
+   */
+  readonly history: HistoryOptions
+  /**
+   * The Redis bus's outbox, what waits while Redis is unreachable: `MIZZEN_BUS_OUTBOX_MAX_EVENTS`
+   * (default 10000) and `MIZZEN_BUS_OUTBOX_MAX_BYTES` (default 67108864).
+   */
+  readonly outbox: OutboxOptions
   /** Timings of the Redis rooms registry and of Redis waits (see `RedisRoomRegistryOptions`); unset ones keep their defaults. */
   readonly cluster: ClusterTimings
   /**
@@ -161,6 +173,10 @@ const env = z.object({
     .optional(),
   MIZZEN_ALLOW_OPEN: flag.default(false),
   MIZZEN_INTROSPECTION: flag.optional(),
+  MIZZEN_HISTORY_MAX_EVENTS: positiveInteger.optional(),
+  MIZZEN_HISTORY_MAX_AGE_S: positiveInteger.optional(),
+  MIZZEN_BUS_OUTBOX_MAX_EVENTS: positiveInteger.optional(),
+  MIZZEN_BUS_OUTBOX_MAX_BYTES: positiveInteger.optional(),
   MIZZEN_DATABASE_TIMEOUT_MS: positiveInteger.optional(),
   MIZZEN_REDIS_PREFIX: z
     .string()
@@ -230,6 +246,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: e.MIZZEN_ALLOWED_ORIGINS ?? [],
     introspection: e.MIZZEN_INTROSPECTION,
     limits,
+    history: { maxEvents: e.MIZZEN_HISTORY_MAX_EVENTS, maxAgeSeconds: e.MIZZEN_HISTORY_MAX_AGE_S },
+    outbox: { maxEvents: e.MIZZEN_BUS_OUTBOX_MAX_EVENTS, maxBytes: e.MIZZEN_BUS_OUTBOX_MAX_BYTES },
     cluster,
     databaseTimeoutMs: e.MIZZEN_DATABASE_TIMEOUT_MS,
     redisPrefix: e.MIZZEN_REDIS_PREFIX,

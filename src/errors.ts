@@ -26,6 +26,11 @@ export const ErrorCode = {
    * did not answer in time; `extensions.service` names it. The operation may be retried.
    */
   Unavailable: 'UNAVAILABLE',
+  /**
+   * The history no longer reaches back to a subscription's `after:` cursor, or the gateway missed
+   * events it cannot deliver: reload with a query and subscribe again without `after`.
+   */
+  ResyncRequired: 'RESYNC_REQUIRED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

@@ -3,6 +3,7 @@
  * them), the bus (which carries them) and the schema (which delivers them). They are plain data
  * so that any bus can carry them between processes.
  */
+import type { Mark } from './bus/bus.ts'
 
 /** What happened to a record, as Sails names it (`created`, `updated`, `destroyed`, `addedTo`, …). */
 export const modelVerbs = ['CREATED', 'UPDATED', 'DELETED', 'ADDED_TO', 'REMOVED_FROM', 'MESSAGE'] as const
@@ -43,8 +44,10 @@ export const modelTopic = (model: string) => `model:${model}` as const
 
 /**
  * A model event as a gateway delivers it to its subscriptions: with its position in the model's
- * stream (`cursor`), which the bus gives it on the way in.
+ * stream (`cursor`), and the bus's mark it came with (what a subscription resumed with `after:`
+ * needs to tell what it already has).
  */
 export interface DeliveredModelEvent extends ModelEvent {
   readonly cursor: string
+  readonly mark: Mark
 }

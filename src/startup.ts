@@ -7,6 +7,7 @@
  * command prints in one line.
  */
 import type { Bus } from './bus/bus.ts'
+import { createMemoryBus } from './bus/memory.ts'
 import { createRedisBus } from './bus/redis.ts'
 import type { Config } from './config.ts'
 import { databaseProvider } from './db/provider.ts'
@@ -68,8 +69,8 @@ export async function checkServices(config: Config): Promise<void> {
 
 /** Gateway options, ready to spread into `createGateway`. */
 export interface Services {
-  /** The Redis bus (`REDIS_URL`), or undefined for the gateway's in-memory one. */
-  readonly bus: Bus | undefined
+  /** The Redis bus (`REDIS_URL`), or an in-memory one keeping the configured history. */
+  readonly bus: Bus
   /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
   readonly rooms: RoomsOptions
   /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
@@ -84,7 +85,16 @@ export interface Services {
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
   const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
-  if (!config.redisUrl) return { bus: undefined, rooms, metrics }
+  if (!config.redisUrl) {
+    const bus = createMemoryBus({
+      history: config.history,
+      onListenerError: (err, topic) => {
+        metrics.busError()
+        logger.error({ err, topic }, 'bus listener failed')
+      },
+    })
+    return { bus, rooms, metrics }
+  }
   const url = config.redisUrl
   await checkRedisUrl(url)
   let bus
@@ -92,6 +102,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     bus = await createRedisBus({
       url,
       prefix: config.redisPrefix,
+      history: config.history,
+      outbox: config.outbox,
       onError: (err, context) => {
         metrics.busError()
         logger.error({ err, context }, 'redis bus error')

@@ -17,6 +17,8 @@ describe('configuration', () => {
       allowedOrigins: [],
       introspection: undefined,
       limits: {},
+      history: { maxEvents: undefined, maxAgeSeconds: undefined },
+      outbox: { maxEvents: undefined, maxBytes: undefined },
       cluster: {},
       databaseTimeoutMs: undefined,
       redisPrefix: 'mizzen:',
@@ -64,6 +66,12 @@ describe('configuration', () => {
     expect(config.limits).toEqual({ maxDepth: 8, maxPayloadBytes: 1024 })
   })
 
+  it('should read the history and outbox bounds', () => {
+    const config = loadConfig({ MIZZEN_HISTORY_MAX_EVENTS: '50', MIZZEN_HISTORY_MAX_AGE_S: '60', MIZZEN_BUS_OUTBOX_MAX_EVENTS: '100', MIZZEN_BUS_OUTBOX_MAX_BYTES: '4096' })
+    expect(config.history).toEqual({ maxEvents: 50, maxAgeSeconds: 60 })
+    expect(config.outbox).toEqual({ maxEvents: 100, maxBytes: 4096 })
+  })
+
   it('should take PostgreSQL and Redis URLs', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/app', REDIS_URL: 'redis://cache:6379', PORT: '8080' })
     expect(config).toMatchObject({ databaseUrl: 'postgres://u@db:5432/app', redisUrl: 'redis://cache:6379', port: 8080 })
@@ -91,6 +99,10 @@ describe('configuration', () => {
     [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example/path' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
     [{ MIZZEN_MAX_DEPTH: '0' }, 'MIZZEN_MAX_DEPTH', /0/],
     [{ MIZZEN_MAX_CONNECTIONS: 'many' }, 'MIZZEN_MAX_CONNECTIONS', /many/],
+    [{ MIZZEN_HISTORY_MAX_EVENTS: '0' }, 'MIZZEN_HISTORY_MAX_EVENTS', /0/],
+    [{ MIZZEN_HISTORY_MAX_AGE_S: '1.5' }, 'MIZZEN_HISTORY_MAX_AGE_S', /1\.5/],
+    [{ MIZZEN_BUS_OUTBOX_MAX_EVENTS: '-1' }, 'MIZZEN_BUS_OUTBOX_MAX_EVENTS', /-1/],
+    [{ MIZZEN_BUS_OUTBOX_MAX_BYTES: 'lots' }, 'MIZZEN_BUS_OUTBOX_MAX_BYTES', /lots/],
     [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
     [{ MIZZEN_TRUST_PROXY: '10.0.0.0/33' }, 'MIZZEN_TRUST_PROXY', /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/],

@@ -54,7 +54,7 @@ describe('a model added to the Prisma schema', () => {
     expect(printed).toMatch(/type Post \{[^}]*probeNotes\(where: ProbeNoteWhereInput/)
     expect(printed).toContain('input ProbeNoteWhereInput')
     expect(printed).toContain('createProbeNote(data: ProbeNoteCreateInput!): ProbeNote!')
-    expect(printed).toContain('probeNoteEvents(ids: [ID!], where: ProbeNoteWhereInput, verbs: [ModelVerb!]): ProbeNoteEvent!')
+    expect(printed).toContain('probeNoteEvents(ids: [ID!], where: ProbeNoteWhereInput, verbs: [ModelVerb!], after: String): ProbeNoteEvent!')
     expect(printed).toContain('createProbeTick: ProbeTick!')
     expect(printed).not.toContain('updateProbeTick')
     expect(printed).not.toContain('input ProbeTickCreateInput')

@@ -97,6 +97,13 @@ export interface Resumption<T extends Topic> {
    * string as `mark.cursor(key)` unless this subscription knows more than the process does.
    */
   cursor(mark: Mark): string
+  /**
+   * True once the replay is read and, from now on, every live message is wanted and takes its
+   * standard cursor (`mark.cursor(key)`): the subscription can share the work of others. False
+   * while this process lags behind the cursor or has not yet seen in the log messages the
+   * cursor says the client has (their publisher is cut off from Redis). It never turns false again.
+   */
+  settled(): boolean
 }
 
 export interface Bus {

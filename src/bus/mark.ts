@@ -72,3 +72,6 @@ export class FixedMark implements Mark {
     return (this.#cursor ??= this.makeCursor())
   }
 }
+
+/** Whether a message comes from a replay (its cursor is the replaying subscription's own), not live. */
+export const isReplayed = (mark: Mark): boolean => mark instanceof FixedMark

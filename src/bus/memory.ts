@@ -99,6 +99,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
         ownSeqAtStart: seq,
         position: async () => ({ upTo: last, ownPending: [] }),
         seenInLog: () => seq,
+        currentPosition: () => last,
         read: async (after, until, count) => history.read(name(topic, key), after, until, count, Date.now()),
       })
     },

@@ -528,6 +528,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
           }
         },
         seenInLog: (origin) => topic?.seenInLog(origin),
+        currentPosition: () => topic?.last,
         read: (after, upTo, count) => readHistory(stream, after, upTo, count, tag, cursor.seen),
       })
     },

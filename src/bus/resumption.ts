@@ -55,6 +55,8 @@ export interface ResumptionSource {
   position(): Promise<ProcessPosition>
   /** The highest sequence number of `origin` this process has seen in the topic's log (live). */
   seenInLog(origin: string): number | undefined
+  /** The process's position in the topic's log now (live). */
+  currentPosition(): StreamId | undefined
   /** Entries after `after` up to `upTo`, at most `count`; rejects when the history cannot serve them. */
   read(after: StreamId, upTo: StreamId, count: number): Promise<readonly HistoryEntry[]>
 }
@@ -134,6 +136,11 @@ export class HistoryResumption<T extends Topic> implements Resumption<T> {
     const floor = this.#floor ?? this.#source.cursor.position
     if (compareStreamIds(live.position, floor) >= 0 && !this.#pendingExclusions()) return live.cursor(this.#source.key)
     return this.#format(laterStreamId(live.position, floor), live.ownSeen, true)
+  }
+
+  settled(): boolean {
+    const position = this.#source.currentPosition()
+    return this.#phase === 'done' && position !== undefined && compareStreamIds(position, this.#floor!) >= 0 && !this.#pendingExclusions()
   }
 
   /** Whether the cursor says the client has this message of `origin`. */

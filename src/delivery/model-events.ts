@@ -8,20 +8,28 @@ import { noopMetrics, type Metrics } from '../metrics.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
-import { DeliveryPositions } from './cursors.ts'
 import type { DeliveryHub } from './hub.ts'
+import { resyncErrorsJson } from './resume.ts'
 import { keyOf } from './grouping.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 
-/** Feeds every model's bus topic into the hub; returns the function that stops it. */
+/**
+ * Feeds every model's bus topic into the hub, each event with its cursor; returns the function
+ * that stops it. When the bus missed events of a model it cannot deliver any more (a gateway
+ * cut from Redis longer than the log covers), that model's subscriptions end with
+ * RESYNC_REQUIRED: their clients must reload.
+ */
 export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel, metrics: Metrics = noopMetrics): () => void {
-  const positions = new DeliveryPositions()
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
-    return bus.subscribe(topic, (event) => {
-      // Once per event (not per subscriber), and only when someone here received it.
-      if (hub.deliver(topic, { ...event, cursor: positions.next() } satisfies DeliveredModelEvent)) metrics.deliveryLatency(Date.parse(event.at))
-    })
+    return bus.subscribe(
+      topic,
+      (event, mark) => {
+        // Once per event (not per subscriber), and only when someone here received it.
+        if (hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent)) metrics.deliveryLatency(Date.parse(event.at))
+      },
+      { onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)) },
+    )
   })
   return () => stops.forEach((stop) => stop())
 }
@@ -49,8 +57,8 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
       return sawBefore ? event : undefined
     case 'UPDATED':
       if (sawBefore && seesNow) return event
-      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor }
-      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor }
+      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor, mark: event.mark }
+      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor, mark: event.mark }
       return undefined
     default:
       // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.

@@ -16,7 +16,7 @@
  * execution and framing.
  */
 import type { Group } from './group.ts'
-import type { SubscriptionSink } from './rendering.ts'
+import { Rendering, type SubscriptionSink } from './rendering.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 import { SubscriptionStream } from './stream.ts'
 
@@ -44,6 +44,8 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   #ended = false
   /** Ended by the server before a consumer took it: ends once what was buffered is delivered. */
   #endWhenDrained = false
+  /** Failed by the server before a consumer took it: the `error` its consumer receives at once. */
+  #failure: string | undefined
   #wound: Promise<void> | undefined
   /** Set by `endAfterThis` while a payload is being selected. */
   #endRequested = false
@@ -96,7 +98,8 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     group.join()
     if (this.#ended) {
       group.leave()
-      sink.complete()
+      if (this.#failure !== undefined) sink.next(Rendering.failed(this.#failure))
+      else sink.complete()
       return
     }
     // A member from now on (a payload that ends it while draining makes it leave the group).
@@ -132,6 +135,21 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     const stream = this.#stream
     this.#finish()
     sink?.complete()
+    stream?.end()
+  }
+
+  /**
+   * The server ends the subscription with an error (`errorsJson`, the JSON array of an `error`
+   * message): over WebSocket its client receives that `error` at once, after what was sent
+   * before and instead of anything still buffered; an iterating consumer (SSE) completes.
+   */
+  fail(errorsJson: string): void {
+    if (this.#ended) return
+    const sink = this.#sink
+    const stream = this.#stream
+    if (!sink && !stream) this.#failure = errorsJson
+    this.#finish()
+    sink?.next(Rendering.failed(errorsJson))
     stream?.end()
   }
 

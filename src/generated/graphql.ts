@@ -477,25 +477,33 @@ export type Subscription = {
   /**
    * Events of Post records. No ids and no where: every event of the model. ids: those
    * records only (completes once all of them are deleted). where: records whose new state, or
-   * previous state, matches. verbs: those verbs only.
+   * previous state, matches. verbs: those verbs only. after: the cursor of the last event the
+   * client has; first replays, in order, every event since that the subscription would have
+   * received, then goes on live (RESYNC_REQUIRED when the history no longer reaches back to it).
    */
   postEvents: PostEvent;
   /**
    * Joins `name` for the life of the subscription and receives what is broadcast to it (only
    * `events`, when given). Completing it leaves the room, unless the server also joined the
-   * connection to it. WebSocket only.
+   * connection to it. `after`: the cursor of the last message the client has from this room;
+   * first replays, in order, what the room received since, then goes on live
+   * (RESYNC_REQUIRED when the history no longer reaches back to it). WebSocket only.
    */
   room: RoomMessage;
   /**
    * Events of Tag records. No ids and no where: every event of the model. ids: those
    * records only (completes once all of them are deleted). where: records whose new state, or
-   * previous state, matches. verbs: those verbs only.
+   * previous state, matches. verbs: those verbs only. after: the cursor of the last event the
+   * client has; first replays, in order, every event since that the subscription would have
+   * received, then goes on live (RESYNC_REQUIRED when the history no longer reaches back to it).
    */
   tagEvents: TagEvent;
   /**
    * Events of User records. No ids and no where: every event of the model. ids: those
    * records only (completes once all of them are deleted). where: records whose new state, or
-   * previous state, matches. verbs: those verbs only.
+   * previous state, matches. verbs: those verbs only. after: the cursor of the last event the
+   * client has; first replays, in order, every event since that the subscription would have
+   * received, then goes on live (RESYNC_REQUIRED when the history no longer reaches back to it).
    */
   userEvents: UserEvent;
 };
@@ -507,6 +515,7 @@ export type SubscriptionMessagesArgs = {
 
 
 export type SubscriptionPostEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   verbs?: InputMaybe<Array<ModelVerb>>;
   where?: InputMaybe<PostWhereInput>;
@@ -514,12 +523,14 @@ export type SubscriptionPostEventsArgs = {
 
 
 export type SubscriptionRoomArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   events?: InputMaybe<Array<Scalars['String']['input']>>;
   name: Scalars['String']['input'];
 };
 
 
 export type SubscriptionTagEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   verbs?: InputMaybe<Array<ModelVerb>>;
   where?: InputMaybe<TagWhereInput>;
@@ -527,6 +538,7 @@ export type SubscriptionTagEventsArgs = {
 
 
 export type SubscriptionUserEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   verbs?: InputMaybe<Array<ModelVerb>>;
   where?: InputMaybe<UserWhereInput>;

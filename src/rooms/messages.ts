@@ -3,6 +3,7 @@
  * processes), the bus envelope that addresses it, and the signals the delivery hub hands to a
  * connection's subscriptions.
  */
+import type { Mark } from '../bus/bus.ts'
 import type { Target } from './registry.ts'
 
 /** A message as its sender made it: the same for every recipient. */
@@ -39,7 +40,14 @@ export interface RoomEnvelope {
  * (its `room(name)` subscriptions for them complete).
  */
 export type ConnectionSignal =
-  | { readonly kind: 'message'; readonly message: RoomMessageData; readonly rooms: readonly string[]; readonly cursors: ReadonlyMap<string, string> }
+  | {
+      readonly kind: 'message'
+      readonly message: RoomMessageData
+      readonly rooms: readonly string[]
+      readonly cursors: ReadonlyMap<string, string>
+      /** How the bus delivered it (what a `room` subscription resumed with `after:` needs). */
+      readonly mark: Mark
+    }
   | { readonly kind: 'left'; readonly rooms: readonly string[] }
 
 /** The bus topic room messages travel on. */
@@ -57,3 +65,5 @@ export const connectionTopic = (connectionId: string) => connectionId
 // to once per message and recipient, and a string built each time costs a concatenation and a
 // fresh hash on every lookup (about 10 times the lookup). Gateway ids are UUIDs, which never hold
 // the `:` of the other topics (`model:<Model>`).
+/** Whether a hub topic is a connection's (the other topics, `model:<Model>`, hold a `:`). */
+export const isConnectionTopic = (topic: string) => !topic.includes(':')

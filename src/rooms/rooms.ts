@@ -4,15 +4,15 @@
  * opening and closing. Membership itself lives in the registry (cluster-wide by contract).
  */
 import { randomUUID } from 'node:crypto'
-import { BusClosedError, type Bus } from '../bus/bus.ts'
+import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
 import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
-import { DeliveryPositions } from '../delivery/cursors.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
-import { connectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
+import { resyncErrorsJson } from '../delivery/resume.ts'
+import { connectionTopic, isConnectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
 import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
 
@@ -77,7 +77,6 @@ export class Rooms {
   readonly #bus: Bus
   readonly #metrics: Metrics
   readonly #detach: (() => void)[]
-  readonly #positions = new DeliveryPositions()
   readonly #clusterTimeoutMs: number
   readonly #onError: (error: unknown, context: string) => void
 
@@ -98,7 +97,10 @@ export class Rooms {
     this.#bus = dependencies.bus
     this.#metrics = dependencies.metrics ?? noopMetrics
     this.#detach = [
-      this.#bus.subscribe(roomsTopic, (envelope) => this.#deliverLocally(envelope)),
+      this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
+        // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
+        onGap: (gap) => this.#hub.fail(isConnectionTopic, resyncErrorsJson(gap.reason)),
+      }),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
     ]
   }
@@ -121,8 +123,9 @@ export class Rooms {
    */
   async send(content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>, target: Target): Promise<SendResult> {
     const message: RoomMessageData = { id: randomUUID(), ...content, sentAt: new Date().toISOString() }
-    // The bus calls this process's listeners (#deliverLocally) before publish returns.
-    const published = this.#bus.publish(roomsTopic, { message, target })
+    // The bus calls this process's listeners (#deliverLocally) before publish returns. Each
+    // targeted room keeps the message in its history, for `room(name, after:)`.
+    const published = this.#bus.publish(roomsTopic, { message, target }, { history: target.rooms ?? [] })
     const [sent, recipients] = await Promise.all([this.#handedOff(published), this.#countRecipients(target)])
     return { messageId: message.id, recipients: recipients.count, complete: sent && recipients.overCluster }
   }
@@ -138,24 +141,24 @@ export class Rooms {
     await this.registry.close?.()
   }
 
-  #deliverLocally({ message, target }: RoomEnvelope): void {
+  #deliverLocally({ message, target }: RoomEnvelope, mark: Mark): void {
     const recipients = this.registry.localRecipients(target)
     if (recipients.size === 0) return
-    // One position per targeted room: the message is one entry in each room's stream.
+    // The message is one entry in each targeted room's history: its cursor there.
     const cursors = new Map<string, string>()
-    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, this.#positions.next())
+    if (target.rooms) for (const room of target.rooms) if (!cursors.has(room)) cursors.set(room, mark.cursor(room))
     // Recipients in the same targeted rooms share one signal, so that each group selects and
     // renders it once for all of them (its memos go by the signal's identity).
     const shared = new Map<string, ConnectionSignal>()
     for (const [connectionId, rooms] of recipients) {
       // A connection's own id among the targets addressed it directly: that is no room's message.
       if (cursors.has(connectionId)) {
-        this.#signal(connectionId, { kind: 'message', message, rooms, cursors: new Map([...cursors].filter(([room]) => room !== connectionId)) })
+        this.#signal(connectionId, { kind: 'message', message, rooms, cursors: new Map([...cursors].filter(([room]) => room !== connectionId)), mark })
         continue
       }
       const key = rooms.length === 1 ? rooms[0]! : rooms.join('\u0000')
       let signal = shared.get(key)
-      if (!signal) shared.set(key, (signal = { kind: 'message', message, rooms, cursors }))
+      if (!signal) shared.set(key, (signal = { kind: 'message', message, rooms, cursors, mark }))
       this.#signal(connectionId, signal)
     }
     this.#metrics.deliveryLatency(Date.parse(message.sentAt))

@@ -3,6 +3,7 @@ import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
 import { ModelEventSelection } from '../delivery/model-events.ts'
+import { ResumedSelection, resumeSubscription } from '../delivery/resume.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
 import { modelNames } from '../models/naming.ts'
@@ -21,7 +22,7 @@ function parseIds(model: Model, ids: unknown[]): unknown[] {
 }
 
 function subscribeToEvents(model: Model) {
-  return (_parent: unknown, args: Args, context: GatewayContext) => {
+  return async (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
     if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
@@ -31,8 +32,21 @@ function subscribeToEvents(model: Model) {
       verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
       visible: context.access.rowFilter(model),
     })
-    return context.hub.subscribe(modelTopic(model.name), selection)
+    const topic = modelTopic(model.name)
+    const after = args.after as string | null | undefined
+    if (after == null) return context.hub.subscribe(topic, selection)
+    // Attached before the replay is read, so that what is published meanwhile comes live.
+    const resumed = new ResumedSelection(selection, modelEventHooks)
+    const subscription = context.hub.subscribe(topic, resumed)
+    await resumeSubscription(subscription, resumed, () => context.bus.resume(topic, after), ({ payload, mark }) => ({ ...payload, cursor: mark.cursor(), mark }))
+    return subscription
   }
+}
+
+/** A model event carries its mark and cursor as fields. */
+const modelEventHooks = {
+  markOf: (event: DeliveredModelEvent) => event.mark,
+  withCursor: (event: DeliveredModelEvent, cursor: string): DeliveredModelEvent => ({ ...event, cursor }),
 }
 
 function publish(model: Model) {

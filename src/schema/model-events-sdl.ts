@@ -1,5 +1,5 @@
 /**
- * SDL for resourceful pub/sub: `mEvents(ids, where, verbs)` subscriptions delivering `MEvent`,
+ * SDL for resourceful pub/sub: `mEvents(ids, where, verbs, after)` subscriptions delivering `MEvent`,
  * and `publishM(ids, data)` (Sails `Model.publish`), for every model.
  *
  * The event type is shaped for normalising client caches (Apollo Client, urql Graphcache), which
@@ -58,9 +58,11 @@ function operations(model: Model): string {
   """
   Events of ${model.name} records. No ids and no where: every event of the model. ids: those
   records only (completes once all of them are deleted). where: records whose new state, or
-  previous state, matches. verbs: those verbs only.
+  previous state, matches. verbs: those verbs only. after: the cursor of the last event the
+  client has; first replays, in order, every event since that the subscription would have
+  received, then goes on live (RESYNC_REQUIRED when the history no longer reaches back to it).
   """
-  ${names.events}(ids: [ID!], where: ${names.where}, verbs: [ModelVerb!]): ${names.event}!
+  ${names.events}(ids: [ID!], where: ${names.where}, verbs: [ModelVerb!], after: String): ${names.event}!
 }
 
 type Mutation {

@@ -88,9 +88,11 @@ export const roomTypeDefs = /* GraphQL */ `
     """
     Joins \`name\` for the life of the subscription and receives what is broadcast to it (only
     \`events\`, when given). Completing it leaves the room, unless the server also joined the
-    connection to it. WebSocket only.
+    connection to it. \`after\`: the cursor of the last message the client has from this room;
+    first replays, in order, what the room received since, then goes on live
+    (RESYNC_REQUIRED when the history no longer reaches back to it). WebSocket only.
     """
-    room(name: String!, events: [String!]): RoomMessage!
+    room(name: String!, events: [String!], after: String): RoomMessage!
     """
     Everything that reaches this connection, once per message: broadcasts to any room it is in,
     blasts, and messages addressed to its id (only \`events\`, when given). WebSocket only.

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
 import { ErrorCode, MizzenError } from '../../errors.ts'
-import type { RoomMessage } from '../../rooms/messages.ts'
+import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
+import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
 import { toRoomClientError } from './errors.ts'
 import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
@@ -18,19 +19,28 @@ function connectionOf(context: GatewayContext, field: string): string {
 
 const passThrough = (message: RoomMessage) => message
 
+/** A room message signal carries its mark; the delivered message, its cursor in `room`. */
+const roomSignalHooks = (room: string) => ({
+  markOf: (signal: ConnectionSignal) => (signal.kind === 'message' ? signal.mark : undefined),
+  withCursor: (message: RoomMessage, cursor: string): RoomMessage => ({ ...message, room, cursor }),
+})
+
 export const roomSubscriptions = {
   room: {
-    subscribe: async (_parent: unknown, args: { name: string; events?: string[] | null }, context: GatewayContext) => {
+    subscribe: async (_parent: unknown, args: { name: string; events?: string[] | null; after?: string | null }, context: GatewayContext) => {
       const connectionId = connectionOf(context, 'room')
       const room = checkName(args.name, 'name')
       const events = checkEvents(args.events)
       context.access.assertJoin(room)
       const { registry } = context.rooms
       const subscriptionId = randomUUID()
+      const { after } = args
+      const base = new RoomSelection(room, events)
+      const selection = after == null ? base : new ResumedSelection(base, roomSignalHooks(room))
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
       // however it ends (the registry ignores the release if the room was already left).
       const { logger } = context
-      const subscription = context.rooms.listen(connectionId, new RoomSelection(room, events), () =>
+      const subscription = context.rooms.listen(connectionId, selection, () =>
         registry.release(connectionId, room, subscriptionId).catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
       )
       try {
@@ -38,6 +48,13 @@ export const roomSubscriptions = {
       } catch (error) {
         await subscription.cancel()
         throw toRoomClientError(error)
+      }
+      if (selection instanceof ResumedSelection) {
+        // Once joined: what the room receives from now on comes live, what it received since the cursor from its history.
+        await resumeSubscription(subscription, selection, () => context.bus.resume(roomsTopic, after!, room), ({ payload, mark }) =>
+          // What a broadcast left this connection out of, it would not have received.
+          payload.target.omit.includes(connectionId) ? undefined : ({ kind: 'message', message: payload.message, rooms: [room], cursors: new Map([[room, mark.cursor()]]), mark } satisfies ConnectionSignal),
+        )
       }
       return subscription
     },
