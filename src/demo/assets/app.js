@@ -21,7 +21,8 @@ const POSTS = `query DemoPosts($where: PostWhereInput) { posts(where: $where, or
 const POST_EVENTS = `subscription DemoPostEvents($where: PostWhereInput) { postEvents(where: $where) { verb recordId node { id title published } } }`
 
 const state = {
-  token: params.get('token') ?? sessionStorage.getItem('mizzen-demo-token') ?? '',
+  // Never from the URL: a token there ends up in history and proxy logs.
+  token: sessionStorage.getItem('mizzen-demo-token') ?? '',
   room: undefined,
   stopRoom: undefined,
   /** The room's members (connection ids), as `roomMembers` last said. */
