@@ -15,7 +15,9 @@ import { DeliveryHub } from './delivery/hub.ts'
 import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import type { TrustProxy } from './http/client-address.ts'
+import { createGraphiQLPage } from './http/graphiql.ts'
 import { createMetricsHandler } from './http/metrics.ts'
+import { createDemoPage, demoConfig } from './demo/index.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { countPublishes, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
@@ -52,10 +54,18 @@ export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLi
   port?: number
   /** Interface to listen on. @default "0.0.0.0" */
   host?: string
-  /** `production` masks unexpected errors and turns GraphiQL off. @default "development" */
+  /** `production` masks unexpected errors and turns GraphiQL and the demo off. @default "development" */
   nodeEnv?: 'development' | 'production' | 'test'
-  /** Serve GraphiQL on GET /graphql from a browser. @default true unless nodeEnv is production */
+  /**
+   * Serve GraphiQL on GET /graphql from a browser (brotli or gzip as the browser accepts,
+   * compressed once, at the first request). @default true unless nodeEnv is production
+   */
   graphiql?: boolean
+  /**
+   * Serve the browser demo on GET /demo: a chat with rooms and, when the data model has the
+   * example's `Post`, a live post list (see README, Browser demo). @default true unless nodeEnv is production
+   */
+  demo?: boolean
   /** @default pino at level "info" */
   logger?: Logger
   /** How long WebSocket clients get to finish closing on shutdown, in ms. @default 5000 */
@@ -156,13 +166,17 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
 
   const schema = buildSchema(dataModel)
   const serverContext: ServerContext = { prisma, dataModel, bus, hub, rooms, logger }
+  // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
+  // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection). Served
+  // by the gateway rather than Yoga, to send its 9 MB compressed (see http/graphiql.ts).
+  const graphiql = (options.graphiql ?? nodeEnv !== 'production')
+    ? createGraphiQLPage(GRAPHQL_PATH, () => renderGraphiQL({ title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) }))
+    : undefined
+  const demo = (options.demo ?? nodeEnv !== 'production') ? createDemoPage(demoConfig(dataModel, GRAPHQL_PATH)) : undefined
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
-    // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection).
-    graphiql: (options.graphiql ?? nodeEnv !== 'production') ? { title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) } : false,
-    renderGraphiQL,
+    graphiql: false,
     // Redis, database and peer failures answer UNAVAILABLE (retryable, naming the service) rather than masked.
     maskedErrors: { isDev: nodeEnv !== 'production', maskError: maskInfrastructureErrors(maskError) },
     landingPage: false,
@@ -186,6 +200,8 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   const server = createServer(async (req, res) => {
     if (await probes(req, res)) return
     if (await metricsEndpoint(req, res)) return
+    if (graphiql && (await graphiql.handle(req, res))) return
+    if (demo && (await demo.handle(req, res))) return
     yoga(req, res)
   })
   const websocket = attachWebSocket({

@@ -75,8 +75,8 @@ function onPong(this: WebSocket): void {
 function onError(this: WebSocket, error: Error): void {
   connectionOf(this).onError(error)
 }
-function onClose(this: WebSocket): void {
-  void connectionOf(this).onClose()
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  void connectionOf(this).onClose(code, reason)
 }
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
@@ -153,6 +153,10 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #rate: MessageRate
   #initTimer: NodeJS.Timeout | undefined
   #cancelExpiry: (() => void) | undefined
+  /** When the socket opened, in ms since the epoch (for the close log line). */
+  readonly #openedAt = Date.now()
+  /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
+  #closing: string | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
   alive = true
 
@@ -161,6 +165,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   constructor(
     readonly socket: WebSocket,
     private readonly server: ConnectionServer,
+    /** The client's address (behind trusted proxies, from X-Forwarded-For), for the logs. */
+    readonly address: string,
   ) {
     this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
     server.connections.add(this)
@@ -247,7 +253,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
       return
     }
     this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket error')
-    this.socket.terminate()
+    this.terminate('websocket error')
   }
 
   #init(payload: Record<string, unknown> | undefined): void {
@@ -289,7 +295,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.#acknowledged = true
     this.#send(JSON.stringify({ type: MessageType.ConnectionAck, payload: { connectionId } }))
-    logger.debug({ connectionId, role: viewer.role }, 'websocket connection acknowledged')
+    logger.info({ connectionId, role: viewer.role, userId: viewer.id, ip: this.address }, 'websocket connection opened')
   }
 
   #subscribe(id: string, payload: SubscribePayload): void {
@@ -421,7 +427,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     if (socket.readyState !== OPEN) return
     if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
       this.server.metrics?.dropped('slow_consumer')
-      socket.terminate()
+      this.terminate('slow consumer')
       return
     }
     socket.send(message, TEXT)
@@ -430,7 +436,21 @@ export class GraphQLWsConnection implements RenderingWaiter {
   // ---- closing ------------------------------------------------------------------------------
 
   #close(code: number, reason: string): void {
-    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason)
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      this.#closing ??= reason
+      this.socket.close(code, reason)
+    }
+  }
+
+  /** The server closes the connection (shutdown): logged as closed by the server. */
+  close(code: number, reason: string): void {
+    this.#close(code, reason)
+  }
+
+  /** Drops the socket without a closing handshake (the client sees 1006); `why` goes to the close log line. */
+  terminate(why: string): void {
+    if (this.socket.readyState !== this.socket.CLOSED) this.#closing ??= why
+    this.socket.terminate()
   }
 
   #internalError(error: unknown): void {
@@ -439,8 +459,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
     this.#close(ProtocolCloseCode.InternalServerError, this.server.isProduction || message.length >= 124 ? 'Internal server error' : message)
   }
 
-  /** Stops every operation, then lets go of the connection (once its opening settled). */
-  async onClose(): Promise<void> {
+  /** Stops every operation, then lets go of the connection (once its opening settled), and logs its close. */
+  async onClose(code: number, reason: Buffer): Promise<void> {
     this.server.connections.delete(this)
     clearTimeout(this.#initTimer)
     this.#cancelExpiry?.()
@@ -449,13 +469,29 @@ export class GraphQLWsConnection implements RenderingWaiter {
     for (const operation of operations) this.#cancel(operation)
     await Promise.all(operations.filter((operation) => operation.started).map((operation) => this.#windDown(operation)))
     const connectionId = this.#connectionId
-    if (!connectionId) return
-    await this.#opened?.catch(() => {})
-    try {
-      await this.server.onConnectionClose?.(connectionId)
-    } catch (err) {
-      this.server.logger.error({ err, connectionId }, 'closing a connection failed')
+    if (connectionId) {
+      await this.#opened?.catch(() => {})
+      try {
+        await this.server.onConnectionClose?.(connectionId)
+      } catch (err) {
+        this.server.logger.error({ err, connectionId }, 'closing a connection failed')
+      }
     }
-    this.server.logger.debug({ connectionId }, 'websocket connection closed')
+    // One line per socket, acknowledged or not (a refused or timed-out one has no id). `code` is
+    // the closing handshake's (1006 when a side dropped the socket without one); `reason` the
+    // server's when it closed or dropped it, else the client's; `closedBy` who started it.
+    const text = this.#closing ?? (reason.length ? reason.toString() : undefined)
+    this.server.logger.info(
+      {
+        connectionId,
+        role: this.#viewer?.role,
+        ip: this.address,
+        code,
+        reason: text || undefined,
+        closedBy: this.#closing === undefined ? 'client' : 'server',
+        durationMs: Date.now() - this.#openedAt,
+      },
+      'websocket connection closed',
+    )
   }
 }

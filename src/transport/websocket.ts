@@ -94,10 +94,11 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       refuseUpgrade(socket, refusal)
       return
     }
-    const uncount = counter.open(clientIp(request))
+    const address = clientIp(request)
+    const uncount = counter.open(address)
     socket.on('close', uncount)
     // The TCP socket's close uncounts it, whether or not it became a WebSocket.
-    server.handleUpgrade(request, socket, head, (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer))
+    server.handleUpgrade(request, socket, head, (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer, address))
   }
   options.httpServer.on('upgrade', onUpgrade)
 
@@ -105,7 +106,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const keepAlive = setInterval(() => {
     for (const connection of connections) {
       if (!connection.alive) {
-        connection.socket.terminate()
+        connection.terminate('keep-alive timeout')
         continue
       }
       connection.alive = false
@@ -125,7 +126,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       const open = [...server.clients]
       const closed = open.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
       server.close()
-      for (const socket of open) socket.close(CloseCode.GoingAway, 'Server shutting down')
+      for (const connection of connections) connection.close(CloseCode.GoingAway, 'Server shutting down')
       const timer = setTimeout(() => open.forEach((socket) => socket.terminate()), graceMs)
       await Promise.all(closed)
       clearTimeout(timer)
