@@ -4,7 +4,7 @@
  */
 
 /** The servers compared, each started in a process of its own. */
-export const serverKinds = ['raw-ws', 'socket.io', 'yoga', 'mizzen'] as const
+export const serverKinds = ['raw-ws', 'socket.io', 'yoga', 'mizzen', 'mizzen-no-metrics'] as const
 export type ServerKind = (typeof serverKinds)[number]
 
 export const serverNames: Record<ServerKind, string> = {
@@ -12,6 +12,7 @@ export const serverNames: Record<ServerKind, string> = {
   'socket.io': 'Socket.IO 4 room broadcast',
   yoga: 'graphql-yoga + graphql-ws, createPubSub',
   mizzen: 'mizzen',
+  'mizzen-no-metrics': 'mizzen, metrics off',
 }
 
 /**

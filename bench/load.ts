@@ -70,7 +70,7 @@ function open(plan: LoadPlan, index: number): Promise<void> {
     socket.on('m', (message: { data: Stamp }) => record(connection, message.data))
     return timeout(new Promise((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject))))
   }
-  const connectionParams = plan.scenario !== 'postEvents' ? {} : plan.server === 'mizzen' ? { authorization: `Bearer ${plan.tokens![user]}` } : { userId: user }
+  const connectionParams = plan.scenario !== 'postEvents' ? {} : plan.server.startsWith('mizzen') ? { authorization: `Bearer ${plan.tokens![user]}` } : { userId: user }
   const query = subscriptionQuery[plan.scenario]
   const url = plan.url.replace(/^http/, 'ws')
   if (plan.client === 'graphql-ws') {

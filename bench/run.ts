@@ -3,7 +3,8 @@
  *
  * For each scenario (`room`, `userEvents` with ids, `postEvents` with a where filter under two
  * users' row policies) and each server (raw `ws`, Socket.IO 4 for `room`, plain graphql-yoga +
- * graphql-ws with createPubSub, mizzen), in that order:
+ * graphql-ws with createPubSub, mizzen, and mizzen with metrics off, to show what counting costs), in
+ * that order:
  *   1. the server starts in a process of its own, pinned to CPU 0 (`taskset`);
  *   2. N subscribers connect from load-generator processes pinned to CPU 1;
  *   3. idle memory: the server's RSS after a full GC, less its RSS before any connection, per connection;

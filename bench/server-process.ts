@@ -21,6 +21,8 @@ async function start(): Promise<BenchServer> {
       return (await import('./servers/yoga.ts')).startYoga(scenario)
     case 'mizzen':
       return (await import('./servers/mizzen.ts')).startMizzen(scenario)
+    case 'mizzen-no-metrics':
+      return (await import('./servers/mizzen.ts')).startMizzen(scenario, { metrics: false })
   }
 }
 

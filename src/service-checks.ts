@@ -7,7 +7,6 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { Redis } from 'ioredis'
-import pg from 'pg'
 
 /** How long a service gets to answer, in ms. */
 export const CHECK_TIMEOUT_MS = 5000
@@ -52,6 +51,8 @@ export async function checkRedis(url: string, timeoutMs = CHECK_TIMEOUT_MS): Pro
 /** PostgreSQL at `url` accepts the connection and answers a query; with `canCreateDatabases`, its role may CREATE DATABASE too. */
 export async function checkPostgres(url: string, options: { timeoutMs?: number; canCreateDatabases?: boolean } = {}): Promise<string | undefined> {
   const timeoutMs = options.timeoutMs ?? CHECK_TIMEOUT_MS
+  // Loaded here, not at the top: `pg` comes with @prisma/adapter-pg, which a SQLite project lacks.
+  const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })
   client.on('error', () => {})
   try {

@@ -162,4 +162,19 @@ describe('the library', () => {
     expect(outside).toEqual([])
     expect(files.size).toBeGreaterThan(50)
   })
+
+  it('should import only packages it declares (a dependency, or a peer a project of that database has)', () => {
+    const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8'))
+    const declared = new Set([...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies)])
+    const entries = ['src/index.ts', 'src/cli/main.ts', 'src/generator/index.ts'].map((path) => join(projectRoot, path))
+    const imported = new Set<string>()
+    for (const file of new Set(entries.flatMap((entry) => [...reachable(entry)]))) {
+      // Value imports only: `import type` is gone from the built JavaScript.
+      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/(?:^(?:import|export)(?! type)[^']*?from|\bimport\()\s*'([^.'][^']*)'/gm)) {
+        if (!specifier!.startsWith('node:')) imported.add(specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!)
+      }
+    }
+    expect([...imported].filter((name) => !declared.has(name))).toEqual([])
+    expect(imported.has('graphql-yoga')).toBe(true)
+  })
 })

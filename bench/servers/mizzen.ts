@@ -17,7 +17,8 @@ import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
 import { eventFor } from './payloads.ts'
 import type { BenchServer } from './server.ts'
 
-export async function startMizzen(scenario: Scenario): Promise<BenchServer> {
+/** `metrics: false` runs the same gateway counting nothing: the difference is what metrics cost. */
+export async function startMizzen(scenario: Scenario, options: { metrics?: boolean } = {}): Promise<BenchServer> {
   const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
   const gateway = await createGateway({
     prisma: database.prisma,
@@ -26,6 +27,7 @@ export async function startMizzen(scenario: Scenario): Promise<BenchServer> {
     host: '127.0.0.1',
     logger: pino({ level: 'silent' }),
     graphiql: false,
+    metrics: options.metrics ?? true,
     limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
     ...(scenario === 'postEvents' ? { auth: { jwtSecret: BENCH_JWT_SECRET }, policies: examplePolicies } : {}),
   })
