@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Kind, OperationTypeNode, type DocumentNode } from 'graphql'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createApolloClient, followUserEvents, type UserEvent } from '../examples/clients/apollo.ts'
 import { Users, UserEvents } from '../examples/clients/documents.ts'
 import { connect, userEvents } from '../examples/clients/graphql-ws.ts'
@@ -68,6 +68,7 @@ describe('client recipes', () => {
   }
   const rename = (id: string, name: string) => asService('mutation ($id: ID!, $name: String!) { updateUser(id: $id, data: { name: $name }) { id } }', { id, name })
   const attached = (count: number) => waitForSubscribers(gateway, count)
+  beforeEach(() => attached(0)) // the previous test's subscriptions are gone
 
   describe('Apollo Client 4 (InMemoryCache defaults)', () => {
     it('should get node and previous intact, in the result and in the cache, and keep successive events distinct', async () => {
@@ -185,6 +186,25 @@ describe('client recipes', () => {
         eventOf('UPDATED', id, 'Back', 'While away', email),
       ])
       expect(new Set(events.received.map((event) => event.cursor)).size).toBe(3)
+    })
+    it('should reconnect with a fresh token from connectionParams when the gateway closes an expired one (4403)', async () => {
+      const { id, email } = await newUser('Old')
+      let token = await userToken(id, 2) // expires within 2 s: the gateway then closes the socket with 4403
+      const client = connect({ url: gateway.wsUrl, getToken: () => token })
+      const closes: number[] = []
+      let connections = 0
+      client.on('closed', (event) => closes.push((event as { code: number }).code))
+      client.on('connected', () => connections++)
+      const events = collect(userEvents(client))
+      env.defer(() => (client.dispose(), events.done))
+      await attached(1)
+      token = await userToken(id) // what the next connection_init sends
+      await settled(() => expect(closes).toEqual([4403]))
+      await settled(() => expect(connections).toBe(2))
+      await attached(1) // subscribed again on the new connection
+      await rename(id, 'Renewed')
+      await settled(() => expect(events.received).toHaveLength(1))
+      expect(events.received).toMatchObject([eventOf('UPDATED', id, 'Renewed', 'Old', email)])
     })
   })
 
