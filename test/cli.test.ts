@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import ts from 'typescript'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { projectRoot } from '../src/app/schema-variants.ts'
 import { readPrismaSchema } from '../src/cli/prisma-schema.ts'
@@ -124,6 +125,38 @@ describe('mizzen serve without --migrate', () => {
     expect(JSON.parse(warning!)).toMatchObject({ pending: [expect.stringMatching(/_init$/)], msg: expect.stringContaining('run `mizzen migrate`') })
     child.kill('SIGTERM')
     expect((await exited)[0]).toBe(0)
+  })
+})
+
+describe('a config file of a "type": "commonjs" project', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mizzen-cjs-config-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  // npm 11's `npm init` writes "type": "commonjs". There, Node imports a mizzen.config.js that tsc
+  // or esbuild compiled from `export default defineConfig({ … })`, and the project's tsx a
+  // mizzen.config.ts, as { default: module.exports }: the config is one level down, under
+  // `__esModule`. Run as the published command runs, on plain node (tsx or vitest would unwrap it).
+  it('should find the config under its exports.default, from a .js and from a .ts file', async () => {
+    const cli = join(dir, 'cli')
+    mkdirSync(cli)
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+    for (const name of ['config-file', 'modules', 'errors']) {
+      const source = readFileSync(join(projectRoot, 'src', 'cli', `${name}.ts`), 'utf8')
+      const options = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023, rewriteRelativeImportExtensions: true }
+      writeFileSync(join(cli, `${name}.js`), ts.transpileModule(source, { compilerOptions: options }).outputText)
+    }
+    const project = join(dir, 'project')
+    mkdirSync(project)
+    writeFileSync(join(project, 'package.json'), '{ "type": "commonjs" }\n')
+    writeFileSync(join(project, 'mizzen.config.js'), '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { schema: "db/schema.prisma" };\n')
+    writeFileSync(join(project, 'mizzen.config.ts'), "export default { schema: 'db/schema.prisma', policies: { models: {} } }\n")
+    const driver = `import { loadConfigFile } from ${JSON.stringify(pathToFileURL(join(cli, 'config-file.js')).href)}
+for (const file of process.argv.slice(1)) console.log(JSON.stringify(await loadConfigFile(file)))`
+    // The working directory is where the command finds the project's tsx.
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', driver, join(project, 'mizzen.config.js'), join(project, 'mizzen.config.ts')], { cwd: projectRoot })
+    const [fromJs, fromTs] = stdout.trim().split('\n').map((line) => JSON.parse(line))
+    expect(fromJs).toEqual({ schema: 'db/schema.prisma', file: join(project, 'mizzen.config.js'), baseDir: project })
+    expect(fromTs).toEqual({ schema: 'db/schema.prisma', policies: { models: {} }, file: join(project, 'mizzen.config.ts'), baseDir: project })
   })
 })
 

@@ -31,6 +31,16 @@ export interface LoadedConfig extends MizzenConfig {
 
 const keys = new Set(['schema', 'migrations', 'policies'])
 
+/**
+ * In a `"type": "commonjs"` project (what npm 11's `npm init` writes), Node imports a config that
+ * tsc or esbuild compiled from `export default …`, and the project's tsx a `mizzen.config.ts`, as
+ * `{ default: module.exports }`: the config is `module.exports.default`, flagged `__esModule`.
+ */
+function unwrapCommonJs(exported: unknown): unknown {
+  const commonJs = typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true
+  return commonJs && 'default' in exported ? (exported as { default: unknown }).default : exported
+}
+
 /** Loads the config file at `path`, or the first of `configFileNames` in the working directory; none is fine. */
 export async function loadConfigFile(path: string | undefined): Promise<LoadedConfig> {
   const cwd = process.cwd()
@@ -38,7 +48,7 @@ export async function loadConfigFile(path: string | undefined): Promise<LoadedCo
   if (!file) return { file: undefined, baseDir: cwd }
   if (!existsSync(file)) throw new CliError(`no config file at ${path}`)
   const module = await importUserModule<{ default?: unknown }>(file, cwd, 'the mizzen config')
-  const config = module.default
+  const config = unwrapCommonJs(module.default)
   if (typeof config !== 'object' || config === null) throw new CliError(`${file} must export default a config object: export default defineConfig({ … })`)
   const unknown = Object.keys(config).filter((key) => !keys.has(key))
   if (unknown.length) throw new CliError(`${file}: unknown setting ${unknown.join(', ')} (known: ${[...keys].join(', ')})`)
