@@ -29,7 +29,7 @@ import { graphiqlDefaultQuery } from './schema/graphiql-query.ts'
 import { buildSchema } from './schema/index.ts'
 import { Access } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
-import type { Policies } from './auth/policies.ts'
+import { checkPolicyModels, type Policies } from './auth/policies.ts'
 import type { Viewer } from './auth/viewer.ts'
 import { ConfigError } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
@@ -141,6 +141,7 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     logger.warn('NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key before exposing it.')
   }
   const policies = options.policies ?? {}
+  checkPolicyModels(policies, dataModel.models.map((model) => model.name))
   const allowedOrigins = options.allowedOrigins ?? []
   const metrics = typeof options.metrics === 'object' ? options.metrics : createMetrics({ enabled: options.metrics !== false })
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.

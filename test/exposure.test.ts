@@ -140,6 +140,25 @@ describe.skipIf(missing('postgresql'))('production', () => {
   })
 })
 
+describe('options that would leave the gateway less protected than they say', () => {
+  // A client is lazy: it opens nothing until its first query, which a refused start never makes.
+  const attempt = async (options: Partial<Parameters<typeof createGateway>[0]>) => {
+    const { prisma } = await openExampleDatabase('file:/nonexistent/never-opened.db', { migrate: false })
+    return createGateway({ prisma, dataModel, logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', ...options })
+  }
+
+  it('should refuse a JWT secret shorter than 32 characters, as MIZZEN_JWT_SECRET does', async () => {
+    await expect(attempt({ auth: { jwtSecret: 'short' } })).rejects.toMatchObject({ setting: 'auth.jwtSecret', message: expect.stringContaining('at least 32 characters') })
+    await expect(attempt({ auth: { jwtSecret: 'x'.repeat(31) } })).rejects.toBeInstanceOf(ConfigError)
+  })
+
+  it('should refuse policies for a model the data model does not have, naming it and the models', async () => {
+    const refused = attempt({ policies: { models: { Post: { read: 'anonymous' }, Mesage: { read: 'anonymous' } } } })
+    await expect(refused).rejects.toBeInstanceOf(ConfigError)
+    await expect(refused).rejects.toMatchObject({ setting: 'policies.models', message: expect.stringMatching(/"Mesage" is not a model of the data model \(its models: .*Post.*\)/) })
+  })
+})
+
 describe('production without credentials', () => {
   it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
     // A client is lazy: it opens nothing until its first query, which a refused start never makes.

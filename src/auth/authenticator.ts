@@ -5,12 +5,13 @@
  */
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { ConfigError } from '../errors.ts'
 import { anonymous, type Viewer } from './viewer.ts'
 
 export interface AuthOptions {
   /** Service API keys; a request bearing one has the `service` role. */
   apiKeys?: readonly string[]
-  /** HS256/384/512 shared secret for user JWTs. */
+  /** HS256/384/512 shared secret for user JWTs: at least 32 bytes (256 bits), as `MIZZEN_JWT_SECRET`. */
   jwtSecret?: string
   /** PEM public key (RSA, EC or Ed25519) for user JWTs. */
   jwtPublicKey?: string
@@ -50,6 +51,9 @@ function algorithmsFor(key: KeyObject): string[] {
   }
 }
 
+/** The shortest HS256 secret accepted: the hash's output size (RFC 7518, 3.2). */
+const MIN_SECRET_BYTES = 32
+
 type Verifier = (token: string) => Promise<Record<string, unknown>>
 
 function jwtVerifier(options: AuthOptions): Verifier | undefined {
@@ -57,6 +61,8 @@ function jwtVerifier(options: AuthOptions): Verifier | undefined {
   const claims = { issuer: options.jwtIssuer, audience: options.jwtAudience, requiredClaims: ['exp'] }
   if (options.jwtSecret) {
     const secret = new TextEncoder().encode(options.jwtSecret)
+    // A short HMAC secret can be brute-forced from one token; the same rule as MIZZEN_JWT_SECRET.
+    if (secret.length < MIN_SECRET_BYTES) throw new ConfigError('auth.jwtSecret', `must be at least ${MIN_SECRET_BYTES} characters (256 bits) for HS256`)
     return async (token) => (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256', 'HS384', 'HS512'] })).payload
   }
   if (options.jwtPublicKey) {

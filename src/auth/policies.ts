@@ -9,6 +9,7 @@
  * Rules name the least role (`'anonymous'` < `'user'` < `'service'`) or are functions of the
  * viewer. A `service` viewer is never filtered.
  */
+import { ConfigError } from '../errors.ts'
 import type { Where } from '../models/where.ts'
 import { roleRank, type Role, type Viewer } from './viewer.ts'
 
@@ -49,6 +50,17 @@ export interface Policies {
 
 export function allows(rule: Rule | RoomRule, viewer: Viewer, room = ''): boolean {
   return typeof rule === 'function' ? rule(viewer, room) : roleRank(viewer.role) >= roleRank(rule)
+}
+
+/**
+ * Policies name models by name: one that names no model of the data model is a mistake (a typo,
+ * another project's policies) that would otherwise leave the real model on the defaults.
+ */
+export function checkPolicyModels(policies: Policies, modelNames: readonly string[]): void {
+  const unknown = Object.keys(policies.models ?? {}).filter((name) => !modelNames.includes(name))
+  if (unknown.length) {
+    throw new ConfigError('policies.models', `${unknown.map((name) => `"${name}"`).join(', ')} ${unknown.length === 1 ? 'is not a model' : 'are not models'} of the data model (its models: ${modelNames.join(', ') || 'none'})`)
+  }
 }
 
 export const modelPolicy = (policies: Policies, model: string): ModelPolicy => policies.models?.[model] ?? {}
