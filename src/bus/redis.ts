@@ -9,6 +9,10 @@
  * - Each process delivers the other processes' messages from pub/sub in log order. After a
  *   break in its connection it reads what it missed from the logs (catch-up) before going on.
  * - Cursors are positions in those logs (see `mark.ts`); `resume` replays a history from one.
+ *
+ * This module holds the options, the two connections and their events, and the `Bus` methods;
+ * the sending side is `redis-publisher.ts`, the receiving side (topics, subscriptions,
+ * catch-up) `redis-receiver.ts`, and what is said to Redis and read back `redis-wire.ts`.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
@@ -30,11 +34,15 @@ import { decode, encode } from './codec.ts'
 import { historyHash, parseCursor, shortHash } from './cursor.ts'
 import { resolveHistoryOptions, type HistoryOptions } from './history-options.ts'
 import type { CursorContext, DeliveryMark } from './mark.ts'
-import { Outbox, resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './outbox.ts'
+import { resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './outbox.ts'
+import { RedisPublisher } from './redis-publisher.ts'
+import { RedisReceiver } from './redis-receiver.ts'
 import { publishScript, readScript, tailScript } from './redis-scripts.ts'
-import { RedisTopic, type LogEntry } from './redis-topic.ts'
+import { isTimeout, logName, readLog, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
-import { formatStreamId, parseStreamId, type StreamId } from './stream-id.ts'
+import { formatStreamId, type StreamId } from './stream-id.ts'
+
+export { OutboxFullError } from './redis-publisher.ts'
 
 export interface RedisBusOptions {
   /** `redis://…` or `rediss://…` (a database number may follow the host). */
@@ -93,57 +101,13 @@ export interface RedisBus extends Bus {
   stats(): RedisBusStats
 }
 
-/** Messages sent to Redis per script call, at most (and about this many bytes). */
-const BATCH_COUNT = 256
-const BATCH_BYTES = 1024 * 1024
-/** Entries read per catch-up call. */
-const CATCH_UP_PAGE = 1000
 /** How long `close` lets the outbox drain while Redis answers, in ms. */
 const CLOSE_DRAIN_MS = 2000
-
-/** A publish the outbox had no room for; reported at most once a second with the count. */
-export class OutboxFullError extends Error {
-  override readonly name = 'OutboxFullError'
-  constructor(readonly dropped: number) {
-    super(`the bus outbox is full (Redis unreachable): ${dropped} message(s) reached only this process's subscribers`)
-  }
-}
-
-type ScriptCommands = {
-  mizzenPublish(...args: (string | number)[]): Promise<number>
-  mizzenRead(...args: (string | number)[]): Promise<string[]>
-  mizzenTail(...args: (string | number)[]): Promise<string>
-}
 
 function positive(setting: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer, got ${value}`)
   return value
 }
-
-/** Parses `<id> <origin> <seq>\n<payload>`, the channel message the publish script sends. */
-function parseWire(text: string): LogEntry | undefined {
-  const newline = text.indexOf('\n')
-  if (newline < 0) return undefined
-  const [idText, origin, seqText] = text.slice(0, newline).split(' ')
-  const id = idText ? parseStreamId(idText) : undefined
-  const seq = Number(seqText)
-  if (!id || !origin || !Number.isSafeInteger(seq)) return undefined
-  return { id, origin, seq, text: text.slice(newline + 1) }
-}
-
-/** Entries from the read script's flat reply (id, origin, seq, payload, …). */
-function parseEntries(reply: readonly string[]): LogEntry[] {
-  const entries: LogEntry[] = []
-  for (let i = 1; i + 3 < reply.length; i += 4) {
-    const id = parseStreamId(reply[i]!)
-    if (!id) throw new Error(`unexpected stream id from Redis: ${reply[i]}`)
-    entries.push({ id, origin: reply[i + 1]!, seq: Number(reply[i + 2]), text: reply[i + 3]! })
-  }
-  return entries
-}
-
-const isTimeout = (error: unknown) => error instanceof Error && error.message === 'Command timed out'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
   const prefix = options.prefix ?? 'mizzen:'
@@ -175,7 +139,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   ] as const) {
     publisher.defineCommand(script[0], { numberOfKeys: 0, lua: script[1] })
   }
-  const commands = publisher as unknown as Redis & ScriptCommands
+  const commands = publisher as ScriptConnection
   for (const [connection, name] of [
     [publisher, 'publisher'],
     [subscriber, 'subscriber'],
@@ -191,18 +155,9 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   }
 
   const context: CursorContext & { tag: string } = { tag: '', origin: randomBytes(8).toString('base64url') }
-  const topics = new Map<string, RedisTopic>()
-  /** Topics whose channel the current subscriber connection has confirmed. */
-  const subscribed = new Set<string>()
-  /** Bumped on every subscriber reconnection: a sync that straddles one starts over. */
-  let generation = 0
-  const outbox = new Outbox(outboxOptions)
-  /** Subscriptions and first syncs in flight: `ping` waits for them. */
-  const pending = new Set<Promise<unknown>>()
   const counts = { published: 0, sent: 0, dropped: 0, gaps: 0 }
   let lastSeq = 0
   let closed = false
-  let abandoned = false
 
   /** Reads Redis's run id: a restarted (or failed-over) Redis is a new history epoch. */
   async function refreshEpoch(connection: Redis): Promise<void> {
@@ -219,189 +174,31 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   /** Whether the epoch of the current publisher connection is known (reads wait for it). */
   let epochKnown: Promise<boolean> = Promise.resolve(true)
 
-  const track = (work: Promise<unknown>) => {
-    const tracked = work.finally(() => pending.delete(tracked))
-    pending.add(tracked)
-  }
-
-  // ---- Publishing: the outbox and its flush.
-
-  let flushing = false
-  let dropsUnreported = 0
-  let lastDropReport = 0
-
-  function kick(): void {
-    if (!flushing && !abandoned && publisher.status === 'ready' && outbox.length) void flush()
-  }
-
-  async function flush(): Promise<void> {
-    flushing = true
-    let backoff = 50
-    try {
-      while (outbox.length && publisher.status === 'ready' && !abandoned) {
-        const batch = outbox.peek(BATCH_COUNT, BATCH_BYTES)
-        try {
-          await commands.mizzenPublish(...publishArguments(batch))
-        } catch (error) {
-          onError(error, 'redis publish')
-          if (isTimeout(error)) publisher.disconnect(true)
-          if (publisher.status !== 'ready') return
-          // Redis refused the batch (out of memory, say): try again, less and less often.
-          await sleep(backoff)
-          backoff = Math.min(backoff * 2, 5000)
-          continue
-        }
-        backoff = 50
-        outbox.shift(batch.length)
-        counts.sent += batch.length
-        for (const message of batch) message.settle('sent')
-      }
-    } finally {
-      flushing = false
-      if (outbox.length && publisher.status === 'ready' && !abandoned) queueMicrotask(kick)
-    }
-  }
-
-  function publishArguments(batch: readonly OutboxMessage[]): (string | number)[] {
-    const args: (string | number)[] = [prefix, context.origin, history.maxEvents, logMax, history.maxAgeMs, Math.ceil(history.metaTtlMs / 1000), batch.length]
-    for (const message of batch) args.push(message.topic, message.seq, message.text, message.history.length, ...message.history)
-    return args
-  }
-
-  function reportDrop(topic: string): void {
-    dropsUnreported++
-    const now = Date.now()
-    if (now - lastDropReport < 1000) return
-    lastDropReport = now
-    onError(new OutboxFullError(dropsUnreported), topic)
-    dropsUnreported = 0
-  }
-
-  // ---- Receiving: subscriptions, catch-up after a break.
-
-  subscriber.on('message', (channel: string, text: string) => {
-    const topic = topics.get(channel.slice(prefix.length))
-    if (!topic) return
-    const entry = parseWire(text)
-    if (!entry) return onError(new Error('an unreadable message on the bus channel'), topic.name)
-    topic.receive(entry)
+  const outgoing = new RedisPublisher({ connection: commands, prefix, origin: context.origin, history, logMax, outbox: outboxOptions, counts, onError })
+  const incoming = new RedisReceiver({
+    subscriber,
+    publisher: commands,
+    prefix,
+    context,
+    metaTtlMs: history.metaTtlMs,
+    counts,
+    onError,
+    closed: () => closed,
+    epochKnown: () => epochKnown,
+    refreshEpoch,
   })
-
-  const logName = (topic: string) => `log:${topic}`
-
-  async function readLog(
-    name: string,
-    after: StreamId,
-    upTo: string,
-    count: number,
-    seen: ReadonlyMap<string, number> = new Map(),
-  ): Promise<{ entries: LogEntry[] } | { gap: StreamId | undefined } | 'future'> {
-    const reply = await commands.mizzenRead(prefix, name, formatStreamId(after), upTo, count, history.metaTtlMs, ...[...seen].flat())
-    if (reply[0] === 'future') return 'future'
-    if (reply[0] === 'gap') return { gap: reply[1] ? parseStreamId(reply[1]) : undefined }
-    return { entries: parseEntries(reply) }
-  }
-
-  /** Brings a topic up to date with its log, then lets pub/sub through; restarts when the subscriber reconnected meanwhile. */
-  async function sync(topic: RedisTopic): Promise<void> {
-    if (topic.syncRunning) {
-      topic.syncAgain = true
-      return topic.syncRunning
-    }
-    const run = (async () => {
-      do {
-        topic.syncAgain = false
-        const started = generation
-        if (closed || !subscribed.has(topic.name) || publisher.status !== 'ready') return
-        try {
-          if (!(await epochKnown)) return
-          if (!topic.last) {
-            const tail = parseStreamId(await commands.mizzenTail(prefix, logName(topic.name)))
-            if (!tail) throw new Error('Redis answered the log tail with no stream id')
-            topic.start(tail)
-          } else {
-            for (;;) {
-              const page = await readLog(logName(topic.name), topic.last, '+', CATCH_UP_PAGE)
-              if (page === 'future') throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
-              if ('gap' in page) {
-                counts.gaps++
-                const reason = 'this gateway lost its Redis connection for longer than the log covers: some messages are missing'
-                onError(new Error(`${topic.name}: ${reason}`), 'redis catch-up')
-                topic.gap(reason, page.gap)
-                break
-              }
-              for (const entry of page.entries) topic.apply(entry)
-              if (page.entries.length < CATCH_UP_PAGE) break
-            }
-          }
-        } catch (error) {
-          // The connection broke again: its next 'ready' starts the sync over.
-          onError(error, `redis catch-up of ${topic.name}`)
-          if (isTimeout(error)) publisher.disconnect(true)
-          return
-        }
-        if (started === generation && topics.get(topic.name) === topic && !topic.syncAgain) topic.finishSync()
-      } while (topic.syncAgain)
-    })().finally(() => (topic.syncRunning = undefined))
-    topic.syncRunning = run
-    return run
-  }
-
-  /** After the subscriber (re)connected: subscribe every topic again, then catch each up. */
-  async function resubscribe(): Promise<void> {
-    const current = ++generation
-    subscribed.clear()
-    try {
-      await refreshEpoch(subscriber)
-      const names = [...topics.keys()]
-      if (names.length) await subscriber.subscribe(...names.map((name) => prefix + name))
-      if (current !== generation) return
-      for (const name of names) if (topics.has(name)) subscribed.add(name)
-      await Promise.all([...topics.values()].map((topic) => sync(topic)))
-    } catch (error) {
-      onError(error, 'redis resubscribe')
-      if (isTimeout(error)) subscriber.disconnect(true)
-    }
-  }
-
-  function addTopic(name: string): RedisTopic {
-    const topic = new RedisTopic(name, context, onError)
-    topics.set(name, topic)
-    if (subscriber.status === 'ready') {
-      const current = generation
-      track(
-        subscriber.subscribe(prefix + name).then(
-          () => {
-            if (current !== generation || topics.get(name) !== topic) return
-            subscribed.add(name)
-            return sync(topic)
-          },
-          (error: unknown) => onError(error, `redis subscribe ${name}`),
-        ),
-      )
-    }
-    return topic
-  }
-
-  function removeTopic(topic: RedisTopic): void {
-    if (topics.get(topic.name) !== topic) return
-    topics.delete(topic.name)
-    subscribed.delete(topic.name)
-    if (!closed && subscriber.status === 'ready') subscriber.unsubscribe(prefix + topic.name).catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
-  }
+  const { outbox } = outgoing
+  const { topics } = incoming
+  const log: LogSource = { commands, prefix, metaTtlMs: history.metaTtlMs }
 
   // ---- Connection events.
 
-  subscriber.on('close', () => {
-    subscribed.clear()
-    generation++
-    for (const topic of topics.values()) topic.startSync()
-  })
-  subscriber.on('ready', () => void resubscribe())
+  subscriber.on('message', (channel: string, text: string) => incoming.message(channel, text))
+  subscriber.on('close', () => incoming.connectionLost())
+  subscriber.on('ready', () => void incoming.resubscribe())
   publisher.on('close', () => {
     epochKnown = Promise.resolve(false)
-    // Nothing waits on a connection that is gone: the publishers learn at once that it is queued.
-    for (const message of outbox) message.settle('queued')
+    outgoing.connectionLost()
   })
   publisher.on('ready', () => {
     epochKnown = refreshEpoch(publisher).then(
@@ -412,8 +209,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       },
     )
     void epochKnown.then(() => {
-      kick()
-      for (const topic of topics.values()) if (topic.syncing) void sync(topic)
+      outgoing.kick()
+      incoming.resumeSyncs()
     })
   })
 
@@ -429,13 +226,15 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     }
   }, heartbeatMs).unref()
 
+  // ---- History reads for resumption.
+
   /** A history read for a resumption: entries, or the reason it cannot be served. */
   async function readHistory(name: string, after: StreamId, upTo: StreamId, count: number, tag: string, seen: ReadonlyMap<string, number>): Promise<HistoryEntry[]> {
     if (publisher.status !== 'ready' || !(await epochKnown)) throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
     if (context.tag !== tag) throw new ResyncRequiredError('other-epoch', 'Redis restarted during the replay: the history is gone')
-    let page: Awaited<ReturnType<typeof readLog>>
+    let page: LogPage
     try {
-      page = await readLog(name, after, formatStreamId(upTo), count, seen)
+      page = await readLog(log, name, after, formatStreamId(upTo), count, seen)
     } catch (error) {
       if (isTimeout(error)) publisher.disconnect(true)
       throw new HistoryUnavailableError(`reading the history from Redis failed: ${(error as Error).message}`, { cause: error })
@@ -472,19 +271,19 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       topics.get(topic)?.publishOwn(payload, message, queued)
       if (!queued) {
         counts.dropped++
-        reportDrop(topic)
+        outgoing.reportDrop(topic)
         message.settle('dropped')
       } else if (publisher.status !== 'ready') {
         message.settle('queued')
       } else {
         timer = setTimeout(() => message.settle('queued'), handoffTimeoutMs)
-        kick()
+        outgoing.kick()
       }
       return outcome
     },
     subscribe<T extends Topic>(name: T, listener: Listener<T>, subscribeOptions?: SubscribeOptions) {
       if (closed) throw new BusClosedError()
-      const topic = topics.get(name) ?? addTopic(name)
+      const topic = topics.get(name) ?? incoming.addTopic(name)
       const entry = listener as unknown as (payload: unknown, mark: DeliveryMark) => void
       topic.listeners.add(entry)
       const onGap = subscribeOptions?.onGap
@@ -492,7 +291,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       return () => {
         topic.listeners.delete(entry)
         if (onGap) topic.gapListeners.delete(onGap)
-        if (topic.listeners.size === 0) removeTopic(topic)
+        if (topic.listeners.size === 0) incoming.removeTopic(topic)
       }
     },
     resume<T extends Topic>(name: T, text: string, key: string = name): Resumption<T> {
@@ -536,25 +335,13 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     async ping() {
       if (closed) throw new BusClosedError()
       if (subscriber.status !== 'ready') throw new Error(`the Redis subscriber connection is ${subscriber.status}`)
-      await Promise.all([publisher.ping(), ...pending])
+      await Promise.all([publisher.ping(), ...incoming.pending])
     },
     async close() {
       if (closed) return
       closed = true
       clearInterval(heartbeat)
-      // What is queued gets a moment to reach Redis, if it answers; the rest is given up.
-      const deadline = Date.now() + CLOSE_DRAIN_MS
-      while (outbox.length && publisher.status === 'ready' && Date.now() < deadline) {
-        kick()
-        await sleep(10)
-      }
-      abandoned = true
-      const left = outbox.shift(outbox.length)
-      for (const message of left) message.settle('dropped')
-      if (left.length) {
-        counts.dropped += left.length
-        onError(new Error(`the bus closed with ${left.length} message(s) not handed to Redis: other processes never get them`), 'redis publish')
-      }
+      await outgoing.close(CLOSE_DRAIN_MS)
       topics.clear()
       await Promise.allSettled(
         [publisher, subscriber].map(async (connection) => {

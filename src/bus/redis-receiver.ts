@@ -1,0 +1,167 @@
+/**
+ * The Redis bus's receiving side: the topics this process listens to, their channel
+ * subscriptions, and catch-up. Each topic is brought up to date with its log (`sync`) before
+ * pub/sub goes through to its listeners, after its first subscription and after every break in
+ * the subscriber connection.
+ */
+import type { Redis } from 'ioredis'
+import type { CursorContext } from './mark.ts'
+import { RedisTopic } from './redis-topic.ts'
+import { isTimeout, logName, parseWire, readLog, type LogSource, type ScriptConnection } from './redis-wire.ts'
+import { parseStreamId } from './stream-id.ts'
+
+/** Entries read per catch-up call. */
+const CATCH_UP_PAGE = 1000
+
+export interface RedisReceiverOptions {
+  readonly subscriber: Redis
+  /** The publisher connection: catch-up reads go through its scripts. */
+  readonly publisher: ScriptConnection
+  readonly prefix: string
+  readonly context: CursorContext
+  readonly metaTtlMs: number
+  /** The bus's counts this side adds to. */
+  readonly counts: { gaps: number }
+  readonly onError: (error: unknown, context: string) => void
+  /** Whether the bus is closed. */
+  readonly closed: () => boolean
+  /** Whether the epoch of the current publisher connection is known (reads wait for it). */
+  readonly epochKnown: () => Promise<boolean>
+  /** Reads Redis's run id over `connection` into the context's tag. */
+  readonly refreshEpoch: (connection: Redis) => Promise<void>
+}
+
+export class RedisReceiver {
+  readonly topics = new Map<string, RedisTopic>()
+  /** Subscriptions and first syncs in flight: `ping` waits for them. */
+  readonly pending = new Set<Promise<unknown>>()
+  /** Topics whose channel the current subscriber connection has confirmed. */
+  readonly #subscribed = new Set<string>()
+  /** Bumped on every subscriber reconnection: a sync that straddles one starts over. */
+  #generation = 0
+  readonly #options: RedisReceiverOptions
+  readonly #log: LogSource
+
+  constructor(options: RedisReceiverOptions) {
+    this.#options = options
+    this.#log = { commands: options.publisher, prefix: options.prefix, metaTtlMs: options.metaTtlMs }
+  }
+
+  #track(work: Promise<unknown>): void {
+    const tracked = work.finally(() => this.pending.delete(tracked))
+    this.pending.add(tracked)
+  }
+
+  /** A message on a topic's channel. */
+  message(channel: string, text: string): void {
+    const topic = this.topics.get(channel.slice(this.#options.prefix.length))
+    if (!topic) return
+    const entry = parseWire(text)
+    if (!entry) return this.#options.onError(new Error('an unreadable message on the bus channel'), topic.name)
+    topic.receive(entry)
+  }
+
+  /** Brings a topic up to date with its log, then lets pub/sub through; restarts when the subscriber reconnected meanwhile. */
+  async sync(topic: RedisTopic): Promise<void> {
+    if (topic.syncRunning) {
+      topic.syncAgain = true
+      return topic.syncRunning
+    }
+    const { publisher, prefix, counts, onError } = this.#options
+    const run = (async () => {
+      do {
+        topic.syncAgain = false
+        const started = this.#generation
+        if (this.#options.closed() || !this.#subscribed.has(topic.name) || publisher.status !== 'ready') return
+        try {
+          if (!(await this.#options.epochKnown())) return
+          if (!topic.last) {
+            const tail = parseStreamId(await publisher.mizzenTail(prefix, logName(topic.name)))
+            if (!tail) throw new Error('Redis answered the log tail with no stream id')
+            topic.start(tail)
+          } else {
+            for (;;) {
+              const page = await readLog(this.#log, logName(topic.name), topic.last, '+', CATCH_UP_PAGE)
+              if (page === 'future') throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
+              if ('gap' in page) {
+                counts.gaps++
+                const reason = 'this gateway lost its Redis connection for longer than the log covers: some messages are missing'
+                onError(new Error(`${topic.name}: ${reason}`), 'redis catch-up')
+                topic.gap(reason, page.gap)
+                break
+              }
+              for (const entry of page.entries) topic.apply(entry)
+              if (page.entries.length < CATCH_UP_PAGE) break
+            }
+          }
+        } catch (error) {
+          // The connection broke again: its next 'ready' starts the sync over.
+          onError(error, `redis catch-up of ${topic.name}`)
+          if (isTimeout(error)) publisher.disconnect(true)
+          return
+        }
+        if (started === this.#generation && this.topics.get(topic.name) === topic && !topic.syncAgain) topic.finishSync()
+      } while (topic.syncAgain)
+    })().finally(() => (topic.syncRunning = undefined))
+    topic.syncRunning = run
+    return run
+  }
+
+  /** After the subscriber (re)connected: subscribe every topic again, then catch each up. */
+  async resubscribe(): Promise<void> {
+    const { subscriber, prefix, onError } = this.#options
+    const current = ++this.#generation
+    this.#subscribed.clear()
+    try {
+      await this.#options.refreshEpoch(subscriber)
+      const names = [...this.topics.keys()]
+      if (names.length) await subscriber.subscribe(...names.map((name) => prefix + name))
+      if (current !== this.#generation) return
+      for (const name of names) if (this.topics.has(name)) this.#subscribed.add(name)
+      await Promise.all([...this.topics.values()].map((topic) => this.sync(topic)))
+    } catch (error) {
+      onError(error, 'redis resubscribe')
+      if (isTimeout(error)) subscriber.disconnect(true)
+    }
+  }
+
+  /** The subscriber connection closed: every topic waits for a catch-up before delivering again. */
+  connectionLost(): void {
+    this.#subscribed.clear()
+    this.#generation++
+    for (const topic of this.topics.values()) topic.startSync()
+  }
+
+  /** The publisher connection is back: resume the catch-ups it interrupted. */
+  resumeSyncs(): void {
+    for (const topic of this.topics.values()) if (topic.syncing) void this.sync(topic)
+  }
+
+  addTopic(name: string): RedisTopic {
+    const { subscriber, prefix, context, onError } = this.#options
+    const topic = new RedisTopic(name, context, onError)
+    this.topics.set(name, topic)
+    if (subscriber.status === 'ready') {
+      const current = this.#generation
+      this.#track(
+        subscriber.subscribe(prefix + name).then(
+          () => {
+            if (current !== this.#generation || this.topics.get(name) !== topic) return
+            this.#subscribed.add(name)
+            return this.sync(topic)
+          },
+          (error: unknown) => onError(error, `redis subscribe ${name}`),
+        ),
+      )
+    }
+    return topic
+  }
+
+  removeTopic(topic: RedisTopic): void {
+    const { subscriber, prefix, onError } = this.#options
+    if (this.topics.get(topic.name) !== topic) return
+    this.topics.delete(topic.name)
+    this.#subscribed.delete(topic.name)
+    if (!this.#options.closed() && subscriber.status === 'ready') subscriber.unsubscribe(prefix + topic.name).catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
+  }
+}
