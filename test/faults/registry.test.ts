@@ -18,8 +18,11 @@ import { missing } from '../helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 
 const server = { kind: 'server' } as const
-/** Short timings, so that faults are seen and healed within a fraction of a second. */
-const fast: Partial<RedisRoomRegistryOptions> = { redisTimeoutMs: 300, commandTimeoutMs: 500, heartbeatTtlMs: 900, sweepIntervalMs: 300 }
+/**
+ * Short timings, so that faults are seen and healed within a fraction of a second; a command to a
+ * live instance gets 2 s, since a loaded 2-core CI machine once took longer than 500 ms to answer one.
+ */
+const fast: Partial<RedisRoomRegistryOptions> = { redisTimeoutMs: 300, commandTimeoutMs: 2000, heartbeatTtlMs: 900, sweepIntervalMs: 300 }
 
 let redis: RedisServer
 let inspector: Redis
