@@ -12,6 +12,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** `value` if it is a positive safe integer, else a ConfigError naming `setting` (and the value's `unit`, if any). */
+export function positiveSetting(setting: string, value: number, unit?: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer${unit ? ` (${unit})` : ''}, got ${value}`)
+  return value
+}
+
 export const ErrorCode = {
   BadUserInput: 'BAD_USER_INPUT',
   NotFound: 'NOT_FOUND',

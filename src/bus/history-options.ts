@@ -1,5 +1,5 @@
 /** How much history each topic keeps, for both buses. */
-import { ConfigError } from '../errors.ts'
+import { ConfigError, positiveSetting } from '../errors.ts'
 
 export interface HistoryOptions {
   /**
@@ -31,15 +31,10 @@ export interface ResolvedHistoryOptions {
 
 export const defaultHistory = { maxEvents: 1000, maxAgeSeconds: 300, metaTtlSeconds: 86_400 } as const
 
-function positive(setting: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer, got ${value}`)
-  return value
-}
-
 export function resolveHistoryOptions(options: HistoryOptions = {}): ResolvedHistoryOptions {
-  const maxEvents = positive('history.maxEvents', options.maxEvents ?? defaultHistory.maxEvents)
-  const maxAgeSeconds = positive('history.maxAgeSeconds', options.maxAgeSeconds ?? defaultHistory.maxAgeSeconds)
-  const metaTtlSeconds = positive('history.metaTtlSeconds', options.metaTtlSeconds ?? Math.max(defaultHistory.metaTtlSeconds, maxAgeSeconds))
+  const maxEvents = positiveSetting('history.maxEvents', options.maxEvents ?? defaultHistory.maxEvents)
+  const maxAgeSeconds = positiveSetting('history.maxAgeSeconds', options.maxAgeSeconds ?? defaultHistory.maxAgeSeconds)
+  const metaTtlSeconds = positiveSetting('history.metaTtlSeconds', options.metaTtlSeconds ?? Math.max(defaultHistory.metaTtlSeconds, maxAgeSeconds))
   if (metaTtlSeconds < maxAgeSeconds) throw new ConfigError('history.metaTtlSeconds', `must be at least history.maxAgeSeconds (${maxAgeSeconds}), got ${metaTtlSeconds}`)
   return { maxEvents, maxAgeMs: maxAgeSeconds * 1000, metaTtlMs: metaTtlSeconds * 1000 }
 }

@@ -4,7 +4,7 @@
  * refused (the caller counts, logs and reports it), never an older one dropped, so what is
  * queued stays a gap-free prefix of what was published after the refusal.
  */
-import { ConfigError } from '../errors.ts'
+import { positiveSetting } from '../errors.ts'
 import type { PublishOutcome } from './bus.ts'
 
 export interface OutboxOptions {
@@ -30,13 +30,9 @@ export interface ResolvedOutboxOptions {
 }
 
 export function resolveOutboxOptions(options: OutboxOptions = {}): ResolvedOutboxOptions {
-  const check = (setting: string, value: number) => {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer, got ${value}`)
-    return value
-  }
   return {
-    maxEvents: check('outbox.maxEvents', options.maxEvents ?? defaultOutbox.maxEvents),
-    maxBytes: check('outbox.maxBytes', options.maxBytes ?? defaultOutbox.maxBytes),
+    maxEvents: positiveSetting('outbox.maxEvents', options.maxEvents ?? defaultOutbox.maxEvents),
+    maxBytes: positiveSetting('outbox.maxBytes', options.maxBytes ?? defaultOutbox.maxBytes),
   }
 }
 

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import { ConfigError } from '../errors.ts'
+import { positiveSetting } from '../errors.ts'
 import {
   BusClosedError,
   HistoryUnavailableError,
@@ -104,20 +104,15 @@ export interface RedisBus extends Bus {
 /** How long `close` lets the outbox drain while Redis answers, in ms. */
 const CLOSE_DRAIN_MS = 2000
 
-function positive(setting: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer, got ${value}`)
-  return value
-}
-
 export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
   const prefix = options.prefix ?? 'mizzen:'
   const onError = options.onError ?? (() => {})
   const history = resolveHistoryOptions(options.history)
   const outboxOptions = resolveOutboxOptions(options.outbox)
-  const logMax = positive('logMaxEvents', options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents))
-  const handoffTimeoutMs = positive('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
-  const commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
-  const heartbeatMs = positive('heartbeatMs', options.heartbeatMs ?? 1000)
+  const logMax = positiveSetting('logMaxEvents', options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents))
+  const handoffTimeoutMs = positiveSetting('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
+  const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
+  const heartbeatMs = positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
 
   // Commands fail at once while a connection is down (the bus decides what waits), and nothing
   // is re-sent behind its back: a batch sent again is the bus's choice, made idempotent.

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import { ConfigError } from '../errors.ts'
+import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
 import { startLiveness } from './redis-liveness.ts'
@@ -62,16 +62,11 @@ export interface RedisRoomRegistryOptions {
   redis?: RedisOptions
 }
 
-function positiveInteger(setting: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer (ms), got ${value}`)
-  return value
-}
-
 export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions): Promise<RedisRoomRegistry> {
-  const redisTimeoutMs = positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2000)
-  const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
-  const heartbeatTtlMs = positiveInteger('heartbeatTtlMs', options.heartbeatTtlMs ?? 10_000)
-  const sweepIntervalMs = positiveInteger('sweepIntervalMs', options.sweepIntervalMs ?? 5000)
+  const redisTimeoutMs = positiveSetting('redisTimeoutMs', options.redisTimeoutMs ?? 2000, 'ms')
+  const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000, 'ms')
+  const heartbeatTtlMs = positiveSetting('heartbeatTtlMs', options.heartbeatTtlMs ?? 10_000, 'ms')
+  const sweepIntervalMs = positiveSetting('sweepIntervalMs', options.sweepIntervalMs ?? 5000, 'ms')
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
   const instanceId = options.instanceId ?? randomUUID()
   const onError = options.onError ?? (() => {})

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
-import { ConfigError, ServiceUnavailableError, unavailable } from '../errors.ts'
+import { positiveSetting, ServiceUnavailableError, unavailable } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import { noopMetrics, type Metrics } from '../metrics.ts'
@@ -81,16 +81,8 @@ export class Rooms {
   readonly #onError: (error: unknown, context: string) => void
 
   constructor(dependencies: RoomsDependencies, options: RoomsOptions = {}) {
-    const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
-    if (!Number.isSafeInteger(maxDataBytes) || maxDataBytes <= 0) {
-      throw new ConfigError('rooms.maxDataBytes', `expected a positive integer, got ${maxDataBytes}`)
-    }
-    this.maxDataBytes = maxDataBytes
-    const clusterTimeoutMs = options.clusterTimeoutMs ?? 2000
-    if (!Number.isSafeInteger(clusterTimeoutMs) || clusterTimeoutMs <= 0) {
-      throw new ConfigError('rooms.clusterTimeoutMs', `expected a positive integer (ms), got ${clusterTimeoutMs}`)
-    }
-    this.#clusterTimeoutMs = clusterTimeoutMs
+    this.maxDataBytes = positiveSetting('rooms.maxDataBytes', options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES)
+    this.#clusterTimeoutMs = positiveSetting('rooms.clusterTimeoutMs', options.clusterTimeoutMs ?? 2000, 'ms')
     this.#onError = dependencies.onError ?? (() => {})
     this.registry = options.registry ?? new MemoryRoomRegistry()
     this.#hub = dependencies.hub
