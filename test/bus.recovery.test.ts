@@ -223,4 +223,54 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     const resumed = await resumeSubscriber(b, 'model:User', onA.received[4]!.cursor)
     expect(resumed.received).toEqual([])
   })
+
+  it('should send again what Redis took but never delivered when it comes back empty, and deliver it once', async () => {
+    const { bus: a } = await bus()
+    const { bus: b, proxy } = await bus({ proxied: true })
+    const onB = record(b, 'model:User')
+    await Promise.all([a.ping(), b.ping()])
+    await a.publish('model:User', event('1'))
+    await eventually(() => expect(onB.received.map(idOf)).toEqual(['1']))
+    // B's link breaks; Redis takes 2 and 3 (A is told they were sent), then dies before B gets them.
+    proxy!.cut()
+    for (const id of ids(2, 3)) expect(await a.publish('model:User', event(id))).toBe('sent')
+    await redis.restart({ data: 'empty' })
+    // A sends 1 to 3 again into the new Redis; B, back within the replay window, takes only 2 and 3.
+    await eventually(() => expect(a.stats().replayed).toBe(3))
+    proxy!.restore()
+    await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 3)))
+    await a.publish('model:User', event('4'))
+    await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 4)))
+    expect(b.stats().gaps).toBe(0)
+  })
+
+  it('should say how many of the messages an emptied Redis took were past the bounds kept to send again', async () => {
+    const errors: Error[] = []
+    // Ten times the outbox's count is kept: 10 of the 12.
+    const { bus: a } = await bus({ outbox: { maxEvents: 1 }, onError: (error) => errors.push(error as Error) })
+    for (const id of ids(1, 12)) expect(await a.publish('model:User', event(id))).toBe('sent')
+    await redis.restart({ data: 'empty' })
+    await eventually(() => expect(a.stats().replayed).toBe(10))
+    expect(errors.map((error) => error.message)).toContainEqual(expect.stringMatching(/^2 message\(s\) Redis took shortly before the break were past the bounds kept to send again/))
+  })
+
+  it('should tell its listeners that messages may be missing when it was away longer than the replay window from a Redis that came back empty', async () => {
+    const { bus: a } = await bus({ replayWindowMs: 200 })
+    const { bus: b, proxy } = await bus({ proxied: true, replayWindowMs: 200 })
+    const gaps: string[] = []
+    const received: string[] = []
+    b.subscribe('model:User', (e) => received.push(e.recordId), { onGap: (gap) => gaps.push(gap.reason) })
+    await Promise.all([a.ping(), b.ping()])
+    proxy!.cut()
+    expect(await a.publish('model:User', event('1'))).toBe('sent')
+    // Longer than A keeps what Redis took (the window, the command timeout and the heartbeat).
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    await redis.restart({ data: 'empty' })
+    proxy!.restore()
+    await eventually(() => expect(gaps).toEqual([expect.stringMatching(/^Redis came back without its data after this gateway was away from it for \d+ s, longer than the replay window/)]))
+    expect(b.stats().gaps).toBe(1)
+    expect(a.stats().replayed).toBe(0)
+    await a.publish('model:User', event('2'))
+    await eventually(() => expect(received).toEqual(['2']))
+  })
 })

@@ -66,6 +66,18 @@ export class Outbox {
     return true
   }
 
+  /**
+   * Puts `messages` back in front, oldest first: they were handed to a Redis that lost them.
+   * Past the bounds if need be: they were taken once already, and refusing them now would lose
+   * them after the publishers were told they were sent.
+   */
+  unshift(messages: readonly OutboxMessage[]): void {
+    if (!messages.length) return
+    this.#messages = [...messages, ...this.#messages.slice(this.#head)]
+    this.#head = 0
+    for (const message of messages) this.#bytes += message.bytes
+  }
+
   /** The oldest messages, at most `count` and about `bytes` (at least one), still queued. */
   peek(count: number, bytes: number): OutboxMessage[] {
     const batch: OutboxMessage[] = []

@@ -1,8 +1,11 @@
 /**
  * The Redis bus's sending side: the outbox and its flush to Redis, one publish script call per
- * batch, in order, while the publisher connection is ready; what a full outbox refused is
- * reported, and what is left on close is given up.
+ * batch, in order, while the publisher connection is ready and the Redis behind it known; what a
+ * full outbox refused is reported, and what is left on close is given up. What Redis took is
+ * kept a while (`handed.ts`) and sent again to a Redis that came back without it.
  */
+import { performance } from 'node:perf_hooks'
+import { HandedRing, type HandedBounds } from './handed.ts'
 import type { ResolvedHistoryOptions } from './history-options.ts'
 import { Outbox, type OutboxMessage, type ResolvedOutboxOptions } from './outbox.ts'
 import { isTimeout, type ScriptConnection } from './redis-wire.ts'
@@ -31,14 +34,25 @@ export interface RedisPublisherOptions {
   /** Entries each topic's log keeps (about). */
   readonly logMax: number
   readonly outbox: ResolvedOutboxOptions
+  /** How long, and how much of, what Redis took is kept to send again to a Redis that lost it. */
+  readonly handed: HandedBounds
+  /** The epoch (see `refreshEpoch` in redis.ts) of the Redis the connection is on at start. */
+  readonly epoch: string
   /** The bus's counts this side adds to. */
-  readonly counts: { sent: number; dropped: number }
+  readonly counts: { sent: number; dropped: number; replayed: number }
   readonly onError: (error: unknown, context: string) => void
 }
 
 export class RedisPublisher {
   readonly outbox: Outbox
   readonly #options: RedisPublisherOptions
+  readonly #handed: HandedRing
+  /** The epoch of the Redis the connection is on; undefined from a break until it is known again. */
+  #epoch: string | undefined
+  /** The epoch of the Redis that took the messages in `#handed`. */
+  #handedEpoch: string
+  /** `performance.now()` when the connection last closed. */
+  #lostAt = 0
   #flushing = false
   /** Set on close, once the outbox had its chance to drain: nothing is sent after it. */
   #abandoned = false
@@ -48,11 +62,43 @@ export class RedisPublisher {
   constructor(options: RedisPublisherOptions) {
     this.#options = options
     this.outbox = new Outbox(options.outbox)
+    this.#handed = new HandedRing(options.handed)
+    this.#epoch = this.#handedEpoch = options.epoch
+  }
+
+  /** Whether messages go to Redis now (the connection is ready and the Redis behind it known). */
+  get live(): boolean {
+    return this.#epoch !== undefined && this.#options.connection.status === 'ready'
   }
 
   /** Starts a flush if there is something to send and nothing is flushing already. */
   kick(): void {
-    if (!this.#flushing && !this.#abandoned && this.#options.connection.status === 'ready' && this.outbox.length) void this.#flush()
+    if (!this.#flushing && !this.#abandoned && this.live && this.outbox.length) void this.#flush()
+  }
+
+  /**
+   * The connection is ready again, on the Redis of `epoch`. A new epoch is a Redis that may have
+   * lost what it took: what it took in the last `keepMs` before the break goes in front of the
+   * outbox, in order (the publish script applies it again, since the new Redis has no record of
+   * this origin's sequence numbers).
+   */
+  connected(epoch: string): void {
+    if (epoch !== this.#handedEpoch) {
+      const again = this.#handed.takeSince(this.#lostAt - this.#options.handed.keepMs)
+      this.outbox.unshift(again)
+      this.#options.counts.replayed += again.length
+      if (again.length) {
+        const seconds = Math.round(this.#options.handed.keepMs / 1000)
+        this.#options.onError(new Error(`Redis came back without its data: sending again the ${again.length} message(s) it took in the last ${seconds} s before the break; other processes drop those they already have`), 'redis publish')
+      }
+      if (this.#handed.evictedEarly) {
+        this.#options.onError(new Error(`${this.#handed.evictedEarly} message(s) Redis took shortly before the break were past the bounds kept to send again: other processes may miss them`), 'redis publish')
+      }
+      this.#handed.evictedEarly = 0
+      this.#handedEpoch = epoch
+    }
+    this.#epoch = epoch
+    this.kick()
   }
 
   async #flush(): Promise<void> {
@@ -60,7 +106,7 @@ export class RedisPublisher {
     this.#flushing = true
     let backoff = 50
     try {
-      while (this.outbox.length && connection.status === 'ready' && !this.#abandoned) {
+      while (this.outbox.length && this.live && !this.#abandoned) {
         const batch = this.outbox.peek(BATCH_COUNT, BATCH_BYTES)
         try {
           await connection.mizzenPublish(...this.#publishArguments(batch))
@@ -75,12 +121,13 @@ export class RedisPublisher {
         }
         backoff = 50
         this.outbox.shift(batch.length)
+        this.#handed.add(batch, performance.now())
         counts.sent += batch.length
         for (const message of batch) message.settle('sent')
       }
     } finally {
       this.#flushing = false
-      if (this.outbox.length && connection.status === 'ready' && !this.#abandoned) queueMicrotask(() => this.kick())
+      if (this.outbox.length && this.live && !this.#abandoned) queueMicrotask(() => this.kick())
     }
   }
 
@@ -101,17 +148,24 @@ export class RedisPublisher {
     this.#dropsUnreported = 0
   }
 
+  /** Forgets what Redis took longer ago than it is kept for (while connected: after a break it is what may go again). */
+  forgetOld(): void {
+    if (this.live) this.#handed.trim(performance.now())
+  }
+
   /** The publisher connection closed. */
   connectionLost(): void {
+    if (this.#epoch !== undefined) this.#lostAt = performance.now()
+    this.#epoch = undefined
     // Nothing waits on a connection that is gone: the publishers learn at once that it is queued.
     for (const message of this.outbox) message.settle('queued')
   }
 
   /** On close: what is queued gets `drainMs` to reach Redis, if it answers; the rest is given up. */
   async close(drainMs: number): Promise<void> {
-    const { connection, counts, onError } = this.#options
+    const { counts, onError } = this.#options
     const deadline = Date.now() + drainMs
-    while (this.outbox.length && connection.status === 'ready' && Date.now() < deadline) {
+    while (this.outbox.length && this.live && Date.now() < deadline) {
       this.kick()
       await sleep(10)
     }

@@ -3,15 +3,24 @@
  * subscriptions, and catch-up. Each topic is brought up to date with its log (`sync`) before
  * pub/sub goes through to its listeners, after its first subscription and after every break in
  * the subscriber connection.
+ *
+ * A break that ends on a Redis of another epoch (restarted empty, or failed over) cannot be
+ * caught up from the old log: it is gone. Publishers send again into the new log what the old
+ * Redis took in the replay window before their own break (`handed.ts`), so a topic whose break
+ * was shorter than that window reads the new log from its start and drops what it already
+ * delivered; after a longer break what it missed may be lost, and its listeners are told (a gap).
  */
+import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import type { CursorContext } from './mark.ts'
 import { RedisTopic } from './redis-topic.ts'
 import { isTimeout, logName, parseWire, readLog, type LogSource, type ScriptConnection } from './redis-wire.ts'
-import { parseStreamId } from './stream-id.ts'
+import { parseStreamId, type StreamId } from './stream-id.ts'
 
 /** Entries read per catch-up call. */
 const CATCH_UP_PAGE = 1000
+/** Before every entry of a log: where a topic reads a new epoch's log from. */
+const LOG_START: StreamId = { ms: 0, seq: 0 }
 
 export interface RedisReceiverOptions {
   readonly subscriber: Redis
@@ -28,7 +37,15 @@ export interface RedisReceiverOptions {
   /** Whether the epoch of the current publisher connection is known (reads wait for it). */
   readonly epochKnown: () => Promise<boolean>
   /** Reads Redis's run id over `connection` into the context's tag. */
-  readonly refreshEpoch: (connection: Redis) => Promise<void>
+  readonly refreshEpoch: (connection: Redis) => Promise<string>
+  /**
+   * The longest break in the subscriber connection after which a Redis that came back without
+   * its data loses nothing (publishers send again what it took), counted from when the link may
+   * have stopped carrying messages (`detectionMs` before the break was noticed), in ms.
+   */
+  readonly replayWindowMs: number
+  /** How long a link may carry nothing before the bus notices (command timeout and heartbeat), in ms. */
+  readonly detectionMs: number
 }
 
 export class RedisReceiver {
@@ -67,7 +84,7 @@ export class RedisReceiver {
       topic.syncAgain = true
       return topic.syncRunning
     }
-    const { publisher, prefix, counts, onError } = this.#options
+    const { publisher, counts, onError } = this.#options
     const run = (async () => {
       do {
         topic.syncAgain = false
@@ -75,13 +92,27 @@ export class RedisReceiver {
         if (this.#options.closed() || !this.#subscribed.has(topic.name) || publisher.status !== 'ready') return
         try {
           if (!(await this.#options.epochKnown())) return
+          const epoch = this.#options.context.tag
+          let catchUp = true
           if (!topic.last) {
-            const tail = parseStreamId(await publisher.mizzenTail(prefix, logName(topic.name)))
-            if (!tail) throw new Error('Redis answered the log tail with no stream id')
-            topic.start(tail)
-          } else {
+            await this.#startAtTail(topic, epoch)
+            catchUp = false
+          } else if (topic.epoch !== epoch) {
+            // Redis came back without the log this process was reading.
+            const awayMs = performance.now() - (topic.brokeAt ?? performance.now()) + this.#options.detectionMs
+            if (awayMs <= this.#options.replayWindowMs) topic.start(LOG_START, epoch)
+            else {
+              await this.#startAtTail(topic, epoch)
+              catchUp = false
+              counts.gaps++
+              const reason = `Redis came back without its data after this gateway was away from it for ${Math.round(awayMs / 1000)} s, longer than the replay window: some messages may be missing`
+              onError(new Error(`${topic.name}: ${reason}`), 'redis catch-up')
+              topic.gap(reason, undefined)
+            }
+          }
+          if (catchUp) {
             for (;;) {
-              const page = await readLog(this.#log, logName(topic.name), topic.last, '+', CATCH_UP_PAGE)
+              const page = await readLog(this.#log, logName(topic.name), topic.last!, '+', CATCH_UP_PAGE)
               if (page === 'future') throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
               if ('gap' in page) {
                 counts.gaps++
@@ -107,6 +138,14 @@ export class RedisReceiver {
     return run
   }
 
+  /** Positions `topic` at the end of its log: it has seen everything there. */
+  async #startAtTail(topic: RedisTopic, epoch: string): Promise<void> {
+    const { publisher, prefix } = this.#options
+    const tail = parseStreamId(await publisher.mizzenTail(prefix, logName(topic.name)))
+    if (!tail) throw new Error('Redis answered the log tail with no stream id')
+    topic.start(tail, epoch)
+  }
+
   /** After the subscriber (re)connected: subscribe every topic again, then catch each up. */
   async resubscribe(): Promise<void> {
     const { subscriber, prefix, onError } = this.#options
@@ -129,7 +168,8 @@ export class RedisReceiver {
   connectionLost(): void {
     this.#subscribed.clear()
     this.#generation++
-    for (const topic of this.topics.values()) topic.startSync()
+    const now = performance.now()
+    for (const topic of this.topics.values()) topic.startSync(now)
   }
 
   /** The publisher connection is back: resume the catch-ups it interrupted. */

@@ -119,8 +119,9 @@ if after_ms > now then return {'future'} end
 local state = redis.call('HMGET', meta, 'l', 'o', 'q', 'r')
 local last = state[1]
 if not last then
-  -- Nothing added for longer than the meta lives (or ever): fine unless the cursor is that old.
-  if after_ms < now - meta_ttl_ms then return {'gap', ''} end
+  -- Nothing added for longer than the meta lives (or ever): fine unless the cursor is that old,
+  -- or is the start of the log (a reader of a new epoch's log from its start: nothing yet).
+  if after ~= '0-0' and after_ms < now - meta_ttl_ms then return {'gap', ''} end
   return {'ok'}
 end
 -- Whether every entry after the cursor is in the last run, by an origin whose entries the

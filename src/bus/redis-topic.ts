@@ -5,7 +5,9 @@
  *
  * Entries reach it in log order, from pub/sub or, after a break, from a catch-up read of the log;
  * while it catches up (`syncing`) pub/sub messages wait in a buffer, and the ones the read
- * already covered are skipped, so each entry is delivered once, in order.
+ * already covered are skipped, so each entry is delivered once, in order. A message another
+ * process sends again into a new epoch (Redis lost it, see `handed.ts`) is delivered only if it
+ * was not already: each origin's sequence numbers only grow along a topic's log.
  */
 import type { Gap } from './bus.ts'
 import { decode } from './codec.ts'
@@ -36,6 +38,10 @@ export class RedisTopic {
   readonly gapListeners = new Set<(gap: Gap) => void>()
   /** This process's position in the topic's log; undefined until the first sync. */
   last: StreamId | undefined
+  /** The epoch (the Redis) of the log `last` is a position in. */
+  epoch: string | undefined
+  /** `performance.now()` when the topic stopped receiving (its subscriber connection broke) and has not caught up since. */
+  brokeAt: number | undefined
   /** Catching up: pub/sub messages wait in the buffer. */
   syncing = true
   /** The catch-up in progress, if any, and whether another must follow it (the connection broke meanwhile). */
@@ -64,9 +70,10 @@ export class RedisTopic {
     this.positioned = new Promise((resolve) => (this.#onPositioned = resolve))
   }
 
-  /** Where the first sync found the log's end: the process has seen everything up to it. */
-  start(position: StreamId): void {
+  /** Where a sync found the log of `epoch` starts for this process: it has seen everything up to `position`. */
+  start(position: StreamId, epoch: string): void {
     this.last = position
+    this.epoch = epoch
     this.#onPositioned()
   }
 
@@ -82,10 +89,13 @@ export class RedisTopic {
 
   /** Takes an entry of the log, in order; one already passed is only noted. */
   apply(entry: LogEntry): void {
+    const delivered = this.#seen.get(entry.origin)
     this.#note(entry.origin, entry.seq)
     if (this.last && compareStreamIds(entry.id, this.last) <= 0) return
     this.last = entry.id
     if (entry.origin === this.context.origin) return
+    // Sent again into a new epoch, and delivered here before it.
+    if (delivered !== undefined && entry.seq <= delivered) return
     let payload: unknown
     try {
       payload = decode(entry.text)
@@ -113,9 +123,10 @@ export class RedisTopic {
     return origin === this.context.origin ? this.#ownInLog : this.#seen.get(origin)
   }
 
-  /** A break in the connection: buffer until the next sync. */
-  startSync(): void {
+  /** A break in the connection at `now`: buffer until the next sync. */
+  startSync(now: number): void {
     this.syncing = true
+    this.brokeAt ??= now
   }
 
   /** The catch-up read everything up to `last`: the buffered messages follow. */
@@ -123,6 +134,7 @@ export class RedisTopic {
     const buffered = this.#buffer
     this.#buffer = []
     this.syncing = false
+    this.brokeAt = undefined
     for (const entry of buffered) this.apply(entry)
   }
 

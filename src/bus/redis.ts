@@ -78,6 +78,18 @@ export interface RedisBusOptions {
   commandTimeoutMs?: number
   /** How often each connection checks that Redis answers, in ms. @default 1000 */
   heartbeatMs?: number
+  /**
+   * How long a break in the connection to a Redis that comes back without its data (restarted
+   * empty, or a replica promoted before it had everything) may last without losing messages,
+   * in ms. Each process keeps what Redis took from it for this long (plus `commandTimeoutMs` and
+   * `heartbeatMs`; at most the outbox's bytes and ten times its count, past which a warning
+   * says how much) and sends it again to the new Redis; the others
+   * drop what they already delivered. A process away from Redis for longer tells its
+   * subscribers that some messages may be missing (RESYNC_REQUIRED). Give every process the
+   * same value. A positive integer.
+   * @default 30000
+   */
+  replayWindowMs?: number
 }
 
 /** What the bus did, for metrics and tests. */
@@ -93,6 +105,8 @@ export interface RedisBusStats {
   readonly queuedBytes: number
   /** Catch-ups that found the log no longer reached back to where this process was. */
   readonly gaps: number
+  /** Messages sent again to a Redis that came back without its data. */
+  readonly replayed: number
 }
 
 export interface RedisBus extends Bus {
@@ -113,6 +127,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const handoffTimeoutMs = positiveSetting('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
   const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
   const heartbeatMs = positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
+  const replayWindowMs = positiveSetting('replayWindowMs', options.replayWindowMs ?? 30_000)
 
   // Commands fail at once while a connection is down (the bus decides what waits), and nothing
   // is re-sent behind its back: a batch sent again is the bus's choice, made idempotent.
@@ -150,12 +165,12 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   }
 
   const context: CursorContext & { tag: string } = { tag: '', origin: randomBytes(8).toString('base64url') }
-  const counts = { published: 0, sent: 0, dropped: 0, gaps: 0 }
+  const counts = { published: 0, sent: 0, dropped: 0, gaps: 0, replayed: 0 }
   let lastSeq = 0
   let closed = false
 
   /** Reads Redis's run id: a restarted (or failed-over) Redis is a new history epoch. */
-  async function refreshEpoch(connection: Redis): Promise<void> {
+  async function refreshEpoch(connection: Redis): Promise<string> {
     const info = await connection.info('server')
     const runId = /run_id:(\w+)/.exec(info)?.[1]
     if (!runId) throw new Error('Redis INFO server reported no run_id')
@@ -164,12 +179,28 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       onError(new Error('Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED'), 'history')
     }
     context.tag = tag
+    return tag
   }
   await refreshEpoch(publisher)
   /** Whether the epoch of the current publisher connection is known (reads wait for it). */
   let epochKnown: Promise<boolean> = Promise.resolve(true)
 
-  const outgoing = new RedisPublisher({ connection: commands, prefix, origin: context.origin, history, logMax, outbox: outboxOptions, counts, onError })
+  // How long a link may carry nothing before a heartbeat times out and the bus notices.
+  const detectionMs = commandTimeoutMs + heartbeatMs
+  const outgoing = new RedisPublisher({
+    connection: commands,
+    prefix,
+    origin: context.origin,
+    history,
+    logMax,
+    outbox: outboxOptions,
+    // Up to the outbox's bytes (the messages' text), and ten times its count (a fast stream of
+    // small messages): what a restart within the window would otherwise lose.
+    handed: { keepMs: replayWindowMs + detectionMs, maxEvents: outboxOptions.maxEvents * 10, maxBytes: outboxOptions.maxBytes },
+    epoch: context.tag,
+    counts,
+    onError,
+  })
   const incoming = new RedisReceiver({
     subscriber,
     publisher: commands,
@@ -181,6 +212,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     closed: () => closed,
     epochKnown: () => epochKnown,
     refreshEpoch,
+    replayWindowMs,
+    detectionMs,
   })
   const { outbox } = outgoing
   const { topics } = incoming
@@ -197,19 +230,23 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   })
   publisher.on('ready', () => {
     epochKnown = refreshEpoch(publisher).then(
-      () => true,
+      (tag) => {
+        // Before anything else is sent: what a Redis that lost it took goes first, in order.
+        outgoing.connected(tag)
+        incoming.resumeSyncs()
+        return true
+      },
       (error: unknown) => {
         onError(error, 'redis epoch')
+        // Nothing is sent to a Redis whose epoch is unknown: connect again and ask again.
+        publisher.disconnect(true)
         return false
       },
     )
-    void epochKnown.then(() => {
-      outgoing.kick()
-      incoming.resumeSyncs()
-    })
   })
 
   const heartbeat = setInterval(() => {
+    outgoing.forgetOld()
     for (const connection of [publisher, subscriber]) {
       if (connection.status !== 'ready') continue
       connection.ping().catch((error: unknown) => {
@@ -268,7 +305,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
         counts.dropped++
         outgoing.reportDrop(topic)
         message.settle('dropped')
-      } else if (publisher.status !== 'ready') {
+      } else if (!outgoing.live) {
         message.settle('queued')
       } else {
         timer = setTimeout(() => message.settle('queued'), handoffTimeoutMs)
