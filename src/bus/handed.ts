@@ -6,6 +6,7 @@
  * what it handed over for `keepMs` and, when it finds a new Redis epoch, sends it again;
  * receivers drop what they had already delivered (each origin's sequence numbers only grow).
  */
+import { FrontQueue } from './front-queue.ts'
 import type { OutboxMessage } from './outbox.ts'
 
 export interface HandedBounds {
@@ -25,8 +26,7 @@ interface Handed {
 
 export class HandedRing {
   readonly #bounds: HandedBounds
-  #entries: Handed[] = []
-  #head = 0
+  #entries = new FrontQueue<Handed>()
   #bytes = 0
   /** Messages evicted by the count or byte bound before `keepMs` was up. */
   evictedEarly = 0
@@ -47,31 +47,24 @@ export class HandedRing {
   /** Forgets what is older than `keepMs` at `now`, or past the bounds. */
   trim(now: number): void {
     const { keepMs, maxEvents, maxBytes } = this.#bounds
-    while (this.length && (this.#entries[this.#head]!.at < now - keepMs || this.length > maxEvents || this.#bytes > maxBytes)) {
-      const oldest = this.#entries[this.#head++]!
+    this.#entries.shiftWhile((oldest) => {
+      const young = oldest.at >= now - keepMs
+      if (young && this.#entries.length <= maxEvents && this.#bytes <= maxBytes) return false
       this.#bytes -= oldest.message.bytes
-      if (oldest.at >= now - keepMs) this.evictedEarly++
-    }
-    if (this.#head === this.#entries.length) {
-      this.#entries = []
-      this.#head = 0
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head)
-      this.#head = 0
-    }
+      if (young) this.evictedEarly++
+      return true
+    })
   }
 
   /** Takes every message Redis took at `from` or later, oldest first, and forgets them all. */
   takeSince(from: number): OutboxMessage[] {
-    const taken: OutboxMessage[] = []
-    for (let i = this.#head; i < this.#entries.length; i++) if (this.#entries[i]!.at >= from) taken.push(this.#entries[i]!.message)
-    this.#entries = []
-    this.#head = 0
+    const taken = this.#entries.toArray().filter((handed) => handed.at >= from).map((handed) => handed.message)
+    this.#entries = new FrontQueue()
     this.#bytes = 0
     return taken
   }
 
   get length(): number {
-    return this.#entries.length - this.#head
+    return this.#entries.length
   }
 }

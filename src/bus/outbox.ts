@@ -5,6 +5,7 @@
  * queued stays a gap-free prefix of what was published after the refusal.
  */
 import { positiveSetting } from '../errors.ts'
+import { FrontQueue } from './front-queue.ts'
 import type { PublishOutcome } from './bus.ts'
 
 export interface OutboxOptions {
@@ -50,8 +51,7 @@ export interface OutboxMessage {
 
 export class Outbox {
   readonly #options: ResolvedOutboxOptions
-  #messages: OutboxMessage[] = []
-  #head = 0
+  readonly #messages = new FrontQueue<OutboxMessage>()
   #bytes = 0
 
   constructor(options: ResolvedOutboxOptions) {
@@ -72,9 +72,7 @@ export class Outbox {
    * them after the publishers were told they were sent.
    */
   unshift(messages: readonly OutboxMessage[]): void {
-    if (!messages.length) return
-    this.#messages = [...messages, ...this.#messages.slice(this.#head)]
-    this.#head = 0
+    this.#messages.unshift(messages)
     for (const message of messages) this.#bytes += message.bytes
   }
 
@@ -82,9 +80,8 @@ export class Outbox {
   peek(count: number, bytes: number): OutboxMessage[] {
     const batch: OutboxMessage[] = []
     let size = 0
-    for (let i = this.#head; i < this.#messages.length && batch.length < count; i++) {
-      const message = this.#messages[i]!
-      if (batch.length > 0 && size + message.bytes > bytes) break
+    for (const message of this.#messages) {
+      if (batch.length === count || (batch.length > 0 && size + message.bytes > bytes)) break
       batch.push(message)
       size += message.bytes
     }
@@ -93,26 +90,18 @@ export class Outbox {
 
   /** Removes the `count` oldest messages (they were handed to Redis, or are given up). */
   shift(count: number): OutboxMessage[] {
-    const removed = this.#messages.slice(this.#head, this.#head + count)
+    const removed = this.#messages.shift(count)
     for (const message of removed) this.#bytes -= message.bytes
-    this.#head += removed.length
-    if (this.#head === this.#messages.length) {
-      this.#messages = []
-      this.#head = 0
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#messages.length) {
-      this.#messages = this.#messages.slice(this.#head)
-      this.#head = 0
-    }
     return removed
   }
 
   /** Every message still queued, oldest first. */
-  *[Symbol.iterator](): IterableIterator<OutboxMessage> {
-    for (let i = this.#head; i < this.#messages.length; i++) yield this.#messages[i]!
+  [Symbol.iterator](): IterableIterator<OutboxMessage> {
+    return this.#messages[Symbol.iterator]()
   }
 
   get length(): number {
-    return this.#messages.length - this.#head
+    return this.#messages.length
   }
 
   get bytes(): number {

@@ -11,6 +11,7 @@
  */
 import type { Gap } from './bus.ts'
 import { decode } from './codec.ts'
+import { FrontQueue } from './front-queue.ts'
 import { DeliveryMark, type CursorContext } from './mark.ts'
 import type { OutboxMessage } from './outbox.ts'
 import { compareStreamIds, type StreamId } from './stream-id.ts'
@@ -54,8 +55,7 @@ export class RedisTopic {
   /** Other origins: the highest sequence number seen in the log. */
   readonly #seen = new Map<string, number>()
   /** Own messages published on the topic that the log has not shown back yet, oldest first. */
-  #pending: OutboxMessage[] = []
-  #pendingHead = 0
+  readonly #pending = new FrontQueue<OutboxMessage>()
   #buffer: LogEntry[] = []
 
   /** Resolves once the topic has a position in the log (after its first sync). */
@@ -115,7 +115,7 @@ export class RedisTopic {
 
   /** Own messages the log has not shown back yet, oldest first. */
   get pending(): readonly OutboxMessage[] {
-    return this.#pendingHead ? this.#pending.slice(this.#pendingHead) : this.#pending
+    return this.#pending.toArray()
   }
 
   /** The highest sequence number of `origin` seen in the log. */
@@ -150,25 +150,11 @@ export class RedisTopic {
     }
   }
 
-  /** Own messages given up on (the bus closed): the log will never show them. */
-  forget(messages: readonly OutboxMessage[]): void {
-    const gone = new Set(messages)
-    this.#pending = this.pending.filter((message) => !gone.has(message))
-    this.#pendingHead = 0
-  }
-
   #note(origin: string, seq: number): void {
     if (origin === this.context.origin) {
       if (seq <= this.#ownInLog) return
       this.#ownInLog = seq
-      while (this.#pendingHead < this.#pending.length && this.#pending[this.#pendingHead]!.seq <= seq) this.#pendingHead++
-      if (this.#pendingHead === this.#pending.length) {
-        this.#pending = []
-        this.#pendingHead = 0
-      } else if (this.#pendingHead >= 1024 && this.#pendingHead * 2 >= this.#pending.length) {
-        this.#pending = this.#pending.slice(this.#pendingHead)
-        this.#pendingHead = 0
-      }
+      this.#pending.shiftWhile((message) => message.seq <= seq)
       return
     }
     const seen = this.#seen.get(origin)
