@@ -244,6 +244,27 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     expect(b.stats().gaps).toBe(0)
   })
 
+  it('should catch up from the log a Redis kept through its restart, however long it was away, and send nothing again', async () => {
+    const { bus: a } = await bus({ replayWindowMs: 200 })
+    const { bus: b, proxy } = await bus({ proxied: true, replayWindowMs: 200 })
+    const gaps: string[] = []
+    const received: string[] = []
+    b.subscribe('model:User', (e) => received.push(e.recordId), { onGap: (gap) => gaps.push(gap.reason) })
+    await Promise.all([a.ping(), b.ping()])
+    await a.publish('model:User', event('1'))
+    await eventually(() => expect(received).toEqual(['1']))
+    proxy!.cut()
+    for (const id of ids(2, 3)) expect(await a.publish('model:User', event(id))).toBe('sent')
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    await redis.restart()
+    proxy!.restore()
+    await eventually(() => expect(received).toEqual(ids(1, 3)))
+    await a.publish('model:User', event('4'))
+    await eventually(() => expect(received).toEqual(ids(1, 4)))
+    expect(gaps).toEqual([])
+    expect(a.stats().replayed).toBe(0)
+  })
+
   it('should say how many of the messages an emptied Redis took were past the bounds kept to send again', async () => {
     const errors: Error[] = []
     // Ten times the outbox's count is kept: 10 of the 12.

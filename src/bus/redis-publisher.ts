@@ -36,8 +36,8 @@ export interface RedisPublisherOptions {
   readonly outbox: ResolvedOutboxOptions
   /** How long, and how much of, what Redis took is kept to send again to a Redis that lost it. */
   readonly handed: HandedBounds
-  /** The epoch (see `refreshEpoch` in redis.ts) of the Redis the connection is on at start. */
-  readonly epoch: string
+  /** The id of the data (see `dataScript`) of the Redis the connection is on at start. */
+  readonly data: string
   /** The bus's counts this side adds to. */
   readonly counts: { sent: number; dropped: number; replayed: number }
   readonly onError: (error: unknown, context: string) => void
@@ -47,10 +47,10 @@ export class RedisPublisher {
   readonly outbox: Outbox
   readonly #options: RedisPublisherOptions
   readonly #handed: HandedRing
-  /** The epoch of the Redis the connection is on; undefined from a break until it is known again. */
-  #epoch: string | undefined
-  /** The epoch of the Redis that took the messages in `#handed`. */
-  #handedEpoch: string
+  /** The data id of the Redis the connection is on; undefined from a break until it is known again. */
+  #data: string | undefined
+  /** The data id of the Redis that took the messages in `#handed`. */
+  #handedData: string
   /** `performance.now()` when the connection last closed. */
   #lostAt = 0
   #flushing = false
@@ -63,12 +63,12 @@ export class RedisPublisher {
     this.#options = options
     this.outbox = new Outbox(options.outbox)
     this.#handed = new HandedRing(options.handed)
-    this.#epoch = this.#handedEpoch = options.epoch
+    this.#data = this.#handedData = options.data
   }
 
   /** Whether messages go to Redis now (the connection is ready and the Redis behind it known). */
   get live(): boolean {
-    return this.#epoch !== undefined && this.#options.connection.status === 'ready'
+    return this.#data !== undefined && this.#options.connection.status === 'ready'
   }
 
   /** Starts a flush if there is something to send and nothing is flushing already. */
@@ -77,13 +77,13 @@ export class RedisPublisher {
   }
 
   /**
-   * The connection is ready again, on the Redis of `epoch`. A new epoch is a Redis that may have
+   * The connection is ready again, on a Redis holding the data `data`. New data is a Redis that
    * lost what it took: what it took in the last `keepMs` before the break goes in front of the
-   * outbox, in order (the publish script applies it again, since the new Redis has no record of
+   * outbox, in order (the publish script applies it again, since the new data has no record of
    * this origin's sequence numbers).
    */
-  connected(epoch: string): void {
-    if (epoch !== this.#handedEpoch) {
+  connected(data: string): void {
+    if (data !== this.#handedData) {
       const again = this.#handed.takeSince(this.#lostAt - this.#options.handed.keepMs)
       this.outbox.unshift(again)
       this.#options.counts.replayed += again.length
@@ -95,9 +95,9 @@ export class RedisPublisher {
         this.#options.onError(new Error(`${this.#handed.evictedEarly} message(s) Redis took shortly before the break were past the bounds kept to send again: other processes may miss them`), 'redis publish')
       }
       this.#handed.evictedEarly = 0
-      this.#handedEpoch = epoch
+      this.#handedData = data
     }
-    this.#epoch = epoch
+    this.#data = data
     this.kick()
   }
 
@@ -155,8 +155,8 @@ export class RedisPublisher {
 
   /** The publisher connection closed. */
   connectionLost(): void {
-    if (this.#epoch !== undefined) this.#lostAt = performance.now()
-    this.#epoch = undefined
+    if (this.#data !== undefined) this.#lostAt = performance.now()
+    this.#data = undefined
     // Nothing waits on a connection that is gone: the publishers learn at once that it is queued.
     for (const message of this.outbox) message.settle('queued')
   }

@@ -4,23 +4,22 @@
  * pub/sub goes through to its listeners, after its first subscription and after every break in
  * the subscriber connection.
  *
- * A break that ends on a Redis of another epoch (restarted empty, or failed over) cannot be
+ * A break that ends on a Redis that lost its data (restarted empty, or flushed) cannot be
  * caught up from the old log: it is gone. Publishers send again into the new log what the old
  * Redis took in the replay window before their own break (`handed.ts`), so a topic whose break
- * was shorter than that window reads the new log from its start and drops what it already
- * delivered; after a longer break what it missed may be lost, and its listeners are told (a gap).
+ * was shorter than that window catches up as usual (the new log's ids come after the old one's)
+ * and drops what it already delivered; after a longer break what it missed may be lost, and its
+ * listeners are told (a gap).
  */
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import type { CursorContext } from './mark.ts'
 import { RedisTopic } from './redis-topic.ts'
 import { isTimeout, logName, parseWire, readLog, type LogSource, type ScriptConnection } from './redis-wire.ts'
-import { parseStreamId, type StreamId } from './stream-id.ts'
+import { parseStreamId } from './stream-id.ts'
 
 /** Entries read per catch-up call. */
 const CATCH_UP_PAGE = 1000
-/** Before every entry of a log: where a topic reads a new epoch's log from. */
-const LOG_START: StreamId = { ms: 0, seq: 0 }
 
 export interface RedisReceiverOptions {
   readonly subscriber: Redis
@@ -37,7 +36,9 @@ export interface RedisReceiverOptions {
   /** Whether the epoch of the current publisher connection is known (reads wait for it). */
   readonly epochKnown: () => Promise<boolean>
   /** Reads Redis's run id over `connection` into the context's tag. */
-  readonly refreshEpoch: (connection: Redis) => Promise<string>
+  readonly refreshEpoch: (connection: Redis) => Promise<void>
+  /** The id of the data the publisher connection's Redis holds (known once `epochKnown` is). */
+  readonly data: () => string
   /**
    * The longest break in the subscriber connection after which a Redis that came back without
    * its data loses nothing (publishers send again what it took), counted from when the link may
@@ -92,17 +93,17 @@ export class RedisReceiver {
         if (this.#options.closed() || !this.#subscribed.has(topic.name) || publisher.status !== 'ready') return
         try {
           if (!(await this.#options.epochKnown())) return
-          const epoch = this.#options.context.tag
+          const data = this.#options.data()
           let catchUp = true
           if (!topic.last) {
-            await this.#startAtTail(topic, epoch)
+            await this.#startAtTail(topic, data)
             catchUp = false
-          } else if (topic.epoch !== epoch) {
+          } else if (topic.data !== data) {
             // Redis came back without the log this process was reading.
             const awayMs = performance.now() - (topic.brokeAt ?? performance.now()) + this.#options.detectionMs
-            if (awayMs <= this.#options.replayWindowMs) topic.start(LOG_START, epoch)
+            if (awayMs <= this.#options.replayWindowMs) topic.data = data
             else {
-              await this.#startAtTail(topic, epoch)
+              await this.#startAtTail(topic, data)
               catchUp = false
               counts.gaps++
               const reason = `Redis came back without its data after this gateway was away from it for ${Math.round(awayMs / 1000)} s, longer than the replay window: some messages may be missing`
@@ -139,11 +140,11 @@ export class RedisReceiver {
   }
 
   /** Positions `topic` at the end of its log: it has seen everything there. */
-  async #startAtTail(topic: RedisTopic, epoch: string): Promise<void> {
+  async #startAtTail(topic: RedisTopic, data: string): Promise<void> {
     const { publisher, prefix } = this.#options
     const tail = parseStreamId(await publisher.mizzenTail(prefix, logName(topic.name)))
     if (!tail) throw new Error('Redis answered the log tail with no stream id')
-    topic.start(tail, epoch)
+    topic.start(tail, data)
   }
 
   /** After the subscriber (re)connected: subscribe every topic again, then catch each up. */

@@ -13,7 +13,10 @@
  *   (a cursor a gateway gave with its own messages, placed before Redis showed them back, may be
  *   behind entries that are gone, all of them its own: the run tells);
  * - `p origin:<origin>`: the last sequence number of that process's publishes applied, so that a
- *   batch sent again after a lost reply is not applied twice.
+ *   batch sent again after a lost reply is not applied twice;
+ * - `p data`: a random id the first process to connect writes, with no expiry: it lives as long
+ *   as Redis's data does, so a new one means the logs were lost (Redis restarted empty, or
+ *   flushed).
  * Channels: `p<topic>`, one per topic, carrying `<id> <origin> <seq>\n<payload>`: pub/sub order
  * is the log's order. The scripts build key names from the prefix, so they need one Redis (not
  * Redis Cluster).
@@ -119,9 +122,8 @@ if after_ms > now then return {'future'} end
 local state = redis.call('HMGET', meta, 'l', 'o', 'q', 'r')
 local last = state[1]
 if not last then
-  -- Nothing added for longer than the meta lives (or ever): fine unless the cursor is that old,
-  -- or is the start of the log (a reader of a new epoch's log from its start: nothing yet).
-  if after ~= '0-0' and after_ms < now - meta_ttl_ms then return {'gap', ''} end
+  -- Nothing added for longer than the meta lives (or ever): fine unless the cursor is that old.
+  if after_ms < now - meta_ttl_ms then return {'gap', ''} end
   return {'ok'}
 end
 -- Whether every entry after the cursor is in the last run, by an origin whose entries the
@@ -176,4 +178,14 @@ local last = redis.call('HGET', ARGV[1] .. 'meta:' .. ARGV[2], 'l')
 local before = tostring(now_ms() - 1) .. '-9007199254740991'
 if last and is_after(last, before) then return last end
 return before
+`
+
+/**
+ * ARGV: prefix, a fresh random id. The id of the data Redis holds now: `p data`, written with
+ * the fresh id if it is not there (the data is new).
+ */
+export const dataScript = `
+local key = ARGV[1] .. 'data'
+redis.call('SET', key, ARGV[2], 'NX')
+return redis.call('GET', key)
 `

@@ -6,7 +6,7 @@
  * Entries reach it in log order, from pub/sub or, after a break, from a catch-up read of the log;
  * while it catches up (`syncing`) pub/sub messages wait in a buffer, and the ones the read
  * already covered are skipped, so each entry is delivered once, in order. A message another
- * process sends again into a new epoch (Redis lost it, see `handed.ts`) is delivered only if it
+ * process sends again to a Redis that lost its data (see `handed.ts`) is delivered only if it
  * was not already: each origin's sequence numbers only grow along a topic's log.
  */
 import type { Gap } from './bus.ts'
@@ -39,8 +39,8 @@ export class RedisTopic {
   readonly gapListeners = new Set<(gap: Gap) => void>()
   /** This process's position in the topic's log; undefined until the first sync. */
   last: StreamId | undefined
-  /** The epoch (the Redis) of the log `last` is a position in. */
-  epoch: string | undefined
+  /** The id of the Redis data (see `dataScript`) whose log `last` is a position in. */
+  data: string | undefined
   /** `performance.now()` when the topic stopped receiving (its subscriber connection broke) and has not caught up since. */
   brokeAt: number | undefined
   /** Catching up: pub/sub messages wait in the buffer. */
@@ -70,10 +70,10 @@ export class RedisTopic {
     this.positioned = new Promise((resolve) => (this.#onPositioned = resolve))
   }
 
-  /** Where a sync found the log of `epoch` starts for this process: it has seen everything up to `position`. */
-  start(position: StreamId, epoch: string): void {
+  /** Where a sync found the end of the log in the Redis data `data`: the process has seen everything up to it. */
+  start(position: StreamId, data: string): void {
     this.last = position
-    this.epoch = epoch
+    this.data = data
     this.#onPositioned()
   }
 
@@ -94,7 +94,7 @@ export class RedisTopic {
     if (this.last && compareStreamIds(entry.id, this.last) <= 0) return
     this.last = entry.id
     if (entry.origin === this.context.origin) return
-    // Sent again into a new epoch, and delivered here before it.
+    // Sent again to a Redis that lost its data, and delivered here before.
     if (delivered !== undefined && entry.seq <= delivered) return
     let payload: unknown
     try {

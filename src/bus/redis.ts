@@ -37,7 +37,7 @@ import type { CursorContext, DeliveryMark } from './mark.ts'
 import { resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './outbox.ts'
 import { RedisPublisher } from './redis-publisher.ts'
 import { RedisReceiver } from './redis-receiver.ts'
-import { publishScript, readScript, tailScript } from './redis-scripts.ts'
+import { dataScript, publishScript, readScript, tailScript } from './redis-scripts.ts'
 import { isTimeout, logName, readLog, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
 import { formatStreamId, type StreamId } from './stream-id.ts'
@@ -80,8 +80,7 @@ export interface RedisBusOptions {
   heartbeatMs?: number
   /**
    * How long a break in the connection to a Redis that comes back without its data (restarted
-   * empty, or a replica promoted before it had everything) may last without losing messages,
-   * in ms. Each process keeps what Redis took from it for this long (plus `commandTimeoutMs` and
+   * empty, or flushed) may last without losing messages, in ms. Each process keeps what Redis took from it for this long (plus `commandTimeoutMs` and
    * `heartbeatMs`; at most the outbox's bytes and ten times its count, past which a warning
    * says how much) and sends it again to the new Redis; the others
    * drop what they already delivered. A process away from Redis for longer tells its
@@ -146,6 +145,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     ['mizzenPublish', publishScript],
     ['mizzenRead', readScript],
     ['mizzenTail', tailScript],
+    ['mizzenData', dataScript],
   ] as const) {
     publisher.defineCommand(script[0], { numberOfKeys: 0, lua: script[1] })
   }
@@ -170,7 +170,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   let closed = false
 
   /** Reads Redis's run id: a restarted (or failed-over) Redis is a new history epoch. */
-  async function refreshEpoch(connection: Redis): Promise<string> {
+  async function refreshEpoch(connection: Redis): Promise<void> {
     const info = await connection.info('server')
     const runId = /run_id:(\w+)/.exec(info)?.[1]
     if (!runId) throw new Error('Redis INFO server reported no run_id')
@@ -179,10 +179,18 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       onError(new Error('Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED'), 'history')
     }
     context.tag = tag
-    return tag
   }
-  await refreshEpoch(publisher)
-  /** Whether the epoch of the current publisher connection is known (reads wait for it). */
+  /**
+   * The id of the data Redis holds (see `dataScript`): unlike the run id, it survives a restart
+   * that keeps the data and a failover, and changes when the logs are lost.
+   */
+  let data = ''
+  async function refreshData(): Promise<string> {
+    data = await commands.mizzenData(prefix, randomBytes(12).toString('base64url'))
+    return data
+  }
+  await Promise.all([refreshEpoch(publisher), refreshData()])
+  /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   let epochKnown: Promise<boolean> = Promise.resolve(true)
 
   // How long a link may carry nothing before a heartbeat times out and the bus notices.
@@ -197,7 +205,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     // Up to the outbox's bytes (the messages' text), and ten times its count (a fast stream of
     // small messages): what a restart within the window would otherwise lose.
     handed: { keepMs: replayWindowMs + detectionMs, maxEvents: outboxOptions.maxEvents * 10, maxBytes: outboxOptions.maxBytes },
-    epoch: context.tag,
+    data,
     counts,
     onError,
   })
@@ -212,6 +220,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     closed: () => closed,
     epochKnown: () => epochKnown,
     refreshEpoch,
+    data: () => data,
     replayWindowMs,
     detectionMs,
   })
@@ -229,10 +238,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     outgoing.connectionLost()
   })
   publisher.on('ready', () => {
-    epochKnown = refreshEpoch(publisher).then(
-      (tag) => {
+    epochKnown = Promise.all([refreshEpoch(publisher), refreshData()]).then(
+      ([, current]) => {
         // Before anything else is sent: what a Redis that lost it took goes first, in order.
-        outgoing.connected(tag)
+        outgoing.connected(current)
         incoming.resumeSyncs()
         return true
       },
