@@ -80,12 +80,12 @@ export interface RedisBusOptions {
   heartbeatMs?: number
   /**
    * How long a break in the connection to a Redis that comes back without its data (restarted
-   * empty, or flushed) may last without losing messages, in ms. Each process keeps what Redis took from it for this long (plus `commandTimeoutMs` and
-   * `heartbeatMs`; at most the outbox's bytes and ten times its count, past which a warning
-   * says how much) and sends it again to the new Redis; the others
-   * drop what they already delivered. A process away from Redis for longer tells its
-   * subscribers that some messages may be missing (RESYNC_REQUIRED). Give every process the
-   * same value. A positive integer.
+   * empty, or flushed) may last without losing messages, in ms. Each process keeps what Redis
+   * took from it for this long (plus `commandTimeoutMs` and `heartbeatMs`; at most the outbox's
+   * bytes and ten times its count, past which a warning says how much) and sends it again to the
+   * new Redis; the others drop what they already delivered. A process away from Redis for
+   * longer tells its subscribers that some messages may be missing (RESYNC_REQUIRED). Give every
+   * process the same value. A positive integer.
    * @default 30000
    */
   replayWindowMs?: number
@@ -247,7 +247,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       },
       (error: unknown) => {
         onError(error, 'redis epoch')
-        // Nothing is sent to a Redis whose epoch is unknown: connect again and ask again.
+        // Nothing is sent to a Redis whose epoch and data are unknown: connect again and ask again.
         publisher.disconnect(true)
         return false
       },
