@@ -51,6 +51,12 @@ export interface Config {
    * (default 10000) and `MIZZEN_BUS_OUTBOX_MAX_BYTES` (default 67108864).
    */
   readonly outbox: OutboxOptions
+  /**
+   * How long a gateway's break from a Redis that comes back without its data may last without
+   * losing messages (see `RedisBusOptions.replayWindowMs`), in ms. `MIZZEN_BUS_REPLAY_WINDOW_MS`.
+   * Unset: the bus's default (30000).
+   */
+  readonly busReplayWindowMs: number | undefined
   /** Timings of the Redis rooms registry and of Redis waits (see `RedisRoomRegistryOptions`); unset ones keep their defaults. */
   readonly cluster: ClusterTimings
   /**
@@ -177,6 +183,7 @@ const env = z.object({
   MIZZEN_HISTORY_MAX_AGE_S: positiveInteger.optional(),
   MIZZEN_BUS_OUTBOX_MAX_EVENTS: positiveInteger.optional(),
   MIZZEN_BUS_OUTBOX_MAX_BYTES: positiveInteger.optional(),
+  MIZZEN_BUS_REPLAY_WINDOW_MS: positiveInteger.optional(),
   MIZZEN_DATABASE_TIMEOUT_MS: positiveInteger.optional(),
   MIZZEN_REDIS_PREFIX: z
     .string()
@@ -248,6 +255,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     limits,
     history: { maxEvents: e.MIZZEN_HISTORY_MAX_EVENTS, maxAgeSeconds: e.MIZZEN_HISTORY_MAX_AGE_S },
     outbox: { maxEvents: e.MIZZEN_BUS_OUTBOX_MAX_EVENTS, maxBytes: e.MIZZEN_BUS_OUTBOX_MAX_BYTES },
+    busReplayWindowMs: e.MIZZEN_BUS_REPLAY_WINDOW_MS,
     cluster,
     databaseTimeoutMs: e.MIZZEN_DATABASE_TIMEOUT_MS,
     redisPrefix: e.MIZZEN_REDIS_PREFIX,

@@ -104,6 +104,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       prefix: config.redisPrefix,
       history: config.history,
       outbox: config.outbox,
+      replayWindowMs: config.busReplayWindowMs,
       onError: (err, context) => {
         metrics.busError()
         logger.error({ err, context }, 'redis bus error')

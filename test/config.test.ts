@@ -19,6 +19,7 @@ describe('configuration', () => {
       limits: {},
       history: { maxEvents: undefined, maxAgeSeconds: undefined },
       outbox: { maxEvents: undefined, maxBytes: undefined },
+      busReplayWindowMs: undefined,
       cluster: {},
       databaseTimeoutMs: undefined,
       redisPrefix: 'mizzen:',
@@ -66,10 +67,17 @@ describe('configuration', () => {
     expect(config.limits).toEqual({ maxDepth: 8, maxPayloadBytes: 1024 })
   })
 
-  it('should read the history and outbox bounds', () => {
-    const config = loadConfig({ MIZZEN_HISTORY_MAX_EVENTS: '50', MIZZEN_HISTORY_MAX_AGE_S: '60', MIZZEN_BUS_OUTBOX_MAX_EVENTS: '100', MIZZEN_BUS_OUTBOX_MAX_BYTES: '4096' })
+  it('should read the history and outbox bounds and the replay window', () => {
+    const config = loadConfig({
+      MIZZEN_HISTORY_MAX_EVENTS: '50',
+      MIZZEN_HISTORY_MAX_AGE_S: '60',
+      MIZZEN_BUS_OUTBOX_MAX_EVENTS: '100',
+      MIZZEN_BUS_OUTBOX_MAX_BYTES: '4096',
+      MIZZEN_BUS_REPLAY_WINDOW_MS: '60000',
+    })
     expect(config.history).toEqual({ maxEvents: 50, maxAgeSeconds: 60 })
     expect(config.outbox).toEqual({ maxEvents: 100, maxBytes: 4096 })
+    expect(config.busReplayWindowMs).toBe(60_000)
   })
 
   it('should take PostgreSQL and Redis URLs', () => {
@@ -103,6 +111,7 @@ describe('configuration', () => {
     [{ MIZZEN_HISTORY_MAX_AGE_S: '1.5' }, 'MIZZEN_HISTORY_MAX_AGE_S', /1\.5/],
     [{ MIZZEN_BUS_OUTBOX_MAX_EVENTS: '-1' }, 'MIZZEN_BUS_OUTBOX_MAX_EVENTS', /-1/],
     [{ MIZZEN_BUS_OUTBOX_MAX_BYTES: 'lots' }, 'MIZZEN_BUS_OUTBOX_MAX_BYTES', /lots/],
+    [{ MIZZEN_BUS_REPLAY_WINDOW_MS: '0' }, 'MIZZEN_BUS_REPLAY_WINDOW_MS', /0/],
     [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
     [{ MIZZEN_TRUST_PROXY: '10.0.0.0/33' }, 'MIZZEN_TRUST_PROXY', /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/],
