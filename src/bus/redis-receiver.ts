@@ -33,7 +33,7 @@ export interface RedisReceiverOptions {
   readonly onError: (error: unknown, context: string) => void
   /** Whether the bus is closed. */
   readonly closed: () => boolean
-  /** Whether the epoch of the current publisher connection is known (reads wait for it). */
+  /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   readonly epochKnown: () => Promise<boolean>
   /** Reads Redis's run id over `connection` into the context's tag. */
   readonly refreshEpoch: (connection: Redis) => Promise<void>
