@@ -16,6 +16,7 @@ import { policyViewerKey } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import type { TrustProxy } from './http/client-address.ts'
 import { createGraphiQLPage } from './http/graphiql.ts'
+import type { RequestHandler } from './http/handler.ts'
 import { createMetricsHandler } from './http/metrics.ts'
 import { createDemoPage, demoConfig } from './demo/index.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -197,12 +198,10 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     bus: () => bus.ping(),
     ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
   })
-  const metricsEndpoint = createMetricsHandler(metrics)
+  // Each endpoint in turn takes the requests that are its own; Yoga the rest.
+  const endpoints = [probes, createMetricsHandler(metrics), graphiql, demo].filter((handler): handler is RequestHandler => handler !== undefined)
   const server = createServer(async (req, res) => {
-    if (await probes(req, res)) return
-    if (await metricsEndpoint(req, res)) return
-    if (graphiql && (await graphiql.handle(req, res))) return
-    if (demo && (await demo.handle(req, res))) return
+    for (const handle of endpoints) if (await handle(req, res)) return
     yoga(req, res)
   })
   const websocket = attachWebSocket({

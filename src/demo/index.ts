@@ -10,7 +10,8 @@
  * `Cache-Control: no-cache`.
  */
 import { readFile } from 'node:fs/promises'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import { requestPath, type RequestHandler } from '../http/handler.ts'
 import type { DataModel } from '../models/data-model.ts'
 
 export const DEMO_PATH = '/demo'
@@ -44,43 +45,36 @@ export function demoConfig(dataModel: DataModel, graphqlPath: string): DemoConfi
 /** JSON that is safe inside a `<script>` element. */
 const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c')
 
-export interface DemoPage {
-  /** Answers the request if it is the demo's; false to let the next handler have it. */
-  handle(request: IncomingMessage, response: ServerResponse): Promise<boolean>
-}
-
-export function createDemoPage(config: DemoConfig): DemoPage {
+export function createDemoPage(config: DemoConfig): RequestHandler {
   const send = (response: ServerResponse, status: number, type: string, body: string | Buffer) => {
     response
       .writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
       .end(body)
   }
-  return {
-    async handle(request, response) {
-      const pathname = (request.url ?? '').split('?')[0]!
-      if (pathname !== DEMO_PATH && !pathname.startsWith(`${DEMO_PATH}/`)) return false
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        response.writeHead(405, { allow: 'GET, HEAD' }).end()
-        return true
-      }
-      const name = pathname.slice(DEMO_PATH.length + 1)
-      const type = name === '' || name === 'index.html' ? 'text/html; charset=utf-8' : Object.hasOwn(assets, name) ? assets[name] : undefined
-      if (!type) {
-        send(response, 404, 'text/plain; charset=utf-8', 'Not Found\n')
-        return true
-      }
-      let body: string | Buffer
-      try {
-        body = type.startsWith('text/html')
-          ? (await readFile(new URL('index.html', assetsFolder), 'utf8')).replace('{{config}}', scriptJson(config))
-          : await readFile(new URL(name, assetsFolder))
-      } catch (error) {
-        // A package whose build did not copy assets/ (see package.json's build script).
-        send(response, 500, 'text/plain; charset=utf-8', `the demo's files are missing: ${(error as Error).message}\n`)
-        return true
-      }
-      send(response, 200, type, body)
+  return async (request, response) => {
+    const pathname = requestPath(request)
+    if (pathname !== DEMO_PATH && !pathname.startsWith(`${DEMO_PATH}/`)) return false
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD' }).end()
       return true
-    },
+    }
+    const name = pathname.slice(DEMO_PATH.length + 1)
+    const type = name === '' || name === 'index.html' ? 'text/html; charset=utf-8' : Object.hasOwn(assets, name) ? assets[name] : undefined
+    if (!type) {
+      send(response, 404, 'text/plain; charset=utf-8', 'Not Found\n')
+      return true
+    }
+    let body: string | Buffer
+    try {
+      body = type.startsWith('text/html')
+        ? (await readFile(new URL('index.html', assetsFolder), 'utf8')).replace('{{config}}', scriptJson(config))
+        : await readFile(new URL(name, assetsFolder))
+    } catch (error) {
+      // A package whose build did not copy assets/ (see package.json's build script).
+      send(response, 500, 'text/plain; charset=utf-8', `the demo's files are missing: ${(error as Error).message}\n`)
+      return true
+    }
+    send(response, 200, type, body)
+    return true
   }
 }

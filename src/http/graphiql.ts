@@ -10,9 +10,9 @@
  * `ETag` with `Cache-Control: no-cache`, so a reload revalidates and is answered 304 with no body.
  */
 import { createHash } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { promisify } from 'node:util'
 import { brotliCompress, constants, gzip } from 'node:zlib'
+import { requestPath, type RequestHandler } from './handler.ts'
 
 export type ContentEncoding = 'br' | 'gzip' | 'identity'
 
@@ -53,13 +53,8 @@ export function chooseEncoding(header: string | string[] | undefined): ContentEn
   return br >= gz ? 'br' : 'gzip'
 }
 
-export interface GraphiQLPage {
-  /** Answers the request if it is GraphiQL's; false to let the next handler have it. */
-  handle(request: IncomingMessage, response: ServerResponse): Promise<boolean>
-}
-
 /** GraphiQL at `path`, rendered by `render` (called once, at the first request). */
-export function createGraphiQLPage(path: string, render: () => string): GraphiQLPage {
+export function createGraphiQLPage(path: string, render: () => string): RequestHandler {
   let html: Buffer | undefined
   let tag = ''
   const encoded = new Map<ContentEncoding, Promise<Buffer>>()
@@ -85,30 +80,28 @@ export function createGraphiQLPage(path: string, render: () => string): GraphiQL
   }
   const etag = (encoding: ContentEncoding) => (encoding === 'identity' ? `"${tag}"` : `"${tag}-${encoding}"`)
 
-  return {
-    async handle(request, response) {
-      if (request.method !== 'GET' || !request.headers.accept?.includes('text/html')) return false
-      const pathname = (request.url ?? '').split('?')[0]
-      if (pathname !== path && pathname !== `${path}/`) return false
-      let encoding = chooseEncoding(request.headers['accept-encoding'])
-      let body: Buffer
-      try {
-        body = await bytes(encoding)
-      } catch {
-        encoding = 'identity'
-        body = page()
-      }
-      const headers: Record<string, string | number> = { vary: 'Accept-Encoding', etag: etag(encoding), 'cache-control': 'no-cache' }
-      const match = request.headers['if-none-match']
-      if (match && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === headers.etag)) {
-        response.writeHead(304, headers).end()
-        return true
-      }
-      headers['content-type'] = 'text/html; charset=utf-8'
-      headers['content-length'] = body.length
-      if (encoding !== 'identity') headers['content-encoding'] = encoding
-      response.writeHead(200, headers).end(body)
+  return async (request, response) => {
+    if (request.method !== 'GET' || !request.headers.accept?.includes('text/html')) return false
+    const pathname = requestPath(request)
+    if (pathname !== path && pathname !== `${path}/`) return false
+    let encoding = chooseEncoding(request.headers['accept-encoding'])
+    let body: Buffer
+    try {
+      body = await bytes(encoding)
+    } catch {
+      encoding = 'identity'
+      body = page()
+    }
+    const headers: Record<string, string | number> = { vary: 'Accept-Encoding', etag: etag(encoding), 'cache-control': 'no-cache' }
+    const match = request.headers['if-none-match']
+    if (match && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === headers.etag)) {
+      response.writeHead(304, headers).end()
       return true
-    },
+    }
+    headers['content-type'] = 'text/html; charset=utf-8'
+    headers['content-length'] = body.length
+    if (encoding !== 'identity') headers['content-encoding'] = encoding
+    response.writeHead(200, headers).end(body)
+    return true
   }
 }

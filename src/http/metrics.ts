@@ -1,13 +1,13 @@
 /** `GET /metrics`: the gateway's metrics in Prometheus text (see ../metrics.ts). */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Metrics } from '../metrics.ts'
+import { requestPath, type RequestHandler } from './handler.ts'
 
 export const METRICS_PATH = '/metrics'
 
 /** Answers GET/HEAD /metrics and returns true; anything else returns false (not served when metrics are off). */
-export function createMetricsHandler(metrics: Metrics): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function createMetricsHandler(metrics: Metrics): RequestHandler {
   return async (req, res) => {
-    if (!metrics.enabled || (req.url ?? '').split('?')[0] !== METRICS_PATH) return false
+    if (!metrics.enabled || requestPath(req) !== METRICS_PATH) return false
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('use GET\n')
       return true

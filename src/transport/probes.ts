@@ -3,7 +3,8 @@
  * balancers and orchestrators. Both answer JSON. `/ready` runs every check at once, each bounded,
  * so it answers within `timeoutMs` whatever hangs, and names every failing check with its reason.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import { requestPath, type RequestHandler } from '../http/handler.ts'
 import { withTimeout } from '../timeouts.ts'
 import { classifyInfrastructureError } from '../unavailable.ts'
 
@@ -31,10 +32,10 @@ export function failureReason(error: unknown): string {
 }
 
 /** Answers the probe paths and returns true, or returns false for any other request. */
-export function createProbeHandler(checks: Record<string, ReadinessCheck>, options: ProbeOptions = {}) {
+export function createProbeHandler(checks: Record<string, ReadinessCheck>, options: ProbeOptions = {}): RequestHandler {
   const timeoutMs = options.timeoutMs ?? 1500
-  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const path = (req.url ?? '').split('?')[0]
+  return async (req, res) => {
+    const path = requestPath(req)
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
     if (path === '/health') {
       reply(res, 200, { status: 'ok' })

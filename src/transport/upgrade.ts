@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { requestPath } from '../http/handler.ts'
 
 export interface UpgradeRules {
   path: string
@@ -51,7 +52,7 @@ export class ConnectionCounter {
 }
 
 export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules, counter: ConnectionCounter): Refusal | undefined {
-  const path = (request.url ?? '').split('?')[0]
+  const path = requestPath(request)
   if (path !== rules.path) return { status: 404, message: `no WebSocket endpoint at ${path}` }
   const origin = request.headers.origin
   if (rules.allowedOrigins.length && (!origin || !rules.allowedOrigins.includes(origin))) {
