@@ -3,6 +3,7 @@
  * applied with the wasm schema engine exactly as `prisma migrate deploy` would, so
  * `_prisma_migrations` stays compatible with Prisma's own tooling.
  */
+import type { Dirent } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
@@ -29,9 +30,12 @@ export class MigrationsFolderError extends Error {
   override readonly name = 'MigrationsFolderError'
 }
 
+/** The migrations among a migrations folder's entries, in the order they apply: its folders, by name. */
+const migrationNames = (entries: readonly Dirent[]) => entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+
 /** The migrations of `migrationsDir` that `_prisma_migrations` does not record as applied (all of them when it is missing). */
 export async function pendingMigrations(prisma: PrismaClientLike, migrationsDir: string): Promise<string[]> {
-  const names = (await readdir(migrationsDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+  const names = migrationNames(await readdir(migrationsDir, { withFileTypes: true }))
   const rows = await (prisma.$queryRawUnsafe('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL') as Promise<{ migration_name: string }[]>).catch(() => [])
   const applied = new Set(rows.map((row) => row.migration_name))
   return names.filter((name) => !applied.has(name))
@@ -45,7 +49,7 @@ async function readMigrationList(baseDir: string) {
   const lock = await readFile(join(baseDir, 'migration_lock.toml'), 'utf8').catch(() => {
     throw new MigrationsFolderError(`${baseDir} has no migration_lock.toml: is it a Prisma migrations folder?`)
   })
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+  const names = migrationNames(entries)
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,
