@@ -140,13 +140,13 @@ describe.skipIf(missing('postgresql'))('production', () => {
   })
 })
 
-describe('options that would leave the gateway less protected than they say', () => {
-  // A client is lazy: it opens nothing until its first query, which a refused start never makes.
-  const attempt = async (options: Partial<Parameters<typeof createGateway>[0]>) => {
-    const { prisma } = await openExampleDatabase('file:/nonexistent/never-opened.db', { migrate: false })
-    return createGateway({ prisma, dataModel, logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', ...options })
-  }
+/** A gateway start that is expected to be refused: its client is lazy, and a refused start never makes the first query that would open it. */
+async function attempt(options: Partial<Parameters<typeof createGateway>[0]>) {
+  const { prisma } = await openExampleDatabase('file:/nonexistent/never-opened.db', { migrate: false })
+  return createGateway({ prisma, dataModel, logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1', ...options })
+}
 
+describe('options that would leave the gateway less protected than they say', () => {
   it('should refuse a JWT secret shorter than 32 characters, as MIZZEN_JWT_SECRET does', async () => {
     await expect(attempt({ auth: { jwtSecret: 'short' } })).rejects.toMatchObject({ setting: 'auth.jwtSecret', message: expect.stringContaining('at least 32 characters') })
     await expect(attempt({ auth: { jwtSecret: 'x'.repeat(31) } })).rejects.toBeInstanceOf(ConfigError)
@@ -161,10 +161,8 @@ describe('options that would leave the gateway less protected than they say', ()
 
 describe('production without credentials', () => {
   it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
-    // A client is lazy: it opens nothing until its first query, which a refused start never makes.
-    const { prisma } = await openExampleDatabase('file:/nonexistent/never-opened.db', { migrate: false })
-    const attempt = createGateway({ prisma, dataModel, nodeEnv: 'production', logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1' })
-    await expect(attempt).rejects.toBeInstanceOf(ConfigError)
-    await expect(attempt).rejects.toMatchObject({ setting: 'MIZZEN_API_KEYS', message: expect.stringContaining('MIZZEN_API_KEYS') })
+    const refused = attempt({ nodeEnv: 'production' })
+    await expect(refused).rejects.toBeInstanceOf(ConfigError)
+    await expect(refused).rejects.toMatchObject({ setting: 'MIZZEN_API_KEYS', message: expect.stringContaining('MIZZEN_API_KEYS') })
   })
 })
