@@ -2,8 +2,7 @@
  * The `mizzen` command as a user meets it (run from the sources here; .ci/example runs the
  * packed one), and the line between the library and this repository's example app.
  */
-import { execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,9 +10,10 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import ts from 'typescript'
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { projectRoot } from '../src/app/schema-variants.ts'
 import { readPrismaSchema } from '../src/cli/prisma-schema.ts'
+import { startGatewayProcess } from './helpers/gateway-process.ts'
 
 const execFileAsync = promisify(execFile)
 // By URL: `--import tsx` would resolve tsx from the working directory, which some tests move.
@@ -111,20 +111,11 @@ describe('mizzen serve without --migrate', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('should serve, warn about the migrations the database lacks, and exit 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', tsx, join(projectRoot, 'src', 'cli', 'main.ts'), 'serve'], {
-      cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: `file:${join(dir, 'fresh.db')}`, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout!.on('data', (chunk) => (output += chunk))
-    child.stderr!.on('data', (chunk) => (output += chunk))
-    const exited = once(child, 'exit')
-    await vi.waitFor(() => expect(output).toContain('mizzen gateway listening'), { timeout: 60_000, interval: 50 })
-    const warning = output.split('\n').find((line) => line.includes('lacks'))
-    expect(JSON.parse(warning!)).toMatchObject({ pending: [expect.stringMatching(/_init$/)], msg: expect.stringContaining('run `mizzen migrate`') })
-    child.kill('SIGTERM')
-    expect((await exited)[0]).toBe(0)
+    const gateway = await startGatewayProcess('unmigrated', { DATABASE_URL: `file:${join(dir, 'fresh.db')}` }, { migrate: false })
+    expect(gateway.logs(/lacks/)).toEqual([
+      expect.objectContaining({ pending: [expect.stringMatching(/_init$/)], msg: expect.stringContaining('run `mizzen migrate`') }),
+    ])
+    expect(await gateway.kill('SIGTERM')).toBe(0)
   })
 })
 

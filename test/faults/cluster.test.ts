@@ -20,7 +20,7 @@ import { settled } from '../helpers/gateway.ts'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts'
 import { missing } from '../helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
-import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
+import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts'
 
 const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 const timings = {

@@ -1,7 +1,8 @@
 /**
- * A gateway in a process of its own (`node --import tsx src/cli/main.ts serve --migrate`, as `npm start`, configured by environment
- * variables, as an operator runs it), to kill with SIGKILL and to watch what it writes: every
- * line on stdout and stderr is kept, and `unstructured()` lists those that are not JSON log lines.
+ * A gateway in a process of its own (`node --import tsx src/cli/main.ts serve --migrate`, as
+ * `npm start`, configured by environment variables, as an operator runs it), to stop or kill and
+ * to watch what it writes: every line on stdout and stderr is kept, and `unstructured()` lists
+ * those that are not JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -21,8 +22,8 @@ export interface GatewayProcess {
   logs(msg: RegExp): Record<string, unknown>[]
   /** Lines on either stream that are not a JSON log line. */
   unstructured(): string[]
-  /** Sends the signal and resolves once the process exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>
+  /** Sends the signal and resolves, once the process exited, with its exit code (null when the signal ended it). */
+  kill(signal?: NodeJS.Signals): Promise<number | null>
   readonly exited: boolean
 }
 
@@ -46,9 +47,18 @@ const parse = (line: string): Record<string, unknown> | undefined => {
   }
 }
 
+export interface GatewayProcessOptions {
+  /** Apply the migrations at start (`serve --migrate`). @default true */
+  migrate?: boolean
+  /** How long it gets to listen, in ms. @default 60000 */
+  timeoutMs?: number
+}
+
 /** Starts a gateway with `env` (on 127.0.0.1, a free port) and resolves once it listens. */
-export async function startGatewayProcess(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<GatewayProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--migrate'], {
+export async function startGatewayProcess(name: string, env: Record<string, string>, options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const serve = ['src/cli/main.ts', 'serve', ...(options.migrate === false ? [] : ['--migrate'])]
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...serve], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,7 +68,11 @@ export async function startGatewayProcess(name: string, env: Record<string, stri
   lines(child.stdout!, stdout)
   lines(child.stderr!, stderr)
   let exited = false
-  const exit = once(child, 'exit').then(() => (exited = true))
+  let exitCode: number | null = null
+  const exit = once(child, 'exit').then(([code]) => {
+    exited = true
+    exitCode = code as number | null
+  })
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway ${name} did not start within ${timeoutMs} ms:\n${[...stdout, ...stderr].slice(-20).join('\n')}`)), timeoutMs)
     const poll = setInterval(() => {
@@ -83,9 +97,11 @@ export async function startGatewayProcess(name: string, env: Record<string, stri
     }),
     unstructured: () => [...stdout, ...stderr].filter((line) => parse(line) === undefined),
     async kill(signal = 'SIGKILL') {
-      if (exited) return
-      child.kill(signal)
-      await exit
+      if (!exited) {
+        child.kill(signal)
+        await exit
+      }
+      return exitCode
     },
     get exited() {
       return exited
