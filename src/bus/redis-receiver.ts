@@ -27,7 +27,8 @@ export interface RedisReceiverOptions {
   readonly publisher: ScriptConnection
   readonly prefix: string
   readonly context: CursorContext
-  readonly metaTtlMs: number
+  /** Where catch-up reads the topics' logs (the publisher connection's scripts). */
+  readonly log: LogSource
   /** The bus's counts this side adds to. */
   readonly counts: { gaps: number }
   readonly onError: (error: unknown, context: string) => void
@@ -58,11 +59,9 @@ export class RedisReceiver {
   /** Bumped on every subscriber reconnection: a sync that straddles one starts over. */
   #generation = 0
   readonly #options: RedisReceiverOptions
-  readonly #log: LogSource
 
   constructor(options: RedisReceiverOptions) {
     this.#options = options
-    this.#log = { commands: options.publisher, prefix: options.prefix, metaTtlMs: options.metaTtlMs }
   }
 
   #track(work: Promise<unknown>): void {
@@ -113,7 +112,7 @@ export class RedisReceiver {
           }
           if (catchUp) {
             for (;;) {
-              const page = await readLog(this.#log, logName(topic.name), topic.last!, '+', CATCH_UP_PAGE)
+              const page = await readLog(this.#options.log, logName(topic.name), topic.last!, '+', CATCH_UP_PAGE)
               if (page === 'future') throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
               if ('gap' in page) {
                 counts.gaps++

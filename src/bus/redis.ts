@@ -209,12 +209,13 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     counts,
     onError,
   })
+  const log: LogSource = { commands, prefix, metaTtlMs: history.metaTtlMs }
   const incoming = new RedisReceiver({
     subscriber,
     publisher: commands,
     prefix,
     context,
-    metaTtlMs: history.metaTtlMs,
+    log,
     counts,
     onError,
     closed: () => closed,
@@ -226,7 +227,6 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   })
   const { outbox } = outgoing
   const { topics } = incoming
-  const log: LogSource = { commands, prefix, metaTtlMs: history.metaTtlMs }
 
   // ---- Connection events.
 
