@@ -179,7 +179,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
     // fails on clients that offered some; one that offered none sees this close).
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
-      this.#close(ProtocolCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
+      this.close(ProtocolCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
       return
     }
     this.#initTimer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
@@ -187,7 +187,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   /** No `connection_init` in time: 4408. */
   initTimedOut(): void {
-    if (!this.#initReceived) this.#close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    if (!this.#initReceived) this.close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
   get connectionId(): string | undefined {
@@ -204,13 +204,13 @@ export class GraphQLWsConnection implements RenderingWaiter {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.alive = true
-    if (!this.#rate.allow()) return this.#close(CloseCode.PolicyViolation, 'Too many messages')
-    if (isBinary) return this.#close(CloseCode.BadRequest, 'Invalid message received')
+    if (!this.#rate.allow()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (isBinary) return this.close(CloseCode.BadRequest, 'Invalid message received')
     let message
     try {
       message = parseMessage(String(data))
     } catch {
-      return this.#close(CloseCode.BadRequest, 'Invalid message received')
+      return this.close(CloseCode.BadRequest, 'Invalid message received')
     }
     try {
       this.#handle(message)
@@ -233,14 +233,14 @@ export class GraphQLWsConnection implements RenderingWaiter {
         return this.#complete(message.id)
       default:
         // connection_ack, next and error are the server's to send.
-        return this.#close(CloseCode.BadRequest, 'Invalid message received')
+        return this.close(CloseCode.BadRequest, 'Invalid message received')
     }
   }
 
   /** WebSocket ping frames count against the message rate too. */
   onPing(): void {
     this.alive = true
-    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN) this.#close(CloseCode.PolicyViolation, 'Too many messages')
+    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN) this.close(CloseCode.PolicyViolation, 'Too many messages')
   }
 
   /**
@@ -257,7 +257,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   #init(payload: Record<string, unknown> | undefined): void {
-    if (this.#initReceived) return this.#close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
+    if (this.#initReceived) return this.close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
     this.#initReceived = true
     clearTimeout(this.#initTimer)
     this.#initTimer = undefined
@@ -272,7 +272,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     } catch (error) {
       if (error instanceof AuthError) {
         logger.debug({ reason: error.message }, 'websocket connection refused')
-        this.#close(ProtocolCloseCode.Forbidden, 'Forbidden')
+        this.close(ProtocolCloseCode.Forbidden, 'Forbidden')
       } else {
         this.#internalError(error)
       }
@@ -283,7 +283,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
-      this.#cancelExpiry = atTime(viewer.expiresAt, () => this.#close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
+      this.#cancelExpiry = atTime(viewer.expiresAt, () => this.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
     }
     try {
       await this.server.onConnectionOpen?.(connectionId)
@@ -299,10 +299,10 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   #subscribe(id: string, payload: SubscribePayload): void {
-    if (!this.#acknowledged) return this.#close(ProtocolCloseCode.Unauthorized, 'Unauthorized')
+    if (!this.#acknowledged) return this.close(ProtocolCloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
-    if (this.#operations.has(id)) return this.#close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+    if (this.#operations.has(id)) return this.close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
     const { runner, limits } = this.server
     const prepared = runner.prepare({ params: payload, connectionId: this.#connectionId, viewer: this.#viewer }, payload)
     if (Array.isArray(prepared)) return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
@@ -435,16 +435,12 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   // ---- closing ------------------------------------------------------------------------------
 
-  #close(code: number, reason: string): void {
+  /** The server closes the connection (a protocol error, a refusal, shutdown): logged as closed by the server. */
+  close(code: number, reason: string): void {
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
       this.#closing ??= reason
       this.socket.close(code, reason)
     }
-  }
-
-  /** The server closes the connection (shutdown): logged as closed by the server. */
-  close(code: number, reason: string): void {
-    this.#close(code, reason)
   }
 
   /** Drops the socket without a closing handshake (the client sees 1006); `why` goes to the close log line. */
@@ -456,7 +452,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #internalError(error: unknown): void {
     this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket connection failed')
     const message = error instanceof Error ? error.message : String(error)
-    this.#close(ProtocolCloseCode.InternalServerError, this.server.isProduction || message.length >= 124 ? 'Internal server error' : message)
+    this.close(ProtocolCloseCode.InternalServerError, this.server.isProduction || message.length >= 124 ? 'Internal server error' : message)
   }
 
   /** Stops every operation, then lets go of the connection (once its opening settled), and logs its close. */
