@@ -29,7 +29,8 @@ export type Scenario = (typeof scenarios)[number]
 export const subscriptionQuery: Record<Scenario, string> = {
   room: 'subscription { room(name: "bench") { event data sentAt } }',
   userEvents: 'subscription { userEvents(ids: ["1"], verbs: [MESSAGE]) { verb recordId data } }',
-  postEvents: 'subscription { postEvents(where: { published: { equals: true } }) { verb recordId node { title published } } }',
+  postEvents:
+    'subscription { postEvents(where: { published: { equals: true } }) { verb recordId node { title published } } }',
 }
 
 /** The two users of `postEvents` (their JWT `sub`); clients alternate between them. */

@@ -11,7 +11,17 @@
 import { createClient } from 'graphql-ws'
 import { io as socketIo } from 'socket.io-client'
 import WebSocket from 'ws'
-import { benchUsers, Histogram, nowMicros, subscriptionQuery, type LoadPlan, type LoadReply, type LoadRequest, type Scenario, type Stamp } from './common.ts'
+import {
+  benchUsers,
+  Histogram,
+  nowMicros,
+  subscriptionQuery,
+  type LoadPlan,
+  type LoadReply,
+  type LoadRequest,
+  type Scenario,
+  type Stamp,
+} from './common.ts'
 
 const send = (reply: LoadReply) => process.send!(reply)
 
@@ -23,7 +33,9 @@ function stampOf(scenario: Scenario, data: any): Stamp | undefined {
     case 'userEvents':
       return data?.userEvents?.data
     case 'postEvents': {
-      const [seq, t] = String(data?.postEvents?.node?.title ?? '').split(':').map(Number)
+      const [seq, t] = String(data?.postEvents?.node?.title ?? '')
+        .split(':')
+        .map(Number)
       return seq ? { seq, t: t! } : undefined
     }
   }
@@ -56,27 +68,57 @@ function open(plan: LoadPlan, index: number): Promise<void> {
   const connection = index - plan.offset
   const user = benchUsers[index % benchUsers.length]!
   const timeout = <T>(promise: Promise<T>) =>
-    Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('connection timed out')), 30_000))])
+    Promise.race([
+      promise,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('connection timed out')), 30_000)),
+    ])
 
   if (plan.server === 'raw-ws') {
     const socket = new WebSocket(plan.url.replace(/^http/, 'ws'))
     closers.push(() => socket.terminate())
     socket.on('message', (raw) => record(connection, stampOf(plan.scenario, JSON.parse(String(raw)).payload?.data)))
-    return timeout(new Promise((resolve, reject) => (socket.once('open', () => resolve()), socket.once('error', reject))))
+    return timeout(
+      new Promise((resolve, reject) => (socket.once('open', () => resolve()), socket.once('error', reject))),
+    )
   }
   if (plan.server === 'socket.io') {
-    const socket = socketIo(plan.url.replace('/graphql', ''), { transports: ['websocket'], forceNew: true, reconnection: false })
+    const socket = socketIo(plan.url.replace('/graphql', ''), {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+    })
     closers.push(() => socket.disconnect())
     socket.on('m', (message: { data: Stamp }) => record(connection, message.data))
-    return timeout(new Promise((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject))))
+    return timeout(
+      new Promise((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject))),
+    )
   }
-  const connectionParams = plan.scenario !== 'postEvents' ? {} : plan.server.startsWith('mizzen') ? { authorization: `Bearer ${plan.tokens![user]}` } : { userId: user }
+  const connectionParams =
+    plan.scenario !== 'postEvents'
+      ? {}
+      : plan.server.startsWith('mizzen')
+        ? { authorization: `Bearer ${plan.tokens![user]}` }
+        : { userId: user }
   const query = subscriptionQuery[plan.scenario]
   const url = plan.url.replace(/^http/, 'ws')
   if (plan.client === 'graphql-ws') {
-    const client = createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams, onNonLazyError: () => {} })
+    const client = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams,
+      onNonLazyError: () => {},
+    })
     closers.push(() => void client.dispose())
-    client.subscribe({ query }, { next: (result) => record(connection, stampOf(plan.scenario, result.data)), error: () => {}, complete: () => {} })
+    client.subscribe(
+      { query },
+      {
+        next: (result) => record(connection, stampOf(plan.scenario, result.data)),
+        error: () => {},
+        complete: () => {},
+      },
+    )
     return timeout(new Promise((resolve) => client.on('connected', () => resolve())))
   }
   const socket = new WebSocket(url, 'graphql-transport-ws')
@@ -88,7 +130,8 @@ function open(plan: LoadPlan, index: number): Promise<void> {
       socket.on('message', (raw) => {
         const text = String(raw)
         // The hot path: results only, parsed once.
-        if (text.includes('"type":"next"')) return record(connection, stampOf(plan.scenario, JSON.parse(text).payload?.data))
+        if (text.includes('"type":"next"'))
+          return record(connection, stampOf(plan.scenario, JSON.parse(text).payload?.data))
         const message = JSON.parse(text)
         if (message.type === 'connection_ack') {
           socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query } }))
@@ -109,7 +152,8 @@ async function connect(plan: LoadPlan): Promise<void> {
   // In batches, as many clients would arrive: a burst of thousands of handshakes helps nobody.
   for (let i = 0; i < plan.connections; i += 50) {
     const batch = []
-    for (let j = i; j < Math.min(i + 50, plan.connections); j++) batch.push(open(plan, plan.offset + j).catch(() => void failed++))
+    for (let j = i; j < Math.min(i + 50, plan.connections); j++)
+      batch.push(open(plan, plan.offset + j).catch(() => void failed++))
     await Promise.all(batch)
   }
   send({ type: 'connected', connections: plan.connections - failed, failed })
@@ -120,7 +164,9 @@ const progress = setInterval(() => send({ type: 'progress', minSeq: minSeq(), re
 process.on('message', (request: LoadRequest) => {
   switch (request.type) {
     case 'connect':
-      return void connect(request.plan).catch((error: Error) => send({ type: 'error', message: error.stack ?? String(error) }))
+      return void connect(request.plan).catch((error: Error) =>
+        send({ type: 'error', message: error.stack ?? String(error) }),
+      )
     case 'phase':
       phase = { from: request.from, to: request.to }
       histogram = new Histogram()

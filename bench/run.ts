@@ -59,10 +59,16 @@ const client = env('BENCH_CLIENT', 'raw') as LoadPlan['client']
 const wantedScenarios = env('BENCH_SCENARIOS', scenarios.join(',')).split(',') as Scenario[]
 const wantedServers = env('BENCH_SERVERS', serverKinds.join(',')).split(',') as ServerKind[]
 const cpuProfileDir = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined
-const outFile = resolve(env('BENCH_OUT', join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`)))
+const outFile = resolve(
+  env('BENCH_OUT', join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`)),
+)
 
 /** Socket.IO is compared for rooms (its own concept); model events have no Socket.IO equivalent. */
-const runs = wantedScenarios.flatMap((scenario) => wantedServers.filter((server) => server !== 'socket.io' || scenario === 'room').map((server) => ({ scenario, server })))
+const runs = wantedScenarios.flatMap((scenario) =>
+  wantedServers
+    .filter((server) => server !== 'socket.io' || scenario === 'room')
+    .map((server) => ({ scenario, server })),
+)
 
 const pinnable = (() => {
   if (cpus().length < 2) return false
@@ -90,7 +96,12 @@ function spawnNode(script: string, args: string[], cpu: number, nodeFlags: strin
 }
 
 /** The next IPC message of `child` that `match` accepts, or an error after `ms`. */
-function reply<T extends { type: string }>(child: ChildProcess, match: (message: T) => boolean, ms: number, what: string): Promise<T> {
+function reply<T extends { type: string }>(
+  child: ChildProcess,
+  match: (message: T) => boolean,
+  ms: number,
+  what: string,
+): Promise<T> {
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => done(new Error(`${what}: no answer within ${ms} ms`)), ms)
     const onMessage = (message: T) => {
@@ -163,17 +174,35 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
     lost: 0,
     reordered: 0,
   }
-  const profiling = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfileDir, `${scenario}-${server}`)}`] : []
-  const serverProcess = spawnNode('server-process.ts', [server, scenario], 0, ['--expose-gc', ...profiling, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])])
+  const profiling = cpuProfileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfileDir, `${scenario}-${server}`)}`]
+    : []
+  const serverProcess = spawnNode('server-process.ts', [server, scenario], 0, [
+    '--expose-gc',
+    ...profiling,
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+  ])
   const generators: ChildProcess[] = []
   try {
-    const { port } = await reply<Extract<ServerReply, { type: 'ready' }>>(serverProcess, (m) => m.type === 'ready', 60_000, 'server start')
+    const { port } = await reply<Extract<ServerReply, { type: 'ready' }>>(
+      serverProcess,
+      (m) => m.type === 'ready',
+      60_000,
+      'server start',
+    )
     const before = await ask(serverProcess, { type: 'memory' }, 'memory')
 
     // Subscribers, from load generators on the other CPU.
     const tokens = Object.fromEntries(
       await Promise.all(
-        benchUsers.map(async (user) => [user, await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('2h').sign(new TextEncoder().encode(BENCH_JWT_SECRET))]),
+        benchUsers.map(async (user) => [
+          user,
+          await new SignJWT({})
+            .setProtectedHeader({ alg: 'HS256' })
+            .setSubject(user)
+            .setExpirationTime('2h')
+            .sign(new TextEncoder().encode(BENCH_JWT_SECRET)),
+        ]),
       ),
     ) as Record<string, string>
     const states: LoadState[] = []
@@ -187,12 +216,27 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
       generator.on('message', (message: LoadReply) => {
         if (message.type === 'progress') Object.assign(state, { minSeq: message.minSeq, received: message.received })
       })
-      const plan: LoadPlan = { url: `http://127.0.0.1:${port}/graphql`, server, scenario, connections, offset, client, tokens }
+      const plan: LoadPlan = {
+        url: `http://127.0.0.1:${port}/graphql`,
+        server,
+        scenario,
+        connections,
+        offset,
+        client,
+        tokens,
+      }
       generator.send({ type: 'connect', plan } satisfies LoadRequest)
       offset += connections
     }
     const connectedReplies = await Promise.all(
-      generators.map((g) => reply<Extract<LoadReply, { type: 'connected' }>>(g, (m) => m.type === 'connected', 180_000, 'subscribers connecting')),
+      generators.map((g) =>
+        reply<Extract<LoadReply, { type: 'connected' }>>(
+          g,
+          (m) => m.type === 'connected',
+          180_000,
+          'subscribers connecting',
+        ),
+      ),
     )
     result.connected = connectedReplies.reduce((sum, r) => sum + r.connections, 0)
     const deadline = Date.now() + 60_000
@@ -218,7 +262,11 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
     }
     const reports = async () => {
       toAll({ type: 'report' })
-      return Promise.all(generators.map((g) => reply<Extract<LoadReply, { type: 'report' }>>(g, (m) => m.type === 'report', 30_000, 'report')))
+      return Promise.all(
+        generators.map((g) =>
+          reply<Extract<LoadReply, { type: 'report' }>>(g, (m) => m.type === 'report', 30_000, 'report'),
+        ),
+      )
     }
     const window = Math.max(4, Math.ceil(50_000 / result.connected))
     let seq = 0
@@ -235,7 +283,12 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
     const count = Math.max(1, Math.round(perSecond * seconds))
     toAll({ type: 'phase', from: seq + 1, to: seq + count })
     serverProcess.send({ type: 'rate', from: seq + 1, count, perSecond } satisfies ServerRequest)
-    const ratePublished = await reply<Extract<ServerReply, { type: 'published' }>>(serverProcess, (m) => m.type === 'published', seconds * 1000 + 60_000, 'fixed rate')
+    const ratePublished = await reply<Extract<ServerReply, { type: 'published' }>>(
+      serverProcess,
+      (m) => m.type === 'published',
+      seconds * 1000 + 60_000,
+      'fixed rate',
+    )
     await drain(ratePublished.last)
     const latency = new Histogram()
     for (const report of await reports()) latency.merge(report.histogram)
@@ -305,15 +358,35 @@ async function measure(scenario: Scenario, server: ServerKind): Promise<RunResul
 
 // ---- report ------------------------------------------------------------------------------------
 
-const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
+const fmt = (value: number, digits = 0) =>
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a'
 const ms = (micros: number) => (Number.isFinite(micros) ? `${fmt(micros / 1000, micros < 10_000 ? 2 : 1)} ms` : 'n/a')
 
 function table(results: RunResult[]): string {
-  const header = ['scenario', 'server', 'delivered msg/s', 'x raw ws', 'x Yoga', 'p50', 'p99', 'p99 x raw', 'CPU µs/msg', 'x raw', 'CPU busy', 'KB/idle conn (RSS)', 'heap', 'lost', 'reordered']
+  const header = [
+    'scenario',
+    'server',
+    'delivered msg/s',
+    'x raw ws',
+    'x Yoga',
+    'p50',
+    'p99',
+    'p99 x raw',
+    'CPU µs/msg',
+    'x raw',
+    'CPU busy',
+    'KB/idle conn (RSS)',
+    'heap',
+    'lost',
+    'reordered',
+  ]
   const rows = results.map((r) => {
     const raw = results.find((o) => o.scenario === r.scenario && o.server === 'raw-ws')
     const yoga = results.find((o) => o.scenario === r.scenario && o.server === 'yoga')
-    const ratio = (a: number, b: number | undefined) => (b && Number.isFinite(a) && Number.isFinite(b) ? fmt(a / b, 2) : '')
+    const ratio = (a: number, b: number | undefined) =>
+      b && Number.isFinite(a) && Number.isFinite(b) ? fmt(a / b, 2) : ''
     return [
       r.scenario,
       serverNames[r.server],
@@ -352,7 +425,9 @@ const loadBefore = loadavg()
 console.log(
   `fan-out: ${subscribers} subscribers; latency at ${fixedRate} deliveries/s for ${seconds} s; throughput and CPU: best of ${rounds} rounds of ${seconds} s; clients: ${client === 'raw' ? 'graphql-transport-ws over ws' : 'graphql-ws client'}`,
 )
-console.log(`machine: ${machine}; ${pinning}; load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; commit ${commit}`)
+console.log(
+  `machine: ${machine}; ${pinning}; load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; commit ${commit}`,
+)
 
 const results: RunResult[] = []
 for (const { scenario, server } of runs) {

@@ -95,7 +95,9 @@ process.on('message', (request: ServerRequest) => {
     case 'rate':
       next = request.from
       publishing = 'rate'
-      void runRate(request.count, request.perSecond).catch((error: Error) => send({ type: 'error', message: error.stack ?? String(error) }))
+      void runRate(request.count, request.perSecond).catch((error: Error) =>
+        send({ type: 'error', message: error.stack ?? String(error) }),
+      )
       return
     case 'credit':
       if (publishing === 'idle') publishing = 'credit'

@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { projectRoot, readSourceSchema, schemaVariant } from '../src/app/schema-variants.ts'
 
 const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
-const prisma = (...args: string[]) => execFileSync(process.execPath, [prismaCli, ...args], { cwd: projectRoot, stdio: 'inherit' })
+const prisma = (...args: string[]) =>
+  execFileSync(process.execPath, [prismaCli, ...args], { cwd: projectRoot, stdio: 'inherit' })
 
 async function generatePrismaClients(): Promise<void> {
   prisma('generate')
@@ -44,7 +45,11 @@ if (!process.argv.includes('--prisma')) {
   const { writeSchemaArtifacts } = await import('./schema-artifacts.ts')
   await writeSchemaArtifacts()
 }
-const migrated = await readFile(join(projectRoot, 'prisma', 'migrations', 'schema.prisma'), 'utf8').catch(() => undefined)
+const migrated = await readFile(join(projectRoot, 'prisma', 'migrations', 'schema.prisma'), 'utf8').catch(
+  () => undefined,
+)
 if (migrated !== (await readSourceSchema())) {
-  console.warn('prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>` (until then, writes to new tables and columns fail)')
+  console.warn(
+    'prisma/schema.prisma has changes that no migration covers: run `npm run db:migration -- <name>` (until then, writes to new tables and columns fail)',
+  )
 }

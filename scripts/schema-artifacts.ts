@@ -21,7 +21,12 @@ export const printedSchema = () => `${header}${printSchema(printableSchema(dataM
 async function codegenOutputs(schemaText: string): Promise<Map<string, string>> {
   const config = (await import('yaml')).parse(await readFile(join(projectRoot, 'codegen.yml'), 'utf8'))
   const outputs = await generate({ ...config, schema: schemaText, cwd: projectRoot, silent: true }, false)
-  return new Map(outputs.map((output: { filename: string; content: string }) => [join(projectRoot, output.filename), output.content]))
+  return new Map(
+    outputs.map((output: { filename: string; content: string }) => [
+      join(projectRoot, output.filename),
+      output.content,
+    ]),
+  )
 }
 
 export async function expectedSchemaArtifacts(): Promise<Map<string, string>> {

@@ -122,20 +122,21 @@ function isOrigin(value: string): boolean {
   }
 }
 
-const list = z
-  .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+)
 const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1')
 const positiveInteger = z.coerce.number().int().positive()
 
-const limitsEnv = Object.fromEntries(Object.values(limitVariables).map((name) => [name, positiveInteger.optional()])) as Record<
-  (typeof limitVariables)[keyof typeof limitVariables],
-  z.ZodOptional<typeof positiveInteger>
->
-const clusterEnv = Object.fromEntries(Object.values(clusterVariables).map((name) => [name, positiveInteger.optional()])) as Record<
-  (typeof clusterVariables)[keyof typeof clusterVariables],
-  z.ZodOptional<typeof positiveInteger>
->
+const limitsEnv = Object.fromEntries(
+  Object.values(limitVariables).map((name) => [name, positiveInteger.optional()]),
+) as Record<(typeof limitVariables)[keyof typeof limitVariables], z.ZodOptional<typeof positiveInteger>>
+const clusterEnv = Object.fromEntries(
+  Object.values(clusterVariables).map((name) => [name, positiveInteger.optional()]),
+) as Record<(typeof clusterVariables)[keyof typeof clusterVariables], z.ZodOptional<typeof positiveInteger>>
 
 const env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -175,7 +176,10 @@ const env = z.object({
   MIZZEN_JWT_ISSUER: z.string().optional(),
   MIZZEN_JWT_AUDIENCE: z.string().optional(),
   MIZZEN_ALLOWED_ORIGINS: list
-    .refine((origins) => origins.every(isOrigin), 'must be origins like https://app.example.com (scheme, host and port only)')
+    .refine(
+      (origins) => origins.every(isOrigin),
+      'must be origins like https://app.example.com (scheme, host and port only)',
+    )
     .optional(),
   MIZZEN_ALLOW_OPEN: flag.default(false),
   MIZZEN_INTROSPECTION: flag.optional(),
@@ -196,7 +200,10 @@ const env = z.object({
       try {
         return parseTrustProxy(value)
       } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `${(error as ConfigError).message.replace(/^MIZZEN_TRUST_PROXY: /, '')} (expected true, false, a hop count, or comma-separated addresses and CIDR ranges)` })
+        ctx.addIssue({
+          code: 'custom',
+          message: `${(error as ConfigError).message.replace(/^MIZZEN_TRUST_PROXY: /, '')} (expected true, false, a hop count, or comma-separated addresses and CIDR ranges)`,
+        })
         return z.NEVER
       }
     })
@@ -223,16 +230,25 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const setting = String(issue.path[0])
-    throw new ConfigError(setting, `${issue.message}${setting in present ? ` (got ${shown(setting, present[setting]!)})` : ''}`)
+    throw new ConfigError(
+      setting,
+      `${issue.message}${setting in present ? ` (got ${shown(setting, present[setting]!)})` : ''}`,
+    )
   }
   const e = parsed.data
-  const jwtKeys = (['MIZZEN_JWT_SECRET', 'MIZZEN_JWT_PUBLIC_KEY', 'MIZZEN_JWKS_URL'] as const).filter((name) => e[name] !== undefined)
+  const jwtKeys = (['MIZZEN_JWT_SECRET', 'MIZZEN_JWT_PUBLIC_KEY', 'MIZZEN_JWKS_URL'] as const).filter(
+    (name) => e[name] !== undefined,
+  )
   if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
   const limits = Object.fromEntries(
-    Object.entries(limitVariables).flatMap(([limit, variable]) => (e[variable] === undefined ? [] : [[limit, e[variable]]])),
+    Object.entries(limitVariables).flatMap(([limit, variable]) =>
+      e[variable] === undefined ? [] : [[limit, e[variable]]],
+    ),
   ) as Partial<Limits>
   const cluster = Object.fromEntries(
-    Object.entries(clusterVariables).flatMap(([timing, variable]) => (e[variable] === undefined ? [] : [[timing, e[variable]]])),
+    Object.entries(clusterVariables).flatMap(([timing, variable]) =>
+      e[variable] === undefined ? [] : [[timing, e[variable]]],
+    ),
   ) as ClusterTimings
   return {
     port: e.PORT,

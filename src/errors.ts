@@ -7,14 +7,18 @@ import { GraphQLError } from 'graphql'
 /** A bad setting: startup stops with this message, which names the setting. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
-  constructor(readonly setting: string, message: string) {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
     super(`${setting}: ${message}`)
   }
 }
 
 /** `value` if it is a positive safe integer, else a ConfigError naming `setting` (and the value's `unit`, if any). */
 export function positiveSetting(setting: string, value: number, unit?: string): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(setting, `expected a positive integer${unit ? ` (${unit})` : ''}, got ${value}`)
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new ConfigError(setting, `expected a positive integer${unit ? ` (${unit})` : ''}, got ${value}`)
   return value
 }
 
@@ -63,7 +67,11 @@ export type Service = 'redis' | 'database' | 'gateway'
  */
 export class ServiceUnavailableError extends Error {
   override readonly name = 'ServiceUnavailableError'
-  constructor(readonly service: Service, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly service: Service,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
   }
 }

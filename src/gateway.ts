@@ -128,7 +128,9 @@ export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
   close(): Promise<void>
 }
 
-export async function createGateway<Client extends PrismaClientLike>(options: GatewayOptions<Client>): Promise<Gateway<Client>> {
+export async function createGateway<Client extends PrismaClientLike>(
+  options: GatewayOptions<Client>,
+): Promise<Gateway<Client>> {
   const nodeEnv = options.nodeEnv ?? 'development'
   const logger = options.logger ?? createLogger('info')
   // Linked once here; the schema, the extension and every resolver share the linked model.
@@ -137,14 +139,23 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   const authenticator = createAuthenticator(options.auth ?? {})
   if (authenticator.open) {
     if (nodeEnv === 'production' && !options.allowOpen) {
-      throw new ConfigError('MIZZEN_API_KEYS', 'production needs credentials: set MIZZEN_API_KEYS or a JWT key (MIZZEN_JWT_SECRET, MIZZEN_JWT_PUBLIC_KEY, MIZZEN_JWKS_URL), or MIZZEN_ALLOW_OPEN=true to run open')
+      throw new ConfigError(
+        'MIZZEN_API_KEYS',
+        'production needs credentials: set MIZZEN_API_KEYS or a JWT key (MIZZEN_JWT_SECRET, MIZZEN_JWT_PUBLIC_KEY, MIZZEN_JWKS_URL), or MIZZEN_ALLOW_OPEN=true to run open',
+      )
     }
-    logger.warn('NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key before exposing it.')
+    logger.warn(
+      'NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key before exposing it.',
+    )
   }
   const policies = options.policies ?? {}
-  checkPolicyModels(policies, dataModel.models.map((model) => model.name))
+  checkPolicyModels(
+    policies,
+    dataModel.models.map((model) => model.name),
+  )
   const allowedOrigins = options.allowedOrigins ?? []
-  const metrics = typeof options.metrics === 'object' ? options.metrics : createMetrics({ enabled: options.metrics !== false })
+  const metrics =
+    typeof options.metrics === 'object' ? options.metrics : createMetrics({ enabled: options.metrics !== false })
   // Before the database opens, so that a bad rooms option stops startup with nothing to close.
   const onListenerError = (err: unknown, topic: string) => {
     metrics.busError()
@@ -152,8 +163,14 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   }
   const ownBus = options.bus ?? createMemoryBus({ onListenerError })
   const bus = countPublishes(ownBus, metrics)
-  const hub = new DeliveryHub({ metrics, onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended') })
-  const rooms = new Rooms({ bus, hub, metrics, onError: (err, context) => logger.warn({ err }, context) }, options.rooms)
+  const hub = new DeliveryHub({
+    metrics,
+    onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended'),
+  })
+  const rooms = new Rooms(
+    { bus, hub, metrics, onError: (err, context) => logger.warn({ err }, context) },
+    options.rooms,
+  )
 
   const database = options.prisma
   // Prisma loads its query compiler (WebAssembly, some 50 MB) on the first query. Loaded now, it
@@ -161,7 +178,9 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   await (database as { $connect?: () => Promise<void> }).$connect?.()
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel, metrics)
   // Every write made through the gateway publishes its events; backends install the same extension.
-  const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(realtime({ bus, dataModel, logger }))
+  const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(
+    realtime({ bus, dataModel, logger }),
+  )
 
   // Resolves once the bus answers and its subscriptions are in place (Redis subscribes asynchronously).
   await bus.ping()
@@ -171,10 +190,18 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
   // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
   // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection). Served
   // by the gateway rather than Yoga, to send its 9 MB compressed (see http/graphiql.ts).
-  const graphiql = (options.graphiql ?? nodeEnv !== 'production')
-    ? createGraphiQLPage(GRAPHQL_PATH, () => renderGraphiQL({ title: 'mizzen', subscriptionsProtocol: 'WS', defaultQuery: graphiqlDefaultQuery(dataModel) }))
-    : undefined
-  const demo = (options.demo ?? nodeEnv !== 'production') ? createDemoPage(demoConfig(dataModel, GRAPHQL_PATH)) : undefined
+  const graphiql =
+    (options.graphiql ?? nodeEnv !== 'production')
+      ? createGraphiQLPage(GRAPHQL_PATH, () =>
+          renderGraphiQL({
+            title: 'mizzen',
+            subscriptionsProtocol: 'WS',
+            defaultQuery: graphiqlDefaultQuery(dataModel),
+          }),
+        )
+      : undefined
+  const demo =
+    (options.demo ?? nodeEnv !== 'production') ? createDemoPage(demoConfig(dataModel, GRAPHQL_PATH)) : undefined
   const yoga = createYoga<Record<string, unknown>, Record<string, unknown>>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -187,7 +214,9 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     plugins: queryLimitPlugins(limits, options.introspection ?? nodeEnv !== 'production'),
     context: async (initial) => {
       // Over WebSocket the viewer was authenticated at connection_init; over HTTP, per request.
-      const viewer = (initial.viewer as Viewer | undefined) ?? (await authenticateRequest(authenticator, initial.request as Request | undefined))
+      const viewer =
+        (initial.viewer as Viewer | undefined) ??
+        (await authenticateRequest(authenticator, initial.request as Request | undefined))
       return { ...serverContext, connectionId: initial.connectionId, viewer, access: new Access(viewer, policies) }
     },
   })
@@ -199,7 +228,9 @@ export async function createGateway<Client extends PrismaClientLike>(options: Ga
     ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
   })
   // Each endpoint in turn takes the requests that are its own; Yoga the rest.
-  const endpoints = [probes, createMetricsHandler(metrics), graphiql, demo].filter((handler): handler is RequestHandler => handler !== undefined)
+  const endpoints = [probes, createMetricsHandler(metrics), graphiql, demo].filter(
+    (handler): handler is RequestHandler => handler !== undefined,
+  )
   const server = createServer(async (req, res) => {
     for (const handle of endpoints) if (await handle(req, res)) return
     yoga(req, res)

@@ -87,7 +87,8 @@ function processMetrics(): Registry {
   return processRegistry
 }
 
-const zeroes = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>
+const zeroes = <K extends string>(keys: readonly K[]) =>
+  Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>
 
 /** Counts in plain numbers; prom-client reads them when scraped. */
 class GatewayMetrics implements Metrics {

@@ -16,7 +16,8 @@ import { defaultLimits, type Limits } from './transport/limits.ts'
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const limits = { ...defaultLimits, ...overrides }
   for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`limits.${name}`, `must be a positive integer, got ${value}`)
+    if (!Number.isInteger(value) || value <= 0)
+      throw new ConfigError(`limits.${name}`, `must be a positive integer, got ${value}`)
   }
   return limits
 }

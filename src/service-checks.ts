@@ -33,7 +33,13 @@ export function reasonOf(error: unknown): string {
 
 /** Redis answers PING at `url` (its AUTH and database number included). */
 export async function checkRedis(url: string, timeoutMs = CHECK_TIMEOUT_MS): Promise<string | undefined> {
-  const client = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs })
+  const client = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+  })
   // connect() rejects with "Connection is closed."; the cause comes as an 'error' event first.
   let cause: unknown
   client.on('error', (error: unknown) => (cause ??= error))
@@ -49,7 +55,10 @@ export async function checkRedis(url: string, timeoutMs = CHECK_TIMEOUT_MS): Pro
 }
 
 /** PostgreSQL at `url` accepts the connection and answers a query; with `canCreateDatabases`, its role may CREATE DATABASE too. */
-export async function checkPostgres(url: string, options: { timeoutMs?: number; canCreateDatabases?: boolean } = {}): Promise<string | undefined> {
+export async function checkPostgres(
+  url: string,
+  options: { timeoutMs?: number; canCreateDatabases?: boolean } = {},
+): Promise<string | undefined> {
   const timeoutMs = options.timeoutMs ?? CHECK_TIMEOUT_MS
   // Loaded here, not at the top: `pg` comes with @prisma/adapter-pg, which a SQLite project lacks.
   const { default: pg } = await import('pg')

@@ -48,7 +48,11 @@ export function gatewaySettings(config: Config) {
 export async function checkDatabase(url: string): Promise<void> {
   if (databaseProvider(url) === 'sqlite') {
     const reason = checkSqliteFile(url)
-    if (reason) throw new StartupError('DATABASE_URL', `cannot create or write the SQLite file ${url.slice('file:'.length)} (${reason})`)
+    if (reason)
+      throw new StartupError(
+        'DATABASE_URL',
+        `cannot create or write the SQLite file ${url.slice('file:'.length)} (${reason})`,
+      )
     return
   }
   const reason = await checkPostgres(url)
@@ -116,7 +120,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       keyPrefix: `${config.redisPrefix}rooms:`,
       ...config.cluster,
       onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
-      onHealed: ({ brokenForMs }) => logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
+      onHealed: ({ brokenForMs }) =>
+        logger.info({ brokenForMs }, 'redis rooms registry healed: Redis rewritten from this instance’s connections'),
     })
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {

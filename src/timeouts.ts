@@ -3,7 +3,10 @@
 /** Thrown by `withTimeout` when the wait ran out (the work itself may still finish later). */
 export class TimeoutError extends Error {
   override readonly name = 'TimeoutError'
-  constructor(readonly what: string, readonly timeoutMs: number) {
+  constructor(
+    readonly what: string,
+    readonly timeoutMs: number,
+  ) {
     super(`${what} did not answer within ${timeoutMs} ms`)
   }
 }
@@ -20,4 +23,3 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: str
   })
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
 }
-

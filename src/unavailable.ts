@@ -39,7 +39,8 @@ const adapterKinds: Record<string, string> = {
 }
 
 /** pg and Node socket failures, when they reach us unwrapped (raw queries, the pool). */
-const databaseTimeouts = /Query read timeout|timeout exceeded when trying to connect|Connection terminated due to connection timeout/
+const databaseTimeouts =
+  /Query read timeout|timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 const databaseFailures = /Connection terminated|Client has encountered a connection error/
 
 interface Classified {
@@ -47,7 +48,8 @@ interface Classified {
   readonly reason: string
 }
 
-const asRecord = (value: unknown) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined)
+const asRecord = (value: unknown) =>
+  typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
 
 /** PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient resources, 57P0x operator intervention. */
 function postgresState(code: unknown): string | undefined {
@@ -69,7 +71,8 @@ function classifyOne(error: unknown): Classified | undefined {
   if (!record) return undefined
   const name = String(record.name ?? '')
   if (name.startsWith('PrismaClient')) {
-    if (name === 'PrismaClientInitializationError') return { service: 'database', reason: 'the database connection could not be set up' }
+    if (name === 'PrismaClientInitializationError')
+      return { service: 'database', reason: 'the database connection could not be set up' }
     const code = typeof record.code === 'string' ? record.code : ''
     if (prismaCodes[code]) return { service: 'database', reason: prismaCodes[code]! }
     const cause = asRecord(asRecord(asRecord(record.meta)?.driverAdapterError)?.cause)
@@ -77,27 +80,37 @@ function classifyOne(error: unknown): Classified | undefined {
     if (adapterKinds[kind]) return { service: 'database', reason: adapterKinds[kind]! }
     const state = kind === 'postgres' ? postgresState(cause?.originalCode) : undefined
     if (state) return { service: 'database', reason: state }
-    if (kind === 'sqlite' && sqliteCodes.has(Number(cause?.extendedCode) & 0xff)) return { service: 'database', reason: 'the SQLite database file cannot be used now' }
+    if (kind === 'sqlite' && sqliteCodes.has(Number(cause?.extendedCode) & 0xff))
+      return { service: 'database', reason: 'the SQLite database file cannot be used now' }
     return undefined
   }
   if (name === 'DriverAdapterError') {
     const kind = String(asRecord(record.cause)?.kind ?? '')
     if (adapterKinds[kind]) return { service: 'database', reason: adapterKinds[kind]! }
   }
-  if (name === 'MaxRetriesPerRequestError' || /^(Stream isn't writeable|Connection is closed\.)/.test(String(record.message))) {
+  if (
+    name === 'MaxRetriesPerRequestError' ||
+    /^(Stream isn't writeable|Connection is closed\.)/.test(String(record.message))
+  ) {
     return { service: 'redis', reason: 'Redis cannot be reached' }
   }
   const state = postgresState(record.code)
   if (state && typeof record.severity === 'string') return { service: 'database', reason: state }
-  if (databaseTimeouts.test(String(record.message))) return { service: 'database', reason: 'the database did not answer in time' }
-  if (databaseFailures.test(String(record.message))) return { service: 'database', reason: 'the connection to the database failed' }
+  if (databaseTimeouts.test(String(record.message)))
+    return { service: 'database', reason: 'the database did not answer in time' }
+  if (databaseFailures.test(String(record.message)))
+    return { service: 'database', reason: 'the connection to the database failed' }
   return undefined
 }
 
 /** What infrastructure failure `error` (or an error it wraps) is, if it is one. */
 export function classifyInfrastructureError(error: unknown): Classified | undefined {
   const seen = new Set<unknown>()
-  for (let current = error; current && !seen.has(current); current = asRecord(current)?.cause ?? asRecord(current)?.originalError) {
+  for (
+    let current = error;
+    current && !seen.has(current);
+    current = asRecord(current)?.cause ?? asRecord(current)?.originalError
+  ) {
     seen.add(current)
     const found = classifyOne(current)
     if (found) return found
@@ -105,14 +118,20 @@ export function classifyInfrastructureError(error: unknown): Classified | undefi
   return undefined
 }
 
-const serviceNames: Record<Service, string> = { redis: 'Redis', database: 'the database', gateway: 'another gateway instance' }
+const serviceNames: Record<Service, string> = {
+  redis: 'Redis',
+  database: 'the database',
+  gateway: 'another gateway instance',
+}
 
 /** The UNAVAILABLE client error for an infrastructure failure, or undefined for any other error. */
 export function toUnavailable(error: unknown): MizzenError | undefined {
   const found = classifyInfrastructureError(error)
   if (!found) return undefined
   // ServiceUnavailableError messages already name the service; Prisma's and drivers' do not.
-  const message = /^(Redis|the database|gateway instance|another gateway)/i.test(found.reason) ? found.reason : `${serviceNames[found.service]} is unavailable: ${found.reason}`
+  const message = /^(Redis|the database|gateway instance|another gateway)/i.test(found.reason)
+    ? found.reason
+    : `${serviceNames[found.service]} is unavailable: ${found.reason}`
   return unavailable(found.service, message)
 }
 
@@ -125,6 +144,12 @@ export function maskInfrastructureErrors(fallback: (error: unknown, message: str
     const client = toUnavailable(error)
     if (!client) return fallback(error, message, isDev)
     if (!(error instanceof GraphQLError)) return client
-    return new GraphQLError(client.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions: client.extensions })
+    return new GraphQLError(client.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      extensions: client.extensions,
+    })
   }
 }

@@ -9,7 +9,9 @@ import { useFixture } from './helpers/fixture.ts'
 import type { TestGateway } from './helpers/gateway.ts'
 
 describe('auth with an API key and an HS256 secret', () => {
-  const env = useFixture({ gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies } })
+  const env = useFixture({
+    gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies },
+  })
   let gateway: TestGateway
 
   beforeAll(() => {
@@ -22,16 +24,26 @@ describe('auth with an API key and an HS256 secret', () => {
     it('should treat a request without credentials as anonymous', async () => {
       expect(await postGraphQL(gateway.url, '{ tags { id } }')).toEqual({ data: { tags: [] } })
       const refused = await postGraphQL(gateway.url, broadcast)
-      expect(refused.errors?.[0]).toMatchObject({ message: 'anonymous clients may not broadcast to room "lobby"', extensions: { code: 'FORBIDDEN' } })
+      expect(refused.errors?.[0]).toMatchObject({
+        message: 'anonymous clients may not broadcast to room "lobby"',
+        extensions: { code: 'FORBIDDEN' },
+      })
     })
 
     it('should give an API key the service role', async () => {
-      expect(await postGraphQL(gateway.url, broadcast, undefined, { authorization: `Bearer ${SERVICE_KEY}` })).toEqual({ data: { broadcast: { recipients: 0 } } })
+      expect(await postGraphQL(gateway.url, broadcast, undefined, { authorization: `Bearer ${SERVICE_KEY}` })).toEqual({
+        data: { broadcast: { recipients: 0 } },
+      })
     })
 
     it('should give a valid JWT the user role with its sub as id', async () => {
       const user = await gateway.prisma.user.create({ data: { email: 'jwt@example.com', name: 'Jay' } })
-      const result = await postGraphQL(gateway.url, '{ users { id name } }', undefined, bearer(await userToken(String(user.id))))
+      const result = await postGraphQL(
+        gateway.url,
+        '{ users { id name } }',
+        undefined,
+        bearer(await userToken(String(user.id))),
+      )
       expect(result).toEqual({ data: { users: [{ id: String(user.id), name: 'Jay' }] } })
       const refused = await postGraphQL(gateway.url, broadcast, undefined, bearer(await userToken(String(user.id))))
       expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
@@ -43,7 +55,14 @@ describe('auth with an API key and an HS256 secret', () => {
       ['an unsigned token (alg: none)', async () => unsignedToken('1')],
       ['a token with no sub', async () => userToken('', 3600)],
       ['a wrong API key', async () => 'not-the-key'],
-      ['a token that never expires (no exp)', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('1').sign(new TextEncoder().encode(JWT_SECRET))],
+      [
+        'a token that never expires (no exp)',
+        () =>
+          new SignJWT({})
+            .setProtectedHeader({ alg: 'HS256' })
+            .setSubject('1')
+            .sign(new TextEncoder().encode(JWT_SECRET)),
+      ],
     ])('should answer 401 UNAUTHENTICATED for %s', async (_what, token) => {
       const response = await fetch(gateway.url, {
         method: 'POST',
@@ -58,12 +77,20 @@ describe('auth with an API key and an HS256 secret', () => {
 
     it('should call a wrong key a wrong key, not a malformed JWT', async () => {
       const result = await postGraphQL(gateway.url, '{ tags { id } }', undefined, bearer('k2'))
-      expect(result.errors?.[0]).toMatchObject({ message: 'invalid API key or token', extensions: { code: 'UNAUTHENTICATED' } })
+      expect(result.errors?.[0]).toMatchObject({
+        message: 'invalid API key or token',
+        extensions: { code: 'UNAUTHENTICATED' },
+      })
     })
 
     it('should refuse an Authorization header that is not a Bearer token', async () => {
-      const result = await postGraphQL(gateway.url, '{ tags { id } }', undefined, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` })
-      expect(result.errors?.[0]).toMatchObject({ message: 'authorization must be "Bearer <token>"', extensions: { code: 'UNAUTHENTICATED' } })
+      const result = await postGraphQL(gateway.url, '{ tags { id } }', undefined, {
+        authorization: `Basic ${Buffer.from('a:b').toString('base64')}`,
+      })
+      expect(result.errors?.[0]).toMatchObject({
+        message: 'authorization must be "Bearer <token>"',
+        extensions: { code: 'UNAUTHENTICATED' },
+      })
     })
 
     it('should not take an API key from anywhere but the Authorization header', async () => {
@@ -86,7 +113,11 @@ describe('auth with an API key and an HS256 secret', () => {
     })
 
     it('should close with 4403 when connection_init carries invalid credentials', async () => {
-      for (const authorization of [`Bearer ${await userToken('1', -60)}`, 'Bearer wrong-key', `Bearer ${unsignedToken('1')}`]) {
+      for (const authorization of [
+        `Bearer ${await userToken('1', -60)}`,
+        'Bearer wrong-key',
+        `Bearer ${unsignedToken('1')}`,
+      ]) {
         const refused = connectWs(gateway.wsUrl, { authorization })
         expect(await refused.closed).toBe(4403)
         await refused.client.dispose()
@@ -94,9 +125,14 @@ describe('auth with an API key and an HS256 secret', () => {
     })
 
     it('should treat an API key outside `authorization` as no credentials', async () => {
-      const misplaced = connectWs(gateway.wsUrl, { apiKey: SERVICE_KEY, headers: { authorization: `Bearer ${SERVICE_KEY}` } })
+      const misplaced = connectWs(gateway.wsUrl, {
+        apiKey: SERVICE_KEY,
+        headers: { authorization: `Bearer ${SERVICE_KEY}` },
+      })
       await misplaced.ack
-      await expect(executeWs(misplaced.client, broadcast)).resolves.toMatchObject({ errors: [{ extensions: { code: 'FORBIDDEN' } }] })
+      await expect(executeWs(misplaced.client, broadcast)).resolves.toMatchObject({
+        errors: [{ extensions: { code: 'FORBIDDEN' } }],
+      })
       await misplaced.client.dispose()
     })
 
@@ -126,8 +162,17 @@ describe('auth with a JWKS URL, issuer and audience', () => {
     await once(jwks, 'listening')
     const { port } = jwks.address() as { port: number }
     sign = (claims) =>
-      new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).setSubject('7').setIssuer(claims.iss ?? 'https://issuer.test').setAudience(claims.aud ?? 'mizzen').setExpirationTime('1h').sign(privateKey)
-    gateway = await env.startGateway({ auth: { jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwtIssuer: 'https://issuer.test', jwtAudience: 'mizzen' }, policies: examplePolicies })
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })
+        .setSubject('7')
+        .setIssuer(claims.iss ?? 'https://issuer.test')
+        .setAudience(claims.aud ?? 'mizzen')
+        .setExpirationTime('1h')
+        .sign(privateKey)
+    gateway = await env.startGateway({
+      auth: { jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwtIssuer: 'https://issuer.test', jwtAudience: 'mizzen' },
+      policies: examplePolicies,
+    })
   })
   afterAll(() => {
     jwks?.close()
@@ -152,9 +197,15 @@ describe('auth with a PEM public key', () => {
   it('should accept tokens signed by its private key and refuse others', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256')
     const other = await generateKeyPair('ES256')
-    const gateway = await env.startGateway({ auth: { jwtPublicKey: await exportSPKI(publicKey) }, policies: examplePolicies })
-    const token = (key: CryptoKey) => new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('3').setExpirationTime('1h').sign(key)
-    expect(await postGraphQL(gateway.url, '{ users { id } }', undefined, bearer(await token(privateKey)))).toEqual({ data: { users: [] } })
+    const gateway = await env.startGateway({
+      auth: { jwtPublicKey: await exportSPKI(publicKey) },
+      policies: examplePolicies,
+    })
+    const token = (key: CryptoKey) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('3').setExpirationTime('1h').sign(key)
+    expect(await postGraphQL(gateway.url, '{ users { id } }', undefined, bearer(await token(privateKey)))).toEqual({
+      data: { users: [] },
+    })
     const refused = await postGraphQL(gateway.url, '{ users { id } }', undefined, bearer(await token(other.privateKey)))
     expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
     await gateway.close()

@@ -31,7 +31,13 @@ const backends: (Needing & { name: string; create: (options: BusOptions) => Prom
   },
 ]
 
-const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', recordId: id, node: { id: Number(id), name: `n${id}` }, at: new Date(0).toISOString() })
+const event = (id: string): ModelEvent => ({
+  model: 'User',
+  verb: 'CREATED',
+  recordId: id,
+  node: { id: Number(id), name: `n${id}` },
+  at: new Date(0).toISOString(),
+})
 const idOf = (received: { payload: ModelEvent }) => received.payload.recordId
 const broadcast = (rooms: string[], event: string): RoomEnvelope => ({
   message: { id: randomUUID(), event, data: null, sender: null, sentAt: new Date(0).toISOString() },
@@ -210,7 +216,13 @@ describeEach(backends, '$name bus', ({ create }) => {
       await b.ping()
       await b.publish('model:User', event('1'))
       const cursor = seen.received[0]!.cursor
-      for (const bad of ['', 'not a cursor', cursor.slice(0, -3), Buffer.from('1.a.b.c').toString('base64url'), `${cursor}x`]) {
+      for (const bad of [
+        '',
+        'not a cursor',
+        cursor.slice(0, -3),
+        Buffer.from('1.a.b.c').toString('base64url'),
+        `${cursor}x`,
+      ]) {
         expect(() => b.resume('model:User', bad), bad).toThrow(ResyncRequiredError)
       }
       expect(() => b.resume('model:Post', cursor)).toThrow(expect.objectContaining({ reason: 'other-history' }))
@@ -219,7 +231,9 @@ describeEach(backends, '$name bus', ({ create }) => {
       const otherSeen = record(other, 'model:User')
       await other.ping()
       await other.publish('model:User', event('1'))
-      expect(() => b.resume('model:User', otherSeen.received[0]!.cursor)).toThrow(expect.objectContaining({ reason: 'other-epoch' }))
+      expect(() => b.resume('model:User', otherSeen.received[0]!.cursor)).toThrow(
+        expect.objectContaining({ reason: 'other-epoch' }),
+      )
     })
 
     it('should answer RESYNC_REQUIRED once the history was trimmed past the cursor', async () => {
@@ -229,7 +243,9 @@ describeEach(backends, '$name bus', ({ create }) => {
       // Redis trims whole nodes of about 100 entries (MAXLEN ~): publish well past that.
       await Promise.all(Array.from({ length: 300 }, (_, i) => b.publish('model:User', event(String(i + 1)))))
       // (While Redis has not shown a process its own messages back, it replays them from memory.)
-      await vi.waitFor(async () => expect(await replayError(b, seen.received[0]!.cursor)).toMatchObject({ reason: 'trimmed' }))
+      await vi.waitFor(async () =>
+        expect(await replayError(b, seen.received[0]!.cursor)).toMatchObject({ reason: 'trimmed' }),
+      )
       // The last cursor is still in reach.
       const resumed = await resumeSubscriber(b, 'model:User', seen.received[299]!.cursor)
       expect(resumed.received).toEqual([])
@@ -289,9 +305,17 @@ describe.skipIf(missing('redis'))('redis bus between processes', () => {
     b.subscribe('model:User', (e) => (received = e))
     await b.ping()
     const when = new Date('2026-01-02T03:04:05.678Z')
-    await a.publish('model:User', { ...event('3'), node: { createdAt: when, big: 12345678901234567890n, bytes: Buffer.from('hi'), nested: { at: when } } })
+    await a.publish('model:User', {
+      ...event('3'),
+      node: { createdAt: when, big: 12345678901234567890n, bytes: Buffer.from('hi'), nested: { at: when } },
+    })
     await vi.waitFor(() => expect(received).toBeDefined())
-    expect(received!.node).toEqual({ createdAt: when, big: 12345678901234567890n, bytes: Buffer.from('hi'), nested: { at: when } })
+    expect(received!.node).toEqual({
+      createdAt: when,
+      big: 12345678901234567890n,
+      bytes: Buffer.from('hi'),
+      nested: { at: when },
+    })
   })
 
   it('should keep deployments with different prefixes apart', async () => {
@@ -327,7 +351,9 @@ describe.skipIf(missing('redis'))('redis bus between processes', () => {
     ] as const) {
       for (let i = 0; i < 4; i++) {
         const resumed = await resumeSubscriber(to, 'model:User', seen.received[i]!.cursor)
-        expect(resumed.received.map(idOf), `cursor ${i + 1} of ${from === a ? 'a' : 'b'}`).toEqual(['1', '2', '3', '4'].slice(i + 1))
+        expect(resumed.received.map(idOf), `cursor ${i + 1} of ${from === a ? 'a' : 'b'}`).toEqual(
+          ['1', '2', '3', '4'].slice(i + 1),
+        )
         resumed.stop()
       }
     }

@@ -14,7 +14,13 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.ts'
 import { missing } from './helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts'
 
-const event = (id: string): ModelEvent => ({ model: 'User', verb: 'CREATED', recordId: id, node: { id, name: `n${id}` }, at: new Date(0).toISOString() })
+const event = (id: string): ModelEvent => ({
+  model: 'User',
+  verb: 'CREATED',
+  recordId: id,
+  node: { id, name: `n${id}` },
+  at: new Date(0).toISOString(),
+})
 const idOf = (received: { payload: ModelEvent }) => received.payload.recordId
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i))
 /** Waits long enough for the machine to be slow, no longer. */
@@ -36,7 +42,9 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
   })
 
   /** A bus on the test's Redis, directly or through a proxy of its own; every bus of one test shares a prefix. */
-  async function bus(options: Partial<RedisBusOptions> & { proxied?: boolean } = {}): Promise<{ bus: RedisBus; proxy?: TcpProxy }> {
+  async function bus(
+    options: Partial<RedisBusOptions> & { proxied?: boolean } = {},
+  ): Promise<{ bus: RedisBus; proxy?: TcpProxy }> {
     if (!buses.length) prefix = `recovery-${randomUUID()}:`
     const proxy = options.proxied ? await startTcpProxy({ port: redis.port }) : undefined
     if (proxy) proxies.push(proxy)
@@ -77,7 +85,11 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
 
   it('should refuse what does not fit in the outbox, count it, and send the rest', async () => {
     const errors: unknown[] = []
-    const { bus: a, proxy } = await bus({ proxied: true, outbox: { maxEvents: 3 }, onError: (error) => errors.push(error) })
+    const { bus: a, proxy } = await bus({
+      proxied: true,
+      outbox: { maxEvents: 3 },
+      onError: (error) => errors.push(error),
+    })
     const { bus: b } = await bus()
     const onB = record(b, 'model:User')
     await Promise.all([a.ping(), b.ping()])
@@ -216,7 +228,11 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     await redis.restart({ data: 'empty' })
     await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 4)))
     // A cursor from before the restart cannot be checked against a history that is gone.
-    await eventually(() => expect(() => b.resume('model:User', onA.received[0]!.cursor)).toThrow(expect.objectContaining({ reason: 'other-epoch' })))
+    await eventually(() =>
+      expect(() => b.resume('model:User', onA.received[0]!.cursor)).toThrow(
+        expect.objectContaining({ reason: 'other-epoch' }),
+      ),
+    )
     await a.publish('model:User', event('5'))
     await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 5)))
     // Cursors given after it resume as usual.
@@ -272,7 +288,11 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     for (const id of ids(1, 12)) expect(await a.publish('model:User', event(id))).toBe('sent')
     await redis.restart({ data: 'empty' })
     await eventually(() => expect(a.stats().replayed).toBe(10))
-    expect(errors.map((error) => error.message)).toContainEqual(expect.stringMatching(/^2 message\(s\) Redis took shortly before the break were past the bounds kept to send again/))
+    expect(errors.map((error) => error.message)).toContainEqual(
+      expect.stringMatching(
+        /^2 message\(s\) Redis took shortly before the break were past the bounds kept to send again/,
+      ),
+    )
   })
 
   it('should tell its listeners that messages may be missing when it was away longer than the replay window from a Redis that came back empty', async () => {
@@ -288,7 +308,13 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     await new Promise((resolve) => setTimeout(resolve, 1200))
     await redis.restart({ data: 'empty' })
     proxy!.restore()
-    await eventually(() => expect(gaps).toEqual([expect.stringMatching(/^Redis came back without its data after this gateway was away from it for \d+ s, longer than the replay window/)]))
+    await eventually(() =>
+      expect(gaps).toEqual([
+        expect.stringMatching(
+          /^Redis came back without its data after this gateway was away from it for \d+ s, longer than the replay window/,
+        ),
+      ]),
+    )
     expect(b.stats().gaps).toBe(1)
     expect(a.stats().replayed).toBe(0)
     await a.publish('model:User', event('2'))

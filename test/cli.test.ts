@@ -27,10 +27,14 @@ interface Result {
 
 async function mizzen(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', tsx, join(projectRoot, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: options.cwd ?? projectRoot,
-      env: { ...process.env, ...options.env },
-    })
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      ['--import', tsx, join(projectRoot, 'src', 'cli', 'main.ts'), ...args],
+      {
+        cwd: options.cwd ?? projectRoot,
+        env: { ...process.env, ...options.env },
+      },
+    )
     return { code: 0, stdout, stderr }
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string }
@@ -45,7 +49,9 @@ describe('the mizzen command', () => {
   it('should list its commands on --help and exit 0, and tell its version', async () => {
     const result = await mizzen(['--help'])
     expect(result.code).toBe(0)
-    expect((await mizzen(['--version'])).stdout).toBe(`${JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version}\n`)
+    expect((await mizzen(['--version'])).stdout).toBe(
+      `${JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version}\n`,
+    )
     for (const command of ['serve', 'migrate', 'print-schema']) expect(result.stdout).toContain(command)
     expect(result.stdout).toContain('provider = "mizzen-generator"')
   })
@@ -72,7 +78,10 @@ describe('the mizzen command', () => {
     const noGenerator = await mizzen(['print-schema', '--schema', schema], { cwd: dir })
     expect(noGenerator.code).toBe(1)
     expect(noGenerator.stderr).toMatch(/has no mizzen generator: add/)
-    writeFileSync(schema, `generator mizzen {\n  provider = "mizzen-generator" // the bin\n  output = "./nowhere"\n}\n${readFileSync(schema, 'utf8')}`)
+    writeFileSync(
+      schema,
+      `generator mizzen {\n  provider = "mizzen-generator" // the bin\n  output = "./nowhere"\n}\n${readFileSync(schema, 'utf8')}`,
+    )
     const notGenerated = await mizzen(['print-schema', '--schema', schema], { cwd: dir })
     expect(notGenerated.code).toBe(1)
     expect(notGenerated.stderr).toMatch(/no mizzen data model at nowhere\/index.js: run `npx prisma generate`/)
@@ -100,9 +109,13 @@ describe('the mizzen command', () => {
 
   it('should refuse a DATABASE_URL for another database than the schema declares', async () => {
     // mizzen.config.ts would pick the PostgreSQL variant for this URL; --schema overrides it.
-    const mismatch = await mizzen(['migrate', '--schema', 'prisma/schema.prisma'], { env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } })
+    const mismatch = await mizzen(['migrate', '--schema', 'prisma/schema.prisma'], {
+      env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+    })
     expect(mismatch.code).toBe(1)
-    expect(mismatch.stderr).toMatch(/DATABASE_URL is a postgresql URL, but prisma\/schema.prisma declares provider "sqlite"/)
+    expect(mismatch.stderr).toMatch(
+      /DATABASE_URL is a postgresql URL, but prisma\/schema.prisma declares provider "sqlite"/,
+    )
   })
 })
 
@@ -111,9 +124,16 @@ describe('mizzen serve without --migrate', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('should serve, warn about the migrations the database lacks, and exit 0 on SIGTERM', async () => {
-    const gateway = await startGatewayProcess('unmigrated', { DATABASE_URL: `file:${join(dir, 'fresh.db')}` }, { migrate: false })
+    const gateway = await startGatewayProcess(
+      'unmigrated',
+      { DATABASE_URL: `file:${join(dir, 'fresh.db')}` },
+      { migrate: false },
+    )
     expect(gateway.logs(/lacks/)).toEqual([
-      expect.objectContaining({ pending: [expect.stringMatching(/_init$/)], msg: expect.stringContaining('run `mizzen migrate`') }),
+      expect.objectContaining({
+        pending: [expect.stringMatching(/_init$/)],
+        msg: expect.stringContaining('run `mizzen migrate`'),
+      }),
     ])
     expect(await gateway.kill('SIGTERM')).toBe(0)
   })
@@ -133,21 +153,43 @@ describe('a config file of a "type": "commonjs" project', () => {
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
     for (const name of ['config-file', 'modules', 'errors']) {
       const source = readFileSync(join(projectRoot, 'src', 'cli', `${name}.ts`), 'utf8')
-      const options = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023, rewriteRelativeImportExtensions: true }
+      const options = {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2023,
+        rewriteRelativeImportExtensions: true,
+      }
       writeFileSync(join(cli, `${name}.js`), ts.transpileModule(source, { compilerOptions: options }).outputText)
     }
     const project = join(dir, 'project')
     mkdirSync(project)
     writeFileSync(join(project, 'package.json'), '{ "type": "commonjs" }\n')
-    writeFileSync(join(project, 'mizzen.config.js'), '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { schema: "db/schema.prisma" };\n')
-    writeFileSync(join(project, 'mizzen.config.ts'), "export default { schema: 'db/schema.prisma', policies: { models: {} } }\n")
+    writeFileSync(
+      join(project, 'mizzen.config.js'),
+      '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { schema: "db/schema.prisma" };\n',
+    )
+    writeFileSync(
+      join(project, 'mizzen.config.ts'),
+      "export default { schema: 'db/schema.prisma', policies: { models: {} } }\n",
+    )
     const driver = `import { loadConfigFile } from ${JSON.stringify(pathToFileURL(join(cli, 'config-file.js')).href)}
 for (const file of process.argv.slice(1)) console.log(JSON.stringify(await loadConfigFile(file)))`
     // The working directory is where the command finds the project's tsx.
-    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', driver, join(project, 'mizzen.config.js'), join(project, 'mizzen.config.ts')], { cwd: projectRoot })
-    const [fromJs, fromTs] = stdout.trim().split('\n').map((line) => JSON.parse(line))
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--input-type=module', '-e', driver, join(project, 'mizzen.config.js'), join(project, 'mizzen.config.ts')],
+      { cwd: projectRoot },
+    )
+    const [fromJs, fromTs] = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
     expect(fromJs).toEqual({ schema: 'db/schema.prisma', file: join(project, 'mizzen.config.js'), baseDir: project })
-    expect(fromTs).toEqual({ schema: 'db/schema.prisma', policies: { models: {} }, file: join(project, 'mizzen.config.ts'), baseDir: project })
+    expect(fromTs).toEqual({
+      schema: 'db/schema.prisma',
+      policies: { models: {} },
+      file: join(project, 'mizzen.config.ts'),
+      baseDir: project,
+    })
   })
 })
 
@@ -159,11 +201,21 @@ describe('a schema folder', () => {
     mkdirSync(join(dir, 'schema', 'models'), { recursive: true })
     mkdirSync(join(dir, 'schema', 'migrations', '1_init'), { recursive: true })
     writeFileSync(join(dir, 'schema', 'main.prisma'), 'datasource db {\n  provider = "postgresql" // comment\n}\n')
-    writeFileSync(join(dir, 'schema', 'models', 'chat.prisma'), 'generator mizzen {\n  provider = "node ./x//y.js"\n  output   = "../../out/mizzen"\n}\nmodel A {\n  id Int @id\n}\n')
+    writeFileSync(
+      join(dir, 'schema', 'models', 'chat.prisma'),
+      'generator mizzen {\n  provider = "node ./x//y.js"\n  output   = "../../out/mizzen"\n}\nmodel A {\n  id Int @id\n}\n',
+    )
     writeFileSync(join(dir, 'schema', 'migrations', '1_init', 'migration.prisma'), 'not a schema file')
     const schema = await readPrismaSchema(join(dir, 'schema'))
-    expect(schema.files.map((file) => relative(dir, file.path))).toEqual(['schema/main.prisma', 'schema/models/chat.prisma'])
-    expect(schema).toMatchObject({ provider: 'postgresql', datasourceDir: join(dir, 'schema'), mizzenOutput: join(dir, 'out', 'mizzen') })
+    expect(schema.files.map((file) => relative(dir, file.path))).toEqual([
+      'schema/main.prisma',
+      'schema/models/chat.prisma',
+    ])
+    expect(schema).toMatchObject({
+      provider: 'postgresql',
+      datasourceDir: join(dir, 'schema'),
+      mizzenOutput: join(dir, 'out', 'mizzen'),
+    })
   })
 })
 
@@ -182,7 +234,9 @@ describe('the library', () => {
   it('should reach nothing of the example app (its schema, generated clients, migrations or policies)', () => {
     const entries = ['src/index.ts', 'src/cli/main.ts', 'src/generator/index.ts'].map((path) => join(projectRoot, path))
     const files = new Set(entries.flatMap((entry) => [...reachable(entry)]))
-    const outside = [...files].map((file) => relative(projectRoot, file)).filter((file) => !file.startsWith('src/') || /^src\/(app|generated)\//.test(file))
+    const outside = [...files]
+      .map((file) => relative(projectRoot, file))
+      .filter((file) => !file.startsWith('src/') || /^src\/(app|generated)\//.test(file))
     expect(outside).toEqual([])
     expect(files.size).toBeGreaterThan(50)
   })
@@ -194,8 +248,13 @@ describe('the library', () => {
     const imported = new Set<string>()
     for (const file of new Set(entries.flatMap((entry) => [...reachable(entry)]))) {
       // Value imports only: `import type` is gone from the built JavaScript.
-      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/(?:^(?:import|export)(?! type)[^']*?from|\bimport\()\s*'([^.'][^']*)'/gm)) {
-        if (!specifier!.startsWith('node:')) imported.add(specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!)
+      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(
+        /(?:^(?:import|export)(?! type)[^']*?from|\bimport\()\s*'([^.'][^']*)'/gm,
+      )) {
+        if (!specifier!.startsWith('node:'))
+          imported.add(
+            specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!,
+          )
       }
     }
     expect([...imported].filter((name) => !declared.has(name))).toEqual([])

@@ -9,9 +9,13 @@ import { useFixture } from './helpers/fixture.ts'
 
 /** A request as it reaches the gateway: its socket's peer, and the header the proxies wrote. */
 const request = (peer: string, forwardedFor?: string | string[]) =>
-  ({ socket: { remoteAddress: peer }, headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } }) as unknown as IncomingMessage
+  ({
+    socket: { remoteAddress: peer },
+    headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor },
+  }) as unknown as IncomingMessage
 
-const addressOf = (trust: TrustProxy, peer: string, forwardedFor?: string | string[]) => clientAddressResolver(trust)(request(peer, forwardedFor))
+const addressOf = (trust: TrustProxy, peer: string, forwardedFor?: string | string[]) =>
+  clientAddressResolver(trust)(request(peer, forwardedFor))
 
 describe('client address', () => {
   it('should ignore X-Forwarded-For unless told to trust proxies', () => {
@@ -52,9 +56,12 @@ describe('client address', () => {
     expect(addressOf(2, '10.0.0.2', ' , 198.51.100.1')).toBe('198.51.100.1')
   })
 
-  it.each([['10.0.0.0/33'], ['300.1.1.1'], ['proxy.internal'], ['10.0.0.1/8/1']])('should refuse %s naming the setting', (value) => {
-    expect(() => parseTrustProxy(value)).toThrow(/^MIZZEN_TRUST_PROXY: /)
-  })
+  it.each([['10.0.0.0/33'], ['300.1.1.1'], ['proxy.internal'], ['10.0.0.1/8/1']])(
+    'should refuse %s naming the setting',
+    (value) => {
+      expect(() => parseTrustProxy(value)).toThrow(/^MIZZEN_TRUST_PROXY: /)
+    },
+  )
 })
 
 describe('per-IP connection limit behind a trusted proxy', () => {
@@ -65,7 +72,11 @@ describe('per-IP connection limit behind a trusted proxy', () => {
   it('should count clients by their forwarded address, not the proxy’s', async () => {
     await env.connectRaw(from('203.0.113.1'))
     await env.connectRaw(from('203.0.113.1'))
-    expect(await env.attempt(from('203.0.113.1'))).toEqual({ kind: 'refused', status: 429, body: 'too many connections from this address\n' })
+    expect(await env.attempt(from('203.0.113.1'))).toEqual({
+      kind: 'refused',
+      status: 429,
+      body: 'too many connections from this address\n',
+    })
     // Another client behind the same proxy is not held back by the first one's connections.
     const other = await env.connectRaw(from('203.0.113.2'))
     await other.roundTrip()
@@ -78,6 +89,9 @@ describe('per-IP connection limit without trusted proxies', () => {
   it('should ignore X-Forwarded-For: a client cannot pick its own address', async () => {
     await env.connectRaw({ headers: { 'x-forwarded-for': '203.0.113.1' } })
     await env.connectRaw({ headers: { 'x-forwarded-for': '203.0.113.2' } })
-    expect(await env.attempt({ headers: { 'x-forwarded-for': '203.0.113.3' } })).toMatchObject({ kind: 'refused', status: 429 })
+    expect(await env.attempt({ headers: { 'x-forwarded-for': '203.0.113.3' } })).toMatchObject({
+      kind: 'refused',
+      status: 429,
+    })
   })
 })

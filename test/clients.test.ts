@@ -42,11 +42,15 @@ function collect<T>(iterable: AsyncIterable<T>) {
 /** A subscription document as a query, to read its result from the cache (`ROOT_SUBSCRIPTION`). */
 const asQuery = <T extends DocumentNode>(document: T): T => ({
   ...document,
-  definitions: document.definitions.map((definition) => (definition.kind === Kind.OPERATION_DEFINITION ? { ...definition, operation: OperationTypeNode.QUERY } : definition)),
+  definitions: document.definitions.map((definition) =>
+    definition.kind === Kind.OPERATION_DEFINITION ? { ...definition, operation: OperationTypeNode.QUERY } : definition,
+  ),
 })
 
 describe('client recipes', () => {
-  const env = useFixture({ gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies } })
+  const env = useFixture({
+    gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, policies: examplePolicies },
+  })
   let gateway: TestGateway
   let n = 0
 
@@ -62,11 +66,14 @@ describe('client recipes', () => {
   /** A new user named `name` and a JWT of theirs (with the example policies they see only their own record). */
   const newUser = async (name: string) => {
     const email = `client${n++}@example.com`
-    const { createUser } = await asService('mutation ($data: UserCreateInput!) { createUser(data: $data) { id } }', { data: { name, email } })
+    const { createUser } = await asService('mutation ($data: UserCreateInput!) { createUser(data: $data) { id } }', {
+      data: { name, email },
+    })
     const id = createUser.id as string
     return { id, email, token: await userToken(id) }
   }
-  const rename = (id: string, name: string) => asService('mutation ($id: ID!, $name: String!) { updateUser(id: $id, data: { name: $name }) { id } }', { id, name })
+  const rename = (id: string, name: string) =>
+    asService('mutation ($id: ID!, $name: String!) { updateUser(id: $id, data: { name: $name }) { id } }', { id, name })
   const attached = (count: number) => waitForSubscribers(gateway, count)
   beforeEach(() => attached(0)) // the previous test's subscriptions are gone
 
@@ -75,7 +82,9 @@ describe('client recipes', () => {
       const { id, email, token } = await newUser('Old')
       const { client, close } = createApolloClient({ url: gateway.url, getToken: () => token })
       env.defer(close)
-      expect((await client.query({ query: Users })).data?.users).toEqual([{ __typename: 'User', id, name: 'Old', email }])
+      expect((await client.query({ query: Users })).data?.users).toEqual([
+        { __typename: 'User', id, name: 'Old', email },
+      ])
 
       const events: UserEvent[] = []
       const stop = followUserEvents(client, (event) => events.push(event))
@@ -98,9 +107,16 @@ describe('client recipes', () => {
       expect(events[1]).toMatchObject(eventOf('UPDATED', id, 'Newer', 'New', email))
       expect(events[1]!.cursor).not.toBe(events[0]!.cursor)
       expect(client.readQuery({ query: Users })?.users).toEqual([{ __typename: 'User', id, name: 'Newer', email }])
-      expect(client.readQuery({ query: asQuery(UserEvents), id: 'ROOT_SUBSCRIPTION' })?.userEvents).toMatchObject(eventOf('UPDATED', id, 'Newer', 'New', email))
+      expect(client.readQuery({ query: asQuery(UserEvents), id: 'ROOT_SUBSCRIPTION' })?.userEvents).toMatchObject(
+        eventOf('UPDATED', id, 'Newer', 'New', email),
+      )
       // One entry per record (User:<id>) and per past state's record (UserPrevious:<id>); none per event.
-      expect(Object.keys(client.cache.extract() as object).sort()).toEqual(['ROOT_QUERY', 'ROOT_SUBSCRIPTION', `User:${id}`, `UserPrevious:${id}`])
+      expect(Object.keys(client.cache.extract() as object).sort()).toEqual([
+        'ROOT_QUERY',
+        'ROOT_SUBSCRIPTION',
+        `User:${id}`,
+        `UserPrevious:${id}`,
+      ])
     })
 
     it('should add created users to the cached list and take deleted ones out of it', async () => {
@@ -113,7 +129,10 @@ describe('client recipes', () => {
       const { id, email } = await newUser('Created')
       await settled(() => expect(events).toHaveLength(1))
       expect(events[0]).toMatchObject(eventOf('CREATED', id, 'Created', null, email))
-      expect(client.readQuery({ query: Users })?.users).toEqual([...before, { __typename: 'User', id, name: 'Created', email }])
+      expect(client.readQuery({ query: Users })?.users).toEqual([
+        ...before,
+        { __typename: 'User', id, name: 'Created', email },
+      ])
       await asService('mutation ($id: ID!) { deleteUser(id: $id) { id } }', { id })
       await settled(() => expect(events).toHaveLength(2))
       expect(events[1]).toMatchObject(eventOf('DELETED', id, null, 'Created', email))
@@ -218,7 +237,10 @@ describe('client recipes', () => {
       await rename(id, 'New')
       await rename(id, 'Newer')
       await settled(() => expect(events.received).toHaveLength(2))
-      expect(events.received).toMatchObject([eventOf('UPDATED', id, 'New', 'Old', email), eventOf('UPDATED', id, 'Newer', 'New', email)])
+      expect(events.received).toMatchObject([
+        eventOf('UPDATED', id, 'New', 'Old', email),
+        eventOf('UPDATED', id, 'Newer', 'New', email),
+      ])
     })
   })
 })
@@ -227,24 +249,41 @@ describe('the client codegen config', () => {
   it('should have examples/clients/gql/ up to date (npx graphql-codegen --config examples/clients/codegen.yml)', async () => {
     const { generate } = await import('@graphql-codegen/cli')
     const config = (await import('yaml')).parse(readFileSync(join(projectRoot, 'examples/clients/codegen.yml'), 'utf8'))
-    const outputs: { filename: string; content: string }[] = await generate({ ...config, cwd: projectRoot, silent: true }, false)
-    expect(outputs.map((output) => output.filename).sort()).toEqual(['examples/clients/gql/gql.ts', 'examples/clients/gql/graphql.ts', 'examples/clients/gql/index.ts'])
-    for (const { filename, content } of outputs) expect(readFileSync(join(projectRoot, filename), 'utf8'), `${filename} is stale`).toBe(content)
+    const outputs: { filename: string; content: string }[] = await generate(
+      { ...config, cwd: projectRoot, silent: true },
+      false,
+    )
+    expect(outputs.map((output) => output.filename).sort()).toEqual([
+      'examples/clients/gql/gql.ts',
+      'examples/clients/gql/graphql.ts',
+      'examples/clients/gql/index.ts',
+    ])
+    for (const { filename, content } of outputs)
+      expect(readFileSync(join(projectRoot, filename), 'utf8'), `${filename} is stale`).toBe(content)
   })
 })
 
 describe('the README', () => {
   it('should show the client recipes and the codegen config exactly as they are in examples/clients/', () => {
     const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('## Client recipes'), readme.indexOf('\n## ', readme.indexOf('## Client recipes') + 1))
-    const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, language, code]) => ({ language: language!, code: code! }))
+    const section = readme.slice(
+      readme.indexOf('## Client recipes'),
+      readme.indexOf('\n## ', readme.indexOf('## Client recipes') + 1),
+    )
+    const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, language, code]) => ({
+      language: language!,
+      code: code!,
+    }))
     expect(blocks.map(({ language }) => language)).toEqual(['ts', 'ts', 'yaml', 'sh'])
     const sources = readdirSync(join(projectRoot, 'examples/clients'))
       .filter((name) => /\.(ts|yml)$/.test(name))
       .map((name) => readFileSync(join(projectRoot, 'examples/clients', name), 'utf8'))
     for (const { language, code } of blocks) {
       const shown = language === 'sh' ? code.split('#')[0]!.trim() : code
-      expect(sources.some((source) => source.includes(shown)), `README block not found verbatim in examples/clients/:\n${code}`).toBe(true)
+      expect(
+        sources.some((source) => source.includes(shown)),
+        `README block not found verbatim in examples/clients/:\n${code}`,
+      ).toBe(true)
     }
   })
 })

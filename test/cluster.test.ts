@@ -14,7 +14,13 @@ import { MESSAGES, nextMessage, roomClients, type Connection } from './helpers/r
 
 describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and PostgreSQL', () => {
   // A short sweep, so that a killed instance is purged soon after its heartbeat expires.
-  const env = useFixture({ database: 'postgresql', bus: 'redis', gateways: 2, backend: true, registryOptions: { sweepIntervalMs: 100 } })
+  const env = useFixture({
+    database: 'postgresql',
+    bus: 'redis',
+    gateways: 2,
+    backend: true,
+    registryOptions: { sweepIntervalMs: 100 },
+  })
   const keyPrefix = `${env.prefix}rooms:`
   let a: TestGateway
   let b: TestGateway
@@ -31,7 +37,10 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
   it('should deliver a write made through gateway A to a subscriber on gateway B', async () => {
     const events = subscribeWs(onB.client, 'subscription { userEvents { verb node { name } } }')
     await waitForSubscribers(b, 1)
-    const created = await postGraphQL(a.url, 'mutation { createUser(data: { email: "a@cluster.test", name: "from A" }) { id } }')
+    const created = await postGraphQL(
+      a.url,
+      'mutation { createUser(data: { email: "a@cluster.test", name: "from A" }) { id } }',
+    )
     expect(created.errors).toBeUndefined()
     expect((await events.next()).data!.userEvents).toEqual({ verb: 'CREATED', node: { name: 'from A' } })
     events.stop()
@@ -57,10 +66,16 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
   })
 
   it('should deliver a broadcast sent to gateway A to room members on gateway B, and a blast to all', async () => {
-    const inRoom = subscribeWs(onB.client, 'subscription { room(name: "funSockets", events: ["hello"]) { room event data } }')
+    const inRoom = subscribeWs(
+      onB.client,
+      'subscription { room(name: "funSockets", events: ["hello"]) { room event data } }',
+    )
     const messages = subscribeWs(onB.client, 'subscription { messages { room event } }')
     await waitForSubscribers(b, 2)
-    const sent = await postGraphQL(a.url, 'mutation { broadcast(rooms: ["funSockets"], event: "hello", data: "across") { recipients } }')
+    const sent = await postGraphQL(
+      a.url,
+      'mutation { broadcast(rooms: ["funSockets"], event: "hello", data: "across") { recipients } }',
+    )
     expect(sent.errors).toBeUndefined()
     expect((await inRoom.next()).data!.room).toEqual({ room: 'funSockets', event: 'hello', data: 'across' })
     expect((await messages.next()).data!.messages).toEqual({ room: 'funSockets', event: 'hello' })
@@ -92,20 +107,31 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
       })
     })
     /** POSTs a mutation or query to a gateway and returns its data (errors fail the test). */
-    async function call<T = Record<string, any>>(gateway: TestGateway, query: string, variables?: Record<string, unknown>): Promise<T> {
+    async function call<T = Record<string, any>>(
+      gateway: TestGateway,
+      query: string,
+      variables?: Record<string, unknown>,
+    ): Promise<T> {
       const result = await postGraphQL<T>(gateway.url, query, variables)
       expect(result.errors).toBeUndefined()
       return result.data as T
     }
     const broadcast = (gateway: TestGateway, rooms: string[], event: string) =>
-      call(gateway, 'mutation($rooms: [String!]!, $event: String!) { broadcast(rooms: $rooms, event: $event) { recipients } }', { rooms, event })
-    const roomMembers = async (gateway: TestGateway, room: string) => (await call(gateway, 'query($room: String!) { roomMembers(room: $room) }', { room })).roomMembers
+      call(
+        gateway,
+        'mutation($rooms: [String!]!, $event: String!) { broadcast(rooms: $rooms, event: $event) { recipients } }',
+        { rooms, event },
+      )
+    const roomMembers = async (gateway: TestGateway, room: string) =>
+      (await call(gateway, 'query($room: String!) { roomMembers(room: $room) }', { room })).roomMembers
 
     it('should make a join sent to A take effect on B before it returns', async () => {
       const clients = roomClients(b)
       const onB2 = await connect(b)
       const messages = await clients.subscribe(onB2, MESSAGES)
-      const joined = await call(a, `mutation($id: ID!) { join(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
+      const joined = await call(a, `mutation($id: ID!) { join(connectionId: $id, room: "lobby") { ${CHANGE} } }`, {
+        id: onB2.id,
+      })
       expect(joined.join).toEqual({ room: 'lobby', connectionIds: [onB2.id], memberCount: 1 })
       // Right after: the broadcast reaches B's connection, through the room it was joined to.
       expect((await broadcast(a, ['lobby'], 'welcome')).broadcast).toEqual({ recipients: 1 })
@@ -118,7 +144,9 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
       const onB2 = await connect(b)
       const messages = await clients.subscribe(onB2, MESSAGES)
       await call(a, `mutation($id: ID!) { join(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
-      const left = await call(a, `mutation($id: ID!) { leave(connectionId: $id, room: "lobby") { ${CHANGE} } }`, { id: onB2.id })
+      const left = await call(a, `mutation($id: ID!) { leave(connectionId: $id, room: "lobby") { ${CHANGE} } }`, {
+        id: onB2.id,
+      })
       expect(left.leave).toEqual({ room: 'lobby', connectionIds: [onB2.id], memberCount: 0 })
       expect((await broadcast(a, ['lobby'], 'missed')).broadcast).toEqual({ recipients: 0 })
       // The next message B's connection receives is the one sent to it directly, not the room's.
@@ -130,7 +158,8 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
     it('should list the members and rooms of both gateways, and count recipients on both', async () => {
       const clientsB = roomClients(b)
       const [onA1, onB1, onB2] = [await connect(a), await connect(b), await connect(b)]
-      for (const { id } of [onA1, onB1]) await call(b, 'mutation($id: ID!) { join(connectionId: $id, room: "both") { memberCount } }', { id })
+      for (const { id } of [onA1, onB1])
+        await call(b, 'mutation($id: ID!) { join(connectionId: $id, room: "both") { memberCount } }', { id })
       await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "onlyB") { memberCount } }', { id: onB2.id })
       for (const gateway of [a, b]) {
         expect(await roomMembers(gateway, 'both')).toEqual([onA1.id, onB1.id].sort())
@@ -148,9 +177,15 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
       const clientsB = roomClients(b)
       const [onA1, onB1] = [await connect(a), await connect(b)]
       const messagesB = await clientsB.subscribe(onB1, MESSAGES)
-      for (const { id } of [onA1, onB1]) await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "team") { memberCount } }', { id })
-      const added = await call(b, `mutation { addRoomMembersToRooms(sourceRoom: "team", rooms: ["news"]) { ${CHANGE} } }`)
-      expect(added.addRoomMembersToRooms).toEqual([{ room: 'news', connectionIds: [onA1.id, onB1.id].sort(), memberCount: 2 }])
+      for (const { id } of [onA1, onB1])
+        await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "team") { memberCount } }', { id })
+      const added = await call(
+        b,
+        `mutation { addRoomMembersToRooms(sourceRoom: "team", rooms: ["news"]) { ${CHANGE} } }`,
+      )
+      expect(added.addRoomMembersToRooms).toEqual([
+        { room: 'news', connectionIds: [onA1.id, onB1.id].sort(), memberCount: 2 },
+      ])
       expect((await broadcast(b, ['news'], 'headline')).broadcast).toEqual({ recipients: 2 })
       expect(await nextMessage(messagesB)).toMatchObject({ room: 'news', event: 'headline' })
       const left = await call(a, `mutation { leaveAll(room: "team") { ${CHANGE} } }`)
@@ -172,7 +207,10 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
 
     it('should answer NOT_FOUND on both gateways for a connection no gateway holds', async () => {
       for (const gateway of [a, b]) {
-        const result: GraphQLResponse = await postGraphQL(gateway.url, 'mutation { join(connectionId: "nobody", room: "x") { memberCount } }')
+        const result: GraphQLResponse = await postGraphQL(
+          gateway.url,
+          'mutation { join(connectionId: "nobody", room: "x") { memberCount } }',
+        )
         expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
       }
     })
@@ -182,7 +220,10 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
       expect(await roomMembers(a, 'wake')).toEqual(['doomed-connection'])
       await instance.crash()
       await settled(async () => expect(await roomMembers(a, 'wake')).toEqual([]))
-      const result = await postGraphQL(b.url, 'mutation { join(connectionId: "doomed-connection", room: "x") { memberCount } }')
+      const result = await postGraphQL(
+        b.url,
+        'mutation { join(connectionId: "doomed-connection", room: "x") { memberCount } }',
+      )
       expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
     })
   })
@@ -199,7 +240,10 @@ describe.skipIf(missing('redis'))('a gateway whose peer does not answer a rooms 
     await inspector.hset(`${keyPrefix}owners`, 'muted-connection', 'mute')
     await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
     await mute.subscribe(`${keyPrefix}commands:mute`)
-    const result = await postGraphQL(gateway.url, 'mutation { join(connectionId: "muted-connection", room: "x") { memberCount } }')
+    const result = await postGraphQL(
+      gateway.url,
+      'mutation { join(connectionId: "muted-connection", room: "x") { memberCount } }',
+    )
     expect(result.errors?.[0]).toMatchObject({
       message: 'gateway instance mute did not answer the rooms command "join" within 200 ms',
       extensions: { code: 'UNAVAILABLE' },

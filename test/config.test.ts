@@ -12,7 +12,14 @@ describe('configuration', () => {
       redisUrl: undefined,
       logLevel: 'info',
       nodeEnv: 'development',
-      auth: { apiKeys: [], jwtSecret: undefined, jwtPublicKey: undefined, jwksUrl: undefined, jwtIssuer: undefined, jwtAudience: undefined },
+      auth: {
+        apiKeys: [],
+        jwtSecret: undefined,
+        jwtPublicKey: undefined,
+        jwksUrl: undefined,
+        jwtIssuer: undefined,
+        jwtAudience: undefined,
+      },
       allowOpen: false,
       allowedOrigins: [],
       introspection: undefined,
@@ -29,11 +36,19 @@ describe('configuration', () => {
   })
 
   it('should read the Redis prefix, the metrics switch and the trusted proxies', () => {
-    expect(loadConfig({ MIZZEN_REDIS_PREFIX: 'staging:', MIZZEN_METRICS: 'false' })).toMatchObject({ redisPrefix: 'staging:', metrics: false })
+    expect(loadConfig({ MIZZEN_REDIS_PREFIX: 'staging:', MIZZEN_METRICS: 'false' })).toMatchObject({
+      redisPrefix: 'staging:',
+      metrics: false,
+    })
     expect(loadConfig({ MIZZEN_TRUST_PROXY: 'true' }).trustProxy).toBe(true)
     expect(loadConfig({ MIZZEN_TRUST_PROXY: 'false' }).trustProxy).toBe(false)
     expect(loadConfig({ MIZZEN_TRUST_PROXY: '2' }).trustProxy).toBe(2)
-    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::/32 , 192.168.1.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32', '192.168.1.7'])
+    expect(loadConfig({ MIZZEN_TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::/32 , 192.168.1.7' }).trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      '2001:db8::/32',
+      '192.168.1.7',
+    ])
   })
 
   it('should read the cluster timings and the database timeout', () => {
@@ -44,7 +59,12 @@ describe('configuration', () => {
       MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '700',
       MIZZEN_DATABASE_TIMEOUT_MS: '4000',
     })
-    expect(config.cluster).toEqual({ redisTimeoutMs: 500, commandTimeoutMs: 1000, heartbeatTtlMs: 3000, sweepIntervalMs: 700 })
+    expect(config.cluster).toEqual({
+      redisTimeoutMs: 500,
+      commandTimeoutMs: 1000,
+      heartbeatTtlMs: 3000,
+      sweepIntervalMs: 700,
+    })
     expect(config.databaseTimeoutMs).toBe(4000)
   })
 
@@ -81,8 +101,16 @@ describe('configuration', () => {
   })
 
   it('should take PostgreSQL and Redis URLs', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/app', REDIS_URL: 'redis://cache:6379', PORT: '8080' })
-    expect(config).toMatchObject({ databaseUrl: 'postgres://u@db:5432/app', redisUrl: 'redis://cache:6379', port: 8080 })
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u@db:5432/app',
+      REDIS_URL: 'redis://cache:6379',
+      PORT: '8080',
+    })
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://u@db:5432/app',
+      redisUrl: 'redis://cache:6379',
+      port: 8080,
+    })
   })
 
   it('should treat empty variables as unset', () => {
@@ -101,7 +129,11 @@ describe('configuration', () => {
     [{ MIZZEN_JWT_SECRET: 'short' }, 'MIZZEN_JWT_SECRET', /at least 32 characters/],
     [{ MIZZEN_JWT_PUBLIC_KEY: 'not a key' }, 'MIZZEN_JWT_PUBLIC_KEY', /PEM public key/],
     [{ MIZZEN_JWKS_URL: 'ftp://keys' }, 'MIZZEN_JWKS_URL', /http\(s\) URL/],
-    [{ MIZZEN_JWT_SECRET: 'x'.repeat(32), MIZZEN_JWKS_URL: 'https://keys.example/jwks.json' }, 'MIZZEN_JWKS_URL', /only one of/],
+    [
+      { MIZZEN_JWT_SECRET: 'x'.repeat(32), MIZZEN_JWKS_URL: 'https://keys.example/jwks.json' },
+      'MIZZEN_JWKS_URL',
+      /only one of/,
+    ],
     [{ MIZZEN_ALLOW_OPEN: 'yes' }, 'MIZZEN_ALLOW_OPEN', /yes/],
     [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example,notaurl' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
     [{ MIZZEN_ALLOWED_ORIGINS: 'https://app.example/path' }, 'MIZZEN_ALLOWED_ORIGINS', /must be origins like/],
@@ -114,7 +146,11 @@ describe('configuration', () => {
     [{ MIZZEN_BUS_REPLAY_WINDOW_MS: '0' }, 'MIZZEN_BUS_REPLAY_WINDOW_MS', /0/],
     [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
-    [{ MIZZEN_TRUST_PROXY: '10.0.0.0/33' }, 'MIZZEN_TRUST_PROXY', /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/],
+    [
+      { MIZZEN_TRUST_PROXY: '10.0.0.0/33' },
+      'MIZZEN_TRUST_PROXY',
+      /"10\.0\.0\.0\/33" is not an IP address, a CIDR range/,
+    ],
     [{ MIZZEN_TRUST_PROXY: 'proxy.internal' }, 'MIZZEN_TRUST_PROXY', /expected true, false, a hop count/],
   ])('should refuse %o naming the setting', (env, setting, message) => {
     let error: unknown
@@ -139,7 +175,9 @@ describe('configuration', () => {
       throw new Error('accepted')
     }
     const secret = 'almost-long-enough-secret-value'
-    expect(refusal({ MIZZEN_JWT_SECRET: secret })).toBe('MIZZEN_JWT_SECRET: must be at least 32 characters (256 bits) for HS256 (got a value of 31 characters)')
+    expect(refusal({ MIZZEN_JWT_SECRET: secret })).toBe(
+      'MIZZEN_JWT_SECRET: must be at least 32 characters (256 bits) for HS256 (got a value of 31 characters)',
+    )
     const redis = refusal({ REDIS_URL: 'http://admin:hunter2@cache:6379' })
     expect(redis).toContain('"http://admin:***@cache:6379"')
     expect(redis).not.toContain('hunter2')

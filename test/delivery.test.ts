@@ -60,8 +60,14 @@ describe('delivery hub: subscriptions read as streams', () => {
 
   it('should let a selection end its subscription after a last value, or on a payload it does not deliver', async () => {
     const hub = new DeliveryHub()
-    const untilLast: Selection<string> = { see: (p) => p, admit: (p, control) => (p === 'last' && control.endAfterThis(), true) }
-    const untilStop: Selection<string> = { see: (p) => p, admit: (p, control) => (p === 'stop' ? (control.endAfterThis(), false) : true) }
+    const untilLast: Selection<string> = {
+      see: (p) => p,
+      admit: (p, control) => (p === 'last' && control.endAfterThis(), true),
+    }
+    const untilStop: Selection<string> = {
+      see: (p) => p,
+      admit: (p, control) => (p === 'stop' ? (control.endAfterThis(), false) : true),
+    }
     const a = hub.subscribe('t', untilLast)
     const b = hub.subscribe('t', untilStop)
     for (const p of ['a', 'last', 'stop', 'b']) hub.deliver('t', p)
@@ -79,7 +85,12 @@ describe('delivery hub: subscriptions read as streams', () => {
     const hub = new DeliveryHub()
     const ended: string[] = []
     let release!: () => void
-    const cancelled = hub.subscribe('t', all, () => new Promise<void>((resolve) => (release = () => (ended.push(`cancelled:${hub.subscriberCount}`), resolve()))))
+    const cancelled = hub.subscribe(
+      't',
+      all,
+      () =>
+        new Promise<void>((resolve) => (release = () => (ended.push(`cancelled:${hub.subscriberCount}`), resolve()))),
+    )
     const ending: Selection<string> = { see: (p) => p, admit: (_p, control) => (control.endAfterThis(), true) }
     const selected = hub.subscribe('t', ending, () => void ended.push('selected'))
     const shutdown = hub.subscribe('u', all, () => void ended.push('shutdown'))
@@ -121,7 +132,10 @@ describe('delivery hub: groups (the fast path)', () => {
     const hub = new DeliveryHub()
     let seen = 0
     let picked = 0
-    const counted: Selection<number, number, { n: number }> = { see: (n) => (seen++, n), pick: (n) => (picked++, n % 2 === 0 ? { n } : undefined) }
+    const counted: Selection<number, number, { n: number }> = {
+      see: (n) => (seen++, n),
+      pick: (n) => (picked++, n % 2 === 0 ? { n } : undefined),
+    }
     const { calls, render } = countingRenderer()
     const members = Array.from({ length: 5 }, () => recorder())
     for (const member of members) hub.join(hub.subscribe('n', counted), 'same', render, member.sink)
@@ -173,10 +187,14 @@ describe('delivery hub: groups (the fast path)', () => {
   it('should hand a pending rendering to every member in delivery order, and fill it in later', async () => {
     const hub = new DeliveryHub()
     let resolve!: (json: string) => void
-    const slow = (value: unknown) => (value === 1 ? Rendering.later(new Promise((r) => (resolve = r)), String) : Rendering.of(`{"data":${value}}`))
+    const slow = (value: unknown) =>
+      value === 1 ? Rendering.later(new Promise((r) => (resolve = r)), String) : Rendering.of(`{"data":${value}}`)
     const order: string[] = []
     const renderings: Rendering[] = []
-    const sink: SubscriptionSink = { next: (rendering) => (renderings.push(rendering), order.push(rendering.ready ? rendering.json! : 'pending')), complete: () => {} }
+    const sink: SubscriptionSink = {
+      next: (rendering) => (renderings.push(rendering), order.push(rendering.ready ? rendering.json! : 'pending')),
+      complete: () => {},
+    }
     hub.join(hub.subscribe('n', all), 'g', slow, sink)
     hub.deliver('n', 1)
     hub.deliver('n', 2)
@@ -188,8 +206,10 @@ describe('delivery hub: groups (the fast path)', () => {
 })
 
 describe('delivery hub: replay then live (contract 3)', () => {
-  const replayed = (payloads: number[], lastReplayed: number) => (subscription: { replay(p: number[], covers: (live: number) => boolean): void }) =>
-    subscription.replay(payloads, (live) => live <= lastReplayed)
+  const replayed =
+    (payloads: number[], lastReplayed: number) =>
+    (subscription: { replay(p: number[], covers: (live: number) => boolean): void }) =>
+      subscription.replay(payloads, (live) => live <= lastReplayed)
 
   it('should deliver the replay, then the live payloads it does not cover, then live ones, through the group', () => {
     const hub = new DeliveryHub()
@@ -220,7 +240,10 @@ describe('delivery hub: replay then live (contract 3)', () => {
 
   it('should apply a selection that ends the subscription during the replay, and deliver nothing after', () => {
     const hub = new DeliveryHub()
-    const untilZero: Selection<number> = { see: (n) => n, admit: (n, control) => (n === 0 && control.endAfterThis(), true) }
+    const untilZero: Selection<number> = {
+      see: (n) => n,
+      admit: (n, control) => (n === 0 && control.endAfterThis(), true),
+    }
     const subscription = hub.subscribe<number>('n', untilZero)
     hub.deliver('n', 5)
     subscription.replay([1, 0, 2], () => false)

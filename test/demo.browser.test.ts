@@ -20,7 +20,10 @@ const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const chromiumMissing = !existsSync(executablePath)
 const inCi = !!process.env.CI && !['false', '0'].includes(process.env.CI)
 const howToInstall = `install Debian's chromium (\`apt-get install -y --no-install-recommends chromium\`) or set CHROMIUM_PATH to a Chromium or Chrome binary`
-if (chromiumMissing && !inCi) console.warn(`\n[mizzen tests] Chromium is missing at ${executablePath}: the browser demo tests are skipped. To run them, ${howToInstall}.\n`)
+if (chromiumMissing && !inCi)
+  console.warn(
+    `\n[mizzen tests] Chromium is missing at ${executablePath}: the browser demo tests are skipped. To run them, ${howToInstall}.\n`,
+  )
 
 describe('demo files', () => {
   const env = useFixture()
@@ -58,10 +61,24 @@ describe('demo files', () => {
 
   it('should show the chat only for a data model without the example’s Post', () => {
     const field = (name: string, type: string, extra: Partial<FieldMeta> = {}): FieldMeta => ({
-      name, kind: 'scalar', type, isList: false, isRequired: true, isId: false, isUnique: false, hasDefault: false, isUpdatedAt: false, ...extra,
+      name,
+      kind: 'scalar',
+      type,
+      isList: false,
+      isRequired: true,
+      isId: false,
+      isUnique: false,
+      hasDefault: false,
+      isUpdatedAt: false,
+      ...extra,
     })
-    const model = (name: string, fields: FieldMeta[]) => ({ name, idField: 'id', fields: [field('id', 'Int', { isId: true }), ...fields] })
-    const config = (models: ReturnType<typeof model>[]) => demoConfig(linkDataModel({ models, enums: [] }), '/graphql').posts
+    const model = (name: string, fields: FieldMeta[]) => ({
+      name,
+      idField: 'id',
+      fields: [field('id', 'Int', { isId: true }), ...fields],
+    })
+    const config = (models: ReturnType<typeof model>[]) =>
+      demoConfig(linkDataModel({ models, enums: [] }), '/graphql').posts
     expect(config([model('Message', [field('text', 'String')])])).toBe(false)
     expect(config([model('Post', [field('title', 'String')])])).toBe(false)
     expect(config([model('Post', [field('title', 'String'), field('published', 'Boolean')])])).toBe(true)
@@ -75,7 +92,10 @@ describe.skipIf(chromiumMissing && !inCi)('browser demo (headless Chromium)', { 
   const pageErrors: string[] = []
 
   beforeAll(async () => {
-    if (chromiumMissing) throw new Error(`[mizzen tests] Chromium is missing at ${executablePath}; CI=true runs every suite: ${howToInstall}.`)
+    if (chromiumMissing)
+      throw new Error(
+        `[mizzen tests] Chromium is missing at ${executablePath}; CI=true runs every suite: ${howToInstall}.`,
+      )
     // As root (CI, containers) Chromium runs only without its sandbox.
     const args = process.getuid?.() === 0 ? ['--no-sandbox', '--disable-dev-shm-usage'] : ['--disable-dev-shm-usage']
     browser = await chromium.launch({ executablePath, headless: true, args })
@@ -101,7 +121,8 @@ describe.skipIf(chromiumMissing && !inCi)('browser demo (headless Chromium)', { 
     return page
   }
   const connectionIdOf = async (page: Page) => (await page.locator('#connection-id').textContent())!
-  const membersOf = (page: Page) => page.locator('#members li').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')).sort())
+  const membersOf = (page: Page) =>
+    page.locator('#members li').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')).sort())
 
   it('should deliver a message sent on one page to another page in the same room, which lists both as members', async () => {
     const ann = await open('room=harbour&name=Ann')

@@ -24,7 +24,10 @@ async function postSse(url: string, query: string): Promise<GraphQLResponse> {
   const text = await response.text()
   const event = text.split('\n\n').find((block) => block.split('\n').includes('event: next'))
   if (!event) throw new Error(`no next event in ${JSON.stringify(text)}`)
-  const data = event.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice('data:'.length).trim())
+  const data = event
+    .split('\n')
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice('data:'.length).trim())
   return JSON.parse(data.join('\n')) as GraphQLResponse
 }
 
@@ -70,7 +73,9 @@ describe('introspection switch', () => {
     const { http, sse, ws } = await overEveryTransport(open, INTROSPECTION)
     for (const result of [http, sse, ws] as GraphQLResponse<{ __schema: { types: { name: string }[] } }>[]) {
       expect(result.errors).toBeUndefined()
-      expect(result.data!.__schema.types.map((type) => type.name)).toEqual(expect.arrayContaining(['User', 'Post', 'RoomMessage']))
+      expect(result.data!.__schema.types.map((type) => type.name)).toEqual(
+        expect.arrayContaining(['User', 'Post', 'RoomMessage']),
+      )
     }
   })
 })
@@ -95,7 +100,12 @@ describe.skipIf(missing('postgresql'))('production', () => {
     expect(http.data).toBeNull()
     // Nothing of the cause (no message, no stack): a generic message and code.
     expect(http.errors).toEqual([
-      { message: 'Unexpected error.', locations: [{ line: 1, column: 12 }], path: ['broadcast'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      {
+        message: 'Unexpected error.',
+        locations: [{ line: 1, column: 12 }],
+        path: ['broadcast'],
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      },
     ])
 
     const { client, ack } = connectWs(gateway.wsUrl)
@@ -106,7 +116,12 @@ describe.skipIf(missing('postgresql'))('production', () => {
     // The client's own mistakes keep their message and code.
     const badInput = '{ users(take: -1) { id } }'
     const httpBad = await postGraphQL(gateway.url, badInput)
-    expect(httpBad.errors).toEqual([expect.objectContaining({ message: 'take must be between 0 and 1000, got -1', extensions: { code: 'BAD_USER_INPUT' } })])
+    expect(httpBad.errors).toEqual([
+      expect.objectContaining({
+        message: 'take must be between 0 and 1000, got -1',
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ])
     expect((await executeWs(client, badInput)).errors).toEqual(httpBad.errors)
     await client.dispose()
   })
@@ -148,14 +163,20 @@ async function attempt(options: Partial<Parameters<typeof createGateway>[0]>) {
 
 describe('options that would leave the gateway less protected than they say', () => {
   it('should refuse a JWT secret shorter than 32 characters, as MIZZEN_JWT_SECRET does', async () => {
-    await expect(attempt({ auth: { jwtSecret: 'short' } })).rejects.toMatchObject({ setting: 'auth.jwtSecret', message: expect.stringContaining('at least 32 characters') })
+    await expect(attempt({ auth: { jwtSecret: 'short' } })).rejects.toMatchObject({
+      setting: 'auth.jwtSecret',
+      message: expect.stringContaining('at least 32 characters'),
+    })
     await expect(attempt({ auth: { jwtSecret: 'x'.repeat(31) } })).rejects.toBeInstanceOf(ConfigError)
   })
 
   it('should refuse policies for a model the data model does not have, naming it and the models', async () => {
     const refused = attempt({ policies: { models: { Post: { read: 'anonymous' }, Mesage: { read: 'anonymous' } } } })
     await expect(refused).rejects.toBeInstanceOf(ConfigError)
-    await expect(refused).rejects.toMatchObject({ setting: 'policies.models', message: expect.stringMatching(/"Mesage" is not a model of the data model \(its models: .*Post.*\)/) })
+    await expect(refused).rejects.toMatchObject({
+      setting: 'policies.models',
+      message: expect.stringMatching(/"Mesage" is not a model of the data model \(its models: .*Post.*\)/),
+    })
   })
 })
 
@@ -163,6 +184,9 @@ describe('production without credentials', () => {
   it('should refuse to start in production with no credentials, with a ConfigError naming MIZZEN_API_KEYS', async () => {
     const refused = attempt({ nodeEnv: 'production' })
     await expect(refused).rejects.toBeInstanceOf(ConfigError)
-    await expect(refused).rejects.toMatchObject({ setting: 'MIZZEN_API_KEYS', message: expect.stringContaining('MIZZEN_API_KEYS') })
+    await expect(refused).rejects.toMatchObject({
+      setting: 'MIZZEN_API_KEYS',
+      message: expect.stringContaining('MIZZEN_API_KEYS'),
+    })
   })
 })

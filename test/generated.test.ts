@@ -23,7 +23,9 @@ describe('generated files', () => {
 
   it('should have migrations for the current Prisma schema (run `npm run db:migration -- <name>`)', () => {
     const migrated = readFileSync(join(projectRoot, 'prisma', 'migrations', 'schema.prisma'), 'utf8')
-    expect(readFileSync(sourceSchemaPath, 'utf8'), 'prisma/schema.prisma changed since the last migration').toBe(migrated)
+    expect(readFileSync(sourceSchemaPath, 'utf8'), 'prisma/schema.prisma changed since the last migration').toBe(
+      migrated,
+    )
   })
 })
 
@@ -36,25 +38,37 @@ describe('a model added to the Prisma schema', () => {
     const output = join(dir, 'mizzen')
     const schema = readFileSync(sourceSchemaPath, 'utf8')
       .replace(/output\s*=\s*"..\/src\/generated\/mizzen"/, `output = "${output}"`)
-      .replace('provider = "tsx src/generator/index.ts"', `provider = "tsx ${join(projectRoot, 'src', 'generator', 'index.ts')}"`)
+      .replace(
+        'provider = "tsx src/generator/index.ts"',
+        `provider = "tsx ${join(projectRoot, 'src', 'generator', 'index.ts')}"`,
+      )
       .replace(/(model Post \{[^}]*)\}/, '$1  probeNotes ProbeNote[]\n}')
-      .concat('\nmodel ProbeNote {\n  id     Int    @id @default(autoincrement())\n  text   String\n  post   Post   @relation(fields: [postId], references: [id])\n  postId Int\n}\n')
+      .concat(
+        '\nmodel ProbeNote {\n  id     Int    @id @default(autoincrement())\n  text   String\n  post   Post   @relation(fields: [postId], references: [id])\n  postId Int\n}\n',
+      )
       // A model with nothing a client can write: created from its defaults, never updated.
       .concat('\nmodel ProbeTick {\n  id Int @id @default(autoincrement())\n}\n')
     const schemaPath = join(dir, 'schema.prisma')
     writeFileSync(schemaPath, schema)
     const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
-    execFileSync(process.execPath, [prismaCli, 'generate', '--schema', schemaPath, '--generator', 'mizzen'], { cwd: projectRoot, stdio: 'pipe' })
+    execFileSync(process.execPath, [prismaCli, 'generate', '--schema', schemaPath, '--generator', 'mizzen'], {
+      cwd: projectRoot,
+      stdio: 'pipe',
+    })
 
     const { dataModel } = (await import(join(output, 'index.js'))) as { dataModel: DataModelMeta }
     const printed = printSchema(buildSchema(dataModel))
     expect(printed).toMatch(/type ProbeNote \{\n\s+id: ID!\n\s+text: String!\n\s+post: Post!\n\s+postId: ID!\n\}/)
     expect(printed).toContain('probeNote(id: ID!): ProbeNote')
-    expect(printed).toContain('probeNotes(where: ProbeNoteWhereInput, orderBy: [ProbeNoteOrderByInput!], take: Int, skip: Int): [ProbeNote!]!')
+    expect(printed).toContain(
+      'probeNotes(where: ProbeNoteWhereInput, orderBy: [ProbeNoteOrderByInput!], take: Int, skip: Int): [ProbeNote!]!',
+    )
     expect(printed).toMatch(/type Post \{[^}]*probeNotes\(where: ProbeNoteWhereInput/)
     expect(printed).toContain('input ProbeNoteWhereInput')
     expect(printed).toContain('createProbeNote(data: ProbeNoteCreateInput!): ProbeNote!')
-    expect(printed).toContain('probeNoteEvents(ids: [ID!], where: ProbeNoteWhereInput, verbs: [ModelVerb!], after: String): ProbeNoteEvent!')
+    expect(printed).toContain(
+      'probeNoteEvents(ids: [ID!], where: ProbeNoteWhereInput, verbs: [ModelVerb!], after: String): ProbeNoteEvent!',
+    )
     expect(printed).toContain('createProbeTick: ProbeTick!')
     expect(printed).not.toContain('updateProbeTick')
     expect(printed).not.toContain('input ProbeTickCreateInput')

@@ -13,14 +13,16 @@ import { settled } from './helpers/rooms.ts'
 const MESSAGES = 'subscription { messages { event } }'
 const BLAST = 'mutation($event: String!, $data: JSON) { blast(event: $event, data: $data) { recipients } }'
 
-
 const usersQuery = '{ users { id } }'
 
 /** Proves a connection still works: a ping round trip and a query. */
 async function stillWorks(client: RawClient): Promise<void> {
   await client.roundTrip()
   const id = `check-${Math.random().toString(36).slice(2)}`
-  expect(await client.execute(id, usersQuery)).toMatchObject({ type: 'next', payload: { data: { users: expect.any(Array) } } })
+  expect(await client.execute(id, usersQuery)).toMatchObject({
+    type: 'next',
+    payload: { data: { users: expect.any(Array) } },
+  })
 }
 
 describe('max payload', () => {
@@ -44,7 +46,11 @@ describe('max payload', () => {
   it('should accept a frame just under maxPayloadBytes', async () => {
     const client = await env.connectRaw()
     const query = `{ __typename }${' '.repeat(900)}`
-    expect(await client.execute('fits', query)).toEqual({ id: 'fits', type: 'next', payload: { data: { __typename: 'Query' } } })
+    expect(await client.execute('fits', query)).toEqual({
+      id: 'fits',
+      type: 'next',
+      payload: { data: { __typename: 'Query' } },
+    })
   })
 })
 
@@ -83,8 +89,14 @@ describe('query limits (HTTP and WebSocket alike)', () => {
   it('should refuse 31 aliases (maxAliases 30) over HTTP and WebSocket with the same error', async () => {
     const client = await env.connectRaw()
     const errors = await refusedAlike(client, 'aliases31', aliases(31))
-    expect(errors[0]).toMatchObject({ message: 'Aliases limit of 30 exceeded, found 31.', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
-    expect(await client.execute('aliases30', aliases(30))).toMatchObject({ type: 'next', payload: { data: { a29: [] } } })
+    expect(errors[0]).toMatchObject({
+      message: 'Aliases limit of 30 exceeded, found 31.',
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    })
+    expect(await client.execute('aliases30', aliases(30))).toMatchObject({
+      type: 'next',
+      payload: { data: { a29: [] } },
+    })
     expect(await postGraphQL(env.gateway.url, aliases(30))).toMatchObject({ data: { a29: [] } })
   })
 
@@ -93,14 +105,20 @@ describe('query limits (HTTP and WebSocket alike)', () => {
     // ~4,500 tokens: under the token limit, so the alias limit is what refuses it.
     const typenames = `{ ${Array.from({ length: 1500 }, (_, i) => `t${i}: __typename`).join(' ')} }`
     const errors = await refusedAlike(client, 'typenames', typenames)
-    expect(errors[0]).toMatchObject({ message: 'Aliases limit of 30 exceeded, found 1500.', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
+    expect(errors[0]).toMatchObject({
+      message: 'Aliases limit of 30 exceeded, found 1500.',
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    })
     await stillWorks(client)
   })
 
   it('should refuse a 200-deep query over HTTP and WebSocket with the same error, and keep the socket usable', async () => {
     const [client, other] = await Promise.all([env.connectRaw(), env.connectRaw()])
     const errors = await refusedAlike(client, 'deep', deep(200))
-    expect(errors[0]).toMatchObject({ message: expect.stringMatching(/^Query depth limit of 12 exceeded/), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
+    expect(errors[0]).toMatchObject({
+      message: expect.stringMatching(/^Query depth limit of 12 exceeded/),
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    })
     await stillWorks(client)
     await stillWorks(other)
   })
@@ -128,9 +146,14 @@ describe('subscriptions per connection', () => {
     await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
 
     // Messages are handled in order, so the first 100 are the ones running.
-    expect(new Set(errors().map((m) => m.id))).toEqual(new Set(Array.from({ length: total - 100 }, (_, i) => `s${i + 100}`)))
+    expect(new Set(errors().map((m) => m.id))).toEqual(
+      new Set(Array.from({ length: total - 100 }, (_, i) => `s${i + 100}`)),
+    )
     expect(errors()[0]!.payload).toEqual([
-      expect.objectContaining({ message: 'at most 100 subscriptions per connection', extensions: { code: 'RATE_LIMITED' } }),
+      expect.objectContaining({
+        message: 'at most 100 subscriptions per connection',
+        extensions: { code: 'RATE_LIMITED' },
+      }),
     ])
     expect(errors().every((m) => m.payload[0].extensions.code === 'RATE_LIMITED')).toBe(true)
     expect(client.isOpen).toBe(true)
@@ -139,7 +162,9 @@ describe('subscriptions per connection', () => {
 
     // The 100 running subscriptions deliver.
     await postGraphQL(gateway.url, BLAST, { event: 'one' })
-    await settled(() => expect(client.received.filter((m) => m.type === 'next' && m.id?.startsWith('s'))).toHaveLength(100))
+    await settled(() =>
+      expect(client.received.filter((m) => m.type === 'next' && m.id?.startsWith('s'))).toHaveLength(100),
+    )
 
     // Completing 10 frees 10 slots, and no more.
     for (let i = 0; i < 10; i++) client.send({ type: 'complete', id: `s${i}` })
@@ -149,7 +174,8 @@ describe('subscriptions per connection', () => {
     expect(refused.payload[0].extensions.code).toBe('RATE_LIMITED')
     await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 100))
     await postGraphQL(gateway.url, BLAST, { event: 'two' })
-    for (let i = 0; i < 10; i++) expect((await client.nextFor(`n${i}`, 'next')).payload).toEqual({ data: { messages: { event: 'two' } } })
+    for (let i = 0; i < 10; i++)
+      expect((await client.nextFor(`n${i}`, 'next')).payload).toEqual({ data: { messages: { event: 'two' } } })
     // Queries and mutations do not count against the limit.
     await stillWorks(client)
   })
@@ -165,7 +191,9 @@ describe('subscriptions per connection', () => {
     client.subscribe('over', MESSAGES)
     expect((await client.nextFor('over', 'error')).payload[0].extensions.code).toBe('RATE_LIMITED')
 
-    await postGraphQL(gateway.url, 'mutation($id: ID!) { leave(connectionId: $id, room: "r") { memberCount } }', { id: connection.id })
+    await postGraphQL(gateway.url, 'mutation($id: ID!) { leave(connectionId: $id, room: "r") { memberCount } }', {
+      id: connection.id,
+    })
     expect(await client.nextFor('room')).toEqual({ id: 'room', type: 'complete' })
     // A subscription refused by its resolver (bad input) runs and ends: it frees its slot too.
     client.subscribe('bad', 'subscription { room(name: "") { event } }')

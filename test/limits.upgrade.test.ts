@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest'
 import { useFixture } from './helpers/fixture.ts'
 import { attemptUpgrade, type RawClient } from './helpers/raw-socket.ts'
 
-
-
 describe('connection limits', () => {
   const env = useFixture({ gateway: { limits: { maxConnections: 3, maxConnectionsPerIp: 2 } } })
 
@@ -16,11 +14,19 @@ describe('connection limits', () => {
     const { servers } = env
     const a1 = await env.connectRaw({ localAddress: '127.0.0.1' })
     const a2 = await env.connectRaw({ localAddress: '127.0.0.1' })
-    expect(await env.attempt({ localAddress: '127.0.0.1' })).toEqual({ kind: 'refused', status: 429, body: 'too many connections from this address\n' })
+    expect(await env.attempt({ localAddress: '127.0.0.1' })).toEqual({
+      kind: 'refused',
+      status: 429,
+      body: 'too many connections from this address\n',
+    })
 
     // Another address still may, up to the global limit.
     const b1 = await env.connectRaw({ localAddress: '127.0.0.2' })
-    expect(await env.attempt({ localAddress: '127.0.0.2' })).toEqual({ kind: 'refused', status: 503, body: 'too many connections\n' })
+    expect(await env.attempt({ localAddress: '127.0.0.2' })).toEqual({
+      kind: 'refused',
+      status: 503,
+      body: 'too many connections\n',
+    })
     expect(await env.attempt({ localAddress: '127.0.0.3' })).toMatchObject({ kind: 'refused', status: 503 })
     for (const client of [a1, a2, b1]) await client.roundTrip()
 
@@ -36,7 +42,11 @@ describe('connection limits', () => {
     const allClosed = [a2, b1, a3].map((client) => servers.closed(client))
     await Promise.all([a2, b1, a3].map((client) => client.close()))
     await Promise.all(allClosed)
-    const again = [await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.5' })]
+    const again = [
+      await env.connectRaw({ localAddress: '127.0.0.1' }),
+      await env.connectRaw({ localAddress: '127.0.0.1' }),
+      await env.connectRaw({ localAddress: '127.0.0.5' }),
+    ]
     for (const client of again) await client.roundTrip()
   })
 
@@ -46,7 +56,9 @@ describe('connection limits', () => {
     for (let i = 0; i < 5; i++) {
       const legacy = await attemptUpgrade(gateway.wsUrl, 'graphql-ws')
       expect(legacy.kind).toBe('failed')
-      await new Promise<void>((resolve) => (servers.last!.closed ? resolve() : servers.last!.once('close', () => resolve())))
+      await new Promise<void>((resolve) =>
+        servers.last!.closed ? resolve() : servers.last!.once('close', () => resolve()),
+      )
 
       const uninitialised = await env.attempt()
       expect(uninitialised.kind).toBe('open')
@@ -55,7 +67,11 @@ describe('connection limits', () => {
       await client.close()
       await closed
     }
-    const clients = [await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.1' }), await env.connectRaw({ localAddress: '127.0.0.2' })]
+    const clients = [
+      await env.connectRaw({ localAddress: '127.0.0.1' }),
+      await env.connectRaw({ localAddress: '127.0.0.1' }),
+      await env.connectRaw({ localAddress: '127.0.0.2' }),
+    ]
     for (const client of clients) await client.roundTrip()
   })
 })
@@ -75,8 +91,15 @@ describe('Origin allowlist', () => {
       body: 'origin https://evil.example is not allowed\n',
     })
     // A look-alike is not the allowed origin.
-    expect(await env.attempt({ origin: 'https://app.example.evil.example' })).toMatchObject({ kind: 'refused', status: 403 })
-    expect(await client.execute('q', '{ __typename }')).toEqual({ id: 'q', type: 'next', payload: { data: { __typename: 'Query' } } })
+    expect(await env.attempt({ origin: 'https://app.example.evil.example' })).toMatchObject({
+      kind: 'refused',
+      status: 403,
+    })
+    expect(await client.execute('q', '{ __typename }')).toEqual({
+      id: 'q',
+      type: 'next',
+      payload: { data: { __typename: 'Query' } },
+    })
   })
 
   it('should refuse with 403 an upgrade with no Origin once an allowlist is set', async () => {
@@ -90,7 +113,11 @@ describe('endpoint path', () => {
   const env = useFixture()
 
   it('should refuse with 404 an upgrade on another path, and keep the endpoint working', async () => {
-    expect(await env.attempt({ path: '/nope' })).toEqual({ kind: 'refused', status: 404, body: 'no WebSocket endpoint at /nope\n' })
+    expect(await env.attempt({ path: '/nope' })).toEqual({
+      kind: 'refused',
+      status: 404,
+      body: 'no WebSocket endpoint at /nope\n',
+    })
     expect(await env.attempt({ path: '/graphql/extra' })).toMatchObject({ kind: 'refused', status: 404 })
     expect(await env.attempt({ path: '/health' })).toMatchObject({ kind: 'refused', status: 404 })
     const client = await env.connectRaw()

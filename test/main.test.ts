@@ -18,7 +18,11 @@ interface Started {
 }
 
 function startMain(env: Record<string, string>): Started {
-  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, NODE_ENV: 'development', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'development', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
@@ -29,7 +33,10 @@ function startMain(env: Record<string, string>): Started {
 /** Waits for the "listening" log line and returns the URL it names. */
 async function listeningUrl(started: Started): Promise<string> {
   for (let waited = 0; waited < 30_000; waited += 50) {
-    const line = started.output().split('\n').find((l) => l.includes('mizzen gateway listening'))
+    const line = started
+      .output()
+      .split('\n')
+      .find((l) => l.includes('mizzen gateway listening'))
     if (line) return JSON.parse(line).url
     if (started.child.exitCode !== null) throw new Error(`exited early:\n${started.output()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -70,12 +77,21 @@ describe('npm start with bad configuration', () => {
 
 describe('npm start with a service that does not answer', () => {
   it('should exit 1 with one line naming REDIS_URL, the address and the reason, and not the password', async () => {
-    const started = startMain({ PORT: '0', REDIS_URL: 'redis://:hunter2@127.0.0.1:1', DATABASE_URL: 'file:./data/never-opened-by-main-test.db' })
+    const started = startMain({
+      PORT: '0',
+      REDIS_URL: 'redis://:hunter2@127.0.0.1:1',
+      DATABASE_URL: 'file:./data/never-opened-by-main-test.db',
+    })
     running.push(started)
     expect(await started.exited).toBe(1)
     // Besides JSON log lines (none expected, but not the point), one plain line says it all.
-    const lines = started.output().split('\n').filter((line) => line && !line.startsWith('{'))
-    expect(lines).toEqual(['mizzen: cannot start: REDIS_URL: cannot reach Redis at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)'])
+    const lines = started
+      .output()
+      .split('\n')
+      .filter((line) => line && !line.startsWith('{'))
+    expect(lines).toEqual([
+      'mizzen: cannot start: REDIS_URL: cannot reach Redis at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)',
+    ])
     expect(started.output()).not.toContain('hunter2')
     // Nothing was done before the check: not even the migrations of the SQLite file.
     expect(started.output()).not.toContain('database migrated')

@@ -60,7 +60,10 @@ describe('/metrics', () => {
     await settled(async () => {
       const now = await scrape(url())
       expect(now.get('mizzen_connections')).toBe(before.get('mizzen_connections')! + 2)
-      for (const kind of ['model', 'room', 'messages']) expect(now.get(`mizzen_subscriptions{kind="${kind}"}`), kind).toBe(before.get(`mizzen_subscriptions{kind="${kind}"}`)! + 1)
+      for (const kind of ['model', 'room', 'messages'])
+        expect(now.get(`mizzen_subscriptions{kind="${kind}"}`), kind).toBe(
+          before.get(`mizzen_subscriptions{kind="${kind}"}`)! + 1,
+        )
     })
     room.stop()
     messages.stop()
@@ -68,7 +71,12 @@ describe('/metrics', () => {
     await Promise.all([a.client.dispose(), b.client.dispose()])
     await settled(async () => {
       const now = await scrape(url())
-      for (const name of ['mizzen_connections', 'mizzen_subscriptions{kind="model"}', 'mizzen_subscriptions{kind="room"}', 'mizzen_subscriptions{kind="messages"}']) {
+      for (const name of [
+        'mizzen_connections',
+        'mizzen_subscriptions{kind="model"}',
+        'mizzen_subscriptions{kind="room"}',
+        'mizzen_subscriptions{kind="messages"}',
+      ]) {
         expect(now.get(name), name).toBe(before.get(name))
       }
     })
@@ -78,17 +86,25 @@ describe('/metrics', () => {
     const clients = [env.connect(), env.connect(), env.connect()]
     await Promise.all(clients.map((c) => c.ack))
     const subscriptions = clients.map((c) => subscribeWs(c.client, ROOM, { name: 'counted' }))
-    await settled(async () => expect((await postGraphQL(url(), '{ roomMembers(room: "counted") }')).data?.roomMembers).toHaveLength(3))
+    await settled(async () =>
+      expect((await postGraphQL(url(), '{ roomMembers(room: "counted") }')).data?.roomMembers).toHaveLength(3),
+    )
     const before = await scrape(url())
     const sent = await postGraphQL(url(), BROADCAST, { rooms: ['counted'], event: 'hello', data: 1 })
     expect(sent.data?.broadcast.recipients).toBe(3)
     for (const subscription of subscriptions) expect((await nextMessage(subscription)).event).toBe('hello')
     const after = await scrape(url())
     expect(after.get('mizzen_events_published_total')! - before.get('mizzen_events_published_total')!).toBe(1)
-    expect(after.get('mizzen_deliveries_total{kind="room"}')! - before.get('mizzen_deliveries_total{kind="room"}')!).toBe(3)
+    expect(
+      after.get('mizzen_deliveries_total{kind="room"}')! - before.get('mizzen_deliveries_total{kind="room"}')!,
+    ).toBe(3)
     // One observation per message's fan-out on this gateway, not one per recipient.
-    expect(after.get('mizzen_delivery_latency_seconds_count')! - before.get('mizzen_delivery_latency_seconds_count')!).toBe(1)
-    expect(after.get('mizzen_delivery_latency_seconds_sum')!).toBeGreaterThanOrEqual(before.get('mizzen_delivery_latency_seconds_sum')!)
+    expect(
+      after.get('mizzen_delivery_latency_seconds_count')! - before.get('mizzen_delivery_latency_seconds_count')!,
+    ).toBe(1)
+    expect(after.get('mizzen_delivery_latency_seconds_sum')!).toBeGreaterThanOrEqual(
+      before.get('mizzen_delivery_latency_seconds_sum')!,
+    )
   })
 
   it('should count model events: the gateway’s own writes as published, every subscriber’s result as delivered', async () => {
@@ -100,7 +116,10 @@ describe('/metrics', () => {
     const filtered = subscribeWs(b.client, 'subscription { userEvents(verbs: [DELETED]) { verb } }')
     await settled(async () => expect(await metric(url(), 'mizzen_subscriptions{kind="model"}')).toBe(3))
     const before = await scrape(url())
-    const created = await executeWs(a.client, 'mutation { createUser(data: { email: "counted@metrics.test", name: "Counted" }) { id } }')
+    const created = await executeWs(
+      a.client,
+      'mutation { createUser(data: { email: "counted@metrics.test", name: "Counted" }) { id } }',
+    )
     expect(created.errors).toBeUndefined()
     await first.next()
     await second.next()
@@ -110,8 +129,12 @@ describe('/metrics', () => {
     await second.next()
     const after = await scrape(url())
     expect(after.get('mizzen_events_published_total')! - before.get('mizzen_events_published_total')!).toBe(1)
-    expect(after.get('mizzen_deliveries_total{kind="model"}')! - before.get('mizzen_deliveries_total{kind="model"}')!).toBe(4)
-    expect(after.get('mizzen_delivery_latency_seconds_count')! - before.get('mizzen_delivery_latency_seconds_count')!).toBe(2)
+    expect(
+      after.get('mizzen_deliveries_total{kind="model"}')! - before.get('mizzen_deliveries_total{kind="model"}')!,
+    ).toBe(4)
+    expect(
+      after.get('mizzen_delivery_latency_seconds_count')! - before.get('mizzen_delivery_latency_seconds_count')!,
+    ).toBe(2)
     expect(filtered.received).toEqual([])
   })
 })

@@ -21,25 +21,39 @@ function capturingLogger() {
   return { logger, lines }
 }
 
-const connectionIdOf = (client: RawClient) => client.received.find((message) => message.type === 'connection_ack')?.payload?.connectionId as string
+const connectionIdOf = (client: RawClient) =>
+  client.received.find((message) => message.type === 'connection_ack')?.payload?.connectionId as string
 
 describe('connection logs', () => {
   const { logger, lines } = capturingLogger()
   const env = useFixture({ gateway: { auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET }, logger } })
-  const linesAbout = (msg: string, match: (line: LogLine) => boolean) => lines.filter((line) => line.msg === msg && match(line))
+  const linesAbout = (msg: string, match: (line: LogLine) => boolean) =>
+    lines.filter((line) => line.msg === msg && match(line))
 
   it('should log one info line when a connection opens and one when it closes, with its id, role, address and close code', async () => {
     const client = await env.connectRaw({ payload: bearer(await userToken('42')), localAddress: '127.0.0.7' })
     const connectionId = connectionIdOf(client)
     expect(connectionId).toBeTruthy()
     const opened = linesAbout('websocket connection opened', (line) => line.connectionId === connectionId)
-    expect(opened).toEqual([expect.objectContaining({ level: 30, connectionId, role: 'user', userId: '42', ip: '127.0.0.7' })])
+    expect(opened).toEqual([
+      expect.objectContaining({ level: 30, connectionId, role: 'user', userId: '42', ip: '127.0.0.7' }),
+    ])
 
     client.socket.close(1000, 'bye')
     await client.closed
-    await settled(() => expect(linesAbout('websocket connection closed', (line) => line.connectionId === connectionId)).toHaveLength(1))
+    await settled(() =>
+      expect(linesAbout('websocket connection closed', (line) => line.connectionId === connectionId)).toHaveLength(1),
+    )
     const [closed] = linesAbout('websocket connection closed', (line) => line.connectionId === connectionId)
-    expect(closed).toMatchObject({ level: 30, connectionId, role: 'user', ip: '127.0.0.7', code: 1000, reason: 'bye', closedBy: 'client' })
+    expect(closed).toMatchObject({
+      level: 30,
+      connectionId,
+      role: 'user',
+      ip: '127.0.0.7',
+      code: 1000,
+      reason: 'bye',
+      closedBy: 'client',
+    })
     expect(closed!.durationMs).toEqual(expect.any(Number))
   })
 
@@ -57,7 +71,9 @@ describe('connection logs', () => {
     if (outcome.kind !== 'open') throw new Error(`the upgrade failed: ${JSON.stringify(outcome)}`)
     outcome.client.send({ type: 'connection_init', payload: bearer('not-a-key') })
     expect((await outcome.client.closed).code).toBe(4403)
-    await settled(() => expect(linesAbout('websocket connection closed', (line) => line.ip === '127.0.0.9')).toHaveLength(1))
+    await settled(() =>
+      expect(linesAbout('websocket connection closed', (line) => line.ip === '127.0.0.9')).toHaveLength(1),
+    )
     const [closed] = linesAbout('websocket connection closed', (line) => line.ip === '127.0.0.9')
     expect(closed).toMatchObject({ level: 30, code: 4403, reason: 'Forbidden', closedBy: 'server' })
     expect(closed).not.toHaveProperty('connectionId')
@@ -72,7 +88,11 @@ describe('connection logs', () => {
     const connectionId = connectionIdOf(client)
     await gateway.close()
     await settled(() =>
-      expect(capture.lines.filter((line) => line.msg === 'websocket connection closed' && line.connectionId === connectionId)).toEqual([
+      expect(
+        capture.lines.filter(
+          (line) => line.msg === 'websocket connection closed' && line.connectionId === connectionId,
+        ),
+      ).toEqual([
         expect.objectContaining({ role: 'service', code: 1001, reason: 'Server shutting down', closedBy: 'server' }),
       ]),
     )
@@ -92,7 +112,9 @@ function get(url: string, headers: Record<string, string>): Promise<RawResponse>
     request(url, { headers }, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }))
+      response.on('end', () =>
+        resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }),
+      )
       response.on('error', reject)
     })
       .on('error', reject)
@@ -103,7 +125,11 @@ function get(url: string, headers: Record<string, string>): Promise<RawResponse>
 describe('GraphiQL', () => {
   const env = useFixture()
   const page = (encoding?: string, extra: Record<string, string> = {}) =>
-    get(env.gateway.url, { accept: 'text/html,application/xhtml+xml', ...(encoding === undefined ? {} : { 'accept-encoding': encoding }), ...extra })
+    get(env.gateway.url, {
+      accept: 'text/html,application/xhtml+xml',
+      ...(encoding === undefined ? {} : { 'accept-encoding': encoding }),
+      ...extra,
+    })
 
   it('should choose brotli or gzip as Accept-Encoding allows', () => {
     expect(chooseEncoding(undefined)).toBe('identity')
@@ -131,19 +157,22 @@ describe('GraphiQL', () => {
   it.each([
     ['br', 'gzip, deflate, br', brotliDecompressSync],
     ['gzip', 'gzip, deflate', gunzipSync],
-  ] as const)('should send GraphiQL as %s, a fraction of its size, decoding to the same page', async (encoding, accept, decode) => {
-    const plain = await page()
-    const response = await page(accept)
-    expect(response.status).toBe(200)
-    expect(response.headers['content-encoding']).toBe(encoding)
-    expect(response.headers.vary).toMatch(/Accept-Encoding/i)
-    expect(Number(response.headers['content-length'])).toBe(response.body.length)
-    // Measured: 9.1 MB plain, about 2 MB compressed.
-    expect(response.body.length).toBeLessThan(plain.body.length / 3)
-    expect(decode(response.body).equals(plain.body)).toBe(true)
-    // Compressed once: the second answer is the same bytes.
-    expect((await page(accept)).body.equals(response.body)).toBe(true)
-  })
+  ] as const)(
+    'should send GraphiQL as %s, a fraction of its size, decoding to the same page',
+    async (encoding, accept, decode) => {
+      const plain = await page()
+      const response = await page(accept)
+      expect(response.status).toBe(200)
+      expect(response.headers['content-encoding']).toBe(encoding)
+      expect(response.headers.vary).toMatch(/Accept-Encoding/i)
+      expect(Number(response.headers['content-length'])).toBe(response.body.length)
+      // Measured: 9.1 MB plain, about 2 MB compressed.
+      expect(response.body.length).toBeLessThan(plain.body.length / 3)
+      expect(decode(response.body).equals(plain.body)).toBe(true)
+      // Compressed once: the second answer is the same bytes.
+      expect((await page(accept)).body.equals(response.body)).toBe(true)
+    },
+  )
 
   it('should answer a revalidation with 304 and no body', async () => {
     const first = await page('gzip')
@@ -157,7 +186,9 @@ describe('GraphiQL', () => {
   })
 
   it('should leave GET requests that are not a browser’s to Yoga', async () => {
-    const response = await fetch(`${env.gateway.url}?query=${encodeURIComponent('{ mizzenVersion }')}`, { headers: { accept: 'application/json' } })
+    const response = await fetch(`${env.gateway.url}?query=${encodeURIComponent('{ mizzenVersion }')}`, {
+      headers: { accept: 'application/json' },
+    })
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ data: { mizzenVersion: expect.any(String) } })
   })

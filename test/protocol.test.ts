@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
 import { useFixture } from './helpers/fixture.ts'
 import type { TestGateway } from './helpers/gateway.ts'
-import { attemptUpgrade, connectRaw, openRaw, RawClient } from './helpers/raw-socket.ts'
+import { attemptUpgrade, connectRaw, openRaw, type RawClient } from './helpers/raw-socket.ts'
 import { settled } from './helpers/rooms.ts'
 
 const MESSAGES = 'subscription { messages { event data } }'
@@ -73,7 +73,11 @@ describe('invalid messages (4400)', () => {
   it('should close with 4400 on a binary frame, even one holding a valid message, and run nothing from it', async () => {
     const client = await raw()
     const before = await postGraphQL<{ users: unknown[] }>(gateway.url, '{ users { id } }')
-    const mutation = { type: 'subscribe', id: 'm', payload: { query: 'mutation { createUser(data: { email: "binary@example.com", name: "B" }) { id } }' } }
+    const mutation = {
+      type: 'subscribe',
+      id: 'm',
+      payload: { query: 'mutation { createUser(data: { email: "binary@example.com", name: "B" }) { id } }' },
+    }
     client.send(Buffer.from(JSON.stringify(mutation)), { binary: true })
     expect((await client.closed).code).toBe(4400)
     expect(client.received).toEqual([{ type: 'connection_ack', payload: expect.anything() }])
@@ -119,7 +123,11 @@ describe('refused credentials (4403)', () => {
     expect(refused.received).toEqual([])
 
     const accepted = await connectRaw(secured.wsUrl, { authorization: 'Bearer k' })
-    expect(await accepted.execute('1', '{ __typename }')).toEqual({ id: '1', type: 'next', payload: { data: { __typename: 'Query' } } })
+    expect(await accepted.execute('1', '{ __typename }')).toEqual({
+      id: '1',
+      type: 'next',
+      payload: { data: { __typename: 'Query' } },
+    })
     await accepted.close()
   })
 
@@ -140,7 +148,9 @@ describe('subprotocol (4406)', () => {
     const outcome = await attemptUpgrade(gateway.wsUrl, 'graphql-ws')
     expect(outcome).toMatchObject({ kind: 'failed', code: 1006, error: { message: 'Server sent no subprotocol' } })
     const serverSocket = env.servers.last!
-    await new Promise<void>((resolve) => (serverSocket.closed ? resolve() : serverSocket.once('close', () => resolve())))
+    await new Promise<void>((resolve) =>
+      serverSocket.closed ? resolve() : serverSocket.once('close', () => resolve()),
+    )
   })
 
   it('should close with 4406 a client that offers no subprotocol', async () => {
@@ -246,7 +256,9 @@ describe('ping and pong', () => {
 
 describe('complete', () => {
   const blast = async (event: string) => {
-    const result = await postGraphQL(gateway.url, 'mutation($event: String!) { blast(event: $event) { recipients } }', { event })
+    const result = await postGraphQL(gateway.url, 'mutation($event: String!) { blast(event: $event) { recipients } }', {
+      event,
+    })
     expect(result.errors).toBeUndefined()
   }
 
@@ -257,13 +269,19 @@ describe('complete', () => {
     client.subscribe('kept', MESSAGES)
     await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 2))
     await blast('first')
-    expect((await client.nextFor('stopped', 'next')).payload).toEqual({ data: { messages: { event: 'first', data: null } } })
-    expect((await client.nextFor('kept', 'next')).payload).toEqual({ data: { messages: { event: 'first', data: null } } })
+    expect((await client.nextFor('stopped', 'next')).payload).toEqual({
+      data: { messages: { event: 'first', data: null } },
+    })
+    expect((await client.nextFor('kept', 'next')).payload).toEqual({
+      data: { messages: { event: 'first', data: null } },
+    })
 
     client.send({ type: 'complete', id: 'stopped' })
     await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 1))
     await blast('second')
-    expect((await client.nextFor('kept', 'next')).payload).toEqual({ data: { messages: { event: 'second', data: null } } })
+    expect((await client.nextFor('kept', 'next')).payload).toEqual({
+      data: { messages: { event: 'second', data: null } },
+    })
     await client.roundTrip()
     expect(client.received.filter((m) => m.id === 'stopped')).toEqual([
       { id: 'stopped', type: 'next', payload: { data: { messages: { event: 'first', data: null } } } },
@@ -290,7 +308,11 @@ describe('complete', () => {
     const before = gateway.hub.subscriberCount
     client.subscribe('room', 'subscription { room(name: "lobby") { event } }')
     await settled(() => expect(gateway.hub.subscriberCount).toBe(before + 1))
-    const left = await postGraphQL(gateway.url, 'mutation($id: ID!) { leave(connectionId: $id, room: "lobby") { memberCount } }', { id: connection.id })
+    const left = await postGraphQL(
+      gateway.url,
+      'mutation($id: ID!) { leave(connectionId: $id, room: "lobby") { memberCount } }',
+      { id: connection.id },
+    )
     expect(left).toEqual({ data: { leave: { memberCount: 0 } } })
     expect(await client.nextFor('room')).toEqual({ id: 'room', type: 'complete' })
     expect(client.isOpen).toBe(true)
@@ -300,7 +322,11 @@ describe('complete', () => {
     const client = await raw()
     client.subscribe('bad', '{ nope }')
     const error = await client.nextFor('bad')
-    expect(error).toMatchObject({ id: 'bad', type: 'error', payload: [{ message: expect.stringMatching(/Cannot query field "nope"/) }] })
+    expect(error).toMatchObject({
+      id: 'bad',
+      type: 'error',
+      payload: [{ message: expect.stringMatching(/Cannot query field "nope"/) }],
+    })
     await client.roundTrip()
     expect(client.received.filter((m) => m.id === 'bad')).toHaveLength(1)
   })

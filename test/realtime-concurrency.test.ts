@@ -25,7 +25,9 @@ describe.skipIf(missing('postgresql'))('concurrent writers on postgresql', () =>
   const someoneWaitsForALock = () =>
     vi.waitFor(
       async () => {
-        const { rows } = await observer.query('SELECT count(*)::int AS waiting FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database()')
+        const { rows } = await observer.query(
+          'SELECT count(*)::int AS waiting FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database()',
+        )
         expect(rows[0].waiting).toBeGreaterThan(0)
       },
       { timeout: 10_000, interval: 10 },
@@ -39,11 +41,13 @@ describe.skipIf(missing('postgresql'))('concurrent writers on postgresql', () =>
     let updatedInFirst!: () => void
     const firstWrote = new Promise<void>((resolve) => (updatedInFirst = resolve))
     // Prisma's queries start when awaited: then() starts each one now.
-    const first = rt.prisma.$transaction(async (tx) => {
-      await tx.user.update({ where: { id: user.id }, data: { name: 'b' } })
-      updatedInFirst()
-      await committed
-    }).then(() => {})
+    const first = rt.prisma
+      .$transaction(async (tx) => {
+        await tx.user.update({ where: { id: user.id }, data: { name: 'b' } })
+        updatedInFirst()
+        await committed
+      })
+      .then(() => {})
     await firstWrote
     const second = rt.prisma.user.update({ where: { id: user.id }, data: { name: 'c' } }).then(() => {})
     await someoneWaitsForALock()

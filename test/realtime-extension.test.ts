@@ -19,7 +19,11 @@ eachDatabase('realtime extension on $provider', (database) => {
       const user = await rt.prisma.user.create({ data: { email: email(), name: 'Ada' } })
       await rt.prisma.user.update({ where: { id: user.id }, data: { name: 'Ada L.' } })
       await rt.prisma.user.delete({ where: { id: user.id } })
-      expect(brief(rt.events)).toEqual([`CREATED User:${user.id}`, `UPDATED User:${user.id} name`, `DELETED User:${user.id}`])
+      expect(brief(rt.events)).toEqual([
+        `CREATED User:${user.id}`,
+        `UPDATED User:${user.id} name`,
+        `DELETED User:${user.id}`,
+      ])
       expect(rt.events[0]!.node).toMatchObject({ id: user.id, name: 'Ada' })
       expect(rt.events[1]!.previous).toMatchObject({ name: 'Ada' })
       expect(rt.events[1]!.node).toMatchObject({ name: 'Ada L.' })
@@ -36,20 +40,29 @@ eachDatabase('realtime extension on $provider', (database) => {
     })
 
     it('should publish one event per record for createMany, updateMany and deleteMany, each with its own previous', async () => {
-      const result = await rt.prisma.user.createMany({ data: [1, 2, 3].map((i) => ({ email: `many${i}-${email()}`, name: `m${i}` })) })
+      const result = await rt.prisma.user.createMany({
+        data: [1, 2, 3].map((i) => ({ email: `many${i}-${email()}`, name: `m${i}` })),
+      })
       expect(result).toEqual({ count: 3 })
       expect(rt.events.map((e) => e.verb)).toEqual(['CREATED', 'CREATED', 'CREATED'])
       const ids = rt.events.map((e) => e.recordId)
       rt.clear()
       await rt.prisma.user.updateMany({ where: { name: { startsWith: 'm' } }, data: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name, e.node?.name])).toEqual(ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name, e.node?.name])).toEqual(
+        ids.map((id, i) => ['UPDATED', id, `m${i + 1}`, 'renamed']),
+      )
       rt.clear()
       await rt.prisma.user.deleteMany({ where: { name: 'renamed' } })
-      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name])).toEqual(ids.map((id) => ['DELETED', id, 'renamed']))
+      expect(rt.events.map((e) => [e.verb, e.recordId, e.previous?.name])).toEqual(
+        ids.map((id) => ['DELETED', id, 'renamed']),
+      )
     })
 
     it('should publish for createManyAndReturn and updateManyAndReturn', async () => {
-      const rows = await rt.prisma.user.createManyAndReturn({ data: [{ email: email(), name: 'r1' }], select: { name: true } })
+      const rows = await rt.prisma.user.createManyAndReturn({
+        data: [{ email: email(), name: 'r1' }],
+        select: { name: true },
+      })
       expect(rows).toEqual([{ name: 'r1' }])
       const [created] = rt.events
       rt.clear()
@@ -59,8 +72,16 @@ eachDatabase('realtime extension on $provider', (database) => {
 
     it('should publish CREATED or UPDATED for upsert', async () => {
       const address = email()
-      const user = await rt.prisma.user.upsert({ where: { email: address }, create: { email: address, name: 'new' }, update: { name: 'old' } })
-      await rt.prisma.user.upsert({ where: { email: address }, create: { email: address, name: 'new' }, update: { name: 'again' } })
+      const user = await rt.prisma.user.upsert({
+        where: { email: address },
+        create: { email: address, name: 'new' },
+        update: { name: 'old' },
+      })
+      await rt.prisma.user.upsert({
+        where: { email: address },
+        create: { email: address, name: 'new' },
+        update: { name: 'again' },
+      })
       expect(brief(rt.events)).toEqual([`CREATED User:${user.id}`, `UPDATED User:${user.id} name`])
     })
 
@@ -109,7 +130,11 @@ eachDatabase('realtime extension on $provider', (database) => {
       const post = await rt.prisma.post.create({ data: { title: 'p', authorId: one.id } })
       rt.clear()
       await rt.prisma.user.update({ where: { id: two.id }, data: { posts: { connect: [{ id: post.id }] } } })
-      expect(brief(rt.events)).toEqual([`UPDATED Post:${post.id} authorId`, `REMOVED_FROM User:${one.id} posts ${post.id}`, `ADDED_TO User:${two.id} posts ${post.id}`])
+      expect(brief(rt.events)).toEqual([
+        `UPDATED Post:${post.id} authorId`,
+        `REMOVED_FROM User:${one.id} posts ${post.id}`,
+        `ADDED_TO User:${two.id} posts ${post.id}`,
+      ])
     })
 
     it('should publish on both sides of a many-to-many connect and disconnect', async () => {
@@ -118,15 +143,25 @@ eachDatabase('realtime extension on $provider', (database) => {
       const tag = await rt.prisma.tag.create({ data: { name: `t${n++}` } })
       rt.clear()
       await rt.prisma.post.update({ where: { id: post.id }, data: { tags: { connect: [{ id: tag.id }] } } })
-      expect(brief(rt.events)).toEqual([`ADDED_TO Post:${post.id} tags ${tag.id}`, `ADDED_TO Tag:${tag.id} posts ${post.id}`])
+      expect(brief(rt.events)).toEqual([
+        `ADDED_TO Post:${post.id} tags ${tag.id}`,
+        `ADDED_TO Tag:${tag.id} posts ${post.id}`,
+      ])
       rt.clear()
       await rt.prisma.tag.update({ where: { id: tag.id }, data: { posts: { disconnect: [{ id: post.id }] } } })
-      expect(brief(rt.events)).toEqual([`REMOVED_FROM Tag:${tag.id} posts ${post.id}`, `REMOVED_FROM Post:${post.id} tags ${tag.id}`])
+      expect(brief(rt.events)).toEqual([
+        `REMOVED_FROM Tag:${tag.id} posts ${post.id}`,
+        `REMOVED_FROM Post:${post.id} tags ${tag.id}`,
+      ])
     })
 
     it('should publish for every record of a nested write', async () => {
       const user = await rt.prisma.user.create({
-        data: { email: email(), name: 'nested', posts: { create: [{ title: 'n1', tags: { create: [{ name: `nt${n++}` }] } }, { title: 'n2' }] } },
+        data: {
+          email: email(),
+          name: 'nested',
+          posts: { create: [{ title: 'n1', tags: { create: [{ name: `nt${n++}` }] } }, { title: 'n2' }] },
+        },
         include: { posts: { include: { tags: true } } },
       })
       const [p1, p2] = user.posts
@@ -143,17 +178,31 @@ eachDatabase('realtime extension on $provider', (database) => {
     })
 
     it('should publish DELETED for records a nested write deletes, and REMOVED_FROM on their many-to-many partners', async () => {
-      const user = await rt.prisma.user.create({ data: { email: email(), name: 'del', posts: { create: [{ title: 'gone', tags: { create: [{ name: `dt${n++}` }] } }] } }, include: { posts: { include: { tags: true } } } })
+      const user = await rt.prisma.user.create({
+        data: {
+          email: email(),
+          name: 'del',
+          posts: { create: [{ title: 'gone', tags: { create: [{ name: `dt${n++}` }] } }] },
+        },
+        include: { posts: { include: { tags: true } } },
+      })
       const post = user.posts[0]!
       const tag = post.tags[0]!
       rt.clear()
       await rt.prisma.user.update({ where: { id: user.id }, data: { posts: { delete: [{ id: post.id }] } } })
       expect(brief(rt.events)).toEqual([`DELETED Post:${post.id}`, `REMOVED_FROM User:${user.id} posts ${post.id}`])
       rt.clear()
-      const second = await rt.prisma.post.create({ data: { title: 'tagged', authorId: user.id, tags: { connect: [{ id: tag.id }] } } })
+      const second = await rt.prisma.post.create({
+        data: { title: 'tagged', authorId: user.id, tags: { connect: [{ id: tag.id }] } },
+      })
       rt.clear()
       await rt.prisma.post.delete({ where: { id: second.id } })
-      expect(brief(rt.events)).toEqual([`DELETED Post:${second.id}`, `REMOVED_FROM User:${user.id} posts ${second.id}`, `REMOVED_FROM Post:${second.id} tags ${tag.id}`, `REMOVED_FROM Tag:${tag.id} posts ${second.id}`])
+      expect(brief(rt.events)).toEqual([
+        `DELETED Post:${second.id}`,
+        `REMOVED_FROM User:${user.id} posts ${second.id}`,
+        `REMOVED_FROM Post:${second.id} tags ${tag.id}`,
+        `REMOVED_FROM Tag:${tag.id} posts ${second.id}`,
+      ])
     })
   })
 

@@ -41,7 +41,8 @@ type RoomMessage = { cursor: string | null; room: string; event: string; data: u
  * ones on different paths (live on the gateway that published it, elsewhere, replayed); each of
  * them resumes right after it.
  */
-const withoutCursors = <T extends { cursor: unknown }>(events: T[]) => events.map(({ cursor: _cursor, ...rest }) => rest)
+const withoutCursors = <T extends { cursor: unknown }>(events: T[]) =>
+  events.map(({ cursor: _cursor, ...rest }) => rest)
 
 /** The data of every event a subscription received so far (errors fail the test). */
 function dataOf<T>(subscription: Subscription<Record<string, T>>): T[] {
@@ -52,7 +53,8 @@ function dataOf<T>(subscription: Subscription<Record<string, T>>): T[] {
 }
 
 /** Waits until a subscription has received `count` events. */
-const receivedAll = (subscription: Subscription<unknown>, count: number) => settled(() => expect(subscription.received.length).toBe(count))
+const receivedAll = (subscription: Subscription<unknown>, count: number) =>
+  settled(() => expect(subscription.received.length).toBe(count))
 
 /** The error a subscription ended with. */
 async function endedWith(subscription: Subscription<unknown>): Promise<ExecutionResult<unknown>['errors']> {
@@ -81,9 +83,16 @@ eachDatabase('resuming on $provider', (provider) => {
       return result.data as Record<string, any>
     }
     const createUser = async (name: string) =>
-      (await gql('mutation($data: UserCreateInput!) { createUser(data: $data) { id } }', { data: { email: `${name}-${++names}@resume.test`, name } })).createUser.id as string
+      (
+        await gql('mutation($data: UserCreateInput!) { createUser(data: $data) { id } }', {
+          data: { email: `${name}-${++names}@resume.test`, name },
+        })
+      ).createUser.id as string
     /** Subscribes, and resolves once the gateway runs the subscription. */
-    async function subscribe<T>(query: string, variables?: Record<string, unknown>): Promise<Subscription<Record<string, T>>> {
+    async function subscribe<T>(
+      query: string,
+      variables?: Record<string, unknown>,
+    ): Promise<Subscription<Record<string, T>>> {
       const before = gateway.hub.subscriberCount
       const subscription = subscribeWs<Record<string, T>>(client, query, variables)
       await settled(() => expect(gateway.hub.subscriberCount).toBeGreaterThan(before))
@@ -113,7 +122,15 @@ eachDatabase('resuming on $provider', (provider) => {
       await receivedAll(resumed, 7)
       await receivedAll(reference, 9)
       expect(withoutCursors(dataOf(resumed))).toEqual(withoutCursors(dataOf(reference).slice(2)))
-      expect(dataOf(resumed).map((event) => event.verb)).toEqual(['CREATED', 'CREATED', 'CREATED', 'CREATED', 'CREATED', 'UPDATED', 'DELETED'])
+      expect(dataOf(resumed).map((event) => event.verb)).toEqual([
+        'CREATED',
+        'CREATED',
+        'CREATED',
+        'CREATED',
+        'CREATED',
+        'UPDATED',
+        'DELETED',
+      ])
       // Then live, once.
       await createUser('hal')
       await receivedAll(reference, 10)
@@ -153,7 +170,10 @@ eachDatabase('resuming on $provider', (provider) => {
       const cursor = dataOf(first)[0]!.cursor
       await stop(first)
       for (const name of ['skip1', 'keep2', 'skip3', 'keep4']) await createUser(name)
-      const resumed = await subscribe<UserEvent>(USER_EVENTS, { after: cursor, where: { name: { startsWith: 'keep' } } })
+      const resumed = await subscribe<UserEvent>(USER_EVENTS, {
+        after: cursor,
+        where: { name: { startsWith: 'keep' } },
+      })
       await receivedAll(resumed, 2)
       expect(dataOf(resumed).map((event) => event.node?.name)).toEqual(['keep2', 'keep4'])
       await stop(resumed)
@@ -161,7 +181,11 @@ eachDatabase('resuming on $provider', (provider) => {
 
     it('should replay what a room received while the client was away, in order, then go on live', async () => {
       const room = `lobby-${randomUUID()}`
-      const broadcast = (event: string) => gql('mutation($room: String!, $event: String!) { broadcast(rooms: [$room], event: $event) { recipients } }', { room, event })
+      const broadcast = (event: string) =>
+        gql('mutation($room: String!, $event: String!) { broadcast(rooms: [$room], event: $event) { recipients } }', {
+          room,
+          event,
+        })
       const first = await subscribe<RoomMessage>(ROOM, { name: room })
       await broadcast('m1')
       await broadcast('m2')
@@ -238,7 +262,10 @@ eachDatabase('resuming on $provider', (provider) => {
       const history = { maxEvents: 10 }
       gateway = await env.startGateway({
         // The model topics' log is their history: with Redis, trim it as the history.
-        bus: bus === 'redis' ? await createRedisBus({ url: redisUrl, prefix: env.prefix, history, logMaxEvents: history.maxEvents }) : createMemoryBus({ history }),
+        bus:
+          bus === 'redis'
+            ? await createRedisBus({ url: redisUrl, prefix: env.prefix, history, logMaxEvents: history.maxEvents })
+            : createMemoryBus({ history }),
       })
       client = env.connect(undefined, gateway).client
       if (bus === 'redis') env.defer(() => deleteRedisKeys(redisUrl, env.prefix))
@@ -248,7 +275,12 @@ eachDatabase('resuming on $provider', (provider) => {
       const room = `busy-${randomUUID()}`
       const first = subscribeWs<Record<string, RoomMessage>>(client, ROOM, { name: room })
       await settled(() => expect(gateway.hub.subscriberCount).toBe(1))
-      const broadcast = (event: string) => postGraphQL(gateway.url, 'mutation($room: String!, $event: String!) { broadcast(rooms: [$room], event: $event) { recipients } }', { room, event })
+      const broadcast = (event: string) =>
+        postGraphQL(
+          gateway.url,
+          'mutation($room: String!, $event: String!) { broadcast(rooms: [$room], event: $event) { recipients } }',
+          { room, event },
+        )
       await broadcast('seen')
       await receivedAll(first, 1)
       const cursor = Object.values(first.received[0]!.data!)[0]!.cursor!

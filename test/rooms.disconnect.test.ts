@@ -8,7 +8,16 @@ import { createMemoryBus } from '../src/bus/memory.ts'
 import { postGraphQL, subscribeWs, type Subscription } from './helpers/clients.ts'
 import { useFixture } from './helpers/fixture.ts'
 import type { TestGateway } from './helpers/gateway.ts'
-import { BROADCAST, MESSAGES, nextMessage, ROOM, roomClients, settled, type Connection, type RoomMessage } from './helpers/rooms.ts'
+import {
+  BROADCAST,
+  MESSAGES,
+  nextMessage,
+  ROOM,
+  roomClients,
+  settled,
+  type Connection,
+  type RoomMessage,
+} from './helpers/rooms.ts'
 
 const CONNECTIONS = 1000
 /** Opened and closed this many at a time, to be kind to a 2-core machine. */
@@ -39,16 +48,25 @@ describe('rooms: disconnect', () => {
       await settled(() => expect(gateway.hub.subscriberCount).toBe(baseline.hubSubscribers + 2 * connections.length))
     }
     expect(gateway.connectionCount).toBe(CONNECTIONS)
-    await settled(async () => expect((await gateway.rooms.registry.rooms()).map((room) => room.memberCount)).toEqual(Array(10).fill(CONNECTIONS / 10)))
+    await settled(async () =>
+      expect((await gateway.rooms.registry.rooms()).map((room) => room.memberCount)).toEqual(
+        Array(10).fill(CONNECTIONS / 10),
+      ),
+    )
 
     // The server joins all of room-0 to "shared" as well; a broadcast reaches them.
-    const shared = await postGraphQL(gateway.url, 'mutation { addRoomMembersToRooms(sourceRoom: "room-0", rooms: ["shared"]) { memberCount } }')
+    const shared = await postGraphQL(
+      gateway.url,
+      'mutation { addRoomMembersToRooms(sourceRoom: "room-0", rooms: ["shared"]) { memberCount } }',
+    )
     expect(shared.data).toEqual({ addRoomMembersToRooms: [{ memberCount: CONNECTIONS / 10 }] })
     expect((await postGraphQL(gateway.url, BROADCAST, { rooms: ['shared', 'room-1'], event: 'e' })).data).toEqual({
       broadcast: { messageId: expect.any(String), recipients: CONNECTIONS / 5 },
     })
     const reached = messages.filter((_, i) => i % 10 < 2)
-    expect(await Promise.all(reached.map(nextMessage))).toEqual(reached.map((_, i) => expect.objectContaining({ room: i % 2 ? 'room-1' : 'shared' })))
+    expect(await Promise.all(reached.map(nextMessage))).toEqual(
+      reached.map((_, i) => expect.objectContaining({ room: i % 2 ? 'room-1' : 'shared' })),
+    )
 
     for (let start = 0; start < CONNECTIONS; start += BATCH) {
       await Promise.all(connections.slice(start, start + BATCH).map(({ client }) => client.dispose()))
@@ -69,7 +87,9 @@ describe('rooms: disconnect', () => {
     await postGraphQL(gateway.url, 'mutation ($id: ID!) { join(connectionId: $id, room: "x") { room } }', { id: a.id })
     const room = await rooms.subscribe(b, ROOM, { name: 'x' })
     await a.client.dispose()
-    await settled(async () => expect((await postGraphQL(gateway.url, '{ roomMembers(room: "x") }')).data).toEqual({ roomMembers: [b.id] }))
+    await settled(async () =>
+      expect((await postGraphQL(gateway.url, '{ roomMembers(room: "x") }')).data).toEqual({ roomMembers: [b.id] }),
+    )
     expect((await postGraphQL(gateway.url, BROADCAST, { rooms: ['x'], event: 'e' })).data?.broadcast.recipients).toBe(1)
     expect(await nextMessage(room)).toMatchObject({ event: 'e' })
     await rooms.closeAll()

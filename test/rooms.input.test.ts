@@ -33,21 +33,46 @@ describe('rooms: bad input', () => {
       const cases: [string, Record<string, unknown>, RegExp][] = [
         [BROADCAST, { rooms: [''], event: 'e' }, /rooms\[0\] must not be empty/],
         [BROADCAST, { rooms: ['ok', tooLong], event: 'e' }, /rooms\[1\] must be at most 256 characters, got 257/],
-        ['mutation ($room: String!) { join(connectionId: "x", room: $room) { room } }', { room: '' }, /^room must not be empty/],
-        ['mutation ($room: String!) { leave(connectionId: "x", room: $room) { room } }', { room: tooLong }, /^room must be at most 256/],
+        [
+          'mutation ($room: String!) { join(connectionId: "x", room: $room) { room } }',
+          { room: '' },
+          /^room must not be empty/,
+        ],
+        [
+          'mutation ($room: String!) { leave(connectionId: "x", room: $room) { room } }',
+          { room: tooLong },
+          /^room must be at most 256/,
+        ],
         ['mutation ($room: String!) { leaveAll(room: $room) { room } }', { room: '' }, /^room must not be empty/],
-        ['mutation ($room: String!) { addRoomMembersToRooms(sourceRoom: $room, rooms: ["a"]) { room } }', { room: tooLong }, /^sourceRoom must be at most/],
-        ['mutation ($room: String!) { removeRoomMembersFromRooms(sourceRoom: "a", rooms: [$room]) { room } }', { room: '' }, /^rooms\[0\] must not be empty/],
+        [
+          'mutation ($room: String!) { addRoomMembersToRooms(sourceRoom: $room, rooms: ["a"]) { room } }',
+          { room: tooLong },
+          /^sourceRoom must be at most/,
+        ],
+        [
+          'mutation ($room: String!) { removeRoomMembersFromRooms(sourceRoom: "a", rooms: [$room]) { room } }',
+          { room: '' },
+          /^rooms\[0\] must not be empty/,
+        ],
         ['query ($room: String!) { roomMembers(room: $room) }', { room: tooLong }, /^room must be at most/],
       ]
       for (const [query, variables, message] of cases) {
-        expect(await errorOf(query, variables), query).toEqual({ message: expect.stringMatching(message), code: 'BAD_USER_INPUT' })
+        expect(await errorOf(query, variables), query).toEqual({
+          message: expect.stringMatching(message),
+          code: 'BAD_USER_INPUT',
+        })
       }
     })
 
     it('should refuse empty and over-long event names', async () => {
-      expect(await errorOf(BROADCAST, { rooms: ['x'], event: '' })).toEqual({ message: 'event must not be empty', code: 'BAD_USER_INPUT' })
-      expect(await errorOf(BLAST, { event: tooLong })).toEqual({ message: 'event must be at most 256 characters, got 257', code: 'BAD_USER_INPUT' })
+      expect(await errorOf(BROADCAST, { rooms: ['x'], event: '' })).toEqual({
+        message: 'event must not be empty',
+        code: 'BAD_USER_INPUT',
+      })
+      expect(await errorOf(BLAST, { event: tooLong })).toEqual({
+        message: 'event must be at most 256 characters, got 257',
+        code: 'BAD_USER_INPUT',
+      })
     })
 
     it('should accept names of exactly the longest length', async () => {
@@ -69,7 +94,16 @@ describe('rooms: bad input', () => {
       for (const [variables, message] of cases) {
         const subscription = subscribeWs(a.client, ROOM, variables)
         await subscription.completed
-        expect(subscription.received).toEqual([{ errors: [expect.objectContaining({ message: expect.stringMatching(message), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })] }])
+        expect(subscription.received).toEqual([
+          {
+            errors: [
+              expect.objectContaining({
+                message: expect.stringMatching(message),
+                extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+              }),
+            ],
+          },
+        ])
       }
       const messages = subscribeWs(a.client, 'subscription { messages(events: []) { id } }')
       await messages.completed
@@ -78,39 +112,55 @@ describe('rooms: bad input', () => {
     })
 
     it('should refuse an empty list of rooms', async () => {
-      expect(await errorOf(BROADCAST, { rooms: [], event: 'e' })).toEqual({ message: 'rooms must name at least one room', code: 'BAD_USER_INPUT' })
-      expect(await errorOf('mutation { addRoomMembersToRooms(sourceRoom: "a", rooms: []) { room } }')).toMatchObject({ code: 'BAD_USER_INPUT' })
+      expect(await errorOf(BROADCAST, { rooms: [], event: 'e' })).toEqual({
+        message: 'rooms must name at least one room',
+        code: 'BAD_USER_INPUT',
+      })
+      expect(await errorOf('mutation { addRoomMembersToRooms(sourceRoom: "a", rooms: []) { room } }')).toMatchObject({
+        code: 'BAD_USER_INPUT',
+      })
     })
   })
 
   describe('data', () => {
     it('should refuse data over the size limit, measured as JSON bytes', async () => {
       const justFits = 'x'.repeat(DEFAULT_MAX_DATA_BYTES - 2)
-      expect((await postGraphQL(gateway.url, BROADCAST, { rooms: ['x'], event: 'e', data: justFits })).errors).toBeUndefined()
+      expect(
+        (await postGraphQL(gateway.url, BROADCAST, { rooms: ['x'], event: 'e', data: justFits })).errors,
+      ).toBeUndefined()
       expect(await errorOf(BROADCAST, { rooms: ['x'], event: 'e', data: `${justFits}é` })).toEqual({
         message: `data must be at most ${DEFAULT_MAX_DATA_BYTES} bytes of JSON, got ${DEFAULT_MAX_DATA_BYTES + 2}`,
         code: 'BAD_USER_INPUT',
       })
-      expect(await errorOf(BLAST, { event: 'e', data: { big: 'x'.repeat(DEFAULT_MAX_DATA_BYTES) } })).toMatchObject({ code: 'BAD_USER_INPUT' })
+      expect(await errorOf(BLAST, { event: 'e', data: { big: 'x'.repeat(DEFAULT_MAX_DATA_BYTES) } })).toMatchObject({
+        code: 'BAD_USER_INPUT',
+      })
     })
 
     it('should take the limit from the maxDataBytes option and refuse a bad one at startup', async () => {
       const small = await env.startGateway({ rooms: { maxDataBytes: 10 } })
       try {
         expect((await postGraphQL(small.url, BLAST, { event: 'e', data: 'x'.repeat(8) })).errors).toBeUndefined()
-        expect((await postGraphQL(small.url, BLAST, { event: 'e', data: 'x'.repeat(9) })).errors?.[0]?.message).toBe('data must be at most 10 bytes of JSON, got 11')
+        expect((await postGraphQL(small.url, BLAST, { event: 'e', data: 'x'.repeat(9) })).errors?.[0]?.message).toBe(
+          'data must be at most 10 bytes of JSON, got 11',
+        )
       } finally {
         await small.close()
       }
       await expect(env.startGateway({ rooms: { maxDataBytes: 0 } })).rejects.toThrow(ConfigError)
-      await expect(env.startGateway({ rooms: { maxDataBytes: 1.5 } })).rejects.toThrow('rooms.maxDataBytes: expected a positive integer, got 1.5')
+      await expect(env.startGateway({ rooms: { maxDataBytes: 1.5 } })).rejects.toThrow(
+        'rooms.maxDataBytes: expected a positive integer, got 1.5',
+      )
     })
   })
 
   describe('connection ids', () => {
     it('should answer join and leave of an unknown connection with NOT_FOUND', async () => {
       for (const mutation of ['join', 'leave']) {
-        expect(await errorOf(`mutation { ${mutation}(connectionId: "nope", room: "x") { room } }`)).toEqual({ message: 'no connection with id "nope"', code: 'NOT_FOUND' })
+        expect(await errorOf(`mutation { ${mutation}(connectionId: "nope", room: "x") { room } }`)).toEqual({
+          message: 'no connection with id "nope"',
+          code: 'NOT_FOUND',
+        })
       }
       expect(await postGraphQL(gateway.url, '{ rooms { name } }')).toEqual({ data: { rooms: [] } })
     })
@@ -118,7 +168,9 @@ describe('rooms: bad input', () => {
     it('should answer join of a connection that has closed with NOT_FOUND', async () => {
       const a = await rooms.connect()
       await rooms.closeAll()
-      expect(await errorOf('mutation ($id: ID!) { join(connectionId: $id, room: "x") { room } }', { id: a.id })).toMatchObject({ code: 'NOT_FOUND' })
+      expect(
+        await errorOf('mutation ($id: ID!) { join(connectionId: $id, room: "x") { room } }', { id: a.id }),
+      ).toMatchObject({ code: 'NOT_FOUND' })
     })
 
     it('should ignore omit of an unknown connection', async () => {
@@ -135,9 +187,15 @@ describe('rooms: bad input', () => {
     const room = await rooms.subscribe(b, ROOM, { name: 'x' })
     const bad = subscribeWs(a.client, ROOM, { name: '' })
     await bad.completed
-    const refused = await postGraphQL(gateway.url, BROADCAST, { rooms: ['x'], event: 'e', data: 'x'.repeat(DEFAULT_MAX_DATA_BYTES) })
+    const refused = await postGraphQL(gateway.url, BROADCAST, {
+      rooms: ['x'],
+      event: 'e',
+      data: 'x'.repeat(DEFAULT_MAX_DATA_BYTES),
+    })
     expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT')
-    expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'fine' })).toMatchObject({ broadcast: { recipients: 1 } })
+    expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'fine' })).toMatchObject({
+      broadcast: { recipients: 1 },
+    })
     expect(await nextMessage(room)).toMatchObject({ event: 'fine', sender: a.id })
   })
 })

@@ -6,7 +6,12 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisRoomRegistry, RoomCommandTimeoutError, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../src/rooms/redis.ts'
+import {
+  createRedisRoomRegistry,
+  RoomCommandTimeoutError,
+  type RedisRoomRegistry,
+  type RedisRoomRegistryOptions,
+} from '../src/rooms/redis.ts'
 import { UnknownConnectionError } from '../src/rooms/registry.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
 import { settled } from './helpers/gateway.ts'
@@ -33,7 +38,9 @@ async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryO
     registries.push(registry)
   }
   const left: [string, string, readonly string[]][] = []
-  registries.forEach((registry, i) => registry.onLeft((connectionId, rooms) => left.push([`instance ${i}`, connectionId, rooms])))
+  registries.forEach((registry, i) =>
+    registry.onLeft((connectionId, rooms) => left.push([`instance ${i}`, connectionId, rooms])),
+  )
   return { keyPrefix, registries, left }
 }
 
@@ -49,7 +56,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('operations on another instance’s connection', () => {
     it('should apply a join where the connection is held before it resolves', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1']])
       expect(await a!.join('b1', 'x', server)).toEqual({ room: 'x', connectionIds: ['b1'], memberCount: 1 })
       // Nothing to wait for: B delivers to it already.
       expect([...b!.localRecipients({ rooms: ['x'], omit: [] }).keys()]).toEqual(['b1'])
@@ -58,7 +67,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should apply a leave where the connection is held, and tell onLeft there', async () => {
-      const { registries: [a, b], left } = await cluster([['a1'], ['b1']])
+      const {
+        registries: [a, b],
+        left,
+      } = await cluster([['a1'], ['b1']])
       await b!.join('b1', 'x', { kind: 'subscription', subscriptionId: 's1' })
       expect(await a!.leave('b1', 'x')).toEqual({ room: 'x', connectionIds: ['b1'], memberCount: 0 })
       expect(b!.localRecipients({ rooms: ['x'], omit: [] }).size).toBe(0)
@@ -67,7 +79,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should release another instance’s subscription reason there, and ignore unknown ones', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1']])
       await b!.join('b1', 'x', { kind: 'subscription', subscriptionId: 's1' })
       await a!.release('b1', 'x', 's1')
       expect(await b!.roomsOf('b1')).toEqual([])
@@ -84,7 +98,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should forget a connection its instance removed', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1']])
       await a!.join('b1', 'x', server)
       await b!.removeConnection('b1')
       expect(await a!.members('x')).toEqual([])
@@ -94,7 +110,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('consistency', () => {
     it('should write to Redis in the order the holding instance applied the operations', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1', 'b2']])
       for (const id of ['b1', 'b2']) await b!.join(id, 'src', server)
       // Started in the same tick, as commands from other instances may be: the add applies first.
       await Promise.all([
@@ -106,7 +124,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should keep Redis in step with the holding instance under concurrent operations from both', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1', 'b2']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1', 'b2']])
       const rooms = ['r0', 'r1', 'r2', 'r3']
       const operations: Promise<unknown>[] = []
       for (let i = 0; i < 200; i++) {
@@ -115,13 +135,15 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
         const room = rooms[(i * 7) % rooms.length]!
         if (i % 5 === 0) operations.push(registry.leaveAll(room))
         else if (i % 4 === 0) operations.push(registry.addRoomMembersToRooms(room, [rooms[i % rooms.length]!]))
-        else if (i % 3 === 0) operations.push(registry.join(connectionId, room, { kind: 'subscription', subscriptionId: `s${i % 3}` }))
+        else if (i % 3 === 0)
+          operations.push(registry.join(connectionId, room, { kind: 'subscription', subscriptionId: `s${i % 3}` }))
         else if (i % 2 === 0) operations.push(registry.leave(connectionId, room))
         else operations.push(registry.join(connectionId, room, server))
       }
       await Promise.all(operations)
       // B's own state (local) and what A reads (Redis) agree, connection by connection and room by room.
-      for (const connectionId of ['b1', 'b2']) expect(await a!.roomsOf(connectionId)).toEqual(await b!.roomsOf(connectionId))
+      for (const connectionId of ['b1', 'b2'])
+        expect(await a!.roomsOf(connectionId)).toEqual(await b!.roomsOf(connectionId))
       for (const room of rooms) {
         const local = [...b!.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
         expect(await a!.members(room)).toEqual(local)
@@ -131,7 +153,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('cluster-wide reads', () => {
     it('should list rooms, members and a connection’s rooms over every instance', async () => {
-      const { registries: [a, b] } = await cluster([['a1', 'a2'], ['b1']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1', 'a2'], ['b1']])
       await a!.join('a1', 'x', server)
       await b!.join('b1', 'x', server)
       await b!.join('b1', 'y', server)
@@ -147,7 +171,12 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should count recipients over every instance, once each, without the omitted', async () => {
-      const { registries: [a, b] } = await cluster([['a1', 'a2'], ['b1', 'b2']])
+      const {
+        registries: [a, b],
+      } = await cluster([
+        ['a1', 'a2'],
+        ['b1', 'b2'],
+      ])
       await a!.join('a1', 'x', server)
       await b!.join('b1', 'x', server)
       await b!.join('b1', 'y', server)
@@ -161,7 +190,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('room-wide operations across instances', () => {
     it('should make members on every instance leave all their rooms on leaveAll', async () => {
-      const { registries: [a, b], left } = await cluster([['a1'], ['b1', 'b2']])
+      const {
+        registries: [a, b],
+        left,
+      } = await cluster([['a1'], ['b1', 'b2']])
       await a!.join('a1', 'fun', server)
       await b!.join('b1', 'fun', server)
       await b!.join('b1', 'y', server)
@@ -177,7 +209,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should add and remove the members of a room on every instance', async () => {
-      const { registries: [a, b] } = await cluster([['a1'], ['b1'], ['c1']])
+      const {
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1'], ['c1']])
       await a!.join('a1', 'fun', server)
       await b!.join('b1', 'fun', server)
       expect(await a!.addRoomMembersToRooms('fun', ['y', 'fun'])).toEqual([
@@ -195,7 +229,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('failures', () => {
     it('should reject with a timeout when the holding instance does not answer', async () => {
-      const { keyPrefix, registries: [a] } = await cluster([['a1']], { commandTimeoutMs: 200 })
+      const {
+        keyPrefix,
+        registries: [a],
+      } = await cluster([['a1']], { commandTimeoutMs: 200 })
       // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
       const mute = await env.connectRedis()
       await inspector.hset(`${keyPrefix}owners`, 'm1', 'mute')
@@ -207,7 +244,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should leave a dead instance’s connections out of every answer, and answer NOT_FOUND for them', async () => {
-      const { keyPrefix, registries: [a] } = await cluster([['a1']])
+      const {
+        keyPrefix,
+        registries: [a],
+      } = await cluster([['a1']])
       await a!.join('a1', 'x', server)
       /** What a dead instance leaves behind: its connection in a room, and no heartbeat. */
       const leaveGhost = () =>
@@ -234,7 +274,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should purge the connections of a killed instance once its heartbeat expires', async () => {
-      const { keyPrefix, registries: [a] } = await cluster([['a1']], { sweepIntervalMs: 50 })
+      const {
+        keyPrefix,
+        registries: [a],
+      } = await cluster([['a1']], { sweepIntervalMs: 50 })
       await a!.join('a1', 'x', server)
       const child = await spawnRegistryProcess(redisUrl, keyPrefix, 'doomed', 'x')
       expect(await a!.members('x')).toEqual(['a1', 'doomed'])
@@ -245,10 +288,18 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
 
     it('should write its connections back when its own heartbeat expired and it was purged', async () => {
-      const { keyPrefix, registries: [a] } = await cluster([['a1']], { heartbeatTtlMs: 300 })
+      const {
+        keyPrefix,
+        registries: [a],
+      } = await cluster([['a1']], { heartbeatTtlMs: 300 })
       await a!.join('a1', 'x', server)
       // As after a long pause: the heartbeat expired and another instance purged the connection.
-      await inspector.del(`${keyPrefix}instance:${a!.instanceId}`, `${keyPrefix}room:x`, `${keyPrefix}conn:a1`, `${keyPrefix}rooms`)
+      await inspector.del(
+        `${keyPrefix}instance:${a!.instanceId}`,
+        `${keyPrefix}room:x`,
+        `${keyPrefix}conn:a1`,
+        `${keyPrefix}rooms`,
+      )
       await inspector.hdel(`${keyPrefix}owners`, 'a1')
       await settled(async () => expect(await a!.members('x')).toEqual(['a1']))
       expect(await a!.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
@@ -257,7 +308,10 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
 
   describe('close', () => {
     it('should take its connections out of the cluster and leave no key of its own', async () => {
-      const { keyPrefix, registries: [a, b] } = await cluster([['a1'], ['b1']])
+      const {
+        keyPrefix,
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1']])
       await a!.join('a1', 'x', server)
       await a!.join('b1', 'x', server)
       await a!.close()

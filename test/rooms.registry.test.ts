@@ -64,7 +64,11 @@ describeEach(registries, '$name rooms registry', ({ create }) => {
       const { registry } = await setup()
       expect(await registry.join('a', 'x', server)).toEqual({ room: 'x', connectionIds: ['a'], memberCount: 1 })
       expect(await registry.join('a', 'x', server)).toEqual({ room: 'x', connectionIds: [], memberCount: 1 })
-      expect(await registry.join('b', 'x', subscription('s1'))).toEqual({ room: 'x', connectionIds: ['b'], memberCount: 2 })
+      expect(await registry.join('b', 'x', subscription('s1'))).toEqual({
+        room: 'x',
+        connectionIds: ['b'],
+        memberCount: 2,
+      })
       expect(await registry.members('x')).toEqual(['a', 'b'])
       expect(await registry.roomsOf('a')).toEqual(['x'])
     })

@@ -9,7 +9,16 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { postGraphQL } from './helpers/clients.ts'
 import { useFixture } from './helpers/fixture.ts'
 import type { TestGateway } from './helpers/gateway.ts'
-import { BLAST, BROADCAST, MESSAGES, nextMessage, ROOM, roomClients, settled, type Connection } from './helpers/rooms.ts'
+import {
+  BLAST,
+  BROADCAST,
+  MESSAGES,
+  nextMessage,
+  ROOM,
+  roomClients,
+  settled,
+  type Connection,
+} from './helpers/rooms.ts'
 
 describe('rooms', () => {
   const env = useFixture()
@@ -31,11 +40,13 @@ describe('rooms', () => {
   const broadcast = (variables: Record<string, unknown>) => post(BROADCAST, variables).then((data) => data.broadcast)
   /** A message addressed to one connection only (its id as the room). */
   const marker = (connection: Connection) => broadcast({ rooms: [connection.id], event: 'marker' })
-  const members = (room: string) => post('query ($room: String!) { roomMembers(room: $room) }', { room }).then((data) => data.roomMembers)
+  const members = (room: string) =>
+    post('query ($room: String!) { roomMembers(room: $room) }', { room }).then((data) => data.roomMembers)
   const join = (connection: Connection, room: string) =>
-    post('mutation ($id: ID!, $room: String!) { join(connectionId: $id, room: $room) { room connectionIds memberCount } }', { id: connection.id, room }).then(
-      (data) => data.join,
-    )
+    post(
+      'mutation ($id: ID!, $room: String!) { join(connectionId: $id, room: $room) { room connectionIds memberCount } }',
+      { id: connection.id, room },
+    ).then((data) => data.join)
 
   /** The seed's setup: a and b subscribe to funSockets (events: hello); c, outside it, to messages. */
   async function funSockets() {
@@ -53,7 +64,14 @@ describe('rooms', () => {
       expect(result).toEqual({ messageId: expect.any(String), recipients: 2 })
       for (const subscription of [roomA, roomB]) {
         const message = await nextMessage(subscription)
-        expect(message).toEqual({ id: result.messageId, room: 'funSockets', event: 'hello', data: 'Hello to all my fun sockets!', sender: null, sentAt: expect.any(String) })
+        expect(message).toEqual({
+          id: result.messageId,
+          room: 'funSockets',
+          event: 'hello',
+          data: 'Hello to all my fun sockets!',
+          sender: null,
+          sentAt: expect.any(String),
+        })
         expect(new Date(message.sentAt).toISOString()).toBe(message.sentAt)
       }
       await marker(c)
@@ -62,7 +80,9 @@ describe('rooms', () => {
 
     it('should leave out the omitted connection', async () => {
       const { a, roomA, roomB } = await funSockets()
-      expect(await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'not for a', omit: a.id })).toMatchObject({ recipients: 1 })
+      expect(await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'not for a', omit: a.id })).toMatchObject({
+        recipients: 1,
+      })
       expect(await nextMessage(roomB)).toMatchObject({ data: 'not for a' })
       await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'for all' })
       expect(await nextMessage(roomA)).toMatchObject({ data: 'for all' })
@@ -71,10 +91,15 @@ describe('rooms', () => {
     it('should reach a connection the server joined to the room on messages, until it leaves', async () => {
       const { c, messagesC } = await funSockets()
       expect(await join(c, 'funSockets')).toEqual({ room: 'funSockets', connectionIds: [c.id], memberCount: 3 })
-      expect(await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'welcome c' })).toMatchObject({ recipients: 3 })
+      expect(await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'welcome c' })).toMatchObject({
+        recipients: 3,
+      })
       expect(await nextMessage(messagesC)).toMatchObject({ room: 'funSockets', event: 'hello', data: 'welcome c' })
 
-      const left = await post('mutation ($id: ID!) { leave(connectionId: $id, room: "funSockets") { room connectionIds memberCount } }', { id: c.id })
+      const left = await post(
+        'mutation ($id: ID!) { leave(connectionId: $id, room: "funSockets") { room connectionIds memberCount } }',
+        { id: c.id },
+      )
       expect(left.leave).toEqual({ room: 'funSockets', connectionIds: [c.id], memberCount: 2 })
       await broadcast({ rooms: ['funSockets'], event: 'hello', data: 'c is gone' })
       await marker(c)
@@ -85,10 +110,13 @@ describe('rooms', () => {
       const { a, b, c, messagesC } = await funSockets()
       await join(c, 'funSockets')
       const [messagesA, messagesB] = [await rooms.subscribe(a, MESSAGES), await rooms.subscribe(b, MESSAGES)]
-      const added = await post('mutation { addRoomMembersToRooms(sourceRoom: "funSockets", rooms: ["b"]) { room connectionIds memberCount } }')
+      const added = await post(
+        'mutation { addRoomMembersToRooms(sourceRoom: "funSockets", rooms: ["b"]) { room connectionIds memberCount } }',
+      )
       expect(added.addRoomMembersToRooms).toEqual([{ room: 'b', connectionIds: [a.id, b.id, c.id], memberCount: 3 }])
       expect(await broadcast({ rooms: ['b'], event: 'hello', data: 'to b' })).toMatchObject({ recipients: 3 })
-      for (const subscription of [messagesA, messagesB, messagesC]) expect(await nextMessage(subscription)).toMatchObject({ room: 'b', data: 'to b' })
+      for (const subscription of [messagesA, messagesB, messagesC])
+        expect(await nextMessage(subscription)).toMatchObject({ room: 'b', data: 'to b' })
     })
 
     it('should leave every member in no room after leaveAll, completing their room subscriptions', async () => {
@@ -102,7 +130,8 @@ describe('rooms', () => {
       ])
       await Promise.all([roomA.completed, roomB.completed])
       expect(await post('{ rooms { name memberCount } }')).toEqual({ rooms: [] })
-      for (const connection of [a, b, c]) expect(await rooms.execute(connection, '{ connection { rooms } }')).toEqual({ connection: { rooms: [] } })
+      for (const connection of [a, b, c])
+        expect(await rooms.execute(connection, '{ connection { rooms } }')).toEqual({ connection: { rooms: [] } })
     })
   })
 
@@ -180,7 +209,10 @@ describe('rooms', () => {
         })
         // The `next` event's data line; `complete` carries an empty one.
         const data = (await response.text()).split('\n').find((line) => line.startsWith('data: {'))!
-        expect(JSON.parse(data.slice(5)).errors[0]).toMatchObject({ message: expect.stringMatching(/needs a WebSocket connection/), extensions: { code: 'WEBSOCKET_REQUIRED' } })
+        expect(JSON.parse(data.slice(5)).errors[0]).toMatchObject({
+          message: expect.stringMatching(/needs a WebSocket connection/),
+          extensions: { code: 'WEBSOCKET_REQUIRED' },
+        })
       }
       expect(await post('{ rooms { name } }')).toEqual({ rooms: [] })
     })
@@ -190,9 +222,16 @@ describe('rooms', () => {
     it('should blast to every connection except omit, with no room', async () => {
       const connections = [await rooms.connect(), await rooms.connect(), await rooms.connect()]
       const [a, b, c] = connections
-      const [messagesA, messagesB, messagesC] = [await rooms.subscribe(a!, MESSAGES), await rooms.subscribe(b!, MESSAGES), await rooms.subscribe(c!, MESSAGES)]
-      expect(await post(BLAST, { event: 'news', data: { n: 1 }, omit: b!.id })).toMatchObject({ blast: { recipients: 2 } })
-      for (const subscription of [messagesA, messagesC]) expect(await nextMessage(subscription)).toMatchObject({ room: null, event: 'news', data: { n: 1 } })
+      const [messagesA, messagesB, messagesC] = [
+        await rooms.subscribe(a!, MESSAGES),
+        await rooms.subscribe(b!, MESSAGES),
+        await rooms.subscribe(c!, MESSAGES),
+      ]
+      expect(await post(BLAST, { event: 'news', data: { n: 1 }, omit: b!.id })).toMatchObject({
+        blast: { recipients: 2 },
+      })
+      for (const subscription of [messagesA, messagesC])
+        expect(await nextMessage(subscription)).toMatchObject({ room: null, event: 'news', data: { n: 1 } })
       await marker(b!)
       expect(await nextMessage(messagesB)).toMatchObject({ event: 'marker' })
     })
@@ -208,7 +247,9 @@ describe('rooms', () => {
     it('should reach a connection addressed by its id as a room name, without making it a room', async () => {
       const [a, b] = [await rooms.connect(), await rooms.connect()]
       const messages = await rooms.subscribe(a, MESSAGES)
-      expect(await broadcast({ rooms: [a.id], event: 'direct', data: 'just you', omit: b.id })).toMatchObject({ recipients: 1 })
+      expect(await broadcast({ rooms: [a.id], event: 'direct', data: 'just you', omit: b.id })).toMatchObject({
+        recipients: 1,
+      })
       expect(await nextMessage(messages)).toMatchObject({ room: a.id, event: 'direct', data: 'just you' })
       expect(await post('{ rooms { name } }')).toEqual({ rooms: [] })
     })
@@ -228,7 +269,12 @@ describe('rooms', () => {
       expect(one).toEqual({ event: 'one', cursor: expect.any(String) })
       expect(two).toEqual({ event: 'two', cursor: expect.any(String) })
       expect(two.cursor).not.toBe(one.cursor)
-      const seen = [await nextMessage(everything), await nextMessage(everything), await nextMessage(everything), await nextMessage(everything)]
+      const seen = [
+        await nextMessage(everything),
+        await nextMessage(everything),
+        await nextMessage(everything),
+        await nextMessage(everything),
+      ]
       expect(seen).toEqual([
         { event: 'one', room: 'cursors', cursor: one.cursor },
         { event: 'two', room: 'cursors', cursor: two.cursor },
@@ -244,7 +290,9 @@ describe('rooms', () => {
       expect(await rooms.execute(a, '{ connection { id rooms } }')).toEqual({ connection: { id: a.id, rooms: [] } })
       await join(a, 'x')
       await rooms.subscribe(a, ROOM, { name: 'w' })
-      expect(await rooms.execute(a, '{ connection { id rooms } }')).toEqual({ connection: { id: a.id, rooms: ['w', 'x'] } })
+      expect(await rooms.execute(a, '{ connection { id rooms } }')).toEqual({
+        connection: { id: a.id, rooms: ['w', 'x'] },
+      })
       expect(await post('{ connection { id } }')).toEqual({ connection: null })
     })
 
@@ -267,12 +315,21 @@ describe('rooms', () => {
   describe('mutations', () => {
     it('should set the sender of a message sent over WebSocket and leave it out with omitSelf', async () => {
       const [a, b] = [await rooms.connect(), await rooms.connect()]
-      const [roomA, roomB] = [await rooms.subscribe(a, ROOM, { name: 'x' }), await rooms.subscribe(b, ROOM, { name: 'x' })]
+      const [roomA, roomB] = [
+        await rooms.subscribe(a, ROOM, { name: 'x' }),
+        await rooms.subscribe(b, ROOM, { name: 'x' }),
+      ]
       const messagesA = await rooms.subscribe(a, MESSAGES)
-      expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'mine', omitSelf: true })).toMatchObject({ broadcast: { recipients: 1 } })
+      expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'mine', omitSelf: true })).toMatchObject({
+        broadcast: { recipients: 1 },
+      })
       expect(await nextMessage(roomB)).toMatchObject({ event: 'mine', sender: a.id })
-      expect(await rooms.execute(a, BLAST, { event: 'all but me', omitSelf: true })).toMatchObject({ blast: { recipients: 1 } })
-      expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'echo' })).toMatchObject({ broadcast: { recipients: 2 } })
+      expect(await rooms.execute(a, BLAST, { event: 'all but me', omitSelf: true })).toMatchObject({
+        blast: { recipients: 1 },
+      })
+      expect(await rooms.execute(a, BROADCAST, { rooms: ['x'], event: 'echo' })).toMatchObject({
+        broadcast: { recipients: 2 },
+      })
       expect(await nextMessage(roomA)).toMatchObject({ event: 'echo', sender: a.id })
       expect(await nextMessage(messagesA)).toMatchObject({ event: 'echo' })
     })
@@ -285,9 +342,17 @@ describe('rooms', () => {
 
     it('should run membership mutations over WebSocket too', async () => {
       const [a, b] = [await rooms.connect(), await rooms.connect()]
-      const joined = await rooms.execute(a, 'mutation ($id: ID!) { join(connectionId: $id, room: "x") { room connectionIds memberCount } }', { id: b.id })
+      const joined = await rooms.execute(
+        a,
+        'mutation ($id: ID!) { join(connectionId: $id, room: "x") { room connectionIds memberCount } }',
+        { id: b.id },
+      )
       expect(joined).toEqual({ join: { room: 'x', connectionIds: [b.id], memberCount: 1 } })
-      const again = await rooms.execute(a, 'mutation ($id: ID!) { join(connectionId: $id, room: "x") { connectionIds } }', { id: b.id })
+      const again = await rooms.execute(
+        a,
+        'mutation ($id: ID!) { join(connectionId: $id, room: "x") { connectionIds } }',
+        { id: b.id },
+      )
       expect(again).toEqual({ join: { connectionIds: [] } })
       expect(await members('x')).toEqual([b.id])
     })
@@ -296,7 +361,9 @@ describe('rooms', () => {
       const [a, b, c] = [await rooms.connect(), await rooms.connect(), await rooms.connect()]
       for (const connection of [a, b]) await join(connection, 'source')
       for (const connection of [a, b, c]) await join(connection, 'y')
-      const { removeRoomMembersFromRooms } = await post('mutation { removeRoomMembersFromRooms(sourceRoom: "source", rooms: ["y", "z"]) { room connectionIds memberCount } }')
+      const { removeRoomMembersFromRooms } = await post(
+        'mutation { removeRoomMembersFromRooms(sourceRoom: "source", rooms: ["y", "z"]) { room connectionIds memberCount } }',
+      )
       expect(removeRoomMembersFromRooms).toEqual([
         { room: 'y', connectionIds: [a.id, b.id], memberCount: 1 },
         { room: 'z', connectionIds: [], memberCount: 0 },

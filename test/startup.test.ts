@@ -30,7 +30,10 @@ async function startupError(promise: Promise<unknown>): Promise<StartupError> {
 
 describe('services that do not answer', () => {
   it('should name REDIS_URL, the address and the reason, and never the password', async () => {
-    const config = loadConfig({ REDIS_URL: 'redis://:hunter2@127.0.0.1:1/2', DATABASE_URL: 'file:./data/never-opened.db' })
+    const config = loadConfig({
+      REDIS_URL: 'redis://:hunter2@127.0.0.1:1/2',
+      DATABASE_URL: 'file:./data/never-opened.db',
+    })
     const error = await startupError(openServices(config, silent))
     expect(error.setting).toBe('REDIS_URL')
     expect(error.message).toBe('REDIS_URL: cannot reach Redis at 127.0.0.1:1/2 (connect ECONNREFUSED 127.0.0.1:1)')
@@ -38,19 +41,25 @@ describe('services that do not answer', () => {
 
   it('should name DATABASE_URL for a PostgreSQL server that does not answer', async () => {
     const error = await startupError(checkDatabase('postgres://app:s3cret@127.0.0.1:1/app'))
-    expect(error.message).toBe('DATABASE_URL: cannot use PostgreSQL at 127.0.0.1:1/app (connect ECONNREFUSED 127.0.0.1:1)')
+    expect(error.message).toBe(
+      'DATABASE_URL: cannot use PostgreSQL at 127.0.0.1:1/app (connect ECONNREFUSED 127.0.0.1:1)',
+    )
   })
 
   it('should name DATABASE_URL for an SQLite file that cannot be created', async () => {
     const error = await startupError(checkDatabase('file:/etc/passwd/mizzen.db'))
-    expect(error.message).toMatch(/^DATABASE_URL: cannot create or write the SQLite file \/etc\/passwd\/mizzen\.db \(EEXIST|ENOTDIR/)
+    expect(error.message).toMatch(
+      /^DATABASE_URL: cannot create or write the SQLite file \/etc\/passwd\/mizzen\.db \(EEXIST|ENOTDIR/,
+    )
   })
 
   it.skipIf(missing('postgresql'))('should say what PostgreSQL answered when it refuses', async () => {
     const url = new URL(postgresUrl)
     url.pathname = '/mizzen_no_such_database'
     const error = await startupError(checkDatabase(url.toString()))
-    expect(error.message).toMatch(/^DATABASE_URL: cannot use PostgreSQL at .*\/mizzen_no_such_database \(.*database "mizzen_no_such_database" does not exist\)$/)
+    expect(error.message).toMatch(
+      /^DATABASE_URL: cannot use PostgreSQL at .*\/mizzen_no_such_database \(.*database "mizzen_no_such_database" does not exist\)$/,
+    )
   })
 })
 
@@ -64,13 +73,18 @@ describe.skipIf(missing('redis'))('MIZZEN_REDIS_PREFIX', () => {
   }
 
   it('should keep the bus and the rooms of deployments with different prefixes apart, and join those with the same', async () => {
-    const [a1, a2, b] = [await gatewayWithPrefix(`${env.prefix}a:`), await gatewayWithPrefix(`${env.prefix}a:`), await gatewayWithPrefix(`${env.prefix}b:`)]
+    const [a1, a2, b] = [
+      await gatewayWithPrefix(`${env.prefix}a:`),
+      await gatewayWithPrefix(`${env.prefix}a:`),
+      await gatewayWithPrefix(`${env.prefix}b:`),
+    ]
     const onA2 = env.connect(undefined, a2)
     const onB = env.connect(undefined, b)
     await Promise.all([onA2.ack, onB.ack])
     const inA = subscribeWs(onA2.client, ROOM, { name: 'shared-name' })
     const inB = subscribeWs(onB.client, ROOM, { name: 'shared-name' })
-    const members = (gateway: TestGateway) => postGraphQL(gateway.url, '{ roomMembers(room: "shared-name") }').then((r) => r.data?.roomMembers as string[])
+    const members = (gateway: TestGateway) =>
+      postGraphQL(gateway.url, '{ roomMembers(room: "shared-name") }').then((r) => r.data?.roomMembers as string[])
     await settled(async () => expect(await members(a1)).toHaveLength(1))
     await settled(async () => expect(await members(b)).toHaveLength(1))
     expect(await members(a1)).not.toEqual(await members(b))

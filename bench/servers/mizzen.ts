@@ -32,7 +32,8 @@ export async function startMizzen(scenario: Scenario, options: { metrics?: boole
     ...(scenario === 'postEvents' ? { auth: { jwtSecret: BENCH_JWT_SECRET }, policies: examplePolicies } : {}),
   })
   // publishUser reads the records it publishes to: user 1 must exist.
-  if (scenario === 'userEvents') await gateway.prisma.user.create({ data: { id: 1, email: 'ada@example.com', name: 'Ada' } })
+  if (scenario === 'userEvents')
+    await gateway.prisma.user.create({ data: { id: 1, email: 'ada@example.com', name: 'Ada' } })
   return {
     port: gateway.port,
     subscribers: () => gateway.hub.subscriberCount,

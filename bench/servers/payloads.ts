@@ -22,7 +22,15 @@ export function eventFor(scenario: Scenario, stamp: Stamp) {
       }
     case 'postEvents': {
       const node = { id: 7, title: stampTitle(stamp), body: null, published: true, authorId: 1 }
-      return { model: 'Post', verb: 'UPDATED' as const, recordId: '7', node, previous: { ...node, title: 'before' }, updatedFields: ['title'], at }
+      return {
+        model: 'Post',
+        verb: 'UPDATED' as const,
+        recordId: '7',
+        node,
+        previous: { ...node, title: 'before' },
+        updatedFields: ['title'],
+        at,
+      }
     }
   }
 }
@@ -36,6 +44,8 @@ export function resultDataFor(scenario: Scenario, stamp: Stamp) {
     case 'userEvents':
       return { userEvents: { verb: event.verb, recordId: event.recordId, data: event.data } }
     case 'postEvents':
-      return { postEvents: { verb: event.verb, recordId: event.recordId, node: { title: event.node.title, published: true } } }
+      return {
+        postEvents: { verb: event.verb, recordId: event.recordId, node: { title: event.node.title, published: true } },
+      }
   }
 }

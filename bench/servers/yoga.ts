@@ -44,14 +44,30 @@ export async function startYoga(scenario: Scenario): Promise<BenchServer> {
     resolvers: {
       JSON: { serialize: (value: unknown) => value },
       Subscription: {
-        room: { subscribe: (_: unknown, args: { name: string }) => counted(pubSub.subscribe('room', args.name)), resolve: (event: Event) => event },
+        room: {
+          subscribe: (_: unknown, args: { name: string }) => counted(pubSub.subscribe('room', args.name)),
+          resolve: (event: Event) => event,
+        },
         userEvents: {
           subscribe: (_: unknown, args: { ids?: string[]; verbs?: string[] }) =>
-            counted(pipe(pubSub.subscribe('user'), filter((event: Event) => (!args.ids || args.ids.includes(event.recordId)) && (!args.verbs || args.verbs.includes(event.verb))))),
+            counted(
+              pipe(
+                pubSub.subscribe('user'),
+                filter(
+                  (event: Event) =>
+                    (!args.ids || args.ids.includes(event.recordId)) &&
+                    (!args.verbs || args.verbs.includes(event.verb)),
+                ),
+              ),
+            ),
           resolve: (event: Event) => event,
         },
         postEvents: {
-          subscribe: (_: unknown, args: { where?: { published?: { equals?: boolean } } }, context: { userId?: string }) =>
+          subscribe: (
+            _: unknown,
+            args: { where?: { published?: { equals?: boolean } } },
+            context: { userId?: string },
+          ) =>
             counted(
               pipe(
                 pubSub.subscribe('post'),

@@ -25,10 +25,15 @@ export function createApolloClient({ url, getToken }: { url: string; getToken: (
     connectionParams: () => ({ authorization: `Bearer ${getToken()}` }), // on every (re)connection
     webSocketImpl: WebSocket, // Node 20 only: browsers and Node 22+ have a WebSocket of their own
   })
-  const http = new SetContextLink(({ headers }) => ({ headers: { ...headers, authorization: `Bearer ${getToken()}` } }))
-    .concat(new HttpLink({ uri: url }))
+  const http = new SetContextLink(({ headers }) => ({
+    headers: { ...headers, authorization: `Bearer ${getToken()}` },
+  })).concat(new HttpLink({ uri: url }))
   const client = new ApolloClient({
-    link: ApolloLink.split(({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION, new GraphQLWsLink(ws), http),
+    link: ApolloLink.split(
+      ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
+      new GraphQLWsLink(ws),
+      http,
+    ),
     cache: new InMemoryCache(),
   })
   return { client, close: () => (client.stop(), ws.dispose()) }

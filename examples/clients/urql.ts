@@ -33,7 +33,10 @@ export function createUrqlClient({ url, getToken }: { url: string; getToken: () 
             cache.updateQuery({ query: Users }, (list) => list && { users: [...list.users, user] })
           }
           if (event.verb === 'DELETED') {
-            cache.updateQuery({ query: Users }, (list) => list && { users: list.users.filter((user) => user.id !== event.recordId) })
+            cache.updateQuery(
+              { query: Users },
+              (list) => list && { users: list.users.filter((user) => user.id !== event.recordId) },
+            )
             cache.invalidate({ __typename: 'User', id: event.recordId })
           }
         },

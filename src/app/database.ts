@@ -50,7 +50,10 @@ export interface OpenExampleDatabaseOptions {
 }
 
 /** Opens the example database at `url`, applying the example migrations first unless `migrate` is false. */
-export async function openExampleDatabase(url: string, options: OpenExampleDatabaseOptions = {}): Promise<ExampleDatabase> {
+export async function openExampleDatabase(
+  url: string,
+  options: OpenExampleDatabaseOptions = {},
+): Promise<ExampleDatabase> {
   const provider = databaseProvider(url)
   const schemaPath = exampleSchemaPath(provider)
   const appliedMigrations =

@@ -21,7 +21,9 @@ const generatorBlock = /^generator\s+\w+\s*\{[^}]*\}\s*$/gm
  */
 export function schemaVariant(source: string, provider: DatabaseProvider): string {
   if (!datasourceProvider.test(source)) {
-    throw new Error('prisma/schema.prisma: the datasource must declare provider = "sqlite" (the PostgreSQL variant is derived from it)')
+    throw new Error(
+      'prisma/schema.prisma: the datasource must declare provider = "sqlite" (the PostgreSQL variant is derived from it)',
+    )
   }
   const withoutGenerators = source.replace(generatorBlock, '')
   return provider === 'sqlite' ? withoutGenerators : withoutGenerators.replace(datasourceProvider, '$1"postgresql"')

@@ -18,7 +18,12 @@ export class Access {
 
   #check(rule: Rule | RoomRule, what: string, room?: string): void {
     if (allows(rule, this.viewer, room)) return
-    const who = this.viewer.role === 'anonymous' ? 'anonymous clients' : this.viewer.role === 'user' ? `user ${this.viewer.id}` : 'this service'
+    const who =
+      this.viewer.role === 'anonymous'
+        ? 'anonymous clients'
+        : this.viewer.role === 'user'
+          ? `user ${this.viewer.id}`
+          : 'this service'
     throw forbidden(`${who} may not ${what}`)
   }
 
@@ -37,8 +42,10 @@ export class Access {
    */
   rowFilter(model: Model): Where | undefined {
     if (this.#filters.has(model)) return this.#filters.get(model)
-    const filter = this.viewer.role === 'service' ? true : (modelPolicy(this.policies, model.name).filter?.(this.viewer) ?? true)
-    const where = filter === true ? undefined : filter === false ? { [model.idField]: { in: [] } } : toPrismaWhere(model, filter)
+    const filter =
+      this.viewer.role === 'service' ? true : (modelPolicy(this.policies, model.name).filter?.(this.viewer) ?? true)
+    const where =
+      filter === true ? undefined : filter === false ? { [model.idField]: { in: [] } } : toPrismaWhere(model, filter)
     this.#filters.set(model, where)
     return where
   }

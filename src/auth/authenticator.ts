@@ -62,8 +62,10 @@ function jwtVerifier(options: AuthOptions): Verifier | undefined {
   if (options.jwtSecret) {
     const secret = new TextEncoder().encode(options.jwtSecret)
     // A short HMAC secret can be brute-forced from one token; the same rule as MIZZEN_JWT_SECRET.
-    if (secret.length < MIN_SECRET_BYTES) throw new ConfigError('auth.jwtSecret', `must be at least ${MIN_SECRET_BYTES} characters (256 bits) for HS256`)
-    return async (token) => (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256', 'HS384', 'HS512'] })).payload
+    if (secret.length < MIN_SECRET_BYTES)
+      throw new ConfigError('auth.jwtSecret', `must be at least ${MIN_SECRET_BYTES} characters (256 bits) for HS256`)
+    return async (token) =>
+      (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256', 'HS384', 'HS512'] })).payload
   }
   if (options.jwtPublicKey) {
     const key = createPublicKey(options.jwtPublicKey)

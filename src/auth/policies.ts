@@ -59,12 +59,17 @@ export function allows(rule: Rule | RoomRule, viewer: Viewer, room = ''): boolea
 export function checkPolicyModels(policies: Policies, modelNames: readonly string[]): void {
   const unknown = Object.keys(policies.models ?? {}).filter((name) => !modelNames.includes(name))
   if (unknown.length) {
-    throw new ConfigError('policies.models', `${unknown.map((name) => `"${name}"`).join(', ')} ${unknown.length === 1 ? 'is not a model' : 'are not models'} of the data model (its models: ${modelNames.join(', ') || 'none'})`)
+    throw new ConfigError(
+      'policies.models',
+      `${unknown.map((name) => `"${name}"`).join(', ')} ${unknown.length === 1 ? 'is not a model' : 'are not models'} of the data model (its models: ${modelNames.join(', ') || 'none'})`,
+    )
   }
 }
 
 export const modelPolicy = (policies: Policies, model: string): ModelPolicy => policies.models?.[model] ?? {}
 
 export function roomPolicy(policies: Policies, room: string): RoomPolicy | undefined {
-  return policies.rooms?.find((policy) => (typeof policy.match === 'string' ? policy.match === room : policy.match.test(room)))
+  return policies.rooms?.find((policy) =>
+    typeof policy.match === 'string' ? policy.match === room : policy.match.test(room),
+  )
 }

@@ -29,7 +29,8 @@ export interface Cursor {
 }
 
 /** A short stable hash: 8 bytes of SHA-256, base64url (11 characters). */
-export const shortHash = (text: string): string => createHash('sha256').update(text).digest().subarray(0, 8).toString('base64url')
+export const shortHash = (text: string): string =>
+  createHash('sha256').update(text).digest().subarray(0, 8).toString('base64url')
 
 const hashes = new Map<string, string>()
 
@@ -56,7 +57,8 @@ export function formatCursor(cursor: Cursor): string {
 
 /** Reads a cursor; undefined when it is not one this version wrote (malformed, truncated, forged). */
 export function parseCursor(text: string): Cursor | undefined {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(text)) return undefined
+  if (typeof text !== 'string' || text.length === 0 || text.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(text))
+    return undefined
   const parts = Buffer.from(text, 'base64url').toString('utf8').split('.')
   if (parts.length < 4 || parts.length > 5 || parts[0] !== CURSOR_VERSION) return undefined
   const [, tag, history, positionText, seenText] = parts as [string, string, string, string, string | undefined]

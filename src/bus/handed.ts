@@ -58,7 +58,10 @@ export class HandedRing {
 
   /** Takes every message Redis took at `from` or later, oldest first, and forgets them all. */
   takeSince(from: number): OutboxMessage[] {
-    const taken = this.#entries.toArray().filter((handed) => handed.at >= from).map((handed) => handed.message)
+    const taken = this.#entries
+      .toArray()
+      .filter((handed) => handed.at >= from)
+      .map((handed) => handed.message)
     this.#entries = new FrontQueue()
     this.#bytes = 0
     return taken

@@ -34,7 +34,14 @@ export const defaultHistory = { maxEvents: 1000, maxAgeSeconds: 300, metaTtlSeco
 export function resolveHistoryOptions(options: HistoryOptions = {}): ResolvedHistoryOptions {
   const maxEvents = positiveSetting('history.maxEvents', options.maxEvents ?? defaultHistory.maxEvents)
   const maxAgeSeconds = positiveSetting('history.maxAgeSeconds', options.maxAgeSeconds ?? defaultHistory.maxAgeSeconds)
-  const metaTtlSeconds = positiveSetting('history.metaTtlSeconds', options.metaTtlSeconds ?? Math.max(defaultHistory.metaTtlSeconds, maxAgeSeconds))
-  if (metaTtlSeconds < maxAgeSeconds) throw new ConfigError('history.metaTtlSeconds', `must be at least history.maxAgeSeconds (${maxAgeSeconds}), got ${metaTtlSeconds}`)
+  const metaTtlSeconds = positiveSetting(
+    'history.metaTtlSeconds',
+    options.metaTtlSeconds ?? Math.max(defaultHistory.metaTtlSeconds, maxAgeSeconds),
+  )
+  if (metaTtlSeconds < maxAgeSeconds)
+    throw new ConfigError(
+      'history.metaTtlSeconds',
+      `must be at least history.maxAgeSeconds (${maxAgeSeconds}), got ${metaTtlSeconds}`,
+    )
   return { maxEvents, maxAgeMs: maxAgeSeconds * 1000, metaTtlMs: metaTtlSeconds * 1000 }
 }

@@ -59,7 +59,8 @@ export class MemoryHistory {
   sweep(now: number): void {
     for (const [name, stream] of this.#streams) {
       this.#ageOut(stream, now)
-      if (stream.entries.length === stream.head && stream.last.ms < now - this.#options.metaTtlMs) this.#streams.delete(name)
+      if (stream.entries.length === stream.head && stream.last.ms < now - this.#options.metaTtlMs)
+        this.#streams.delete(name)
     }
   }
 

@@ -59,7 +59,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
   const name = (topic: string, key: string) => `${topic}\u0000${key}`
 
   return {
-    async publish<T extends Topic>(topic: T, payload: TopicMap[T], publishOptions?: PublishOptions): Promise<PublishOutcome> {
+    async publish<T extends Topic>(
+      topic: T,
+      payload: TopicMap[T],
+      publishOptions?: PublishOptions,
+    ): Promise<PublishOutcome> {
       if (closed) throw new BusClosedError()
       const id = nextId()
       const entry = { id, origin: ORIGIN, seq: ++seq, payload }
@@ -88,9 +92,15 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
     resume<T extends Topic>(topic: T, text: string, key: string = topic): Resumption<T> {
       const cursor = parseCursor(text)
       if (!cursor) throw new ResyncRequiredError('malformed', 'the cursor is malformed')
-      if (cursor.tag !== context.tag) throw new ResyncRequiredError('other-epoch', 'the cursor is from another deployment or from before the gateway restarted')
-      if (compareStreamIds(cursor.position, last) > 0) throw new ResyncRequiredError('malformed', 'the cursor is malformed')
-      if (cursor.history !== historyHash(topic, key)) throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
+      if (cursor.tag !== context.tag)
+        throw new ResyncRequiredError(
+          'other-epoch',
+          'the cursor is from another deployment or from before the gateway restarted',
+        )
+      if (compareStreamIds(cursor.position, last) > 0)
+        throw new ResyncRequiredError('malformed', 'the cursor is malformed')
+      if (cursor.history !== historyHash(topic, key))
+        throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
       return new HistoryResumption<T>({
         context,
         topic,

@@ -89,10 +89,20 @@ export class RedisPublisher {
       this.#options.counts.replayed += again.length
       if (again.length) {
         const seconds = Math.round(this.#options.handed.keepMs / 1000)
-        this.#options.onError(new Error(`Redis came back without its data: sending again the ${again.length} message(s) it took in the last ${seconds} s before the break; other processes drop those they already have`), 'redis publish')
+        this.#options.onError(
+          new Error(
+            `Redis came back without its data: sending again the ${again.length} message(s) it took in the last ${seconds} s before the break; other processes drop those they already have`,
+          ),
+          'redis publish',
+        )
       }
       if (this.#handed.evictedEarly) {
-        this.#options.onError(new Error(`${this.#handed.evictedEarly} message(s) Redis took shortly before the break were past the bounds kept to send again: other processes may miss them`), 'redis publish')
+        this.#options.onError(
+          new Error(
+            `${this.#handed.evictedEarly} message(s) Redis took shortly before the break were past the bounds kept to send again: other processes may miss them`,
+          ),
+          'redis publish',
+        )
       }
       this.#handed.evictedEarly = 0
       this.#handedData = data
@@ -133,8 +143,17 @@ export class RedisPublisher {
 
   #publishArguments(batch: readonly OutboxMessage[]): (string | number)[] {
     const { prefix, origin, history, logMax } = this.#options
-    const args: (string | number)[] = [prefix, origin, history.maxEvents, logMax, history.maxAgeMs, Math.ceil(history.metaTtlMs / 1000), batch.length]
-    for (const message of batch) args.push(message.topic, message.seq, message.text, message.history.length, ...message.history)
+    const args: (string | number)[] = [
+      prefix,
+      origin,
+      history.maxEvents,
+      logMax,
+      history.maxAgeMs,
+      Math.ceil(history.metaTtlMs / 1000),
+      batch.length,
+    ]
+    for (const message of batch)
+      args.push(message.topic, message.seq, message.text, message.history.length, ...message.history)
     return args
   }
 
@@ -174,7 +193,10 @@ export class RedisPublisher {
     for (const message of left) message.settle('dropped')
     if (left.length) {
       counts.dropped += left.length
-      onError(new Error(`the bus closed with ${left.length} message(s) not handed to Redis: other processes never get them`), 'redis publish')
+      onError(
+        new Error(`the bus closed with ${left.length} message(s) not handed to Redis: other processes never get them`),
+        'redis publish',
+      )
     }
   }
 }

@@ -113,10 +113,12 @@ export class RedisReceiver {
           if (catchUp) {
             for (;;) {
               const page = await readLog(this.#options.log, logName(topic.name), topic.last!, '+', CATCH_UP_PAGE)
-              if (page === 'future') throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
+              if (page === 'future')
+                throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
               if ('gap' in page) {
                 counts.gaps++
-                const reason = 'this gateway lost its Redis connection for longer than the log covers: some messages are missing'
+                const reason =
+                  'this gateway lost its Redis connection for longer than the log covers: some messages are missing'
                 onError(new Error(`${topic.name}: ${reason}`), 'redis catch-up')
                 topic.gap(reason, page.gap)
                 break
@@ -131,7 +133,8 @@ export class RedisReceiver {
           if (isTimeout(error)) publisher.disconnect(true)
           return
         }
-        if (started === this.#generation && this.topics.get(topic.name) === topic && !topic.syncAgain) topic.finishSync()
+        if (started === this.#generation && this.topics.get(topic.name) === topic && !topic.syncAgain)
+          topic.finishSync()
       } while (topic.syncAgain)
     })().finally(() => (topic.syncRunning = undefined))
     topic.syncRunning = run
@@ -202,6 +205,9 @@ export class RedisReceiver {
     if (this.topics.get(topic.name) !== topic) return
     this.topics.delete(topic.name)
     this.#subscribed.delete(topic.name)
-    if (!this.#options.closed() && subscriber.status === 'ready') subscriber.unsubscribe(prefix + topic.name).catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
+    if (!this.#options.closed() && subscriber.status === 'ready')
+      subscriber
+        .unsubscribe(prefix + topic.name)
+        .catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
   }
 }

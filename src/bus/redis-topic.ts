@@ -77,7 +77,6 @@ export class RedisTopic {
     this.#onPositioned()
   }
 
-
   /** A message from pub/sub. */
   receive(entry: LogEntry): void {
     if (!this.syncing) return this.apply(entry)
@@ -103,14 +102,28 @@ export class RedisTopic {
       this.report(error, this.name)
       return
     }
-    this.#deliver(payload, new DeliveryMark(this.context, this.name, entry.id, entry.origin, entry.seq, entry.id, this.#ownUnseen()))
+    this.#deliver(
+      payload,
+      new DeliveryMark(this.context, this.name, entry.id, entry.origin, entry.seq, entry.id, this.#ownUnseen()),
+    )
   }
 
   /** This process's own message: delivered at once, before Redis places it. `queued` when it is on its way to the log. */
   publishOwn(payload: unknown, message: OutboxMessage, queued: boolean): void {
     this.ownSeq = message.seq
     if (queued) this.#pending.push(message)
-    this.#deliver(payload, new DeliveryMark(this.context, this.name, undefined, this.context.origin, message.seq, this.last ?? ZERO, message.seq))
+    this.#deliver(
+      payload,
+      new DeliveryMark(
+        this.context,
+        this.name,
+        undefined,
+        this.context.origin,
+        message.seq,
+        this.last ?? ZERO,
+        message.seq,
+      ),
+    )
   }
 
   /** Own messages the log has not shown back yet, oldest first. */

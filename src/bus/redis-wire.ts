@@ -64,7 +64,15 @@ export async function readLog(
   count: number,
   seen: ReadonlyMap<string, number> = new Map(),
 ): Promise<LogPage> {
-  const reply = await source.commands.mizzenRead(source.prefix, name, formatStreamId(after), upTo, count, source.metaTtlMs, ...[...seen].flat())
+  const reply = await source.commands.mizzenRead(
+    source.prefix,
+    name,
+    formatStreamId(after),
+    upTo,
+    count,
+    source.metaTtlMs,
+    ...[...seen].flat(),
+  )
   if (reply[0] === 'future') return 'future'
   if (reply[0] === 'gap') return { gap: reply[1] ? parseStreamId(reply[1]) : undefined }
   return { entries: parseEntries(reply) }

@@ -122,7 +122,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const onError = options.onError ?? (() => {})
   const history = resolveHistoryOptions(options.history)
   const outboxOptions = resolveOutboxOptions(options.outbox)
-  const logMax = positiveSetting('logMaxEvents', options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents))
+  const logMax = positiveSetting(
+    'logMaxEvents',
+    options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents),
+  )
   const handoffTimeoutMs = positiveSetting('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
   const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
   const heartbeatMs = positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
@@ -176,7 +179,12 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     if (!runId) throw new Error('Redis INFO server reported no run_id')
     const tag = shortHash(`${prefix}\u0000${runId}`)
     if (context.tag && tag !== context.tag) {
-      onError(new Error('Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED'), 'history')
+      onError(
+        new Error(
+          'Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED',
+        ),
+        'history',
+      )
     }
     context.tag = tag
   }
@@ -204,7 +212,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     outbox: outboxOptions,
     // Up to the outbox's bytes (the messages' text), and ten times its count (a fast stream of
     // small messages): what a restart within the window would otherwise lose.
-    handed: { keepMs: replayWindowMs + detectionMs, maxEvents: outboxOptions.maxEvents * 10, maxBytes: outboxOptions.maxBytes },
+    handed: {
+      keepMs: replayWindowMs + detectionMs,
+      maxEvents: outboxOptions.maxEvents * 10,
+      maxBytes: outboxOptions.maxBytes,
+    },
     data,
     counts,
     onError,
@@ -260,7 +272,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       if (connection.status !== 'ready') continue
       connection.ping().catch((error: unknown) => {
         if (isTimeout(error)) {
-          onError(new Error(`Redis did not answer a heartbeat within ${commandTimeoutMs} ms: reconnecting`), 'redis heartbeat')
+          onError(
+            new Error(`Redis did not answer a heartbeat within ${commandTimeoutMs} ms: reconnecting`),
+            'redis heartbeat',
+          )
           connection.disconnect(true)
         }
       })
@@ -270,23 +285,43 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   // ---- History reads for resumption.
 
   /** A history read for a resumption: entries, or the reason it cannot be served. */
-  async function readHistory(name: string, after: StreamId, upTo: StreamId, count: number, tag: string, seen: ReadonlyMap<string, number>): Promise<HistoryEntry[]> {
-    if (publisher.status !== 'ready' || !(await epochKnown)) throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
-    if (context.tag !== tag) throw new ResyncRequiredError('other-epoch', 'Redis restarted during the replay: the history is gone')
+  async function readHistory(
+    name: string,
+    after: StreamId,
+    upTo: StreamId,
+    count: number,
+    tag: string,
+    seen: ReadonlyMap<string, number>,
+  ): Promise<HistoryEntry[]> {
+    if (publisher.status !== 'ready' || !(await epochKnown))
+      throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
+    if (context.tag !== tag)
+      throw new ResyncRequiredError('other-epoch', 'Redis restarted during the replay: the history is gone')
     let page: LogPage
     try {
       page = await readLog(log, name, after, formatStreamId(upTo), count, seen)
     } catch (error) {
       if (isTimeout(error)) publisher.disconnect(true)
-      throw new HistoryUnavailableError(`reading the history from Redis failed: ${(error as Error).message}`, { cause: error })
+      throw new HistoryUnavailableError(`reading the history from Redis failed: ${(error as Error).message}`, {
+        cause: error,
+      })
     }
     if (page === 'future') throw new ResyncRequiredError('malformed', 'the cursor is malformed')
     if ('gap' in page) throw new ResyncRequiredError('trimmed', 'the history no longer reaches back to this cursor')
-    return page.entries.map((entry) => ({ id: entry.id, origin: entry.origin, seq: entry.seq, payload: decode(entry.text) }))
+    return page.entries.map((entry) => ({
+      id: entry.id,
+      origin: entry.origin,
+      seq: entry.seq,
+      payload: decode(entry.text),
+    }))
   }
 
   return {
-    async publish<T extends Topic>(topic: T, payload: TopicMap[T], publishOptions?: PublishOptions): Promise<PublishOutcome> {
+    async publish<T extends Topic>(
+      topic: T,
+      payload: TopicMap[T],
+      publishOptions?: PublishOptions,
+    ): Promise<PublishOutcome> {
       if (closed) throw new BusClosedError()
       const text = encode(payload)
       let resolve!: (outcome: PublishOutcome) => void
@@ -338,9 +373,15 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     resume<T extends Topic>(name: T, text: string, key: string = name): Resumption<T> {
       const cursor = parseCursor(text)
       // A position far ahead of any clock is not one Redis gave.
-      if (!cursor || cursor.position.ms > Date.now() + 60_000) throw new ResyncRequiredError('malformed', 'the cursor is malformed')
-      if (cursor.tag !== context.tag) throw new ResyncRequiredError('other-epoch', 'the cursor is from another deployment, or from before Redis restarted')
-      if (cursor.history !== historyHash(name, key)) throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
+      if (!cursor || cursor.position.ms > Date.now() + 60_000)
+        throw new ResyncRequiredError('malformed', 'the cursor is malformed')
+      if (cursor.tag !== context.tag)
+        throw new ResyncRequiredError(
+          'other-epoch',
+          'the cursor is from another deployment, or from before Redis restarted',
+        )
+      if (cursor.history !== historyHash(name, key))
+        throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
       const topic = topics.get(name)
       const tag = context.tag
       const stream = key === name ? logName(name) : `hist:${name}:${key}`
@@ -356,7 +397,15 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
           if (!topic.last) {
             let timer: NodeJS.Timeout | undefined
             const timeout = new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new HistoryUnavailableError('this gateway has not caught up with Redis yet: the history cannot be read now')), commandTimeoutMs)
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new HistoryUnavailableError(
+                      'this gateway has not caught up with Redis yet: the history cannot be read now',
+                    ),
+                  ),
+                commandTimeoutMs,
+              )
             })
             await Promise.race([topic.positioned, timeout]).finally(() => clearTimeout(timer))
           }
@@ -364,7 +413,9 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
           const pendingNow = new Set(topic.pending)
           return {
             upTo: topic.last!,
-            ownPending: candidates.filter((message) => pendingNow.has(message)).map((message) => ({ seq: message.seq, payload: () => decode(message.text) })),
+            ownPending: candidates
+              .filter((message) => pendingNow.has(message))
+              .map((message) => ({ seq: message.seq, payload: () => decode(message.text) })),
           }
         },
         seenInLog: (origin) => topic?.seenInLog(origin),

@@ -107,7 +107,10 @@ export class HistoryResumption<T extends Topic> implements Resumption<T> {
         if (entry.seq > (this.#read.get(entry.origin) ?? 0)) this.#read.set(entry.origin, entry.seq)
         if (compareStreamIds(entry.id, position) <= 0 || this.#covered(entry.origin, entry.seq)) continue
         const id = entry.id
-        page.push({ payload: entry.payload as TopicMap[T], mark: new FixedMark(id, entry.origin, entry.seq, () => this.#format(id, undefined, false)) })
+        page.push({
+          payload: entry.payload as TopicMap[T],
+          mark: new FixedMark(id, entry.origin, entry.seq, () => this.#format(id, undefined, false)),
+        })
       }
       if (page.length) return page
     }
@@ -115,7 +118,12 @@ export class HistoryResumption<T extends Topic> implements Resumption<T> {
       this.#phase = 'done'
       const page = this.#ownPending
         .filter((own) => !this.#replayed(own.seq) && !this.#covered(this.#self, own.seq))
-        .map((own): Replayed<T> => ({ payload: own.payload() as TopicMap[T], mark: new FixedMark(undefined, this.#self, own.seq, () => this.#format(this.#floor!, own.seq, false)) }))
+        .map(
+          (own): Replayed<T> => ({
+            payload: own.payload() as TopicMap[T],
+            mark: new FixedMark(undefined, this.#self, own.seq, () => this.#format(this.#floor!, own.seq, false)),
+          }),
+        )
       if (page.length) return page
     }
     return []
@@ -140,7 +148,12 @@ export class HistoryResumption<T extends Topic> implements Resumption<T> {
 
   settled(): boolean {
     const position = this.#source.currentPosition()
-    return this.#phase === 'done' && position !== undefined && compareStreamIds(position, this.#floor!) >= 0 && !this.#pendingExclusions()
+    return (
+      this.#phase === 'done' &&
+      position !== undefined &&
+      compareStreamIds(position, this.#floor!) >= 0 &&
+      !this.#pendingExclusions()
+    )
   }
 
   /** Whether the cursor says the client has this message of `origin`. */

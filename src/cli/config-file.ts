@@ -37,20 +37,25 @@ const keys = new Set(['schema', 'migrations', 'policies'])
  * `{ default: module.exports }`: the config is `module.exports.default`, flagged `__esModule`.
  */
 function unwrapCommonJs(exported: unknown): unknown {
-  const commonJs = typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true
+  const commonJs =
+    typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true
   return commonJs && 'default' in exported ? (exported as { default: unknown }).default : exported
 }
 
 /** Loads the config file at `path`, or the first of `configFileNames` in the working directory; none is fine. */
 export async function loadConfigFile(path: string | undefined): Promise<LoadedConfig> {
   const cwd = process.cwd()
-  const file = path ? resolve(path) : configFileNames.map((name) => resolve(cwd, name)).find((candidate) => existsSync(candidate))
+  const file = path
+    ? resolve(path)
+    : configFileNames.map((name) => resolve(cwd, name)).find((candidate) => existsSync(candidate))
   if (!file) return { file: undefined, baseDir: cwd }
   if (!existsSync(file)) throw new CliError(`no config file at ${path}`)
   const module = await importUserModule<{ default?: unknown }>(file, cwd, 'the mizzen config')
   const config = unwrapCommonJs(module.default)
-  if (typeof config !== 'object' || config === null) throw new CliError(`${file} must export default a config object: export default defineConfig({ … })`)
+  if (typeof config !== 'object' || config === null)
+    throw new CliError(`${file} must export default a config object: export default defineConfig({ … })`)
   const unknown = Object.keys(config).filter((key) => !keys.has(key))
-  if (unknown.length) throw new CliError(`${file}: unknown setting ${unknown.join(', ')} (known: ${[...keys].join(', ')})`)
+  if (unknown.length)
+    throw new CliError(`${file}: unknown setting ${unknown.join(', ')} (known: ${[...keys].join(', ')})`)
   return { ...(config as MizzenConfig), file, baseDir: dirname(file) }
 }

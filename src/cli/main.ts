@@ -69,23 +69,35 @@ async function run(argv: string[]): Promise<void> {
   if (values.version) return void process.stdout.write(`${version}\n`)
   const [command, ...extra] = positionals
   if (!command) throw new CliError(`no command given\n\n${help}`, 2)
-  if (!commands.includes(command as Command)) throw new CliError(`unknown command "${command}"; the commands are ${commands.join(', ')}. See \`mizzen --help\`.`, 2)
+  if (!commands.includes(command as Command))
+    throw new CliError(
+      `unknown command "${command}"; the commands are ${commands.join(', ')}. See \`mizzen --help\`.`,
+      2,
+    )
   if (extra.length) throw new CliError(`unexpected argument "${extra[0]}" after ${command}. See \`mizzen --help\`.`, 2)
-  if (values.migrate && command !== 'serve') throw new CliError('--migrate applies to serve only (mizzen migrate applies migrations on its own)', 2)
+  if (values.migrate && command !== 'serve')
+    throw new CliError('--migrate applies to serve only (mizzen migrate applies migrations on its own)', 2)
 
   const configFile = await loadConfigFile(values.config)
   const project = await Project.open({ schema: values.schema, migrations: values.migrations }, configFile)
   switch (command as Command) {
     // Each command loads what it needs, so that --help and usage errors answer at once.
     case 'print-schema': {
-      const [{ printSchema }, { printableSchema }] = await Promise.all([import('graphql'), import('../schema/index.ts')])
+      const [{ printSchema }, { printableSchema }] = await Promise.all([
+        import('graphql'),
+        import('../schema/index.ts'),
+      ])
       process.stdout.write(`${printSchema(printableSchema(await project.dataModel()))}\n`)
       return
     }
     case 'migrate': {
       const [{ loadConfig }, { migrate }] = await Promise.all([import('../config.ts'), import('./migrate.ts')])
       const applied = await migrate(project, loadConfig().databaseUrl)
-      console.log(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date: no migration to apply')
+      console.log(
+        applied.length
+          ? `applied ${applied.length} migration(s): ${applied.join(', ')}`
+          : 'the database is up to date: no migration to apply',
+      )
       return
     }
     case 'serve': {
@@ -115,7 +127,9 @@ run(process.argv.slice(2)).catch((error: unknown) => {
   } else {
     // The message says what failed (an unreachable database, say); the stack is for debugging.
     // An unreachable Redis or database says which, not just "Connection is closed.".
-    console.error(`mizzen: failed: ${toUnavailable(error)?.message ?? (error instanceof Error ? error.message : String(error))}`)
+    console.error(
+      `mizzen: failed: ${toUnavailable(error)?.message ?? (error instanceof Error ? error.message : String(error))}`,
+    )
     if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') console.error(error)
   }
   process.exit(1)

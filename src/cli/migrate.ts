@@ -8,9 +8,14 @@ import type { Project } from './project.ts'
 export async function migrate(project: Project, databaseUrl: string): Promise<string[]> {
   project.checkDatabase(databaseUrl)
   try {
-    return await applyMigrations({ schema: project.schema.files, migrationsDir: project.migrationsDir, adapterFactory: await createAdapterFactory(databaseUrl) })
+    return await applyMigrations({
+      schema: project.schema.files,
+      migrationsDir: project.migrationsDir,
+      adapterFactory: await createAdapterFactory(databaseUrl),
+    })
   } catch (error) {
-    if (error instanceof MigrationsFolderError) throw new CliError(`${error.message} (give it with --migrations, or \`migrations\` in mizzen.config)`)
+    if (error instanceof MigrationsFolderError)
+      throw new CliError(`${error.message} (give it with --migrations, or \`migrations\` in mizzen.config)`)
     throw error
   }
 }

@@ -37,7 +37,8 @@ export async function importUserModule<T>(path: string, projectDir: string, what
     return (await import(url)) as T
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ERR_MODULE_NOT_FOUND' && (error as Error).message.includes(path)) throw new CliError(`${what} not found at ${path}`)
+    if (code === 'ERR_MODULE_NOT_FOUND' && (error as Error).message.includes(path))
+      throw new CliError(`${what} not found at ${path}`)
     if (code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !typeScript.test(path)) throw error
   }
   if (!(await registerProjectTsx(projectDir))) {

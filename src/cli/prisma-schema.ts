@@ -66,7 +66,8 @@ async function prismaFiles(dir: string): Promise<string[]> {
 export async function readPrismaSchema(path: string): Promise<PrismaSchema> {
   const absolute = resolve(path)
   const info = await stat(absolute).catch(() => undefined)
-  if (!info) throw new CliError(`no Prisma schema at ${path} (give its path with --schema, or \`schema\` in mizzen.config)`)
+  if (!info)
+    throw new CliError(`no Prisma schema at ${path} (give its path with --schema, or \`schema\` in mizzen.config)`)
   const paths = info.isDirectory() ? await prismaFiles(absolute) : [absolute]
   if (paths.length === 0) throw new CliError(`no .prisma files in ${path}`)
   const files = await Promise.all(paths.map(async (file) => ({ path: file, content: await readFile(file, 'utf8') })))
@@ -78,7 +79,8 @@ export async function readPrismaSchema(path: string): Promise<PrismaSchema> {
 
   const generators = blocks.filter((block) => block.kind === 'generator')
   const mizzen =
-    generators.find((block) => /mizzen/.test(block.properties.get('provider') ?? '')) ?? generators.find((block) => block.name === 'mizzen')
+    generators.find((block) => /mizzen/.test(block.properties.get('provider') ?? '')) ??
+    generators.find((block) => block.name === 'mizzen')
   if (!mizzen) {
     throw new CliError(
       `${path} has no mizzen generator: add\n\n  generator mizzen {\n    provider = "mizzen-generator"\n    output   = "../generated/mizzen"\n  }\n\nthen run \`npx prisma generate\``,

@@ -38,7 +38,8 @@ export class Project {
       ? resolve(cwd, options.schema)
       : config.schema
         ? resolve(config.baseDir, config.schema)
-        : (defaultSchemaPaths.map((path) => resolve(cwd, path)).find((path) => existsSync(path)) ?? resolve(cwd, defaultSchemaPaths[0]!))
+        : (defaultSchemaPaths.map((path) => resolve(cwd, path)).find((path) => existsSync(path)) ??
+          resolve(cwd, defaultSchemaPaths[0]!))
     const schema = await readPrismaSchema(relative(cwd, schemaPath) || schemaPath)
     const migrationsDir = options.migrations
       ? resolve(cwd, options.migrations)
@@ -59,7 +60,9 @@ export class Project {
     this.#generated ??= (async () => {
       const path = join(this.schema.mizzenOutput, 'index.js')
       if (!existsSync(path)) {
-        throw new CliError(`no mizzen data model at ${this.show(path)}: run \`npx prisma generate\` (schema ${this.show(this.schema.path)})`)
+        throw new CliError(
+          `no mizzen data model at ${this.show(path)}: run \`npx prisma generate\` (schema ${this.show(this.schema.path)})`,
+        )
       }
       return importUserModule<GeneratedModule>(path, process.cwd(), 'the mizzen data model')
     })()
@@ -68,7 +71,8 @@ export class Project {
 
   async dataModel(): Promise<DataModelMeta> {
     const { dataModel } = await this.generated()
-    if (!dataModel) throw new CliError(`${this.show(this.schema.mizzenOutput)} holds no data model: run \`npx prisma generate\``)
+    if (!dataModel)
+      throw new CliError(`${this.show(this.schema.mizzenOutput)} holds no data model: run \`npx prisma generate\``)
     return dataModel
   }
 
@@ -77,7 +81,9 @@ export class Project {
     const provider = databaseProvider(databaseUrl)
     const declared = this.schema.provider === 'postgres' ? 'postgresql' : this.schema.provider
     if (provider !== declared) {
-      throw new CliError(`DATABASE_URL is a ${provider} URL, but ${this.show(this.schema.path)} declares provider "${this.schema.provider}"`)
+      throw new CliError(
+        `DATABASE_URL is a ${provider} URL, but ${this.show(this.schema.path)} declares provider "${this.schema.provider}"`,
+      )
     }
   }
 
@@ -85,15 +91,24 @@ export class Project {
   async prismaClientClass(): Promise<new (options: { adapter: unknown }) => PrismaClientLike> {
     const { prismaClient } = await this.generated()
     if (!prismaClient) {
-      throw new CliError(`${this.show(this.schema.path)} has no Prisma Client generator: add generator client { provider = "prisma-client"  output = "../generated/prisma" } and run \`npx prisma generate\``)
+      throw new CliError(
+        `${this.show(this.schema.path)} has no Prisma Client generator: add generator client { provider = "prisma-client"  output = "../generated/prisma" } and run \`npx prisma generate\``,
+      )
     }
     const what = `the Prisma Client (generator ${prismaClient.generator})`
     const module = prismaClient.module.startsWith('.')
-      ? await importUserModule<Record<string, unknown>>(resolve(this.schema.mizzenOutput, prismaClient.module), process.cwd(), what)
+      ? await importUserModule<Record<string, unknown>>(
+          resolve(this.schema.mizzenOutput, prismaClient.module),
+          process.cwd(),
+          what,
+        )
       : await importProjectPackage<Record<string, unknown>>(prismaClient.module, process.cwd(), what)
     // A CommonJS client (prisma-client-js) may show its exports on `default` only.
     const PrismaClient = module.PrismaClient ?? (module.default as Record<string, unknown> | undefined)?.PrismaClient
-    if (typeof PrismaClient !== 'function') throw new CliError(`${what} exports no PrismaClient class: run \`npx prisma generate\``)
-    return PrismaClient as new (options: { adapter: unknown }) => PrismaClientLike
+    if (typeof PrismaClient !== 'function')
+      throw new CliError(`${what} exports no PrismaClient class: run \`npx prisma generate\``)
+    return PrismaClient as new (options: {
+      adapter: unknown
+    }) => PrismaClientLike
   }
 }

@@ -31,14 +31,27 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
   }
   const dataModel = await project.dataModel()
   const PrismaClient = await project.prismaClientClass()
-  const prisma = new PrismaClient({ adapter: await createAdapterFactory(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs ?? 10_000 }) })
+  const prisma = new PrismaClient({
+    adapter: await createAdapterFactory(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs ?? 10_000 }),
+  })
   if (!options.migrate && existsSync(project.migrationsDir)) {
     // Not fatal (the database may be migrated by other means), but /ready stays 503 until the tables exist.
     const pending = await pendingMigrations(prisma, project.migrationsDir).catch(() => [])
-    if (pending.length) logger.warn({ pending }, `the database lacks ${pending.length} migration(s) of ${project.show(project.migrationsDir)}: run \`mizzen migrate\` (or serve --migrate)`)
+    if (pending.length)
+      logger.warn(
+        { pending },
+        `the database lacks ${pending.length} migration(s) of ${project.show(project.migrationsDir)}: run \`mizzen migrate\` (or serve --migrate)`,
+      )
   }
   const services = await openServices(config, logger)
-  const gateway = await createGateway({ ...gatewaySettings(config), ...services, prisma, dataModel, logger, policies: configFile.policies })
+  const gateway = await createGateway({
+    ...gatewaySettings(config),
+    ...services,
+    prisma,
+    dataModel,
+    logger,
+    policies: configFile.policies,
+  })
   const stop = (signal: NodeJS.Signals) => {
     // Exit whatever happens, even when logging itself fails (a closed stdout).
     void (async () => {

@@ -35,14 +35,27 @@ export interface AdapterOptions {
  * The Prisma driver adapter for `url`. For SQLite the file's directory is created, so a URL such
  * as `file:./data/app.db` works on a fresh checkout.
  */
-export async function createAdapterFactory(url: string, options: AdapterOptions = {}): Promise<SqlMigrationAwareDriverAdapterFactory> {
+export async function createAdapterFactory(
+  url: string,
+  options: AdapterOptions = {},
+): Promise<SqlMigrationAwareDriverAdapterFactory> {
   if (databaseProvider(url) === 'sqlite') {
-    const { PrismaBetterSqlite3 } = await load<typeof import('@prisma/adapter-better-sqlite3')>('@prisma/adapter-better-sqlite3', 'a SQLite DATABASE_URL')
+    const { PrismaBetterSqlite3 } = await load<typeof import('@prisma/adapter-better-sqlite3')>(
+      '@prisma/adapter-better-sqlite3',
+      'a SQLite DATABASE_URL',
+    )
     const path = sqliteFilePath(url)
     mkdirSync(dirname(path), { recursive: true })
     return new PrismaBetterSqlite3({ url: `file:${path}` })
   }
-  const { PrismaPg } = await load<typeof import('@prisma/adapter-pg')>('@prisma/adapter-pg', 'a PostgreSQL DATABASE_URL')
+  const { PrismaPg } = await load<typeof import('@prisma/adapter-pg')>(
+    '@prisma/adapter-pg',
+    'a PostgreSQL DATABASE_URL',
+  )
   const { timeoutMs } = options
-  return new PrismaPg(timeoutMs ? { connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs } : { connectionString: url })
+  return new PrismaPg(
+    timeoutMs
+      ? { connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs }
+      : { connectionString: url },
+  )
 }

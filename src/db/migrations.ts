@@ -31,12 +31,20 @@ export class MigrationsFolderError extends Error {
 }
 
 /** The migrations among a migrations folder's entries, in the order they apply: its folders, by name. */
-const migrationNames = (entries: readonly Dirent[]) => entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+const migrationNames = (entries: readonly Dirent[]) =>
+  entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort()
 
 /** The migrations of `migrationsDir` that `_prisma_migrations` does not record as applied (all of them when it is missing). */
 export async function pendingMigrations(prisma: PrismaClientLike, migrationsDir: string): Promise<string[]> {
   const names = migrationNames(await readdir(migrationsDir, { withFileTypes: true }))
-  const rows = await (prisma.$queryRawUnsafe('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL') as Promise<{ migration_name: string }[]>).catch(() => [])
+  const rows = await (
+    prisma.$queryRawUnsafe(
+      'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+    ) as Promise<{ migration_name: string }[]>
+  ).catch(() => [])
   const applied = new Set(rows.map((row) => row.migration_name))
   return names.filter((name) => !applied.has(name))
 }

@@ -12,9 +12,20 @@ import type { DataModel } from '../models/data-model.ts'
 export function keyOf(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item === 'bigint') return `${item}n`
-    if (item === null || typeof item !== 'object' || Array.isArray(item) || item instanceof Date || ArrayBuffer.isView(item)) return item
+    if (
+      item === null ||
+      typeof item !== 'object' ||
+      Array.isArray(item) ||
+      item instanceof Date ||
+      ArrayBuffer.isView(item)
+    )
+      return item
     const record = item as Record<string, unknown>
-    return Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key]]))
+    return Object.fromEntries(
+      Object.keys(record)
+        .sort()
+        .map((key) => [key, record[key]]),
+    )
   })
 }
 
@@ -24,7 +35,11 @@ const reachedTypes = new WeakMap<DocumentNode, Map<string, readonly string[]>>()
  * The named output types of every field the operation selects (its fragments included): where
  * its resolvers can take the viewer into account. Cached per parsed document.
  */
-export function typesReached(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): readonly string[] {
+export function typesReached(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+): readonly string[] {
   let byOperation = reachedTypes.get(document)
   if (!byOperation) reachedTypes.set(document, (byOperation = new Map()))
   const cached = byOperation.get(operationName ?? '')
@@ -53,7 +68,11 @@ export function typesReached(schema: GraphQLSchema, document: DocumentNode, oper
  */
 export function policyViewerKey(schema: GraphQLSchema, dataModel: DataModel) {
   const models = new Map(dataModel.models.map((model) => [model.name, model]))
-  return (context: Record<string, unknown>, document: DocumentNode, operationName: string | null | undefined): string => {
+  return (
+    context: Record<string, unknown>,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+  ): string => {
     const reached = typesReached(schema, document, operationName).flatMap((type) => models.get(type) ?? [])
     return reached.length ? (context as unknown as GatewayContext).access.policyKey(reached) : ''
   }

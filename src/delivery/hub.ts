@@ -107,12 +107,14 @@ export class DeliveryHub implements HubSide {
    * could not deliver to them (RESYNC_REQUIRED after a gap).
    */
   fail(matches: (topic: string) => boolean, errorsJson: string): void {
-    for (const [topic, subscriptions] of [...this.#topics]) if (matches(topic)) for (const subscription of [...subscriptions]) subscription.fail(errorsJson)
+    for (const [topic, subscriptions] of [...this.#topics])
+      if (matches(topic)) for (const subscription of [...subscriptions]) subscription.fail(errorsJson)
   }
 
   /** Completes every subscription (on shutdown). */
   endAll(): void {
-    for (const subscriptions of [...this.#topics.values()]) for (const subscription of [...subscriptions]) subscription.end()
+    for (const subscriptions of [...this.#topics.values()])
+      for (const subscription of [...subscriptions]) subscription.end()
   }
 
   /** Subscriptions currently attached, over all topics. */

@@ -19,14 +19,20 @@ import type { DeliveryControl, Selection } from './selection.ts'
  * cut from Redis longer than the log covers), that model's subscriptions end with
  * RESYNC_REQUIRED: their clients must reload.
  */
-export function bridgeModelEvents(bus: Bus, hub: DeliveryHub, dataModel: DataModel, metrics: Metrics = noopMetrics): () => void {
+export function bridgeModelEvents(
+  bus: Bus,
+  hub: DeliveryHub,
+  dataModel: DataModel,
+  metrics: Metrics = noopMetrics,
+): () => void {
   const stops = dataModel.models.map((model) => {
     const topic = modelTopic(model.name)
     return bus.subscribe(
       topic,
       (event, mark) => {
         // Once per event (not per subscriber), and only when someone here received it.
-        if (hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent)) metrics.deliveryLatency(Date.parse(event.at))
+        if (hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent))
+          metrics.deliveryLatency(Date.parse(event.at))
       },
       { onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)) },
     )
@@ -57,8 +63,26 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
       return sawBefore ? event : undefined
     case 'UPDATED':
       if (sawBefore && seesNow) return event
-      if (seesNow) return { model: event.model, verb: 'CREATED', recordId: event.recordId, node: event.node!, at: event.at, cursor: event.cursor, mark: event.mark }
-      if (sawBefore) return { model: event.model, verb: 'DELETED', recordId: event.recordId, previous: event.previous!, at: event.at, cursor: event.cursor, mark: event.mark }
+      if (seesNow)
+        return {
+          model: event.model,
+          verb: 'CREATED',
+          recordId: event.recordId,
+          node: event.node!,
+          at: event.at,
+          cursor: event.cursor,
+          mark: event.mark,
+        }
+      if (sawBefore)
+        return {
+          model: event.model,
+          verb: 'DELETED',
+          recordId: event.recordId,
+          previous: event.previous!,
+          at: event.at,
+          cursor: event.cursor,
+          mark: event.mark,
+        }
       return undefined
     default:
       // CREATED, ADDED_TO, REMOVED_FROM, MESSAGE: the record as it is now must be visible.

@@ -15,7 +15,14 @@
  * of its own, where it drops what it already has and carries its own cursors.
  */
 import { randomUUID } from 'node:crypto'
-import { HistoryUnavailableError, ResyncRequiredError, type Mark, type Replayed, type Resumption, type Topic } from '../bus/bus.ts'
+import {
+  HistoryUnavailableError,
+  ResyncRequiredError,
+  type Mark,
+  type Replayed,
+  type Resumption,
+  type Topic,
+} from '../bus/bus.ts'
 import { isReplayed } from '../bus/mark.ts'
 import { ErrorCode, MizzenError } from '../errors.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
@@ -64,7 +71,9 @@ export class ResumedSelection<P, S, V> implements Selection<P, S, V> {
     return (seen) => {
       const value = this.#base.pick ? this.#base.pick(seen) : (seen as unknown as V)
       const mark = this.#hooks.markOf(seen)
-      return value === undefined || !mark || isReplayed(mark) ? value : this.#hooks.withCursor(value, this.#resumption!.cursor(mark))
+      return value === undefined || !mark || isReplayed(mark)
+        ? value
+        : this.#hooks.withCursor(value, this.#resumption!.cursor(mark))
     }
   }
 
@@ -82,15 +91,25 @@ export class ResumedSelection<P, S, V> implements Selection<P, S, V> {
 /** A history failure as the client sees it. */
 export function historyError(error: unknown): unknown {
   if (error instanceof ResyncRequiredError) {
-    return new MizzenError(ErrorCode.ResyncRequired, `${error.message}: reload with a query, then subscribe again without after`, { reason: error.reason })
+    return new MizzenError(
+      ErrorCode.ResyncRequired,
+      `${error.message}: reload with a query, then subscribe again without after`,
+      { reason: error.reason },
+    )
   }
-  if (error instanceof HistoryUnavailableError) return new MizzenError(ErrorCode.Unavailable, error.message, { service: 'redis' })
+  if (error instanceof HistoryUnavailableError)
+    return new MizzenError(ErrorCode.Unavailable, error.message, { service: 'redis' })
   return error
 }
 
 /** The `error` message that ends subscriptions their gateway could not deliver everything to. */
 export const resyncErrorsJson = (reason: string) =>
-  JSON.stringify([{ message: `${reason}: reload with a query, then subscribe again without after`, extensions: { code: ErrorCode.ResyncRequired } }])
+  JSON.stringify([
+    {
+      message: `${reason}: reload with a query, then subscribe again without after`,
+      extensions: { code: ErrorCode.ResyncRequired },
+    },
+  ])
 
 /**
  * Resumes `subscription` (made with `selection`, attached, and joined where it must be) from the

@@ -48,7 +48,12 @@ const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u0
 export function createDemoPage(config: DemoConfig): RequestHandler {
   const send = (response: ServerResponse, status: number, type: string, body: string | Buffer) => {
     response
-      .writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+      .writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+      })
       .end(body)
   }
   return async (request, response) => {
@@ -59,7 +64,12 @@ export function createDemoPage(config: DemoConfig): RequestHandler {
       return true
     }
     const name = pathname.slice(DEMO_PATH.length + 1)
-    const type = name === '' || name === 'index.html' ? 'text/html; charset=utf-8' : Object.hasOwn(assets, name) ? assets[name] : undefined
+    const type =
+      name === '' || name === 'index.html'
+        ? 'text/html; charset=utf-8'
+        : Object.hasOwn(assets, name)
+          ? assets[name]
+          : undefined
     if (!type) {
       send(response, 404, 'text/plain; charset=utf-8', 'Not Found\n')
       return true

@@ -38,8 +38,17 @@ function trustedRanges(entries: readonly string[], setting: string): BlockList {
     const [address, bits, extra] = entry.split('/')
     const family = isIP(address ?? '')
     const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits)
-    if (!family || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
-      throw new ConfigError(setting, `"${entry}" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`)
+    if (
+      !family ||
+      extra !== undefined ||
+      !Number.isInteger(prefix) ||
+      prefix < 0 ||
+      prefix > (family === 6 ? 128 : 32)
+    ) {
+      throw new ConfigError(
+        setting,
+        `"${entry}" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`,
+      )
     }
     list.addSubnet(plain(address!), prefix, family === 6 ? 'ipv6' : 'ipv4')
   }
@@ -52,7 +61,10 @@ export function parseTrustProxy(value: string, setting = 'MIZZEN_TRUST_PROXY'): 
   if (text === 'true') return true
   if (text === 'false' || text === '') return false
   if (/^\d+$/.test(text)) return Number(text)
-  const entries = text.split(',').map((item) => item.trim()).filter(Boolean)
+  const entries = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
   trustedRanges(entries, setting) // validates
   return entries
 }

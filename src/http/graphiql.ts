@@ -92,7 +92,11 @@ export function createGraphiQLPage(path: string, render: () => string): RequestH
       encoding = 'identity'
       body = page()
     }
-    const headers: Record<string, string | number> = { vary: 'Accept-Encoding', etag: etag(encoding), 'cache-control': 'no-cache' }
+    const headers: Record<string, string | number> = {
+      vary: 'Accept-Encoding',
+      etag: etag(encoding),
+      'cache-control': 'no-cache',
+    }
     const match = request.headers['if-none-match']
     if (match && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === headers.etag)) {
       response.writeHead(304, headers).end()

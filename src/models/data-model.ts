@@ -102,7 +102,8 @@ export function linkDataModel(meta: DataModelMeta | DataModel): DataModel {
     model.scalars = fields.filter((f): f is Mutable<ScalarField> => f.kind !== 'object')
     model.relations = fields.filter((f): f is Mutable<RelationField> => f.kind === 'object')
     const id = fieldsByName.get(modelMeta.idField)
-    if (!id || id.kind === 'object') throw new Error(`mizzen: model ${modelMeta.name} has no scalar @id field "${modelMeta.idField}"`)
+    if (!id || id.kind === 'object')
+      throw new Error(`mizzen: model ${modelMeta.name} has no scalar @id field "${modelMeta.idField}"`)
     model.id = id
     model.idType = id.type
     byName.set(model.name, model)

@@ -13,7 +13,8 @@ export function parseId(prismaType: string, value: unknown, what: string): Prism
   if (!/^-?\d+$/.test(text)) throw badInput(`${what}: "${text}" is not a valid id (expected an integer)`)
   if (prismaType === 'BigInt') return BigInt(text)
   const id = Number(text)
-  if (!Number.isSafeInteger(id) || id > 2 ** 31 - 1 || id < -(2 ** 31)) throw badInput(`${what}: "${text}" is out of range for an Int id`)
+  if (!Number.isSafeInteger(id) || id > 2 ** 31 - 1 || id < -(2 ** 31))
+    throw badInput(`${what}: "${text}" is out of range for an Int id`)
   return id
 }
 

@@ -18,8 +18,14 @@ function matchField(value: unknown, filter: FieldFilter): boolean {
 }
 
 function matchOperator(value: unknown, op: string, operand: unknown): boolean {
-  if (op === 'equals') return operand === null ? value == null : value != null && comparableAs(value, operand) === comparableAs(operand, operand)
-  if (op === 'not') return operand === null ? value != null : value != null && comparableAs(value, operand) !== comparableAs(operand, operand)
+  if (op === 'equals')
+    return operand === null
+      ? value == null
+      : value != null && comparableAs(value, operand) === comparableAs(operand, operand)
+  if (op === 'not')
+    return operand === null
+      ? value != null
+      : value != null && comparableAs(value, operand) !== comparableAs(operand, operand)
   if (value == null) return false
   if (op === 'in' || op === 'notIn') {
     const list = (operand as unknown[]) ?? []
@@ -28,7 +34,11 @@ function matchOperator(value: unknown, op: string, operand: unknown): boolean {
   }
   if (op === 'contains' || op === 'startsWith' || op === 'endsWith') {
     if (typeof value !== 'string' || typeof operand !== 'string') return false
-    return op === 'contains' ? value.includes(operand) : op === 'startsWith' ? value.startsWith(operand) : value.endsWith(operand)
+    return op === 'contains'
+      ? value.includes(operand)
+      : op === 'startsWith'
+        ? value.startsWith(operand)
+        : value.endsWith(operand)
   }
   const left = comparableAs(value, operand) as number
   const right = comparableAs(operand, operand) as number

@@ -10,7 +10,11 @@ export type Where = Record<string, unknown>
 
 /** A field condition written as a filter object (`{ equals: 1 }`) rather than a bare value (`1`), as Prisma allows. */
 export const isFilterObject = (value: unknown): value is Where =>
-  typeof value === 'object' && value !== null && !(value instanceof Date) && !Array.isArray(value) && !(value instanceof Uint8Array)
+  typeof value === 'object' &&
+  value !== null &&
+  !(value instanceof Date) &&
+  !Array.isArray(value) &&
+  !(value instanceof Uint8Array)
 
 export function toPrismaWhere(model: Model, where: Where | null | undefined): Where | undefined {
   if (!where) return undefined

@@ -21,12 +21,22 @@ function scalarValue(model: Model, field: ScalarField, value: unknown): unknown 
   return parseId(field.heldIdType!, value, `${model.name}.${field.name}`)
 }
 
-function toOne(model: Model, relation: RelationField, input: { connect?: Ref | null; disconnect?: boolean | null }, mode: WriteMode, data: Data): void {
+function toOne(
+  model: Model,
+  relation: RelationField,
+  input: { connect?: Ref | null; disconnect?: boolean | null },
+  mode: WriteMode,
+  data: Data,
+): void {
   const target = relation.target
   const what = `${model.name}.${relation.name}`
   if (input.connect && input.disconnect) throw badInput(`${what}: give connect or disconnect, not both`)
   if (input.disconnect && (mode === 'create' || relation.isRequired)) {
-    throw badInput(mode === 'create' ? `${what}: disconnect applies to updates only` : `${what} is required and cannot be disconnected`)
+    throw badInput(
+      mode === 'create'
+        ? `${what}: disconnect applies to updates only`
+        : `${what} is required and cannot be disconnected`,
+    )
   }
   const id = input.connect ? parseId(target.idType, input.connect.id, `${what}.connect.id`) : undefined
   const [foreignKey] = relation.relationFromFields ?? []
@@ -40,14 +50,22 @@ function toOne(model: Model, relation: RelationField, input: { connect?: Ref | n
   else if (input.disconnect) data[relation.name] = { disconnect: true }
 }
 
-function toMany(model: Model, relation: RelationField, input: Record<string, Ref[] | null | undefined>, mode: WriteMode): Data | undefined {
+function toMany(
+  model: Model,
+  relation: RelationField,
+  input: Record<string, Ref[] | null | undefined>,
+  mode: WriteMode,
+): Data | undefined {
   const target = relation.target
   const result: Data = {}
   for (const op of ['connect', 'disconnect', 'set'] as const) {
     const refs = input[op]
     if (refs == null) continue
-    if (mode === 'create' && op !== 'connect') throw badInput(`${model.name}.${relation.name}: ${op} applies to updates only`)
-    result[op] = refs.map((ref) => ({ [target.idField]: parseId(target.idType, ref.id, `${model.name}.${relation.name}.${op}.id`) }))
+    if (mode === 'create' && op !== 'connect')
+      throw badInput(`${model.name}.${relation.name}: ${op} applies to updates only`)
+    result[op] = refs.map((ref) => ({
+      [target.idField]: parseId(target.idType, ref.id, `${model.name}.${relation.name}.${op}.id`),
+    }))
   }
   return Object.keys(result).length ? result : undefined
 }
@@ -71,7 +89,9 @@ export function toPrismaData(model: Model, input: Data, mode: WriteMode): Data {
     for (const relation of model.relations) {
       const [foreignKey] = relation.relationFromFields ?? []
       if (foreignKey && relation.isRequired && data[foreignKey] === undefined) {
-        throw badInput(`${model.name}.${relation.name} is required: give ${foreignKey} or ${relation.name}: { connect: { id } }`)
+        throw badInput(
+          `${model.name}.${relation.name} is required: give ${foreignKey} or ${relation.name}: { connect: { id } }`,
+        )
       }
     }
   }

@@ -68,7 +68,15 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): WriteDiff {
     else if (was && !now) records.push({ model: model.name, verb: 'DELETED', recordId: id, previous: was.state })
     else if (was && now) {
       const updatedFields = changedFields(model, was.state, now.state)
-      if (updatedFields.length) records.push({ model: model.name, verb: 'UPDATED', recordId: id, node: now.state, previous: was.state, updatedFields })
+      if (updatedFields.length)
+        records.push({
+          model: model.name,
+          verb: 'UPDATED',
+          recordId: id,
+          node: now.state,
+          previous: was.state,
+          updatedFields,
+        })
     }
     // A foreign key set, changed or cleared moves the record between parents' collections.
     for (const relation of model.relations) {

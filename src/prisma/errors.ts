@@ -12,23 +12,36 @@ interface KnownRequestError {
 }
 
 const isKnownRequestError = (error: unknown): error is KnownRequestError =>
-  error instanceof Error && error.name === 'PrismaClientKnownRequestError' && typeof (error as { code?: unknown }).code === 'string'
+  error instanceof Error &&
+  error.name === 'PrismaClientKnownRequestError' &&
+  typeof (error as { code?: unknown }).code === 'string'
 
 /** The fields of a violated unique constraint, where Prisma or its driver adapter says. */
 function constraintFields(meta: Record<string, unknown> | undefined): string[] {
   const target = meta?.target
   if (Array.isArray(target)) return target.map(String)
-  const cause = (meta?.driverAdapterError as { cause?: { constraint?: { fields?: unknown; index?: unknown }; table?: unknown } } | undefined)?.cause
+  const cause = (
+    meta?.driverAdapterError as
+      | { cause?: { constraint?: { fields?: unknown; index?: unknown }; table?: unknown } }
+      | undefined
+  )?.cause
   const fields = cause?.constraint?.fields
   if (Array.isArray(fields)) return fields.map(String)
   // PostgreSQL names the index; Prisma names unique indexes <Table>_<field>_key.
   const index = cause?.constraint?.index
-  const match = typeof index === 'string' && typeof cause?.table === 'string' ? new RegExp(`^${cause.table}_(.+)_key$`).exec(index) : null
+  const match =
+    typeof index === 'string' && typeof cause?.table === 'string'
+      ? new RegExp(`^${cause.table}_(.+)_key$`).exec(index)
+      : null
   return match ? [match[1]!] : []
 }
 
 /** The client error for a Prisma error of a write on `model` (`operation` tells what the write did). */
-export function toClientError(error: unknown, model: string, operation: 'create' | 'update' | 'delete' = 'update'): unknown {
+export function toClientError(
+  error: unknown,
+  model: string,
+  operation: 'create' | 'update' | 'delete' = 'update',
+): unknown {
   if (error instanceof Error && error.name === 'PrismaClientValidationError') {
     const lines = error.message.trim().split('\n')
     return new MizzenError(ErrorCode.BadUserInput, `${model}: ${lines[lines.length - 1]}`)
@@ -37,7 +50,11 @@ export function toClientError(error: unknown, model: string, operation: 'create'
   switch (error.code) {
     case 'P2002': {
       const fields = constraintFields(error.meta)
-      return new MizzenError(ErrorCode.Conflict, `a ${model} with this ${fields.join(', ') || 'unique value'} already exists`, fields.length ? { fields } : {})
+      return new MizzenError(
+        ErrorCode.Conflict,
+        `a ${model} with this ${fields.join(', ') || 'unique value'} already exists`,
+        fields.length ? { fields } : {},
+      )
     }
     case 'P2003':
       // A foreign key refused the write: on delete, other records still point at this one;

@@ -63,11 +63,20 @@ interface TransactionOptions {
 
 /** `$transaction` keeps Prisma's signatures: a callback (interactive) or an array of queries (batch). */
 interface TransactionMethod {
-  <Client, R>(this: Client, callback: (tx: TransactionClient<Client>) => Promise<R>, options?: TransactionOptions): Promise<R>
-  <Client, const P extends readonly unknown[]>(this: Client, queries: P, options?: { isolationLevel?: string }): Promise<{ -readonly [K in keyof P]: Awaited<P[K]> }>
+  <Client, R>(
+    this: Client,
+    callback: (tx: TransactionClient<Client>) => Promise<R>,
+    options?: TransactionOptions,
+  ): Promise<R>
+  <Client, const P extends readonly unknown[]>(
+    this: Client,
+    queries: P,
+    options?: { isolationLevel?: string },
+  ): Promise<{ -readonly [K in keyof P]: Awaited<P[K]> }>
 }
 
-const isTrackedWrite = (operation: string): operation is TrackedWrite => (trackedWrites as readonly string[]).includes(operation)
+const isTrackedWrite = (operation: string): operation is TrackedWrite =>
+  (trackedWrites as readonly string[]).includes(operation)
 
 const consoleLogger: ErrorLogger = { error: (details, message) => console.error(message, details) }
 
@@ -79,9 +88,15 @@ export function realtime(options: RealtimeOptions) {
   return Prisma.defineExtension((base) => {
     const lockRows = rowLockerFor(base)
     /** Runs `work` in an interactive transaction of `tracked`, then publishes what it produced. */
-    async function inTransaction<T>(work: (tx: AnyClient) => Promise<T>, replaying: boolean, transactionOptions?: unknown): Promise<T> {
+    async function inTransaction<T>(
+      work: (tx: AnyClient) => Promise<T>,
+      replaying: boolean,
+      transactionOptions?: unknown,
+    ): Promise<T> {
       const events: PendingEvent[] = []
-      const result = await (tracked as unknown as { $transaction: (fn: (tx: AnyClient) => Promise<T>, options?: unknown) => Promise<T> }).$transaction(
+      const result = await (
+        tracked as unknown as { $transaction: (fn: (tx: AnyClient) => Promise<T>, options?: unknown) => Promise<T> }
+      ).$transaction(
         // Await inside the scope: Prisma's queries are lazy and start when awaited, and
         // they must start where the scope is visible.
         (tx) => scopes.run({ tx, events, replaying }, async () => await work(tx)),
@@ -105,10 +120,19 @@ export function realtime(options: RealtimeOptions) {
       }
       if (operation === 'createMany') {
         // createMany returns only a count: create the rows with their ids, tracked, and count them.
-        const rows = await (scope.tx[lowerFirst(model)] as { createManyAndReturn: (a: unknown) => Promise<unknown[]> }).createManyAndReturn(args)
+        const rows = await (
+          scope.tx[lowerFirst(model)] as { createManyAndReturn: (a: unknown) => Promise<unknown[]> }
+        ).createManyAndReturn(args)
         return { count: rows.length }
       }
-      const { result, events } = await trackWrite(dataModel.model(model), scope.tx, operation, args as Record<string, unknown>, (a) => query(a), lockRows)
+      const { result, events } = await trackWrite(
+        dataModel.model(model),
+        scope.tx,
+        operation,
+        args as Record<string, unknown>,
+        (a) => query(a),
+        lockRows,
+      )
       scope.events.push(...events)
       return result
     }
@@ -122,17 +146,21 @@ export function realtime(options: RealtimeOptions) {
       name: 'mizzen-realtime',
       client: {
         /** Prisma's `$transaction`, publishing the transaction's events after it commits. */
-        $transaction: function (input: unknown, transactionOptions?: unknown): Promise<unknown> {
+        $transaction: ((input: unknown, transactionOptions?: unknown): Promise<unknown> => {
           if (Array.isArray(input)) {
-            return inTransaction(async () => {
-              const results: unknown[] = []
-              for (const operation of input) results.push(await operation)
-              return results
-            }, true, transactionOptions)
+            return inTransaction(
+              async () => {
+                const results: unknown[] = []
+                for (const operation of input) results.push(await operation)
+                return results
+              },
+              true,
+              transactionOptions,
+            )
           }
           if (typeof input !== 'function') throw new TypeError('$transaction expects an array of queries or a function')
           return inTransaction((tx) => (input as (tx: AnyClient) => Promise<unknown>)(tx), false, transactionOptions)
-        } as TransactionMethod,
+        }) as TransactionMethod,
         /** Counters of the realtime extension: events published, events the bus refused. */
         $realtimeStats(): PublisherStats {
           return { ...publisher.stats }
@@ -146,6 +174,7 @@ export function realtime(options: RealtimeOptions) {
 function replay(tx: AnyClient, model: string | undefined, operation: string, args: unknown): Promise<unknown> {
   const target = (model ? tx[lowerFirst(model)] : tx) as Record<string, (...a: unknown[]) => Promise<unknown>>
   const method = target[operation]
-  if (typeof method !== 'function') throw new Error(`realtime: cannot run ${model ?? 'client'}.${operation} in a transaction`)
+  if (typeof method !== 'function')
+    throw new Error(`realtime: cannot run ${model ?? 'client'}.${operation} in a transaction`)
   return Array.isArray(args) ? method.apply(target, args) : method.call(target, args)
 }

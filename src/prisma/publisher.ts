@@ -45,14 +45,20 @@ export class Publisher {
       outcome = await this.bus.publish(modelTopic(event.model), event)
     } catch (err) {
       this.stats.failed++
-      this.logger.error({ err, model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: could not publish an event; the write stands')
+      this.logger.error(
+        { err, model: event.model, verb: event.verb, recordId: event.recordId },
+        'realtime: could not publish an event; the write stands',
+      )
       return
     }
     this.stats.published++
     if (outcome === 'queued') this.stats.queued++
     if (outcome === 'dropped') {
       this.stats.dropped++
-      this.logger.error({ model: event.model, verb: event.verb, recordId: event.recordId }, 'realtime: the bus outbox is full: the event reached only this process; the write stands')
+      this.logger.error(
+        { model: event.model, verb: event.verb, recordId: event.recordId },
+        'realtime: the bus outbox is full: the event reached only this process; the write stands',
+      )
     }
   }
 }

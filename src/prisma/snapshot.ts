@@ -39,7 +39,12 @@ export class Snapshot {
         const nested = include[relation.name]
         if (!nested || !(relation.name in row)) continue
         const target = relation.target
-        const related = row[relation.name] == null ? [] : Array.isArray(row[relation.name]) ? (row[relation.name] as Record<string, unknown>[]) : [row[relation.name] as Record<string, unknown>]
+        const related =
+          row[relation.name] == null
+            ? []
+            : Array.isArray(row[relation.name])
+              ? (row[relation.name] as Record<string, unknown>[])
+              : [row[relation.name] as Record<string, unknown>]
         if (relation.isManyToMany) {
           const ids = new Set(related.map((r) => idKey(r[target.idField])))
           this.links.set(`${key}:${relation.name}`, { model, id, relation, ids })

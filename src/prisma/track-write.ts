@@ -92,7 +92,9 @@ async function loadStates(client: AnyClient, refs: readonly RecordRef[]): Promis
   for (const ref of refs) byModel.set(ref.model, (byModel.get(ref.model) ?? new Set()).add(ref.id))
   const states = new Map<string, LoadedState>()
   for (const [model, ids] of byModel) {
-    const rows = await delegate(client, model.name).findMany({ where: { [model.idField]: { in: [...ids].map((id) => parseId(model.idType, id, model.name)) } } })
+    const rows = await delegate(client, model.name).findMany({
+      where: { [model.idField]: { in: [...ids].map((id) => parseId(model.idType, id, model.name)) } },
+    })
     for (const row of rows) {
       const id = String(row[model.idField])
       states.set(recordKey(model, id), { model, id, state: Snapshot.scalars(model, row) })
@@ -125,7 +127,11 @@ export async function trackWrite(
   if (where) {
     if (lockRows) {
       const targets = await delegate(tx, model.name).findMany({ where, select: { [model.idField]: true } })
-      await lockRows(tx, model, targets.map((row) => row[model.idField]))
+      await lockRows(
+        tx,
+        model,
+        targets.map((row) => row[model.idField]),
+      )
     }
     before.add(model, await delegate(tx, model.name).findMany(withInclude({ where }, plan.include)), plan.include)
   }
@@ -143,7 +149,13 @@ export async function trackWrite(
   for (const record of before.states.values()) if (record.model === model) rootIds.add(record.state[model.idField])
   const after = new Snapshot()
   if (rootIds.size) {
-    after.add(model, await delegate(tx, model.name).findMany(withInclude({ where: { [model.idField]: { in: [...rootIds] } } }, plan.include)), plan.include)
+    after.add(
+      model,
+      await delegate(tx, model.name).findMany(
+        withInclude({ where: { [model.idField]: { in: [...rootIds] } } }, plan.include),
+      ),
+      plan.include,
+    )
   }
   // Records seen before but not reached after (disconnected, or deleted): read what is left of them.
   const unseen = [...before.states.values()].filter((record) => !after.has(record))
@@ -156,7 +168,14 @@ export async function trackWrite(
     const key = recordKey(change.model, change.id)
     const node = after.states.get(key)?.state ?? loaded.get(key)?.state
     const ids = change.verb === 'ADDED_TO' ? { addedIds: change.ids } : { removedIds: change.ids }
-    return { model: change.model.name, verb: change.verb, recordId: change.id, attribute: change.attribute, ...ids, ...(node ? { node } : {}) }
+    return {
+      model: change.model.name,
+      verb: change.verb,
+      recordId: change.id,
+      attribute: change.attribute,
+      ...ids,
+      ...(node ? { node } : {}),
+    }
   })
   return { result: returning.strip(result), events: [...diff.records, ...associationEvents] }
 }

@@ -13,8 +13,10 @@ export interface IncludeTree {
 /** Unique `where`s of records a write connects, by model. */
 export type ConnectedRecords = Map<Model, Record<string, unknown>[]>
 
-const asArray = (value: unknown): unknown[] => (value === undefined || value === null ? [] : Array.isArray(value) ? value : [value])
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !(value instanceof Date)
+const asArray = (value: unknown): unknown[] =>
+  value === undefined || value === null ? [] : Array.isArray(value) ? value : [value]
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !(value instanceof Date)
 
 export class WritePlan {
   readonly include: IncludeTree = {}
@@ -64,7 +66,8 @@ export class WritePlan {
         case 'updateMany':
           // To-many: [{ where, data }]; to-one: data, or { where, data }.
           for (const entry of asArray(value)) {
-            if (isObject(entry)) this.addData(target, 'data' in entry && isObject(entry.data) ? entry.data : entry, include)
+            if (isObject(entry))
+              this.addData(target, 'data' in entry && isObject(entry.data) ? entry.data : entry, include)
           }
           break
         case 'upsert':

@@ -170,7 +170,9 @@ export class MemoryRoomRegistry implements RoomRegistry {
 
   /** Every connection with its rooms, sorted (what the Redis registry rewrites after a break). */
   snapshot(): Map<string, string[]> {
-    return new Map([...this.#connections].map(([connectionId, memberships]) => [connectionId, sorted(memberships.keys())]))
+    return new Map(
+      [...this.#connections].map(([connectionId, memberships]) => [connectionId, sorted(memberships.keys())]),
+    )
   }
 
   #membershipsOf(connectionId: string): Map<string, Membership> {
@@ -198,7 +200,8 @@ export class MemoryRoomRegistry implements RoomRegistry {
 
   /** Tells the listeners once the whole operation is done, so they see the registry as it ends. */
   #notifyLeft(leftRooms: Map<string, string[]>): void {
-    for (const [connectionId, rooms] of leftRooms) for (const listener of [...this.#leftListeners]) listener(connectionId, rooms)
+    for (const [connectionId, rooms] of leftRooms)
+      for (const listener of [...this.#leftListeners]) listener(connectionId, rooms)
   }
 }
 

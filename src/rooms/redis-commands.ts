@@ -8,7 +8,12 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
-import { RegistryClosedError, UnknownConnectionError, type MembershipChange, type MembershipReason } from './registry.ts'
+import {
+  RegistryClosedError,
+  UnknownConnectionError,
+  type MembershipChange,
+  type MembershipReason,
+} from './registry.ts'
 
 /** What one instance asks another to do to the connections it holds. */
 export type RoomCommand =
@@ -42,7 +47,11 @@ interface Reply {
 /** An instance did not answer a membership command in time (it may still apply it). */
 export class RoomCommandTimeoutError extends Error {
   override readonly name = 'RoomCommandTimeoutError'
-  constructor(readonly instance: string, op: string, timeoutMs: number) {
+  constructor(
+    readonly instance: string,
+    op: string,
+    timeoutMs: number,
+  ) {
     super(`gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
   }
 }
@@ -115,14 +124,20 @@ export class CommandChannel {
     const id = randomUUID()
     return new Promise<CommandResult>((resolve, reject) => {
       // Registered before publishing: the reply comes on the other connection and may come first.
-      const timer = setTimeout(() => this.#settle(id)?.reject(new RoomCommandTimeoutError(instance, command.op, timeoutMs)), timeoutMs)
+      const timer = setTimeout(
+        () => this.#settle(id)?.reject(new RoomCommandTimeoutError(instance, command.op, timeoutMs)),
+        timeoutMs,
+      )
       this.#pending.set(id, { resolve, reject, instance, timer })
       const request: Request = { id, from: this.#options.instance, command }
       publisher.publish(this.#commandsOf(instance), JSON.stringify(request)).then(
         (receivers) => {
           if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
         },
-        (error: Error) => this.#settle(id)?.reject(new ServiceUnavailableError('redis', `Redis is unavailable: ${error.message}`, { cause: error })),
+        (error: Error) =>
+          this.#settle(id)?.reject(
+            new ServiceUnavailableError('redis', `Redis is unavailable: ${error.message}`, { cause: error }),
+          ),
       )
     })
   }
@@ -158,7 +173,8 @@ export class CommandChannel {
       const pending = this.#settle(message.id)
       if (!pending) return // it timed out
       const { error } = message
-      if (error) pending.reject(new RemoteCommandError(pending.instance, error.message, error.unknownConnection, error.closed))
+      if (error)
+        pending.reject(new RemoteCommandError(pending.instance, error.message, error.unknownConnection, error.closed))
       else pending.resolve(message.result)
     } else if (name === this.#commands) {
       void this.#answer(message)
@@ -172,7 +188,10 @@ export class CommandChannel {
     } catch (error) {
       const unknownConnection = error instanceof UnknownConnectionError ? error.connectionId : undefined
       const closed = error instanceof RegistryClosedError || undefined
-      reply = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), unknownConnection, closed } }
+      reply = {
+        id: request.id,
+        error: { message: error instanceof Error ? error.message : String(error), unknownConnection, closed },
+      }
     }
     try {
       await this.#options.publisher.publish(`${this.#options.prefix}replies:${request.from}`, JSON.stringify(reply))

@@ -25,6 +25,9 @@ export function startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs }
     store.sweep().catch((error: unknown) => mirror.broke(error, 'rooms registry sweep'))
   }
   // unref: the registry alone must not keep a process alive.
-  const timers = [setInterval(beat, Math.max(1, Math.floor(heartbeatTtlMs / 3))).unref(), setInterval(sweep, sweepIntervalMs).unref()]
+  const timers = [
+    setInterval(beat, Math.max(1, Math.floor(heartbeatTtlMs / 3))).unref(),
+    setInterval(sweep, sweepIntervalMs).unref(),
+  ]
   return () => timers.forEach((timer) => clearInterval(timer))
 }

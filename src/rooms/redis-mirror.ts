@@ -67,7 +67,9 @@ export class RedisMirror {
    * mirror is broken, in which case the next rewrite carries it. Resolves with the result and the
    * write's answer: undefined when the write was not issued, failed or timed out.
    */
-  async change<R, W>(change: () => Promise<{ result: R; write?: () => Promise<W> }>): Promise<{ result: R; written: W | undefined }> {
+  async change<R, W>(
+    change: () => Promise<{ result: R; write?: () => Promise<W> }>,
+  ): Promise<{ result: R; written: W | undefined }> {
     // The step returns the write wrapped in an object: an async function returning a promise would wait for it.
     const { result, written } = await this.#inTurn(async () => {
       const { result, write } = await change()
@@ -80,7 +82,10 @@ export class RedisMirror {
   assertReachable(): void {
     if (this.#state !== 'broken') return
     const seconds = ((Date.now() - this.#brokenAt) / 1000).toFixed(1)
-    throw new ServiceUnavailableError('redis', `Redis is unavailable (for ${seconds} s: ${this.#reason}); the rooms registry reconnects and heals on its own`)
+    throw new ServiceUnavailableError(
+      'redis',
+      `Redis is unavailable (for ${seconds} s: ${this.#reason}); the rooms registry reconnects and heals on its own`,
+    )
   }
 
   /** Something went wrong with Redis: this instance's share of it can no longer be trusted. */
@@ -106,7 +111,10 @@ export class RedisMirror {
     if (this.#state === 'broken') return // healing refreshes it
     try {
       if (!(await this.#options.store.heartbeat(this.#options.instanceId, this.#options.heartbeatTtlMs))) {
-        this.broke(new Error(`the heartbeat of instance ${this.#options.instanceId} had expired`), 'rooms registry heartbeat')
+        this.broke(
+          new Error(`the heartbeat of instance ${this.#options.instanceId} had expired`),
+          'rooms registry heartbeat',
+        )
       }
     } catch (error) {
       this.broke(error, 'rooms registry heartbeat')

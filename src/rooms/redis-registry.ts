@@ -21,8 +21,14 @@
 import type { Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
-import { MemoryRoomRegistry } from './memory.ts'
-import { CommandChannel, InstanceUnreachableError, RemoteCommandError, type CommandResult, type RoomCommand } from './redis-commands.ts'
+import type { MemoryRoomRegistry } from './memory.ts'
+import {
+  type CommandChannel,
+  InstanceUnreachableError,
+  RemoteCommandError,
+  type CommandResult,
+  type RoomCommand,
+} from './redis-commands.ts'
 import type { RedisMirror } from './redis-mirror.ts'
 import type { RoomStore, StoredChange } from './redis-store.ts'
 import {
@@ -94,7 +100,8 @@ export class RedisRoomRegistry implements RoomRegistry {
   async ping(): Promise<void> {
     this.#assertOpen()
     this.#mirror.assertReachable()
-    if (this.#mirror.state === 'healing') throw new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break')
+    if (this.#mirror.state === 'healing')
+      throw new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break')
     await this.#read(() => this.#store.sweep())
   }
 
@@ -166,7 +173,9 @@ export class RedisRoomRegistry implements RoomRegistry {
    */
   recipientCount(target: Target): Promise<number> {
     if (this.#mirror.state === 'healing') {
-      return Promise.reject(new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break'))
+      return Promise.reject(
+        new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break'),
+      )
     }
     return this.#read(() => this.#store.recipientCount(target))
   }
@@ -203,7 +212,9 @@ export class RedisRoomRegistry implements RoomRegistry {
     await this.#channel.close()
     const { connections, redisTimeoutMs } = this.#parts
     await Promise.all(
-      connections.map((connection) => withTimeout(connection.quit(), redisTimeoutMs, 'Redis').catch(() => connection.disconnect())),
+      connections.map((connection) =>
+        withTimeout(connection.quit(), redisTimeoutMs, 'Redis').catch(() => connection.disconnect()),
+      ),
     )
   }
 
@@ -227,10 +238,15 @@ export class RedisRoomRegistry implements RoomRegistry {
     const local = this.#local
     const mirror = (sign: '+' | '-', changes: MembershipChange[]): LocalOutcome => ({
       result: changes,
-      changes: changes.flatMap(({ room, connectionIds }) => connectionIds.map((connectionId) => ({ sign, connectionId, room }))),
+      changes: changes.flatMap(({ room, connectionIds }) =>
+        connectionIds.map((connectionId) => ({ sign, connectionId, room })),
+      ),
       countRooms: changes.map(({ room }) => room),
     })
-    const single = (outcome: LocalOutcome): LocalOutcome => ({ ...outcome, result: (outcome.result as MembershipChange[])[0] })
+    const single = (outcome: LocalOutcome): LocalOutcome => ({
+      ...outcome,
+      result: (outcome.result as MembershipChange[])[0],
+    })
     switch (command.op) {
       case 'join':
         return single(mirror('+', [await local.join(command.connectionId, command.room, command.reason)]))
@@ -266,12 +282,18 @@ export class RedisRoomRegistry implements RoomRegistry {
    * members; the changes are merged per room, counted once all are done. `rooms` orders the
    * changes (null: the rooms that changed, sorted).
    */
-  async #roomWide(sourceRoom: string, command: RoomCommand, rooms: readonly string[] | null): Promise<MembershipChange[]> {
+  async #roomWide(
+    sourceRoom: string,
+    command: RoomCommand,
+    rooms: readonly string[] | null,
+  ): Promise<MembershipChange[]> {
     this.#assertOpen()
     // Dead instances were purged by the read: every owner left is alive (or this one).
     const members = await this.#read(() => this.#store.members(sourceRoom))
     const owners = members.length ? await this.#read(() => this.#store.owners(members)) : []
-    const instances = new Set(owners.flatMap((owner) => (owner && (owner.alive || owner.instance === this.instanceId) ? [owner.instance] : [])))
+    const instances = new Set(
+      owners.flatMap((owner) => (owner && (owner.alive || owner.instance === this.instanceId) ? [owner.instance] : [])),
+    )
     // Ours too when Redis lags behind a local join: the local state is the truth for our members.
     if (this.#local.localRecipients({ rooms: [sourceRoom], omit: [] }).size) instances.add(this.instanceId)
     const results = await Promise.all(
@@ -287,7 +309,11 @@ export class RedisRoomRegistry implements RoomRegistry {
     }
     const order = rooms ? [...new Set(rooms)] : sorted(changed.keys())
     const counts = await this.#read(() => this.#store.counts(order))
-    return order.map((room, i) => ({ room, connectionIds: sorted(changed.get(room) ?? []), memberCount: counts[i] ?? 0 }))
+    return order.map((room, i) => ({
+      room,
+      connectionIds: sorted(changed.get(room) ?? []),
+      memberCount: counts[i] ?? 0,
+    }))
   }
 
   /**
@@ -311,7 +337,8 @@ export class RedisRoomRegistry implements RoomRegistry {
           `gateway instance ${instance}, which holds ${connectionId ? `connection ${connectionId}` : 'members of the room'}, is not listening for rooms commands (it stopped or lost Redis); if it stopped, its connections are gone within ${seconds} s`,
         )
       }
-      if (error instanceof ServiceUnavailableError && error.service === 'redis') this.#mirror.broke(error, 'sending a rooms command failed')
+      if (error instanceof ServiceUnavailableError && error.service === 'redis')
+        this.#mirror.broke(error, 'sending a rooms command failed')
       throw error
     }
   }
@@ -348,7 +375,11 @@ export class RedisRoomRegistry implements RoomRegistry {
    * leaves every answer now rather than at the next healing.
    */
   #dropGhost(connectionId: string): void {
-    void this.#mirror.change(async () => (this.#holds(connectionId) ? { result: undefined } : { result: undefined, write: () => this.#store.drop([connectionId]) }))
+    void this.#mirror.change(async () =>
+      this.#holds(connectionId)
+        ? { result: undefined }
+        : { result: undefined, write: () => this.#store.drop([connectionId]) },
+    )
   }
 
   /** A cluster read: fails at once while Redis is known out of reach; a failure breaks the mirror. */
@@ -357,7 +388,8 @@ export class RedisRoomRegistry implements RoomRegistry {
     try {
       return await read()
     } catch (error) {
-      if (error instanceof ServiceUnavailableError) this.#mirror.broke(error, 'reading the rooms registry from Redis failed')
+      if (error instanceof ServiceUnavailableError)
+        this.#mirror.broke(error, 'reading the rooms registry from Redis failed')
       throw error
     }
   }

@@ -73,7 +73,9 @@ export class RoomStore {
 
   async owners(connectionIds: readonly string[]): Promise<(Owner | undefined)[]> {
     const flat = (await this.#run('mizzenRoomsOwners', ...connectionIds)) as (string | number)[]
-    return connectionIds.map((_, i) => (flat[2 * i] ? { instance: String(flat[2 * i]), alive: flat[2 * i + 1] === 1 } : undefined))
+    return connectionIds.map((_, i) =>
+      flat[2 * i] ? { instance: String(flat[2 * i]), alive: flat[2 * i + 1] === 1 } : undefined,
+    )
   }
 
   /** Refreshes the heartbeat; resolves false when it had expired (the instance may have been purged). */
@@ -150,7 +152,10 @@ export class RoomStore {
     try {
       return await withTimeout(call, this.#timeoutMs, 'Redis')
     } catch (error) {
-      if (error instanceof TimeoutError) throw new ServiceUnavailableError('redis', `Redis did not answer within ${error.timeoutMs} ms`, { cause: error })
+      if (error instanceof TimeoutError)
+        throw new ServiceUnavailableError('redis', `Redis did not answer within ${error.timeoutMs} ms`, {
+          cause: error,
+        })
       if (error instanceof ReplyError && /^ERR /.test((error as Error).message)) throw error
       const reason = error instanceof Error ? error.message : String(error)
       throw new ServiceUnavailableError('redis', `Redis is unavailable: ${reason}`, { cause: error })

@@ -103,7 +103,16 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       onError,
       onHealed: options.onHealed,
     })
-    const parts = { instanceId, local, store, mirror, connections: [commands, subscriber], heartbeatTtlMs, redisTimeoutMs, onError }
+    const parts = {
+      instanceId,
+      local,
+      store,
+      mirror,
+      connections: [commands, subscriber],
+      heartbeatTtlMs,
+      redisTimeoutMs,
+      onError,
+    }
     const registry = new RedisRoomRegistry(parts)
     const channel = await CommandChannel.open({
       instance: instanceId,

@@ -12,7 +12,14 @@ import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { resyncErrorsJson } from '../delivery/resume.ts'
-import { connectionTopic, isConnectionTopic, roomsTopic, type ConnectionSignal, type RoomEnvelope, type RoomMessageData } from './messages.ts'
+import {
+  connectionTopic,
+  isConnectionTopic,
+  roomsTopic,
+  type ConnectionSignal,
+  type RoomEnvelope,
+  type RoomMessageData,
+} from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
 import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
 
@@ -123,7 +130,11 @@ export class Rooms {
   }
 
   /** A subscription to what `selection` takes from the signals of one connection; `onEnd` runs when it ends. */
-  listen<R>(connectionId: string, selection: Selection<ConnectionSignal, any, R>, onEnd?: OnEnd): HubSubscription<ConnectionSignal, R> {
+  listen<R>(
+    connectionId: string,
+    selection: Selection<ConnectionSignal, any, R>,
+    onEnd?: OnEnd,
+  ): HubSubscription<ConnectionSignal, R> {
     return this.#hub.subscribe(connectionTopic(connectionId), selection, onEnd)
   }
 
@@ -145,7 +156,13 @@ export class Rooms {
     for (const [connectionId, rooms] of recipients) {
       // A connection's own id among the targets addressed it directly: that is no room's message.
       if (cursors.has(connectionId)) {
-        this.#signal(connectionId, { kind: 'message', message, rooms, cursors: new Map([...cursors].filter(([room]) => room !== connectionId)), mark })
+        this.#signal(connectionId, {
+          kind: 'message',
+          message,
+          rooms,
+          cursors: new Map([...cursors].filter(([room]) => room !== connectionId)),
+          mark,
+        })
         continue
       }
       const key = rooms.length === 1 ? rooms[0]! : rooms.join('\u0000')
@@ -161,7 +178,8 @@ export class Rooms {
       return handedOff(await withTimeout(published, this.#clusterTimeoutMs, 'the bus'))
     } catch (error) {
       // Closed: the gateway is stopping, and nobody, here or elsewhere, received the message.
-      if (error instanceof BusClosedError) throw unavailable('gateway', 'this gateway is shutting down; retry on another')
+      if (error instanceof BusClosedError)
+        throw unavailable('gateway', 'this gateway is shutting down; retry on another')
       this.#onError(error, 'a room message may not have reached the other gateway instances')
       return false
     }
@@ -170,10 +188,17 @@ export class Rooms {
   /** Over the cluster when the registry can count it in time; else this instance's own recipients. */
   async #countRecipients(target: Target): Promise<{ count: number; overCluster: boolean }> {
     try {
-      return { count: await withTimeout(this.registry.recipientCount(target), this.#clusterTimeoutMs, 'the rooms registry'), overCluster: true }
+      return {
+        count: await withTimeout(this.registry.recipientCount(target), this.#clusterTimeoutMs, 'the rooms registry'),
+        overCluster: true,
+      }
     } catch (error) {
       // The registry reports losing Redis once; anything else is worth a line per message.
-      if (!(error instanceof ServiceUnavailableError)) this.#onError(error, 'counting the recipients of a room message over the cluster failed; counted this instance’s')
+      if (!(error instanceof ServiceUnavailableError))
+        this.#onError(
+          error,
+          'counting the recipients of a room message over the cluster failed; counted this instance’s',
+        )
       return { count: this.registry.localRecipients(target).size, overCluster: false }
     }
   }

@@ -9,10 +9,14 @@ const credentials = '# Credentials, if the gateway has any, go in Headers:\n#   
 
 export function graphiqlDefaultQuery(dataModel: DataModel): string {
   const model = dataModel.models[0]
-  if (!model) return `# mizzen: this schema has no models yet; rooms work already.\n${credentials}\n{\n  mizzenVersion\n}\n`
+  if (!model)
+    return `# mizzen: this schema has no models yet; rooms work already.\n${credentials}\n{\n  mizzenVersion\n}\n`
   const names = modelNames(model.name)
   // A few plain fields to show: the id, then scalars that print well.
-  const shown = model.scalars.filter((field) => !field.isList && !['Bytes', 'Json'].includes(field.type)).slice(0, 3).map((field) => field.name)
+  const shown = model.scalars
+    .filter((field) => !field.isList && !['Bytes', 'Json'].includes(field.type))
+    .slice(0, 3)
+    .map((field) => field.name)
   const rest = shown.filter((name) => name !== model.idField)
   return [
     '# mizzen: the records of every model, live.',

@@ -31,8 +31,22 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
   const dataModel = linkDataModel(model)
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
   return createSchema<GatewayContext>({
-    typeDefs: [baseTypeDefs, scalars.typeDefs, modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel), roomTypeDefs],
-    resolvers: [scalars.resolvers, baseResolvers, modelResolvers(dataModel), modelWriteResolvers(dataModel), modelEventResolvers(dataModel), roomResolvers],
+    typeDefs: [
+      baseTypeDefs,
+      scalars.typeDefs,
+      modelTypeDefs(dataModel),
+      modelWriteTypeDefs(dataModel),
+      modelEventTypeDefs(dataModel),
+      roomTypeDefs,
+    ],
+    resolvers: [
+      scalars.resolvers,
+      baseResolvers,
+      modelResolvers(dataModel),
+      modelWriteResolvers(dataModel),
+      modelEventResolvers(dataModel),
+      roomResolvers,
+    ],
   })
 }
 

@@ -25,7 +25,10 @@ function subscribeToEvents(model: Model) {
   return async (_parent: unknown, args: Args, context: GatewayContext) => {
     context.access.assertRead(model.name)
     const ids = args.ids as unknown[] | null | undefined
-    if (ids && ids.length === 0) throw badInput(`${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`)
+    if (ids && ids.length === 0)
+      throw badInput(
+        `${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`,
+      )
     const selection = new ModelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
@@ -38,7 +41,12 @@ function subscribeToEvents(model: Model) {
     // Attached before the replay is read, so that what is published meanwhile comes live.
     const resumed = new ResumedSelection(selection, modelEventHooks)
     const subscription = context.hub.subscribe(topic, resumed)
-    await resumeSubscription(subscription, resumed, () => context.bus.resume(topic, after), ({ payload, mark }) => ({ ...payload, cursor: mark.cursor(), mark }))
+    await resumeSubscription(
+      subscription,
+      resumed,
+      () => context.bus.resume(topic, after),
+      ({ payload, mark }) => ({ ...payload, cursor: mark.cursor(), mark }),
+    )
     return subscription
   }
 }
@@ -61,7 +69,14 @@ function publish(model: Model) {
     if (missing.length) throw notFound(`${model.name} ${missing.join(', ')} not found`, { ids: missing })
     const at = new Date().toISOString()
     for (const id of requested) {
-      const event: ModelEvent = { model: model.name, verb: 'MESSAGE', recordId: id, node: Snapshot.scalars(model, found.get(id)!), data, at }
+      const event: ModelEvent = {
+        model: model.name,
+        verb: 'MESSAGE',
+        recordId: id,
+        node: Snapshot.scalars(model, found.get(id)!),
+        data,
+        at,
+      }
       await context.bus.publish(modelTopic(model.name), event)
     }
     return requested
@@ -69,7 +84,10 @@ function publish(model: Model) {
 }
 
 export function modelEventResolvers(dataModel: DataModel) {
-  const Subscription: Record<string, { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: DeliveredModelEvent) => DeliveredModelEvent }> = {}
+  const Subscription: Record<
+    string,
+    { subscribe: ReturnType<typeof subscribeToEvents>; resolve: (event: DeliveredModelEvent) => DeliveredModelEvent }
+  > = {}
   const Mutation: Record<string, ReturnType<typeof publish>> = {}
   for (const model of dataModel.models) {
     const names = modelNames(model.name)

@@ -73,5 +73,8 @@ type Mutation {
 
 export function modelEventTypeDefs(dataModel: DataModel): string {
   if (!dataModel.models.length) return ''
-  return [verbEnum, ...dataModel.models.flatMap((model) => [eventType(model), previousType(model), operations(model)])].join('\n\n')
+  return [
+    verbEnum,
+    ...dataModel.models.flatMap((model) => [eventType(model), previousType(model), operations(model)]),
+  ].join('\n\n')
 }

@@ -35,9 +35,11 @@ export interface ListArgs {
 /** GraphQL list arguments as Prisma `findMany` arguments, with the page bounds checked. */
 export function toFindManyArgs(model: Model, args: ListArgs): Row {
   if (args.skip != null && args.skip < 0) throw badInput(`skip must be 0 or more, got ${args.skip}`)
-  if (args.take != null && (args.take < 0 || args.take > MAX_TAKE)) throw badInput(`take must be between 0 and ${MAX_TAKE}, got ${args.take}`)
+  if (args.take != null && (args.take < 0 || args.take > MAX_TAKE))
+    throw badInput(`take must be between 0 and ${MAX_TAKE}, got ${args.take}`)
   for (const order of args.orderBy ?? []) {
-    if (Object.keys(order).length !== 1) throw badInput(`each ${modelNames(model.name).orderBy} must name exactly one field, got ${JSON.stringify(order)}`)
+    if (Object.keys(order).length !== 1)
+      throw badInput(`each ${modelNames(model.name).orderBy} must name exactly one field, got ${JSON.stringify(order)}`)
   }
   const result: Row = {}
   const where = toPrismaWhere(model, args.where)
@@ -78,7 +80,8 @@ function relationResolver(model: Model, relation: RelationField): Resolver {
   return async (parent, args, context) => {
     context.access.assertRead(target.name)
     const fluent = delegateOf(context, model.name).findUnique({ where: { [model.idField]: parent[model.idField] } })
-    if (!relation.isList) return visibleRecord(context, target, ((await fluent[relation.name]!()) as Row | null) ?? null)
+    if (!relation.isList)
+      return visibleRecord(context, target, ((await fluent[relation.name]!()) as Row | null) ?? null)
     const findArgs = toFindManyArgs(target, args)
     const where = visibleWhere(context, target, findArgs.where as Where | undefined)
     return (await fluent[relation.name]!({ ...findArgs, ...(where ? { where } : {}) })) ?? []
@@ -92,7 +95,10 @@ export function modelResolvers(dataModel: DataModel): Record<string, Record<stri
     resolvers.Query![names.one] = async (_parent, args, context) => {
       context.access.assertRead(model.name)
       const byId = { [model.idField]: parseId(model.idType, args.id, `${model.name} id`) }
-      const [record] = await delegateOf(context, model.name).findMany({ where: visibleWhere(context, model, byId), take: 1 })
+      const [record] = await delegateOf(context, model.name).findMany({
+        where: visibleWhere(context, model, byId),
+        take: 1,
+      })
       return record ?? null
     }
     resolvers.Query![names.many] = (_parent, args, context) => {

@@ -8,7 +8,8 @@ import type { DataModel, Field, Model, ScalarField } from '../models/data-model.
 import { modelNames } from '../models/naming.ts'
 import { filterableScalars, graphqlScalar } from './scalars.ts'
 
-const comparisons = (type: string) => `  equals: ${type}\n  not: ${type}\n  in: [${type}!]\n  notIn: [${type}!]\n  lt: ${type}\n  lte: ${type}\n  gt: ${type}\n  gte: ${type}`
+const comparisons = (type: string) =>
+  `  equals: ${type}\n  not: ${type}\n  in: [${type}!]\n  notIn: [${type}!]\n  lt: ${type}\n  lte: ${type}\n  gt: ${type}\n  gte: ${type}`
 
 /** The GraphQL base types of every scalar and enum field of the data model. */
 export function usedFieldTypes(dataModel: DataModel): Set<string> {
@@ -18,13 +19,16 @@ export function usedFieldTypes(dataModel: DataModel): Set<string> {
 /** The `<Type>Filter` inputs that some model's `WhereInput` uses. */
 export function filterTypeDefs(dataModel: DataModel): string {
   const used = usedFieldTypes(dataModel)
-  const scalarFilters = filterableScalars.filter((type) => used.has(type)).map((type) => {
-    if (type === 'Boolean') return `input BooleanFilter {\n  equals: Boolean\n  not: Boolean\n}`
-    const text = type === 'String' ? '\n  contains: String\n  startsWith: String\n  endsWith: String' : ''
-    return `input ${type}Filter {\n${comparisons(type)}${text}\n}`
-  })
+  const scalarFilters = filterableScalars
+    .filter((type) => used.has(type))
+    .map((type) => {
+      if (type === 'Boolean') return `input BooleanFilter {\n  equals: Boolean\n  not: Boolean\n}`
+      const text = type === 'String' ? '\n  contains: String\n  startsWith: String\n  endsWith: String' : ''
+      return `input ${type}Filter {\n${comparisons(type)}${text}\n}`
+    })
   const enumFilters = dataModel.enums.map(
-    (e) => `input ${e.name}Filter {\n  equals: ${e.name}\n  not: ${e.name}\n  in: [${e.name}!]\n  notIn: [${e.name}!]\n}`,
+    (e) =>
+      `input ${e.name}Filter {\n  equals: ${e.name}\n  not: ${e.name}\n  in: [${e.name}!]\n  notIn: [${e.name}!]\n}`,
   )
   return [
     '"""Sort direction, as in Prisma."""\nenum SortOrder {\n  asc\n  desc\n}',
@@ -53,7 +57,8 @@ export function filterTypeOf(field: Field): string | undefined {
   return (filterableScalars as readonly string[]).includes(base) ? `${base}Filter` : undefined
 }
 
-const isOrderable = (field: Field) => !field.isList && field.kind !== 'object' && !['Json', 'Bytes'].includes(field.type)
+const isOrderable = (field: Field) =>
+  !field.isList && field.kind !== 'object' && !['Json', 'Bytes'].includes(field.type)
 
 /** The arguments of a list of records: the `ms` query and to-many relation fields. */
 export const listArguments = (model: string) => {
@@ -67,7 +72,9 @@ export const scalarFieldLine = (field: ScalarField) => `  ${field.name}: ${wrap(
 function objectType(model: Model): string {
   const lines = model.fields.map((field) => {
     if (field.kind === 'object') {
-      return field.isList ? `  ${field.name}(${listArguments(field.type)}): [${field.type}!]!` : `  ${field.name}: ${wrap(field.type, field)}`
+      return field.isList
+        ? `  ${field.name}(${listArguments(field.type)}): [${field.type}!]!`
+        : `  ${field.name}: ${wrap(field.type, field)}`
     }
     return scalarFieldLine(field)
   })

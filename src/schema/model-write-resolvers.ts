@@ -13,7 +13,13 @@ type Args = Record<string, unknown>
 type WriteDelegate = Record<'create' | 'update' | 'delete', (args: Args) => Promise<unknown>>
 
 /** Checks the write policy, then builds the Prisma arguments (so input errors come after FORBIDDEN) and writes. */
-async function write(context: GatewayContext, model: Model, operation: 'create' | 'update' | 'delete', buildArgs: () => Args, id?: unknown) {
+async function write(
+  context: GatewayContext,
+  model: Model,
+  operation: 'create' | 'update' | 'delete',
+  buildArgs: () => Args,
+  id?: unknown,
+) {
   context.access.assertWrite(model.name, operation)
   const args = buildArgs()
   const delegate = delegateOf(context, model.name) as unknown as WriteDelegate
@@ -34,12 +40,21 @@ export function modelWriteResolvers(dataModel: DataModel) {
     const names = modelNames(model.name)
     const whereId = (id: unknown) => ({ [model.idField]: parseId(model.idType, id, `${model.name} id`) })
     Mutation[names.create] = (_parent, args, context) =>
-      write(context, model, 'create', () => ({ data: toPrismaData(model, (args.data as Args | undefined) ?? {}, 'create') }))
+      write(context, model, 'create', () => ({
+        data: toPrismaData(model, (args.data as Args | undefined) ?? {}, 'create'),
+      }))
     if (hasWritableFields(model)) {
       Mutation[names.update] = (_parent, args, context) =>
-        write(context, model, 'update', () => ({ where: whereId(args.id), data: toPrismaData(model, args.data as Args, 'update') }), args.id)
+        write(
+          context,
+          model,
+          'update',
+          () => ({ where: whereId(args.id), data: toPrismaData(model, args.data as Args, 'update') }),
+          args.id,
+        )
     }
-    Mutation[names.delete] = (_parent, args, context) => write(context, model, 'delete', () => ({ where: whereId(args.id) }), args.id)
+    Mutation[names.delete] = (_parent, args, context) =>
+      write(context, model, 'delete', () => ({ where: whereId(args.id) }), args.id)
   }
   return { Mutation }
 }

@@ -35,9 +35,14 @@ function writeInput(model: Model, mode: 'create' | 'update'): string {
   const scalars = writableScalars(model).map(
     (field) => `  ${field.name}: ${scalarInputType(field, mode === 'create' && requiredOnCreate(field))}`,
   )
-  const relations = model.relations.map((field) => `  ${field.name}: ${field.isList ? toManyInput(field.type) : toOneInput(field.type)}`)
+  const relations = model.relations.map(
+    (field) => `  ${field.name}: ${field.isList ? toManyInput(field.type) : toOneInput(field.type)}`,
+  )
   const name = mode === 'create' ? names.createInput : names.updateInput
-  const doc = mode === 'create' ? `The fields of a new ${model.name}.` : `The fields of a ${model.name} to change; the others keep their value.`
+  const doc =
+    mode === 'create'
+      ? `The fields of a new ${model.name}.`
+      : `The fields of a ${model.name} to change; the others keep their value.`
   return `"""${doc}"""\ninput ${name} {\n${[...scalars, ...relations].join('\n')}\n}`
 }
 
@@ -50,10 +55,14 @@ function relationInputs(model: Model): string {
   return [
     `"""Names an existing ${model.name}."""\ninput ${refInput(model.name)} {\n  id: ID!\n}`,
     ...(toOne
-      ? [`"""Sets a to-one relation to a ${model.name}: connect one, or disconnect it (optional relations, updates only)."""\ninput ${toOneInput(model.name)} {\n  connect: ${refInput(model.name)}\n  disconnect: Boolean\n}`]
+      ? [
+          `"""Sets a to-one relation to a ${model.name}: connect one, or disconnect it (optional relations, updates only)."""\ninput ${toOneInput(model.name)} {\n  connect: ${refInput(model.name)}\n  disconnect: Boolean\n}`,
+        ]
       : []),
     ...(toMany
-      ? [`"""Changes a to-many relation to ${model.name} records: connect and disconnect some, or set the whole list (updates only for disconnect and set)."""\ninput ${toManyInput(model.name)} {\n  connect: [${refInput(model.name)}!]\n  disconnect: [${refInput(model.name)}!]\n  set: [${refInput(model.name)}!]\n}`]
+      ? [
+          `"""Changes a to-many relation to ${model.name} records: connect and disconnect some, or set the whole list (updates only for disconnect and set)."""\ninput ${toManyInput(model.name)} {\n  connect: [${refInput(model.name)}!]\n  disconnect: [${refInput(model.name)}!]\n  set: [${refInput(model.name)}!]\n}`,
+        ]
       : []),
   ].join('\n\n')
 }
@@ -67,7 +76,10 @@ function mutations(model: Model): string {
     `  """Creates a ${model.name}; subscribers of ${names.events} receive CREATED (and ADDED_TO on related records)."""`,
     writable ? `  ${names.create}(data: ${names.createInput}!): ${model.name}!` : `  ${names.create}: ${model.name}!`,
     ...(writable
-      ? [`  """Updates a ${model.name}; NOT_FOUND when there is none with this id."""`, `  ${names.update}(id: ID!, data: ${names.updateInput}!): ${model.name}!`]
+      ? [
+          `  """Updates a ${model.name}; NOT_FOUND when there is none with this id."""`,
+          `  ${names.update}(id: ID!, data: ${names.updateInput}!): ${model.name}!`,
+        ]
       : []),
     `  """Deletes a ${model.name} and returns it as it was; NOT_FOUND when there is none with this id."""`,
     `  ${names.delete}(id: ID!): ${model.name}!`,

@@ -12,7 +12,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GraphQLError } from 'graphql'
-import { CloseCode as ProtocolCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
+import {
+  CloseCode as ProtocolCloseCode,
+  GRAPHQL_TRANSPORT_WS_PROTOCOL,
+  MessageType,
+  parseMessage,
+  type SubscribePayload,
+} from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import type { Viewer } from '../auth/viewer.ts'
@@ -52,7 +58,10 @@ export interface ConnectionServer {
 function atTime(time: number, action: () => void): () => void {
   let timer: NodeJS.Timeout
   const arm = () => {
-    timer = setTimeout(() => (Date.now() >= time ? action() : arm()), Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1))
+    timer = setTimeout(
+      () => (Date.now() >= time ? action() : arm()),
+      Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1),
+    )
   }
   arm()
   return () => clearTimeout(timer)
@@ -83,7 +92,9 @@ function initTimedOut(connection: GraphQLWsConnection): void {
 }
 
 /** A queued output: a result (once rendered), or the end of an operation. */
-type Slot = { readonly operation: Operation; readonly rendering: Rendering } | { readonly operation: Operation; readonly rendering?: undefined }
+type Slot =
+  | { readonly operation: Operation; readonly rendering: Rendering }
+  | { readonly operation: Operation; readonly rendering?: undefined }
 
 /**
  * One operation of the connection, from its `subscribe` until it has wound down; the sink its
@@ -187,7 +198,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   /** No `connection_init` in time: 4408. */
   initTimedOut(): void {
-    if (!this.#initReceived) this.close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    if (!this.#initReceived)
+      this.close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
   get connectionId(): string | undefined {
@@ -224,7 +236,11 @@ export class GraphQLWsConnection implements RenderingWaiter {
       case MessageType.ConnectionInit:
         return this.#init(message.payload)
       case MessageType.Ping:
-        return this.#send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }))
+        return this.#send(
+          JSON.stringify(
+            message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong },
+          ),
+        )
       case MessageType.Pong:
         return
       case MessageType.Subscribe:
@@ -240,7 +256,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** WebSocket ping frames count against the message rate too. */
   onPing(): void {
     this.alive = true
-    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN) this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN)
+      this.close(CloseCode.PolicyViolation, 'Too many messages')
   }
 
   /**
@@ -257,7 +274,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   #init(payload: Record<string, unknown> | undefined): void {
-    if (this.#initReceived) return this.close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
+    if (this.#initReceived)
+      return this.close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
     this.#initReceived = true
     clearTimeout(this.#initTimer)
     this.#initTimer = undefined
@@ -283,7 +301,9 @@ export class GraphQLWsConnection implements RenderingWaiter {
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
-      this.#cancelExpiry = atTime(viewer.expiresAt, () => this.close(CloseCode.Forbidden, 'Forbidden: credentials expired'))
+      this.#cancelExpiry = atTime(viewer.expiresAt, () =>
+        this.close(CloseCode.Forbidden, 'Forbidden: credentials expired'),
+      )
     }
     try {
       await this.server.onConnectionOpen?.(connectionId)
@@ -302,15 +322,23 @@ export class GraphQLWsConnection implements RenderingWaiter {
     if (!this.#acknowledged) return this.close(ProtocolCloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
-    if (this.#operations.has(id)) return this.close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+    if (this.#operations.has(id))
+      return this.close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
     const { runner, limits } = this.server
-    const prepared = runner.prepare({ params: payload, connectionId: this.#connectionId, viewer: this.#viewer }, payload)
-    if (Array.isArray(prepared)) return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
+    const prepared = runner.prepare(
+      { params: payload, connectionId: this.#connectionId, viewer: this.#viewer },
+      payload,
+    )
+    if (Array.isArray(prepared))
+      return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
     const { operation: definition } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
     const subscription = definition.operation === 'subscription'
     // A slot is free as soon as the client completes its subscription, while it winds down.
     if (subscription && this.#activeSubscriptions >= limits.maxSubscriptionsPerConnection) {
-      const refused = { message: `at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`, extensions: { code: ErrorCode.RateLimited } }
+      const refused = {
+        message: `at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
+        extensions: { code: ErrorCode.RateLimited },
+      }
       return this.#send(errorFrame(id, JSON.stringify([refused])))
     }
     const operation = new Operation(this, id, subscription)
@@ -452,7 +480,10 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #internalError(error: unknown): void {
     this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket connection failed')
     const message = error instanceof Error ? error.message : String(error)
-    this.close(ProtocolCloseCode.InternalServerError, this.server.isProduction || message.length >= 124 ? 'Internal server error' : message)
+    this.close(
+      ProtocolCloseCode.InternalServerError,
+      this.server.isProduction || message.length >= 124 ? 'Internal server error' : message,
+    )
   }
 
   /** Stops every operation, then lets go of the connection (once its opening settled), and logs its close. */

@@ -38,7 +38,11 @@ type Enveloped = ReturnType<Yoga['getEnveloped']>
  * The part of the viewer that executing `document` depends on (its policies for the models the
  * selection set reaches), as a string: subscriptions share a group only when theirs are equal.
  */
-export type ViewerKey = (context: Record<string, unknown>, document: DocumentNode, operationName: string | null | undefined) => string
+export type ViewerKey = (
+  context: Record<string, unknown>,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+) => string
 
 /** An operation parsed and validated, ready to run. */
 export interface PreparedOperation {
@@ -69,14 +73,23 @@ export interface OperationSink extends SubscriptionSink {
  * masks), or none when masking is off. Yoga 5 keeps it in `maskedErrorsOpts`.
  */
 export function yogaMaskError(yoga: Yoga): MaskError {
-  const options = (yoga as unknown as { maskedErrorsOpts?: { maskError: (error: unknown, message: string) => GraphQLError; errorMessage: string } | null }).maskedErrorsOpts
-  if (!options) return (error) => (error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error)))
+  const options = (
+    yoga as unknown as {
+      maskedErrorsOpts?: { maskError: (error: unknown, message: string) => GraphQLError; errorMessage: string } | null
+    }
+  ).maskedErrorsOpts
+  if (!options)
+    return (error) =>
+      error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error))
   return (error) => options.maskError(error, options.errorMessage)
 }
 
-const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => typeof (value as { then?: unknown })?.then === 'function'
+const isPromise = <T>(value: T | Promise<T>): value is Promise<T> =>
+  typeof (value as { then?: unknown })?.then === 'function'
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
-  typeof value === 'object' && value !== null && typeof (value as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function'
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function'
 
 export class OperationRunner {
   constructor(
@@ -90,7 +103,10 @@ export class OperationRunner {
    * Parses and validates, synchronously (so that a connection's messages are refused or accepted
    * in the order they came). Returns the errors of an operation that cannot run.
    */
-  prepare(initialContext: Record<string, unknown>, payload: SubscribePayload): PreparedOperation | readonly GraphQLError[] {
+  prepare(
+    initialContext: Record<string, unknown>,
+    payload: SubscribePayload,
+  ): PreparedOperation | readonly GraphQLError[] {
     const enveloped = this.yoga.getEnveloped(initialContext)
     let document: DocumentNode
     try {
@@ -128,7 +144,8 @@ export class OperationRunner {
     }
     if (prepared.operation.operation === 'subscription') return this.#subscribe(args, sink)
     const result = (await enveloped.execute(args)) as ExecutionResult | AsyncIterable<ExecutionResult>
-    if (isAsyncIterable(result)) return this.#forEach(result, sink, (value) => Rendering.of(resultJson(value as ExecutionResult, this.mask)))
+    if (isAsyncIterable(result))
+      return this.#forEach(result, sink, (value) => Rendering.of(resultJson(value as ExecutionResult, this.mask)))
     if (sink.cancelled) return
     sink.next(Rendering.of(resultJson(result, this.mask)))
     sink.complete()
@@ -171,7 +188,11 @@ export class OperationRunner {
     return (rootValue) => {
       try {
         const result = execute({ schema, document, operationName, variableValues, contextValue, rootValue })
-        if (isPromise(result)) return Rendering.later(result.then((resolved) => resultJson(resolved, mask)), (error) => errorsJson([error], mask))
+        if (isPromise(result))
+          return Rendering.later(
+            result.then((resolved) => resultJson(resolved, mask)),
+            (error) => errorsJson([error], mask),
+          )
         return Rendering.of(resultJson(result, mask))
       } catch (error) {
         return Rendering.failed(errorsJson([error], mask))
@@ -180,7 +201,11 @@ export class OperationRunner {
   }
 
   /** Reads an iterable that is not a hub subscription, one value at a time. */
-  async #forEach(source: AsyncIterable<unknown>, sink: OperationSink, render: (value: unknown) => Rendering): Promise<void> {
+  async #forEach(
+    source: AsyncIterable<unknown>,
+    sink: OperationSink,
+    render: (value: unknown) => Rendering,
+  ): Promise<void> {
     const iterator = source[Symbol.asyncIterator]()
     sink.stopWith({ cancel: async () => void (await iterator.return?.()) })
     try {

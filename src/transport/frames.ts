@@ -29,7 +29,8 @@ export function nextFrame(prefix: Buffer, payload: Buffer): Buffer {
 
 export const completeFrame = (id: string) => `{"id":${JSON.stringify(id)},"type":"${MessageType.Complete}"}`
 
-export const errorFrame = (id: string, errorsJson: string) => `{"id":${JSON.stringify(id)},"type":"${MessageType.Error}","payload":${errorsJson}}`
+export const errorFrame = (id: string, errorsJson: string) =>
+  `{"id":${JSON.stringify(id)},"type":"${MessageType.Error}","payload":${errorsJson}}`
 
 /**
  * An error as Yoga serialises it over HTTP: without its internal extensions (`http`, the status
@@ -37,7 +38,8 @@ export const errorFrame = (id: string, errorsJson: string) => `{"id":${JSON.stri
  */
 export function withoutInternals(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
   const formatted = error instanceof GraphQLError ? error.toJSON() : error
-  if (!formatted.extensions || !('http' in formatted.extensions || 'unexpected' in formatted.extensions)) return formatted
+  if (!formatted.extensions || !('http' in formatted.extensions || 'unexpected' in formatted.extensions))
+    return formatted
   const { http: _http, unexpected: _unexpected, ...extensions } = formatted.extensions
   const { extensions: _all, ...rest } = formatted
   return Object.keys(extensions).length ? { ...rest, extensions } : rest

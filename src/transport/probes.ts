@@ -25,7 +25,10 @@ export function failureReason(error: unknown): string {
   const infrastructure = classifyInfrastructureError(error)
   if (infrastructure) return infrastructure.reason
   const message = error instanceof Error ? error.message : String(error)
-  const firstLine = message.split('\n').map((line) => line.trim()).find(Boolean)
+  const firstLine = message
+    .split('\n')
+    .map((line) => line.trim())
+    .find(Boolean)
   if (firstLine) return firstLine
   const code = (error as { code?: unknown } | null)?.code
   return [error instanceof Error ? error.name : typeof error, code].filter(Boolean).join(' ') || 'failed'

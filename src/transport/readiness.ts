@@ -11,7 +11,8 @@ const tableQueries = {
   postgresql: `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`,
 } as const
 
-const isKnown = (provider: string | undefined): provider is keyof typeof tableQueries => provider !== undefined && provider in tableQueries
+const isKnown = (provider: string | undefined): provider is keyof typeof tableQueries =>
+  provider !== undefined && provider in tableQueries
 
 /**
  * Resolves when the database answers and holds a table for every model; rejects naming what is

@@ -29,4 +29,5 @@ export class MessageRate {
  * such a consumer is dropped so that memory stays bounded. It is terminated, not closed: a close
  * frame would wait behind the unread data (the client sees 1006).
  */
-export const overBuffered = (socket: { readonly bufferedAmount: number }, maxBuffered: number) => socket.bufferedAmount > maxBuffered
+export const overBuffered = (socket: { readonly bufferedAmount: number }, maxBuffered: number) =>
+  socket.bufferedAmount > maxBuffered

@@ -51,7 +51,11 @@ export class ConnectionCounter {
   }
 }
 
-export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules, counter: ConnectionCounter): Refusal | undefined {
+export function checkUpgrade(
+  request: IncomingMessage,
+  rules: UpgradeRules,
+  counter: ConnectionCounter,
+): Refusal | undefined {
   const path = requestPath(request)
   if (path !== rules.path) return { status: 404, message: `no WebSocket endpoint at ${path}` }
   const origin = request.headers.origin
@@ -59,11 +63,17 @@ export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules, coun
     return { status: 403, message: `origin ${origin ?? '(none)'} is not allowed` }
   }
   if (counter.total >= rules.maxConnections) return { status: 503, message: 'too many connections' }
-  if (counter.count(rules.clientAddress(request)) >= rules.maxConnectionsPerIp) return { status: 429, message: 'too many connections from this address' }
+  if (counter.count(rules.clientAddress(request)) >= rules.maxConnectionsPerIp)
+    return { status: 429, message: 'too many connections from this address' }
   return undefined
 }
 
-const reasons: Record<number, string> = { 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }
+const reasons: Record<number, string> = {
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+}
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */
 export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {

@@ -98,7 +98,12 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     const uncount = counter.open(address)
     socket.on('close', uncount)
     // The TCP socket's close uncounts it, whether or not it became a WebSocket.
-    server.handleUpgrade(request, socket, head, (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer, address))
+    server.handleUpgrade(
+      request,
+      socket,
+      head,
+      (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer, address),
+    )
   }
   options.httpServer.on('upgrade', onUpgrade)
 

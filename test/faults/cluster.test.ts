@@ -42,7 +42,11 @@ let b: GatewayProcess
 const clients: Client[] = []
 
 /** POSTs an operation; a gateway that does not answer within 10 s fails the test (nothing may hang). */
-async function call<T = Record<string, any>>(gateway: GatewayProcess, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
+async function call<T = Record<string, any>>(
+  gateway: GatewayProcess,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<GraphQLResponse<T>> {
   const response = await fetch(gateway.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
@@ -60,7 +64,8 @@ async function ready(gateway: GatewayProcess): Promise<{ status: number; body: {
 const codeOf = (result: GraphQLResponse) => result.errors?.[0]?.extensions?.code
 
 const MEMBERS = 'query($room: String!) { roomMembers(room: $room) }'
-const BROADCAST = 'mutation($room: String!, $seq: Int!) { broadcast(rooms: [$room], event: "tick", data: { seq: $seq }) { recipients complete } }'
+const BROADCAST =
+  'mutation($room: String!, $seq: Int!) { broadcast(rooms: [$room], event: "tick", data: { seq: $seq }) { recipients complete } }'
 
 /** A graphql-ws client in a room, keeping the sequence numbers it receives, in order. */
 interface Member {
@@ -76,7 +81,11 @@ async function join(gateway: GatewayProcess, room: string): Promise<Member> {
   clients.push(client)
   const payload = await ack
   const id = String(payload?.connectionId)
-  const subscription = subscribeWs<{ room: { data: { seq: number } } }>(client, 'subscription($room: String!) { room(name: $room) { data } }', { room })
+  const subscription = subscribeWs<{ room: { data: { seq: number } } }>(
+    client,
+    'subscription($room: String!) { room(name: $room) { data } }',
+    { room },
+  )
   const seqs: number[] = []
   const received = subscription.received
   // Read through `received` as it grows, so the order is the order of arrival.
@@ -102,7 +111,8 @@ async function joinMany(gateway: GatewayProcess, room: string, count: number): P
 async function membersAre(room: string, members: Member[]): Promise<void> {
   const ids = members.map((member) => member.id).sort()
   await settled(async () => {
-    for (const gateway of [a, b].filter((g) => !g.exited)) expect((await call(gateway, MEMBERS, { room })).data?.roomMembers).toEqual(ids)
+    for (const gateway of [a, b].filter((g) => !g.exited))
+      expect((await call(gateway, MEMBERS, { room })).data?.roomMembers).toEqual(ids)
   })
 }
 
@@ -123,8 +133,16 @@ async function traffic(gateway: GatewayProcess, room: string, fault: () => Promi
   let seq = 0
   const sending = (async () => {
     for (let after = 0; after < 5; after += done ? 1 : 0) {
-      const result = await call<{ broadcast: { recipients: number; complete: boolean } }>(gateway, BROADCAST, { room, seq: ++seq })
-      sent.push({ seq, complete: result.data?.broadcast.complete, recipients: result.data?.broadcast.recipients, code: codeOf(result) })
+      const result = await call<{ broadcast: { recipients: number; complete: boolean } }>(gateway, BROADCAST, {
+        room,
+        seq: ++seq,
+      })
+      sent.push({
+        seq,
+        complete: result.data?.broadcast.complete,
+        recipients: result.data?.broadcast.recipients,
+        code: codeOf(result),
+      })
       await sleep(15)
     }
   })()
@@ -148,9 +166,10 @@ function tally(seqs: readonly number[], expected: readonly number[]) {
 }
 
 /** Both gateways healed: /ready answers 200 on each. */
-const healed = () => settled(async () => {
-  for (const gateway of [a, b].filter((g) => !g.exited)) expect((await ready(gateway)).status).toBe(200)
-})
+const healed = () =>
+  settled(async () => {
+    for (const gateway of [a, b].filter((g) => !g.exited)) expect((await ready(gateway)).status).toBe(200)
+  })
 
 /**
  * One Redis fault with traffic: 4 members on each gateway; during the fault 2 of each close and
@@ -180,7 +199,14 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
   })
   const healedAfterMs = Date.now() - liftedAt
   // When each gateway's rooms registry logged that it had rewritten its share (after the lift).
-  const registryHealedAfterMs = [a, b].map((gateway) => Math.min(...gateway.logs(/rooms registry healed/).map((log) => Number(log.time) - liftedAt).filter((ms) => ms >= 0)))
+  const registryHealedAfterMs = [a, b].map((gateway) =>
+    Math.min(
+      ...gateway
+        .logs(/rooms registry healed/)
+        .map((log) => Number(log.time) - liftedAt)
+        .filter((ms) => ms >= 0),
+    ),
+  )
   const live = [...onA.slice(2), ...onB.slice(2), newcomer!]
   await membersAre(room, live)
   const ghostsGoneAfterMs = Date.now() - liftedAt
@@ -195,7 +221,12 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
   for (const member of onA.slice(2)) expect(tally(member.seqs, all)).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
   // The newcomer has everything from its first message on.
   const first = newcomer!.seqs[0]!
-  expect(tally(newcomer!.seqs, all.filter((seq) => seq >= first))).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
+  expect(
+    tally(
+      newcomer!.seqs,
+      all.filter((seq) => seq >= first),
+    ),
+  ).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
   // Remote members: nothing lost within the outbox's bound (the bus queues what Redis could not
   // take and sends it in order once Redis is back), duplicated or reordered.
   await settled(() => {
@@ -207,127 +238,184 @@ async function redisFault(room: string, inject: () => Promise<void>, lift: () =>
   const after = await call(b, BROADCAST, { room, seq: 0 })
   expect(after.data?.broadcast).toEqual({ recipients: live.length, complete: true })
   for (const result of unavailableDuring) {
-    expect(result.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Redis /), extensions: { code: 'UNAVAILABLE', service: 'redis', retryable: true } })
+    expect(result.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/^Redis /),
+      extensions: { code: 'UNAVAILABLE', service: 'redis', retryable: true },
+    })
   }
   // While Redis was out of reach, /ready said so, naming what and why.
   expect(readyDuring?.status).toBe(503)
-  expect(Object.values(readyDuring!.body.checks).filter((state) => state !== 'ok').every((state) => /^unavailable: \S/.test(state))).toBe(true)
+  expect(
+    Object.values(readyDuring!.body.checks)
+      .filter((state) => state !== 'ok')
+      .every((state) => /^unavailable: \S/.test(state)),
+  ).toBe(true)
 
   await Promise.all(live.map((member) => member.close()))
   await membersAre(room, [])
-  const summary = { room, sent: all.length, incomplete: all.length - confirmed.length, remote, faultMs: liftedAt - started, registryHealedAfterMs, healedAfterMs, ghostsGoneAfterMs }
+  const summary = {
+    room,
+    sent: all.length,
+    incomplete: all.length - confirmed.length,
+    remote,
+    faultMs: liftedAt - started,
+    registryHealedAfterMs,
+    healedAfterMs,
+    ghostsGoneAfterMs,
+  }
   console.info(`fault summary ${JSON.stringify(summary)}`)
 }
 
-describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway processes, Redis and PostgreSQL behind proxies', () => {
-  beforeAll(async () => {
-    redis = await startRedisServer()
-    redisLink = await startTcpProxy({ port: redis.port })
-    database = await postgres.create()
-    const server = new URL(adminPostgresUrl)
-    pgLink = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) })
-    const databaseUrl = new URL(database.url)
-    databaseUrl.host = `127.0.0.1:${pgLink.port}`
-    const env = {
-      NODE_ENV: 'production',
-      MIZZEN_ALLOW_OPEN: 'true',
-      REDIS_URL: redisLink.url('redis'),
-      DATABASE_URL: databaseUrl.toString(),
-      MIZZEN_MAX_CONNECTIONS_PER_IP: '10000',
-      MIZZEN_MAX_MESSAGES_PER_SECOND: '10000',
-      ...timings,
-    }
-    // One after the other: the first applies the migrations.
-    a = await startGatewayProcess('A', env)
-    b = await startGatewayProcess('B', env)
-  })
+describe.skipIf(missing('redis-server', 'postgresql'))(
+  'faults: two gateway processes, Redis and PostgreSQL behind proxies',
+  () => {
+    beforeAll(async () => {
+      redis = await startRedisServer()
+      redisLink = await startTcpProxy({ port: redis.port })
+      database = await postgres.create()
+      const server = new URL(adminPostgresUrl)
+      pgLink = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) })
+      const databaseUrl = new URL(database.url)
+      databaseUrl.host = `127.0.0.1:${pgLink.port}`
+      const env = {
+        NODE_ENV: 'production',
+        MIZZEN_ALLOW_OPEN: 'true',
+        REDIS_URL: redisLink.url('redis'),
+        DATABASE_URL: databaseUrl.toString(),
+        MIZZEN_MAX_CONNECTIONS_PER_IP: '10000',
+        MIZZEN_MAX_MESSAGES_PER_SECOND: '10000',
+        ...timings,
+      }
+      // One after the other: the first applies the migrations.
+      a = await startGatewayProcess('A', env)
+      b = await startGatewayProcess('B', env)
+    })
 
-  afterAll(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.dispose()))
-    await Promise.all([a?.kill('SIGTERM'), b?.kill('SIGTERM')])
-    await Promise.all([redisLink?.close(), pgLink?.close()])
-    await redis?.stop()
-    await database?.drop()
-  })
+    afterAll(async () => {
+      await Promise.all(clients.splice(0).map((client) => client.dispose()))
+      await Promise.all([a?.kill('SIGTERM'), b?.kill('SIGTERM')])
+      await Promise.all([redisLink?.close(), pgLink?.close()])
+      await redis?.stop()
+      await database?.drop()
+    })
 
-  it('should answer a broadcast across gateways when nothing is wrong', async () => {
-    const [onA, onB] = [await join(a, 'calm'), await join(b, 'calm')]
-    await membersAre('calm', [onA, onB])
-    expect((await call(a, BROADCAST, { room: 'calm', seq: 1 })).data?.broadcast).toEqual({ recipients: 2, complete: true })
-    await settled(() => expect([onA.seqs, onB.seqs]).toEqual([[1], [1]]))
-    await Promise.all([onA.close(), onB.close()])
-  })
-
-  it('Redis killed and restarted with its data: local members lose nothing, nothing is lost silently, no ghost stays', async () => {
-    await redisFault('killed', () => redis.kill(), () => redis.restart())
-  })
-
-  it('Redis restarted empty: every gateway writes its members back', async () => {
-    await redisFault('emptied', () => redis.kill(), () => redis.restart({ data: 'empty' }))
-  })
-
-  it('Redis partitioned (connections cut) while it keeps its data: the same', async () => {
-    await redisFault('cut', async () => redisLink.cut(), async () => redisLink.restore())
-  })
-
-  it('Redis black-holed (connections hang) while it keeps its data: the same, every wait bounded', async () => {
-    await redisFault('black-hole', async () => redisLink.blackHole(), async () => redisLink.restore())
-  })
-
-  for (const fault of ['cut', 'black-hole'] as const) {
-    it(`PostgreSQL ${fault}: model operations answer UNAVAILABLE naming the database, /ready says why, rooms go on`, async () => {
-      const create = (email: string) => call(a, 'mutation($email: String!) { createUser(data: { email: $email, name: "x" }) { id } }', { email })
-      expect((await create(`before-${fault}@faults.test`)).errors).toBeUndefined()
-      const [onA, onB] = [await join(a, `pg-${fault}`), await join(b, `pg-${fault}`)]
-      await membersAre(`pg-${fault}`, [onA, onB])
-      if (fault === 'cut') pgLink.cut()
-      else pgLink.blackHole()
-      const failed = await create(`during-${fault}@faults.test`)
-      expect(failed.errors?.[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE', service: 'database' } })
-      expect(failed.errors?.[0]?.message).toMatch(/^the database \S/)
-      expect(codeOf(await call(b, '{ users { id } }'))).toBe('UNAVAILABLE')
-      expect((await executeWs(onA.client, '{ users { id } }')).errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', service: 'database' })
-      const during = await ready(a)
-      expect(during.status).toBe(503)
-      expect(during.body.checks.database).toMatch(/^unavailable: \S/)
-      // Rooms do not need the database.
-      expect((await call(a, BROADCAST, { room: `pg-${fault}`, seq: 1 })).data?.broadcast).toEqual({ recipients: 2, complete: true })
+    it('should answer a broadcast across gateways when nothing is wrong', async () => {
+      const [onA, onB] = [await join(a, 'calm'), await join(b, 'calm')]
+      await membersAre('calm', [onA, onB])
+      expect((await call(a, BROADCAST, { room: 'calm', seq: 1 })).data?.broadcast).toEqual({
+        recipients: 2,
+        complete: true,
+      })
       await settled(() => expect([onA.seqs, onB.seqs]).toEqual([[1], [1]]))
-      pgLink.restore()
-      await settled(async () => expect((await create(`after-${fault}-${Date.now()}@faults.test`)).errors).toBeUndefined())
-      await healed()
       await Promise.all([onA.close(), onB.close()])
     })
-  }
 
-  it('gateway B SIGKILLed: its connections answer UNAVAILABLE (retryable) until it is known dead, then NOT_FOUND; members and recipients are the live ones', async () => {
-    const room = 'crash'
-    const onA = await joinMany(a, room, 3)
-    const onB = await joinMany(b, room, 3)
-    await membersAre(room, [...onA, ...onB])
-    const killedAt = Date.now()
-    const codes = new Set<unknown>()
-    let notFoundAfterMs = 0
-    const sent = await traffic(a, room, async () => {
-      await b.kill('SIGKILL')
-      await settled(async () => {
-        const code = codeOf(await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "elsewhere") { memberCount } }', { id: onB[0]!.id }))
-        codes.add(code)
-        expect(code).toBe('NOT_FOUND')
-      })
-      notFoundAfterMs = Date.now() - killedAt
+    it('Redis killed and restarted with its data: local members lose nothing, nothing is lost silently, no ghost stays', async () => {
+      await redisFault(
+        'killed',
+        () => redis.kill(),
+        () => redis.restart(),
+      )
     })
-    expect([...codes].every((code) => code === 'UNAVAILABLE' || code === 'NOT_FOUND')).toBe(true)
-    expect(sent.filter((s) => s.code !== undefined)).toEqual([])
-    for (const member of onA) expect(tally(member.seqs, sent.map((s) => s.seq))).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
-    await membersAre(room, onA)
-    expect((await call(a, BROADCAST, { room, seq: 0 })).data?.broadcast).toEqual({ recipients: 3, complete: true })
-    console.info(`fault summary ${JSON.stringify({ room, codes: [...codes], notFoundAfterMs })}`)
-  })
 
-  it('should have written nothing but JSON log lines, on stdout and stderr', () => {
-    expect(a.unstructured()).toEqual([])
-    expect(b.unstructured()).toEqual([])
-    expect(a.stderr).toEqual([])
-  })
-})
+    it('Redis restarted empty: every gateway writes its members back', async () => {
+      await redisFault(
+        'emptied',
+        () => redis.kill(),
+        () => redis.restart({ data: 'empty' }),
+      )
+    })
+
+    it('Redis partitioned (connections cut) while it keeps its data: the same', async () => {
+      await redisFault(
+        'cut',
+        async () => redisLink.cut(),
+        async () => redisLink.restore(),
+      )
+    })
+
+    it('Redis black-holed (connections hang) while it keeps its data: the same, every wait bounded', async () => {
+      await redisFault(
+        'black-hole',
+        async () => redisLink.blackHole(),
+        async () => redisLink.restore(),
+      )
+    })
+
+    for (const fault of ['cut', 'black-hole'] as const) {
+      it(`PostgreSQL ${fault}: model operations answer UNAVAILABLE naming the database, /ready says why, rooms go on`, async () => {
+        const create = (email: string) =>
+          call(a, 'mutation($email: String!) { createUser(data: { email: $email, name: "x" }) { id } }', { email })
+        expect((await create(`before-${fault}@faults.test`)).errors).toBeUndefined()
+        const [onA, onB] = [await join(a, `pg-${fault}`), await join(b, `pg-${fault}`)]
+        await membersAre(`pg-${fault}`, [onA, onB])
+        if (fault === 'cut') pgLink.cut()
+        else pgLink.blackHole()
+        const failed = await create(`during-${fault}@faults.test`)
+        expect(failed.errors?.[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE', service: 'database' } })
+        expect(failed.errors?.[0]?.message).toMatch(/^the database \S/)
+        expect(codeOf(await call(b, '{ users { id } }'))).toBe('UNAVAILABLE')
+        expect((await executeWs(onA.client, '{ users { id } }')).errors?.[0]?.extensions).toMatchObject({
+          code: 'UNAVAILABLE',
+          service: 'database',
+        })
+        const during = await ready(a)
+        expect(during.status).toBe(503)
+        expect(during.body.checks.database).toMatch(/^unavailable: \S/)
+        // Rooms do not need the database.
+        expect((await call(a, BROADCAST, { room: `pg-${fault}`, seq: 1 })).data?.broadcast).toEqual({
+          recipients: 2,
+          complete: true,
+        })
+        await settled(() => expect([onA.seqs, onB.seqs]).toEqual([[1], [1]]))
+        pgLink.restore()
+        await settled(async () =>
+          expect((await create(`after-${fault}-${Date.now()}@faults.test`)).errors).toBeUndefined(),
+        )
+        await healed()
+        await Promise.all([onA.close(), onB.close()])
+      })
+    }
+
+    it('gateway B SIGKILLed: its connections answer UNAVAILABLE (retryable) until it is known dead, then NOT_FOUND; members and recipients are the live ones', async () => {
+      const room = 'crash'
+      const onA = await joinMany(a, room, 3)
+      const onB = await joinMany(b, room, 3)
+      await membersAre(room, [...onA, ...onB])
+      const killedAt = Date.now()
+      const codes = new Set<unknown>()
+      let notFoundAfterMs = 0
+      const sent = await traffic(a, room, async () => {
+        await b.kill('SIGKILL')
+        await settled(async () => {
+          const code = codeOf(
+            await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "elsewhere") { memberCount } }', {
+              id: onB[0]!.id,
+            }),
+          )
+          codes.add(code)
+          expect(code).toBe('NOT_FOUND')
+        })
+        notFoundAfterMs = Date.now() - killedAt
+      })
+      expect([...codes].every((code) => code === 'UNAVAILABLE' || code === 'NOT_FOUND')).toBe(true)
+      expect(sent.filter((s) => s.code !== undefined)).toEqual([])
+      for (const member of onA)
+        expect(
+          tally(
+            member.seqs,
+            sent.map((s) => s.seq),
+          ),
+        ).toEqual({ lost: 0, duplicated: 0, reordered: 0 })
+      await membersAre(room, onA)
+      expect((await call(a, BROADCAST, { room, seq: 0 })).data?.broadcast).toEqual({ recipients: 3, complete: true })
+      console.info(`fault summary ${JSON.stringify({ room, codes: [...codes], notFoundAfterMs })}`)
+    })
+
+    it('should have written nothing but JSON log lines, on stdout and stderr', () => {
+      expect(a.unstructured()).toEqual([])
+      expect(b.unstructured()).toEqual([])
+      expect(a.stderr).toEqual([])
+    })
+  },
+)

@@ -23,7 +23,10 @@ async function gatewayOn(database: TestDatabase, url = database.url): Promise<Te
 
 async function ready(gateway: TestGateway) {
   const response = await fetch(new URL('/ready', gateway.url), { signal: AbortSignal.timeout(10_000) })
-  return { status: response.status, body: (await response.json()) as { status: string; checks: Record<string, string> } }
+  return {
+    status: response.status,
+    body: (await response.json()) as { status: string; checks: Record<string, string> },
+  }
 }
 
 /** Runs SQL on the test database directly (not through the gateway). */
@@ -47,8 +50,15 @@ eachDatabase('/ready on $provider', (provider) => {
     const database = await create()
     cleanups.push(() => database.drop())
     const gateway = await gatewayOn(database)
-    expect(await ready(gateway)).toEqual({ status: 200, body: { status: 'ready', checks: { database: 'ok', bus: 'ok' } } })
-    await sql(database, provider, provider === 'sqlite' ? 'DROP TABLE "Post"; DROP TABLE "_PostToTag"' : 'DROP TABLE "Post" CASCADE')
+    expect(await ready(gateway)).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { database: 'ok', bus: 'ok' } },
+    })
+    await sql(
+      database,
+      provider,
+      provider === 'sqlite' ? 'DROP TABLE "Post"; DROP TABLE "_PostToTag"' : 'DROP TABLE "Post" CASCADE',
+    )
     const { status, body } = await ready(gateway)
     expect(status).toBe(503)
     expect(body.checks.database).toBe('unavailable: the database lacks the migrated schema: no table Post')
@@ -80,7 +90,11 @@ describe.skipIf(missing('postgresql'))('/ready on PostgreSQL that fails', () => 
       else link.blackHole()
       const { status, body } = await ready(gateway)
       expect(status).toBe(503)
-      expect(body.checks.database).toMatch(fault === 'cut' ? /^unavailable: \S/ : /^unavailable: (the database did not answer in time|database did not answer within 1500 ms)$/)
+      expect(body.checks.database).toMatch(
+        fault === 'cut'
+          ? /^unavailable: \S/
+          : /^unavailable: (the database did not answer in time|database did not answer within 1500 ms)$/,
+      )
       expect(body.checks.bus).toBe('ok')
       link.restore()
       await expect.poll(async () => (await ready(gateway)).status, { timeout: 20_000, interval: 100 }).toBe(200)

@@ -9,7 +9,11 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ServiceUnavailableError } from '../../src/errors.ts'
-import { createRedisRoomRegistry, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../../src/rooms/redis.ts'
+import {
+  createRedisRoomRegistry,
+  type RedisRoomRegistry,
+  type RedisRoomRegistryOptions,
+} from '../../src/rooms/redis.ts'
 import { UnknownConnectionError } from '../../src/rooms/registry.ts'
 import { spawnRegistryProcess } from '../helpers/crash.ts'
 import { settled } from '../helpers/gateway.ts'
@@ -22,7 +26,12 @@ const server = { kind: 'server' } as const
  * Short timings, so that faults are seen and healed within a fraction of a second; a command to a
  * live instance gets 2 s, since a loaded 2-core CI machine once took longer than 500 ms to answer one.
  */
-const fast: Partial<RedisRoomRegistryOptions> = { redisTimeoutMs: 300, commandTimeoutMs: 2000, heartbeatTtlMs: 900, sweepIntervalMs: 300 }
+const fast: Partial<RedisRoomRegistryOptions> = {
+  redisTimeoutMs: 300,
+  commandTimeoutMs: 2000,
+  heartbeatTtlMs: 900,
+  sweepIntervalMs: 300,
+}
 
 let redis: RedisServer
 let inspector: Redis
@@ -42,7 +51,12 @@ async function cluster(members: { url: string; holds: string[] }[]) {
   const errors: string[] = []
   const registries: RedisRoomRegistry[] = []
   for (const { url, holds } of members) {
-    const registry = await createRedisRoomRegistry({ url, keyPrefix, ...fast, onError: (error) => errors.push(String(error)) })
+    const registry = await createRedisRoomRegistry({
+      url,
+      keyPrefix,
+      ...fast,
+      onError: (error) => errors.push(String(error)),
+    })
     open.push(registry)
     for (const id of holds) await registry.addConnection(id)
     registries.push(registry)
@@ -50,7 +64,11 @@ async function cluster(members: { url: string; holds: string[] }[]) {
   /** What Redis holds, read directly: each room's members, and each instance's connections. */
   const stored = async () => {
     const rooms = (await inspector.smembers(`${keyPrefix}rooms`)).sort()
-    const members = Object.fromEntries(await Promise.all(rooms.map(async (room) => [room, (await inspector.smembers(`${keyPrefix}room:${room}`)).sort()])))
+    const members = Object.fromEntries(
+      await Promise.all(
+        rooms.map(async (room) => [room, (await inspector.smembers(`${keyPrefix}room:${room}`)).sort()]),
+      ),
+    )
     const owners = await inspector.hgetall(`${keyPrefix}owners`)
     return { members, connections: Object.keys(owners).sort() }
   }
@@ -58,9 +76,11 @@ async function cluster(members: { url: string; holds: string[] }[]) {
 }
 
 /** The instance Redis names as holding a connection. */
-const ownerOf = async (keyPrefix: string, connectionId: string) => String(await inspector.hget(`${keyPrefix}owners`, connectionId))
+const ownerOf = async (keyPrefix: string, connectionId: string) =>
+  String(await inspector.hget(`${keyPrefix}owners`, connectionId))
 
-const local = (registry: RedisRoomRegistry, room: string) => [...registry.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
+const local = (registry: RedisRoomRegistry, room: string) =>
+  [...registry.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
 
 describe.skipIf(missing('redis-server'))('redis rooms registry under Redis faults', () => {
   beforeAll(async () => {
@@ -80,7 +100,10 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should go on locally while Redis is down, fail cluster operations fast, and rewrite Redis from the local state once it is back', async () => {
-    const { registries: [a, b], stored } = await cluster([
+    const {
+      registries: [a, b],
+      stored,
+    } = await cluster([
       { url: redis.url, holds: ['a1', 'a2', 'a3'] },
       { url: redis.url, holds: ['b1'] },
     ])
@@ -113,7 +136,10 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should write everything back when Redis comes back empty', async () => {
-    const { registries: [a, b], stored } = await cluster([
+    const {
+      registries: [a, b],
+      stored,
+    } = await cluster([
       { url: redis.url, holds: ['a1', 'a2'] },
       { url: redis.url, holds: ['b1'] },
     ])
@@ -121,7 +147,9 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
     await b!.join('b1', 'x', server)
     await b!.join('b1', 'y', server)
     await redis.restart({ data: 'empty' })
-    await settled(async () => expect(await stored()).toEqual({ members: { x: ['a1', 'b1'], y: ['b1'] }, connections: ['a1', 'a2', 'b1'] }))
+    await settled(async () =>
+      expect(await stored()).toEqual({ members: { x: ['a1', 'b1'], y: ['b1'] }, connections: ['a1', 'a2', 'b1'] }),
+    )
     await settled(() => expect([a!.redisState, b!.redisState]).toEqual(['in-sync', 'in-sync']))
     expect(await a!.recipientCount({ rooms: null, omit: [] })).toBe(3)
     expect(await a!.leave('b1', 'y')).toEqual({ room: 'y', connectionIds: ['b1'], memberCount: 0 })
@@ -130,7 +158,10 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   for (const fault of ['cut', 'black-hole'] as const) {
     it(`should heal after a partition (${fault}) while Redis keeps its data: no ghost of a connection that closed meanwhile`, async () => {
       const link = await proxy()
-      const { registries: [a, b], stored } = await cluster([
+      const {
+        registries: [a, b],
+        stored,
+      } = await cluster([
         { url: link.url('redis'), holds: ['a1', 'a2', 'a3'] },
         { url: link.url('redis'), holds: ['b1'] },
       ])
@@ -146,7 +177,9 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
       await b!.join('b2', 'x', server)
       await b!.removeConnection('b1')
       link.restore()
-      await settled(async () => expect(await stored()).toEqual({ members: { x: ['a1', 'b2'] }, connections: ['a1', 'a3', 'b2'] }))
+      await settled(async () =>
+        expect(await stored()).toEqual({ members: { x: ['a1', 'b2'] }, connections: ['a1', 'a3', 'b2'] }),
+      )
       await settled(() => expect([a!.redisState, b!.redisState]).toEqual(['in-sync', 'in-sync']))
       expect(await a!.members('x')).toEqual(['a1', 'b2'])
       expect(await a!.recipientCount({ rooms: ['x'], omit: [] })).toBe(2)
@@ -155,7 +188,9 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
 
   it('should answer NOT_FOUND for the connections of an instance cut off long enough to count as dead, and take them back once it returns', async () => {
     const link = await proxy()
-    const { registries: [a, b] } = await cluster([
+    const {
+      registries: [a, b],
+    } = await cluster([
       { url: link.url('redis'), holds: ['a1'] },
       { url: redis.url, holds: ['b1'] },
     ])
@@ -176,7 +211,11 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should drop a ghost (Redis lists a connection its live instance does not hold) as soon as an operation meets it', async () => {
-    const { registries: [a, b], keyPrefix, stored } = await cluster([
+    const {
+      registries: [a, b],
+      keyPrefix,
+      stored,
+    } = await cluster([
       { url: redis.url, holds: ['a1'] },
       { url: redis.url, holds: ['b1'] },
     ])
@@ -198,14 +237,19 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should count a crashed instance dead once nobody has listened for it for a third of its heartbeat TTL, long before the heartbeat expires', async () => {
-    const { registries: [a], keyPrefix } = await cluster([{ url: redis.url, holds: ['a1'] }])
+    const {
+      registries: [a],
+      keyPrefix,
+    } = await cluster([{ url: redis.url, holds: ['a1'] }])
     await a!.join('a1', 'x', server)
     // A heartbeat of 10 minutes: only its silence can make it dead within this test.
     const child = await spawnRegistryProcess(redis.url, keyPrefix, 'doomed', 'x', 600_000)
     expect(await a!.members('x')).toEqual(['a1', 'doomed'])
     await child.crash()
     // Its connections to Redis closed with it: the first look notes the silence, and it is still alive…
-    await settled(async () => expect(await inspector.exists(`${keyPrefix}instance:${await ownerOf(keyPrefix, 'doomed')}:deaf`)).toBe(1))
+    await settled(async () =>
+      expect(await inspector.exists(`${keyPrefix}instance:${await ownerOf(keyPrefix, 'doomed')}:deaf`)).toBe(1),
+    )
     await expect(a!.join('doomed', 'y', server)).rejects.toMatchObject({ service: 'gateway' })
     expect(await a!.members('x')).toEqual(['a1', 'doomed'])
     // …until the silence is older than the grace (200 s here; written as if it had passed).
@@ -217,7 +261,10 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should keep alive an instance whose listener reconnects within the grace, however old a past silence', async () => {
-    const { registries: [a, b], keyPrefix } = await cluster([
+    const {
+      registries: [a, b],
+      keyPrefix,
+    } = await cluster([
       { url: redis.url, holds: ['a1'] },
       { url: redis.url, holds: ['b1'] },
     ])
@@ -228,7 +275,10 @@ describe.skipIf(missing('redis-server'))('redis rooms registry under Redis fault
   })
 
   it('should fail cluster operations fast and keep local ones going while Redis is frozen (SIGSTOP)', async () => {
-    const { registries: [a, b], stored } = await cluster([
+    const {
+      registries: [a, b],
+      stored,
+    } = await cluster([
       { url: redis.url, holds: ['a1'] },
       { url: redis.url, holds: ['b1'] },
     ])

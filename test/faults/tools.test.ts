@@ -16,7 +16,10 @@ function rawClient(port: number) {
   const state = { received: '', ended: undefined as undefined | 'end' | 'reset' }
   socket.on('data', (chunk) => (state.received += chunk.toString()))
   socket.on('end', () => (state.ended ??= 'end'))
-  socket.on('error', (error: NodeJS.ErrnoException) => (state.ended = error.code === 'ECONNRESET' ? 'reset' : state.ended))
+  socket.on(
+    'error',
+    (error: NodeJS.ErrnoException) => (state.ended = error.code === 'ECONNRESET' ? 'reset' : state.ended),
+  )
   // Not events.once: it rejects on the 'error' a reset emits.
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
   const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()))

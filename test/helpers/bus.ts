@@ -32,7 +32,12 @@ function inHistory(payload: unknown, key: string): boolean {
  * delivered, with what it received so far (`received` keeps growing live). `beforeReplay` runs
  * between attaching and replaying (to publish "during the replay").
  */
-export async function resumeSubscriber<T extends Topic>(bus: Bus, topic: T, cursor: string, options: { key?: string; beforeReplay?: () => Promise<void> | void } = {}) {
+export async function resumeSubscriber<T extends Topic>(
+  bus: Bus,
+  topic: T,
+  cursor: string,
+  options: { key?: string; beforeReplay?: () => Promise<void> | void } = {},
+) {
   const received: Received<T>[] = []
   const buffered: [TopicMap[T], Mark][] = []
   let live = false
@@ -51,9 +56,11 @@ export async function resumeSubscriber<T extends Topic>(bus: Bus, topic: T, curs
     for (;;) {
       const page = await resumed.next()
       if (page.length === 0) break
-      for (const { payload, mark } of page) received.push({ payload: payload as TopicMap[T], cursor: mark.cursor(), mark })
+      for (const { payload, mark } of page)
+        received.push({ payload: payload as TopicMap[T], cursor: mark.cursor(), mark })
     }
-    for (const [payload, mark] of buffered.splice(0)) if (resumed.wants(mark)) received.push({ payload, cursor: resumed.cursor(mark), mark })
+    for (const [payload, mark] of buffered.splice(0))
+      if (resumed.wants(mark)) received.push({ payload, cursor: resumed.cursor(mark), mark })
     live = true
   } catch (error) {
     stop()

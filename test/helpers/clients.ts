@@ -18,7 +18,11 @@ export async function postGraphQL<T = Record<string, any>>(
 ): Promise<GraphQLResponse<T>> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+      ...headers,
+    },
     body: JSON.stringify({ query, variables }),
   })
   return (await response.json()) as GraphQLResponse<T>
@@ -54,14 +58,21 @@ export function connectWs(url: string, connectionParams?: Record<string, unknown
 }
 
 /** Runs a query or mutation over graphql-ws and returns its single result. */
-export function executeWs<T = Record<string, any>>(client: Client, query: string, variables?: Record<string, unknown>): Promise<ExecutionResult<T>> {
+export function executeWs<T = Record<string, any>>(
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<ExecutionResult<T>> {
   return new Promise((resolve, reject) => {
     let result: ExecutionResult<T> | undefined
-    client.subscribe<T>({ query, variables }, {
-      next: (value) => (result = value),
-      error: reject,
-      complete: () => (result ? resolve(result) : reject(new Error('completed with no result'))),
-    })
+    client.subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => (result = value),
+        error: reject,
+        complete: () => (result ? resolve(result) : reject(new Error('completed with no result'))),
+      },
+    )
   })
 }
 
@@ -77,27 +88,36 @@ export interface Subscription<T> {
   stop(): void
 }
 
-export function subscribeWs<T = Record<string, any>>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
+export function subscribeWs<T = Record<string, any>>(
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Subscription<T> {
   const received: ExecutionResult<T>[] = []
   const waiting: ((value: ExecutionResult<T>) => void)[] = []
   let consumed = 0
   let onComplete!: () => void
   const completed = new Promise<void>((resolve) => (onComplete = resolve))
-  const stop = client.subscribe<T>({ query, variables }, {
-    next: (value) => {
-      received.push(value)
-      const waiter = waiting.shift()
-      if (waiter) {
-        consumed++
-        waiter(value)
-      }
+  const stop = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (value) => {
+        received.push(value)
+        const waiter = waiting.shift()
+        if (waiter) {
+          consumed++
+          waiter(value)
+        }
+      },
+      error: (error) => {
+        received.push({
+          errors: Array.isArray(error) ? error : [{ message: String((error as Error).message ?? error) }],
+        } as ExecutionResult<T>)
+        onComplete()
+      },
+      complete: onComplete,
     },
-    error: (error) => {
-      received.push({ errors: Array.isArray(error) ? error : [{ message: String((error as Error).message ?? error) }] } as ExecutionResult<T>)
-      onComplete()
-    },
-    complete: onComplete,
-  })
+  )
   return {
     received,
     completed,
@@ -105,7 +125,10 @@ export function subscribeWs<T = Record<string, any>>(client: Client, query: stri
     next(timeoutMs = 5000) {
       if (consumed < received.length) return Promise.resolve(received[consumed++]!)
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms for ${query.trim().split('\n')[0]}`)), timeoutMs)
+        const timer = setTimeout(
+          () => reject(new Error(`no event within ${timeoutMs} ms for ${query.trim().split('\n')[0]}`)),
+          timeoutMs,
+        )
         waiting.push((value) => {
           clearTimeout(timer)
           resolve(value)
@@ -139,7 +162,11 @@ export function waitForClose(socket: WebSocket, timeoutMs = 5000): Promise<{ cod
 }
 
 /** Opens a raw graphql-transport-ws socket (or another subprotocol) and waits for it to open. */
-export function openRawSocket(url: string, protocol: string | string[] = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+export function openRawSocket(
+  url: string,
+  protocol: string | string[] = 'graphql-transport-ws',
+  options: WebSocket.ClientOptions = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, protocol, options)
     socket.once('open', () => resolve(socket))

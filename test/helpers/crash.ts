@@ -11,10 +11,20 @@ export interface RegistryProcess {
 }
 
 /** Starts a process whose registry (on `keyPrefix`, heartbeat TTL 1 s unless told) holds `connectionId` in `room`; resolves once it does. */
-export async function spawnRegistryProcess(redisUrl: string, keyPrefix: string, connectionId: string, room: string, heartbeatTtlMs = 1000): Promise<RegistryProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, redisUrl, keyPrefix, connectionId, room, String(heartbeatTtlMs)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+export async function spawnRegistryProcess(
+  redisUrl: string,
+  keyPrefix: string,
+  connectionId: string,
+  room: string,
+  heartbeatTtlMs = 1000,
+): Promise<RegistryProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, redisUrl, keyPrefix, connectionId, room, String(heartbeatTtlMs)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   const exited = once(child, 'exit')
   await new Promise<void>((resolve, reject) => {
     let output = ''

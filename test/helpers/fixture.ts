@@ -25,11 +25,22 @@ import type { Bus } from '../../src/bus/bus.ts'
 import { createMemoryBus } from '../../src/bus/memory.ts'
 import { createRedisBus } from '../../src/bus/redis.ts'
 import type { DatabaseProvider } from '../../src/db/provider.ts'
-import { createRedisRoomRegistry, type RedisRoomRegistry, type RedisRoomRegistryOptions } from '../../src/rooms/redis.ts'
+import {
+  createRedisRoomRegistry,
+  type RedisRoomRegistry,
+  type RedisRoomRegistryOptions,
+} from '../../src/rooms/redis.ts'
 import { connectWs, type WsClient } from './clients.ts'
 import { databaseKinds, type TestDatabase } from './databases.ts'
 import { startGateway, type TestGateway, type TestGatewayOptions } from './gateway.ts'
-import { attemptUpgrade, connectRaw, openRaw, type RawClient, trackServerSockets, type UpgradeOutcome } from './raw-socket.ts'
+import {
+  attemptUpgrade,
+  connectRaw,
+  openRaw,
+  type RawClient,
+  trackServerSockets,
+  type UpgradeOutcome,
+} from './raw-socket.ts'
 import { openRealtime, type RealtimeFixture } from './realtime.ts'
 import { describeEach, redisUrl } from './services.ts'
 
@@ -75,11 +86,23 @@ export interface Fixture {
   /** A graphql-ws client (connecting now, never retrying) to `gateway`, or the first gateway. */
   connect(connectionParams?: Record<string, unknown>, gateway?: TestGateway): WsClient
   /** A raw graphql-transport-ws socket, acknowledged, from `localAddress` (any 127.x.y.z reaches a loopback gateway). */
-  connectRaw(options?: { payload?: Record<string, unknown>; localAddress?: string; headers?: Record<string, string>; gateway?: TestGateway }): Promise<RawClient>
+  connectRaw(options?: {
+    payload?: Record<string, unknown>
+    localAddress?: string
+    headers?: Record<string, string>
+    gateway?: TestGateway
+  }): Promise<RawClient>
   /** A raw socket, open but not initialised. */
   openRaw(gateway?: TestGateway): Promise<RawClient>
   /** An upgrade attempt that may be refused; a socket it opens is closed like the others. */
-  attempt(options?: { path?: string; localAddress?: string; origin?: string; headers?: Record<string, string>; protocol?: string | string[]; gateway?: TestGateway }): Promise<UpgradeOutcome>
+  attempt(options?: {
+    path?: string
+    localAddress?: string
+    origin?: string
+    headers?: Record<string, string>
+    protocol?: string | string[]
+    gateway?: TestGateway
+  }): Promise<UpgradeOutcome>
   /** Runs `dispose` with the other cleanups: after the test if called during one, else after the block. */
   defer(dispose: () => unknown): void
 }
@@ -87,7 +110,10 @@ export interface Fixture {
 /** A value set in beforeAll; reading it earlier is a mistake in the test, said plainly. */
 function late<T>(name: string, get: () => T | undefined): T {
   const value = get()
-  if (value === undefined) throw new Error(`fixture.${name} is not there: read it inside a test or hook of the block that called useFixture (with backend: true for backend)`)
+  if (value === undefined)
+    throw new Error(
+      `fixture.${name} is not there: read it inside a test or hook of the block that called useFixture (with backend: true for backend)`,
+    )
   return value
 }
 
@@ -95,7 +121,10 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
   const busKind = options.bus ?? 'memory'
   const registryKind = options.registry ?? busKind
   const prefix = `mizzen-test-${randomUUID()}:`
-  const kind = options.database === false ? undefined : databaseKinds.find((candidate) => candidate.provider === (options.database ?? 'sqlite'))!
+  const kind =
+    options.database === false
+      ? undefined
+      : databaseKinds.find((candidate) => candidate.provider === (options.database ?? 'sqlite'))!
   let database: TestDatabase | undefined
   let backend: RealtimeFixture | undefined
   let servers: ReturnType<typeof trackServerSockets> | undefined
@@ -109,7 +138,10 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
   const defer = (dispose: () => unknown) => (testCleanups ?? blockCleanups).push(dispose)
   const runAll = async (cleanups: (() => unknown)[]) => {
     const errors: unknown[] = []
-    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve().then(cleanup).catch((error: unknown) => errors.push(error))
+    for (const cleanup of cleanups.splice(0).reverse())
+      await Promise.resolve()
+        .then(cleanup)
+        .catch((error: unknown) => errors.push(error))
     if (errors.length) throw errors.length === 1 ? errors[0] : new AggregateError(errors, 'fixture cleanup failed')
   }
 
@@ -120,13 +152,21 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     return bus
   }
   const createRegistry = async (registryOptions: FixtureOptions['registryOptions'] = {}) => {
-    const registry = await createRedisRoomRegistry({ url: redisUrl, keyPrefix: `${prefix}rooms:`, ...options.registryOptions, ...registryOptions })
+    const registry = await createRedisRoomRegistry({
+      url: redisUrl,
+      keyPrefix: `${prefix}rooms:`,
+      ...options.registryOptions,
+      ...registryOptions,
+    })
     blockCleanups.push(() => registry.close())
     return registry
   }
   const start = async (gatewayOptions: TestGatewayOptions = {}) => {
     if (!database) throw new Error('useFixture({ database: false }) has no database to start a gateway on')
-    const registry = registryKind === 'redis' && !gatewayOptions.rooms?.registry ? await createRegistry() : gatewayOptions.rooms?.registry
+    const registry =
+      registryKind === 'redis' && !gatewayOptions.rooms?.registry
+        ? await createRegistry()
+        : gatewayOptions.rooms?.registry
     const gateway = await startGateway(database, {
       ...gatewayOptions,
       bus: gatewayOptions.bus ?? (await createBus()),
@@ -156,7 +196,10 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     if (gateways[0]) servers = trackServerSockets(gateways[0].server)
     if (options.backend) {
       if (!database) throw new Error('useFixture({ database: false }) has no database for a backend')
-      const realtime = await openRealtime(database, busKind === 'redis' ? await createBus() : gateways[0]?.bus ?? (await createBus()))
+      const realtime = await openRealtime(
+        database,
+        busKind === 'redis' ? await createBus() : (gateways[0]?.bus ?? (await createBus())),
+      )
       backend = realtime
       blockCleanups.push(() => realtime.close())
     }
@@ -230,6 +273,9 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
 
 /** `describe.each` over both databases (SQLite, PostgreSQL); `$provider` in `name` names it. */
 export function eachDatabase(name: string, body: (provider: DatabaseProvider) => void): void {
-  const databases = databaseKinds.map(({ provider }) => ({ provider, needs: provider === 'postgresql' ? (['postgresql'] as const) : [] }))
+  const databases = databaseKinds.map(({ provider }) => ({
+    provider,
+    needs: provider === 'postgresql' ? (['postgresql'] as const) : [],
+  }))
   describeEach(databases, name, ({ provider }) => body(provider))
 }

@@ -55,7 +55,11 @@ export interface GatewayProcessOptions {
 }
 
 /** Starts a gateway with `env` (on 127.0.0.1, a free port) and resolves once it listens. */
-export async function startGatewayProcess(name: string, env: Record<string, string>, options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  name: string,
+  env: Record<string, string>,
+  options: GatewayProcessOptions = {},
+): Promise<GatewayProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000
   const serve = ['src/cli/main.ts', 'serve', ...(options.migrate === false ? [] : ['--migrate'])]
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...serve], {
@@ -74,14 +78,23 @@ export async function startGatewayProcess(name: string, env: Record<string, stri
     exitCode = code as number | null
   })
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway ${name} did not start within ${timeoutMs} ms:\n${[...stdout, ...stderr].slice(-20).join('\n')}`)), timeoutMs)
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `gateway ${name} did not start within ${timeoutMs} ms:\n${[...stdout, ...stderr].slice(-20).join('\n')}`,
+          ),
+        ),
+      timeoutMs,
+    )
     const poll = setInterval(() => {
       const listening = stdout.map(parse).find((log) => log?.msg === 'mizzen gateway listening')
       if (listening || exited) {
         clearInterval(poll)
         clearTimeout(timer)
         if (listening) resolve(String(listening.url))
-        else reject(new Error(`gateway ${name} exited while starting:\n${[...stdout, ...stderr].slice(-20).join('\n')}`))
+        else
+          reject(new Error(`gateway ${name} exited while starting:\n${[...stdout, ...stderr].slice(-20).join('\n')}`))
       }
     }, 20)
   })
@@ -91,10 +104,11 @@ export async function startGatewayProcess(name: string, env: Record<string, stri
     wsUrl: url.replace(/^http/, 'ws'),
     stdout,
     stderr,
-    logs: (msg) => stdout.flatMap((line) => {
-      const log = parse(line)
-      return log && msg.test(String(log.msg)) ? [log] : []
-    }),
+    logs: (msg) =>
+      stdout.flatMap((line) => {
+        const log = parse(line)
+        return log && msg.test(String(log.msg)) ? [log] : []
+      }),
     unstructured: () => [...stdout, ...stderr].filter((line) => parse(line) === undefined),
     async kill(signal = 'SIGKILL') {
       if (!exited) {

@@ -16,7 +16,10 @@ export interface TestGateway extends Gateway<PrismaClient> {
   readonly wsUrl: string
 }
 
-export async function startGateway(database: TestDatabase, { databaseTimeoutMs, ...options }: TestGatewayOptions = {}): Promise<TestGateway> {
+export async function startGateway(
+  database: TestDatabase,
+  { databaseTimeoutMs, ...options }: TestGatewayOptions = {},
+): Promise<TestGateway> {
   // The example migrations are applied here, as `npm start` does; the gateway itself applies none.
   const { prisma } = await openExampleDatabase(database.url, { timeoutMs: databaseTimeoutMs })
   const gateway = await createGateway({
@@ -38,4 +41,5 @@ export async function startGateway(database: TestDatabase, { databaseTimeoutMs, 
 export const settled = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 20_000, interval: 5 })
 
 /** Waits until the gateway holds `count` subscriptions: they attach and detach asynchronously. */
-export const waitForSubscribers = (gateway: TestGateway, count: number) => settled(() => expect(gateway.hub.subscriberCount).toBe(count))
+export const waitForSubscribers = (gateway: TestGateway, count: number) =>
+  settled(() => expect(gateway.hub.subscriberCount).toBe(count))

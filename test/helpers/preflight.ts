@@ -34,7 +34,9 @@ export function withoutPassword(url: string): string {
 
 function probeCommand(command: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(command, ['--version'], { timeout: PROBE_TIMEOUT_MS }, (error) => resolve(error ? reasonOf(error) : undefined))
+    execFile(command, ['--version'], { timeout: PROBE_TIMEOUT_MS }, (error) =>
+      resolve(error ? reasonOf(error) : undefined),
+    )
   })
 }
 
@@ -67,12 +69,16 @@ function notice(service: Service, status: ServiceStatus, outcome: string): strin
 
 export default async function preflight(project: TestProject): Promise<() => void> {
   const statuses = Object.fromEntries(
-    await Promise.all((Object.keys(serviceInfo) as Service[]).map(async (service) => [service, await check(service)] as const)),
+    await Promise.all(
+      (Object.keys(serviceInfo) as Service[]).map(async (service) => [service, await check(service)] as const),
+    ),
   ) as Record<Service, ServiceStatus>
   const missing = (Object.keys(statuses) as Service[]).filter((service) => !statuses[service].available)
   const deliberate = missing.every((service) => statuses[service].url === 'off')
   if (missing.length && inCi() && !deliberate) {
-    const lines = missing.map((service) => notice(service, statuses[service], 'CI=true runs every suite, so the run stops here'))
+    const lines = missing.map((service) =>
+      notice(service, statuses[service], 'CI=true runs every suite, so the run stops here'),
+    )
     const error = new Error(`[mizzen tests] ${lines.join('\n[mizzen tests] ')}`)
     error.stack = error.message // the message is the whole story; no code frame of this file
     throw error

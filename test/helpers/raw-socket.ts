@@ -34,7 +34,9 @@ export class RawClient {
         waiter.resolve(message)
       }
     })
-    this.closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })))
+    this.closed = new Promise((resolve) =>
+      socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    )
   }
 
   get isOpen(): boolean {
@@ -49,7 +51,10 @@ export class RawClient {
 
   /** Sends a message (an object is sent as JSON text, a string or buffer as is). */
   send(message: Message | string | Buffer, options: { binary?: boolean } = {}): void {
-    this.socket.send(typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message), options)
+    this.socket.send(
+      typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message),
+      options,
+    )
   }
 
   /** The first message not yet taken that matches (waiting for it if needed). */
@@ -62,7 +67,9 @@ export class RawClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        reject(new Error(`no matching message within ${timeoutMs} ms; received ${JSON.stringify(this.received.slice(-5))}`))
+        reject(
+          new Error(`no matching message within ${timeoutMs} ms; received ${JSON.stringify(this.received.slice(-5))}`),
+        )
       }, timeoutMs)
       const waiter: Waiter = {
         match,
@@ -115,7 +122,11 @@ export class RawClient {
 }
 
 /** Opens a raw socket offering `protocol` and waits for it to open. */
-export function openRaw(url: string, protocol: string | string[] = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}): Promise<RawClient> {
+export function openRaw(
+  url: string,
+  protocol: string | string[] = 'graphql-transport-ws',
+  options: WebSocket.ClientOptions = {},
+): Promise<RawClient> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, protocol, options)
     socket.once('open', () => resolve(new RawClient(socket)))
@@ -124,7 +135,11 @@ export function openRaw(url: string, protocol: string | string[] = 'graphql-tran
 }
 
 /** Opens a raw socket, acknowledged. */
-export async function connectRaw(url: string, payload?: Record<string, unknown>, options: WebSocket.ClientOptions = {}): Promise<RawClient> {
+export async function connectRaw(
+  url: string,
+  payload?: Record<string, unknown>,
+  options: WebSocket.ClientOptions = {},
+): Promise<RawClient> {
   const client = await openRaw(url, 'graphql-transport-ws', options)
   await client.init(payload)
   return client
@@ -138,7 +153,11 @@ export type UpgradeOutcome =
   | { kind: 'failed'; error: Error; code: number }
 
 /** Attempts an upgrade and reports what a `ws` client observes. */
-export function attemptUpgrade(url: string, protocol: string | string[] = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}): Promise<UpgradeOutcome> {
+export function attemptUpgrade(
+  url: string,
+  protocol: string | string[] = 'graphql-transport-ws',
+  options: WebSocket.ClientOptions = {},
+): Promise<UpgradeOutcome> {
   return new Promise((resolve) => {
     const socket = new WebSocket(url, protocol, options)
     let error: Error | undefined

@@ -40,7 +40,14 @@ export async function openRealtime(test: TestDatabase, bus: Bus = createMemoryBu
 /** The events in a short form that reads well in assertions. */
 export const brief = (events: readonly ModelEvent[]) =>
   events.map((e) =>
-    [e.verb, `${e.model}:${e.recordId}`, e.attribute, e.addedIds?.join(','), e.removedIds?.join(','), e.updatedFields?.join(',')]
+    [
+      e.verb,
+      `${e.model}:${e.recordId}`,
+      e.attribute,
+      e.addedIds?.join(','),
+      e.removedIds?.join(','),
+      e.updatedFields?.join(','),
+    ]
       .filter((part) => part !== undefined)
       .join(' '),
   )

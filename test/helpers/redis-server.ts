@@ -85,9 +85,24 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   const launch = async () => {
     const args = [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
-      '--protected-mode', 'no', '--daemonize', 'no', '--logfile', '',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--protected-mode',
+      'no',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
       ...(options.args ?? []),
     ]
     const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -127,7 +142,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     kill,
     async restart({ data = 'kept' } = {}) {
       await kill()
-      if (data === 'empty') for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true })
+      if (data === 'empty')
+        for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true })
       await launch()
     },
     pause: () => void child?.kill('SIGSTOP'),

@@ -7,7 +7,8 @@
 import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
 
 const [url, keyPrefix, connectionId, room, heartbeatTtl] = process.argv.slice(2)
-if (!url || !keyPrefix || !connectionId || !room) throw new Error('usage: registry-process.ts <url> <prefix> <connection id> <room>')
+if (!url || !keyPrefix || !connectionId || !room)
+  throw new Error('usage: registry-process.ts <url> <prefix> <connection id> <room>')
 const registry = await createRedisRoomRegistry({ url, keyPrefix, heartbeatTtlMs: Number(heartbeatTtl ?? 1000) })
 await registry.addConnection(connectionId)
 await registry.join(connectionId, room, { kind: 'server' })

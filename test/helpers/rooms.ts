@@ -31,7 +31,15 @@ export const BLAST = /* GraphQL */ `
   }
 `
 
-export type RoomMessage = { id: string; room: string | null; event: string; data: unknown; sender: string | null; sentAt: string; cursor?: string | null }
+export type RoomMessage = {
+  id: string
+  room: string | null
+  event: string
+  data: unknown
+  sender: string | null
+  sentAt: string
+  cursor?: string | null
+}
 
 export { settled }
 
@@ -53,7 +61,11 @@ export function roomClients(gateway: TestGateway) {
     },
 
     /** Subscribes and resolves once the gateway delivers to the subscription. */
-    async subscribe<T = Record<string, RoomMessage>>(connection: Connection, query: string, variables?: Record<string, unknown>): Promise<Subscription<T>> {
+    async subscribe<T = Record<string, RoomMessage>>(
+      connection: Connection,
+      query: string,
+      variables?: Record<string, unknown>,
+    ): Promise<Subscription<T>> {
       const before = gateway.hub.subscriberCount
       const subscription = subscribeWs<T>(connection.client, query, variables)
       await settled(() => expect(gateway.hub.subscriberCount).toBeGreaterThan(before))
@@ -61,7 +73,11 @@ export function roomClients(gateway: TestGateway) {
     },
 
     /** Runs a query or mutation over the connection's socket and returns its data (errors fail the test). */
-    async execute<T = Record<string, any>>(connection: Connection, query: string, variables?: Record<string, unknown>): Promise<T> {
+    async execute<T = Record<string, any>>(
+      connection: Connection,
+      query: string,
+      variables?: Record<string, unknown>,
+    ): Promise<T> {
       const result = await executeWs<T>(connection.client, query, variables)
       expect(result.errors).toBeUndefined()
       return result.data as T

@@ -17,7 +17,11 @@ export interface ServiceInfo {
 }
 
 export const serviceInfo: Record<Service, ServiceInfo> = {
-  postgresql: { label: 'PostgreSQL', variable: 'TEST_POSTGRES_URL', default: 'postgres://postgres@127.0.0.1:5432/test' },
+  postgresql: {
+    label: 'PostgreSQL',
+    variable: 'TEST_POSTGRES_URL',
+    default: 'postgres://postgres@127.0.0.1:5432/test',
+  },
   redis: { label: 'Redis', variable: 'TEST_REDIS_URL', default: 'redis://127.0.0.1:6379' },
   // The fault tests start, kill and pause Redis servers of their own (test/helpers/redis-server.ts).
   'redis-server': { label: 'The redis-server command (fault tests run their own servers)', default: 'redis-server' },

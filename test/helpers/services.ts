@@ -33,4 +33,3 @@ export function describeEach<T extends Needing>(items: readonly T[], name: strin
     describe.skipIf(missing(...(item.needs ?? [])))(title, () => body(item))
   }
 }
-

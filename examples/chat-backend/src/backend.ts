@@ -20,7 +20,11 @@ const bus = await createRedisBus({ url: redisUrl, prefix: process.env.MIZZEN_RED
 // Install the extension last (outermost): every write through `prisma` publishes once it commits.
 const prisma = openPrisma().$extends(realtime({ bus, dataModel }))
 try {
-  const channel = await prisma.channel.upsert({ where: { name: channelName }, create: { name: channelName }, update: {} })
+  const channel = await prisma.channel.upsert({
+    where: { name: channelName },
+    create: { name: channelName },
+    update: {},
+  })
   const message = await prisma.message.create({ data: { text, author, channelId: channel.id } })
   console.log(JSON.stringify({ channel: channel.name, message }))
 } finally {

@@ -20,4 +20,5 @@ const gateway = await createGateway({
   host: process.env.HOST ?? '0.0.0.0',
   auth: { apiKeys: process.env.MIZZEN_API_KEYS?.split(',') ?? [] },
 })
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void gateway.close().then(() => process.exit(0)))
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void gateway.close().then(() => process.exit(0)))

@@ -58,7 +58,11 @@ async function postgresDatabase(): Promise<Database> {
 }
 
 /** A gateway process and the URL it logged; `stop()` sends SIGTERM and resolves with the exit code. */
-async function startGateway(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess; stop(): Promise<number | null> }> {
+async function startGateway(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ url: string; child: ChildProcess; stop(): Promise<number | null> }> {
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
@@ -96,8 +100,10 @@ function watchMessages(client: Client): Watch {
   client.subscribe<{ messageEvents: MessageEvent }>(
     { query: 'subscription { messageEvents { verb node { text author channel { name } } } }' },
     {
-      next: (result) => (result.data ? watch.events.push(result.data.messageEvents) : watch.problems.push(result.errors)),
-      error: (error) => watch.problems.push(error instanceof Error ? error.message : (error as { code?: number }).code ?? error),
+      next: (result) =>
+        result.data ? watch.events.push(result.data.messageEvents) : watch.problems.push(result.errors),
+      error: (error) =>
+        watch.problems.push(error instanceof Error ? error.message : ((error as { code?: number }).code ?? error)),
       complete: () => {},
     },
   )
@@ -118,7 +124,9 @@ async function postUntilHeard(env: NodeJS.ProcessEnv, { events, problems }: Watc
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }
-  throw new Error(`no messageEvents after 10 messages; received ${JSON.stringify(events)}, problems ${JSON.stringify(problems)}`)
+  throw new Error(
+    `no messageEvents after 10 messages; received ${JSON.stringify(events)}, problems ${JSON.stringify(problems)}`,
+  )
 }
 
 /** Deletes the keys the run left under `prefix` (the bus keeps a history in Redis). */
@@ -140,8 +148,12 @@ async function tableNames(url: string): Promise<string[]> {
   const prisma = openPrisma(url)
   try {
     const rows = url.startsWith('file:')
-      ? await prisma.$queryRawUnsafe<{ name: string }[]>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      : await prisma.$queryRawUnsafe<{ name: string }[]>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'")
+      ? await prisma.$queryRawUnsafe<{ name: string }[]>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+      : await prisma.$queryRawUnsafe<{ name: string }[]>(
+          "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'",
+        )
     return rows.map((row) => row.name).sort()
   } finally {
     await prisma.$disconnect()
@@ -153,7 +165,11 @@ const cases = [
   { provider: 'PostgreSQL', database: postgresDatabase, gateway: [bin('tsx'), ['src/gateway.ts']] as const },
 ]
 
-for (const { provider, database: createDatabase, gateway: [command, args] } of cases) {
+for (const {
+  provider,
+  database: createDatabase,
+  gateway: [command, args],
+} of cases) {
   describe(`the chat on ${provider}`, () => {
     const cleanups: (() => Promise<unknown>)[] = []
     after(async () => {
@@ -166,7 +182,14 @@ for (const { provider, database: createDatabase, gateway: [command, args] } of c
       // A Redis prefix of this run's own: other runs on the same Redis hear nothing of it.
       const prefix = `chat-backend-test-${randomBytes(6).toString('hex')}:`
       cleanups.push(() => deleteRedisKeys(prefix))
-      const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, MIZZEN_REDIS_PREFIX: prefix, PORT: '0', HOST: '127.0.0.1', MIZZEN_API_KEYS: 'chat-backend-test-key' }
+      const env = {
+        DATABASE_URL: database.url,
+        REDIS_URL: redisUrl,
+        MIZZEN_REDIS_PREFIX: prefix,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        MIZZEN_API_KEYS: 'chat-backend-test-key',
+      }
 
       const migrated = await run(bin('mizzen'), ['migrate'], { cwd: root, env: { ...process.env, ...env } })
       assert.match(migrated.stdout, /applied 1 migration\(s\): \d+_init/)
@@ -174,7 +197,11 @@ for (const { provider, database: createDatabase, gateway: [command, args] } of c
       const gateway = await startGateway(command, [...args], env)
       cleanups.push(() => gateway.stop())
       // No credentials: the config's policies let anonymous clients watch messages.
-      const client = createClient({ url: gateway.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 })
+      const client = createClient({
+        url: gateway.url.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+      })
       cleanups.push(async () => client.dispose())
       const watch = watchMessages(client)
 

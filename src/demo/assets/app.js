@@ -35,7 +35,8 @@ const state = {
   stopPosts: undefined,
 }
 
-$('name').value = params.get('name') ?? sessionStorage.getItem('mizzen-demo-name') ?? `guest-${Math.random().toString(36).slice(2, 6)}`
+$('name').value =
+  params.get('name') ?? sessionStorage.getItem('mizzen-demo-name') ?? `guest-${Math.random().toString(36).slice(2, 6)}`
 $('room').value = params.get('room') ?? 'lobby'
 $('token').value = state.token
 $('posts').hidden = !config.posts
@@ -224,7 +225,8 @@ function whereOf(filter) {
 }
 
 /** The filter, as the gateway evaluates it on events (string operators are case-sensitive there). */
-const matches = (post, filter) => (!filter.published || post.published) && (!filter.title || post.title.includes(filter.title))
+const matches = (post, filter) =>
+  (!filter.published || post.published) && (!filter.title || post.title.includes(filter.title))
 
 /** Subscribes first, then loads; events that arrive while it loads are applied after it. */
 async function startPosts() {
@@ -270,7 +272,8 @@ function applyPostEvent(event, filter, render = true) {
   if (render) renderPosts()
 }
 
-const byIdDescending = (a, b) => (/^\d+$/.test(a.id) && /^\d+$/.test(b.id) ? Number(b.id) - Number(a.id) : b.id.localeCompare(a.id))
+const byIdDescending = (a, b) =>
+  /^\d+$/.test(a.id) && /^\d+$/.test(b.id) ? Number(b.id) - Number(a.id) : b.id.localeCompare(a.id)
 
 function renderPosts() {
   const items = [...state.posts.values()].sort(byIdDescending).map((post) => {

@@ -29,7 +29,9 @@ export class GraphQLWsClient {
     this.socket = socket
     socket.onopen = () => {
       const token = this.options.token?.()
-      socket.send(JSON.stringify({ type: 'connection_init', payload: token ? { authorization: `Bearer ${token}` } : {} }))
+      socket.send(
+        JSON.stringify({ type: 'connection_init', payload: token ? { authorization: `Bearer ${token}` } : {} }),
+      )
     }
     socket.onmessage = (event) => this.#receive(JSON.parse(event.data))
     socket.onclose = (event) => {

@@ -34,14 +34,19 @@ function guarded<A>(allowed: (args: A, access: Access) => void, resolve: Resolve
 
 /** The message's content and who it leaves out, checked. */
 function messageOf(args: MessageArgs, { connectionId, rooms }: GatewayContext) {
-  const content = { event: checkName(args.event, 'event'), data: checkData(args.data, rooms.maxDataBytes), sender: connectionId ?? null }
+  const content = {
+    event: checkName(args.event, 'event'),
+    data: checkData(args.data, rooms.maxDataBytes),
+    sender: connectionId ?? null,
+  }
   // omitSelf over HTTP has no connection to leave out; it is not an error.
   const omit = [args.omit, args.omitSelf ? connectionId : undefined].filter((id): id is string => id != null)
   return { content, omit }
 }
 
 /** Moving members in and out of rooms is allowed to whoever may broadcast to all of them. */
-const mayBroadcastTo = (rooms: readonly string[], access: Access) => rooms.forEach((room) => access.assertBroadcast(room))
+const mayBroadcastTo = (rooms: readonly string[], access: Access) =>
+  rooms.forEach((room) => access.assertBroadcast(room))
 
 export const roomMutations = {
   broadcast: guarded<MessageArgs & { rooms: string[] }>(
@@ -61,7 +66,8 @@ export const roomMutations = {
   ),
   join: guarded<{ connectionId: string; room: string }>(
     (args, access) => mayBroadcastTo([args.room], access),
-    async (_parent, args, { rooms }) => rooms.registry.join(args.connectionId, checkName(args.room, 'room'), { kind: 'server' }),
+    async (_parent, args, { rooms }) =>
+      rooms.registry.join(args.connectionId, checkName(args.room, 'room'), { kind: 'server' }),
   ),
   leave: guarded<{ connectionId: string; room: string }>(
     (args, access) => mayBroadcastTo([args.room], access),
@@ -80,6 +86,9 @@ export const roomMutations = {
   removeRoomMembersFromRooms: guarded<{ sourceRoom: string; rooms: string[] }>(
     (args, access) => mayBroadcastTo([args.sourceRoom, ...args.rooms], access),
     async (_parent, args, { rooms }) =>
-      rooms.registry.removeRoomMembersFromRooms(checkName(args.sourceRoom, 'sourceRoom'), checkRooms(args.rooms, 'rooms')),
+      rooms.registry.removeRoomMembersFromRooms(
+        checkName(args.sourceRoom, 'sourceRoom'),
+        checkRooms(args.rooms, 'rooms'),
+      ),
   ),
 }

@@ -8,6 +8,7 @@ export const roomQueries = {
     const joined = await rooms.registry.roomsOf(connectionId)
     return joined && { id: connectionId, rooms: joined }
   },
-  roomMembers: (_parent: unknown, args: { room: string }, { rooms }: GatewayContext) => rooms.registry.members(checkName(args.room, 'room')),
+  roomMembers: (_parent: unknown, args: { room: string }, { rooms }: GatewayContext) =>
+    rooms.registry.members(checkName(args.room, 'room')),
   rooms: (_parent: unknown, _args: unknown, { rooms }: GatewayContext) => rooms.registry.rooms(),
 }

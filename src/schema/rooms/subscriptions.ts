@@ -14,7 +14,10 @@ import { checkEvents, checkName } from '../../rooms/validation.ts'
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
 function connectionOf(context: GatewayContext, field: string): string {
   if (context.connectionId) return context.connectionId
-  throw new MizzenError(ErrorCode.WebSocketRequired, `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`)
+  throw new MizzenError(
+    ErrorCode.WebSocketRequired,
+    `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`,
+  )
 }
 
 const passThrough = (message: RoomMessage) => message
@@ -27,7 +30,11 @@ const roomSignalHooks = (room: string) => ({
 
 export const roomSubscriptions = {
   room: {
-    subscribe: async (_parent: unknown, args: { name: string; events?: string[] | null; after?: string | null }, context: GatewayContext) => {
+    subscribe: async (
+      _parent: unknown,
+      args: { name: string; events?: string[] | null; after?: string | null },
+      context: GatewayContext,
+    ) => {
       const connectionId = connectionOf(context, 'room')
       const room = checkName(args.name, 'name')
       const events = checkEvents(args.events)
@@ -41,7 +48,9 @@ export const roomSubscriptions = {
       // however it ends (the registry ignores the release if the room was already left).
       const { logger } = context
       const subscription = context.rooms.listen(connectionId, selection, () =>
-        registry.release(connectionId, room, subscriptionId).catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
+        registry
+          .release(connectionId, room, subscriptionId)
+          .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
       )
       try {
         await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
@@ -51,9 +60,21 @@ export const roomSubscriptions = {
       }
       if (selection instanceof ResumedSelection) {
         // Once joined: what the room receives from now on comes live, what it received since the cursor from its history.
-        await resumeSubscription(subscription, selection, () => context.bus.resume(roomsTopic, after!, room), ({ payload, mark }) =>
-          // What a broadcast left this connection out of, it would not have received.
-          payload.target.omit.includes(connectionId) ? undefined : ({ kind: 'message', message: payload.message, rooms: [room], cursors: new Map([[room, mark.cursor()]]), mark } satisfies ConnectionSignal),
+        await resumeSubscription(
+          subscription,
+          selection,
+          () => context.bus.resume(roomsTopic, after!, room),
+          ({ payload, mark }) =>
+            // What a broadcast left this connection out of, it would not have received.
+            payload.target.omit.includes(connectionId)
+              ? undefined
+              : ({
+                  kind: 'message',
+                  message: payload.message,
+                  rooms: [room],
+                  cursors: new Map([[room, mark.cursor()]]),
+                  mark,
+                } satisfies ConnectionSignal),
         )
       }
       return subscription
