@@ -1,7 +1,7 @@
 /**
  * `npm run generate`: everything derived from `prisma/schema.prisma`.
  *   1. the SQLite Prisma client and mizzen's data model (`prisma generate`),
- *   2. the PostgreSQL variant of the schema, its client and data model (src/generated/postgres),
+ *   2. the PostgreSQL variant of the schema, its client and data model (examples/app/generated/postgres),
  *   3. `schema.graphql`, the printed GraphQL schema, and
  *   4. the TypeScript types graphql-codegen makes from it (codegen.yml).
  * `npm install` runs steps 1-2 (`--prisma`); steps 3-4 are committed and checked by the tests.
@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { projectRoot, readSourceSchema, schemaVariant } from '../src/app/schema-variants.ts'
+import { projectRoot, readSourceSchema, schemaVariant } from '../examples/app/schema-variants.ts'
 
 const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
 const prisma = (...args: string[]) =>
@@ -18,7 +18,7 @@ const prisma = (...args: string[]) =>
 
 async function generatePrismaClients(): Promise<void> {
   prisma('generate')
-  const postgresDir = join(projectRoot, 'src', 'generated', 'postgres')
+  const postgresDir = join(projectRoot, 'examples', 'app', 'generated', 'postgres')
   await mkdir(postgresDir, { recursive: true })
   const postgresSchema = join(postgresDir, 'schema.prisma')
   await writeFile(

@@ -7,8 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generate } from '@graphql-codegen/cli'
 import { printSchema } from 'graphql'
-import { projectRoot } from '../src/app/schema-variants.ts'
-import { dataModel } from '../src/generated/mizzen/index.js'
+import { projectRoot } from '../examples/app/schema-variants.ts'
+import { dataModel } from '../examples/app/generated/mizzen/index.js'
 import { printableSchema } from '../src/schema/index.ts'
 
 export const schemaPath = join(projectRoot, 'schema.graphql')

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import ts from 'typescript'
 import { afterAll, describe, expect, it } from 'vitest'
-import { projectRoot } from '../src/app/schema-variants.ts'
+import { projectRoot } from '../examples/app/schema-variants.ts'
 import { readPrismaSchema } from '../src/cli/prisma-schema.ts'
 import { startGatewayProcess } from './helpers/gateway-process.ts'
 

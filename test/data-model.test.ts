@@ -1,6 +1,6 @@
 /** Linking the generated metadata: relations point at their models, fields know what they hold. */
 import { describe, expect, it } from 'vitest'
-import { dataModel as generated } from '../src/generated/mizzen/index.js'
+import { dataModel as generated } from '../examples/app/generated/mizzen/index.js'
 import { linkDataModel } from '../src/models/data-model.ts'
 import type { DataModelMeta } from '../src/models/meta.ts'
 

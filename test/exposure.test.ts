@@ -4,7 +4,7 @@
  */
 import { pino } from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { dataModel, openExampleDatabase } from '../src/app/database.ts'
+import { dataModel, openExampleDatabase } from '../examples/app/database.ts'
 import { createGateway } from '../src/gateway.ts'
 import { ConfigError } from '../src/errors.ts'
 import { connectWs, executeWs, postGraphQL, type GraphQLResponse } from './helpers/clients.ts'

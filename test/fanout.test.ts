@@ -8,7 +8,7 @@
  */
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { examplePolicies } from '../src/app/policies.ts'
+import { examplePolicies } from '../examples/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { postGraphQL } from './helpers/clients.ts'
 import type { DatabaseProvider } from '../src/db/provider.ts'

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { printSchema } from 'graphql'
 import { afterAll, describe, expect, it } from 'vitest'
 import { expectedSchemaArtifacts } from '../scripts/schema-artifacts.ts'
-import { projectRoot, sourceSchemaPath } from '../src/app/schema-variants.ts'
+import { projectRoot, sourceSchemaPath } from '../examples/app/schema-variants.ts'
 import type { DataModelMeta } from '../src/models/meta.ts'
 import { buildSchema } from '../src/schema/index.ts'
 
@@ -37,7 +37,7 @@ describe('a model added to the Prisma schema', () => {
     // Names no user of the README's example (which adds a Comment model) would pick.
     const output = join(dir, 'mizzen')
     const schema = readFileSync(sourceSchemaPath, 'utf8')
-      .replace(/output\s*=\s*"..\/src\/generated\/mizzen"/, `output = "${output}"`)
+      .replace(/output\s*=\s*"..\/examples\/app\/generated\/mizzen"/, `output = "${output}"`)
       .replace(
         'provider = "tsx src/generator/index.ts"',
         `provider = "tsx ${join(projectRoot, 'src', 'generator', 'index.ts')}"`,

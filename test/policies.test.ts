@@ -1,6 +1,6 @@
 /** The example app's policies (README "Auth and policies"), on both databases. */
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { examplePolicies } from '../src/app/policies.ts'
+import { examplePolicies } from '../examples/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { connectWs, executeWs, postGraphQL, subscribeWs, type WsClient } from './helpers/clients.ts'
 import { eachDatabase, useFixture } from './helpers/fixture.ts'

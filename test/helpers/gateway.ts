@@ -1,7 +1,7 @@
 /** Starts a real gateway on 127.0.0.1, port 0, with a fresh database, for one test file. */
 import { pino } from 'pino'
 import { expect, vi } from 'vitest'
-import { dataModel, openExampleDatabase, type PrismaClient } from '../../src/app/database.ts'
+import { dataModel, openExampleDatabase, type PrismaClient } from '../../examples/app/database.ts'
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts'
 import type { TestDatabase } from './databases.ts'
 

@@ -1,7 +1,7 @@
 /** A Prisma client with the realtime extension on a fresh database, and the events it publishes. */
 import type { Bus } from '../../src/bus/bus.ts'
 import { createMemoryBus } from '../../src/bus/memory.ts'
-import { dataModel, openExampleDatabase, type ExampleDatabase as Database } from '../../src/app/database.ts'
+import { dataModel, openExampleDatabase, type ExampleDatabase as Database } from '../../examples/app/database.ts'
 import type { ModelEvent } from '../../src/events.ts'
 import { realtime } from '../../src/prisma/extension.ts'
 import type { TestDatabase } from './databases.ts'

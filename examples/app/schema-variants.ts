@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import type { DatabaseProvider } from '../db/provider.ts'
+import type { DatabaseProvider } from '../../src/db/provider.ts'
 
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url))
 export const sourceSchemaPath = fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url))

@@ -6,8 +6,8 @@
  * - rooms: `user:<id>` only for that user, `staff…` for services only, any other room for all;
  * - a service (API key) sees and may do everything.
  */
-import type { Policies } from '../auth/policies.ts'
-import type { Viewer } from '../auth/viewer.ts'
+import type { Policies } from '../../src/auth/policies.ts'
+import type { Viewer } from '../../src/auth/viewer.ts'
 
 /** The example schema's user ids are integers; a JWT whose `sub` is not one owns no records. */
 const ownId = (viewer: Viewer) => (viewer.id && /^\d+$/.test(viewer.id) ? viewer.id : undefined)

@@ -6,11 +6,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createAdapterFactory } from '../db/adapter.ts'
-import { applyMigrations } from '../db/migrations.ts'
-import { databaseProvider, type DatabaseProvider } from '../db/provider.ts'
-import type { PrismaClient } from '../generated/prisma/client.ts'
-import { dataModel } from '../generated/mizzen/index.js'
+import { createAdapterFactory } from '../../src/db/adapter.ts'
+import { applyMigrations } from '../../src/db/migrations.ts'
+import { databaseProvider, type DatabaseProvider } from '../../src/db/provider.ts'
+import type { PrismaClient } from './generated/prisma/client.ts'
+import { dataModel } from './generated/mizzen/index.js'
 import { projectRoot, sourceSchemaPath } from './schema-variants.ts'
 
 export type { PrismaClient }
@@ -18,7 +18,9 @@ export { dataModel }
 
 /** The example's schema file for `provider`: the source, or the PostgreSQL variant `npm run generate` derives. */
 export const exampleSchemaPath = (provider: DatabaseProvider) =>
-  provider === 'sqlite' ? sourceSchemaPath : join(projectRoot, 'src', 'generated', 'postgres', 'schema.prisma')
+  provider === 'sqlite'
+    ? sourceSchemaPath
+    : join(projectRoot, 'examples', 'app', 'generated', 'postgres', 'schema.prisma')
 
 /** The example's migrations for `provider`. */
 export const exampleMigrationsDir = (provider: DatabaseProvider) => join(projectRoot, 'prisma', 'migrations', provider)
@@ -33,8 +35,8 @@ export interface ExampleDatabase {
 }
 
 async function loadClientClass(provider: DatabaseProvider): Promise<typeof PrismaClient> {
-  if (provider === 'sqlite') return (await import('../generated/prisma/client.ts')).PrismaClient
-  const postgres = await import('../generated/postgres/client/client.ts')
+  if (provider === 'sqlite') return (await import('./generated/prisma/client.ts')).PrismaClient
+  const postgres = await import('./generated/postgres/client/client.ts')
   return postgres.PrismaClient as unknown as typeof PrismaClient
 }
 
