@@ -64,7 +64,7 @@ export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLi
   graphiql?: boolean
   /**
    * Serve the browser demo on GET /demo: a chat with rooms and, when the data model has the
-   * example's `Post`, a live post list (see README, Browser demo). @default true unless nodeEnv is production
+   * example's `Post`, a live post list (docs/development.md, Browser demo). @default true unless nodeEnv is production
    */
   demo?: boolean
   /** @default pino at level "info" */

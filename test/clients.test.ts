@@ -1,9 +1,9 @@
 /**
- * The client recipes of examples/clients/ (README "Client recipes"), each run as written against
+ * The client recipes of examples/clients/ (docs/client-recipes.md), each run as written against
  * a real gateway with the example app's auth and policies: Apollo Client 4 and urql with
  * Graphcache, both normalising caches with their defaults, get `node` and `previous` intact and
  * keep successive events of one record distinct; graphql-ws (resuming after a dropped socket) and
- * Yoga's SSE receive the events. The codegen config's output is current, and the README shows the
+ * Yoga's SSE receive the events. The codegen config's output is current, and docs/client-recipes.md shows the
  * recipes as they are.
  */
 import { readdirSync, readFileSync } from 'node:fs'
@@ -263,13 +263,10 @@ describe('the client codegen config', () => {
   })
 })
 
-describe('the README', () => {
+describe('docs/client-recipes.md', () => {
   it('should show the client recipes and the codegen config exactly as they are in examples/clients/', () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
-    const section = readme.slice(
-      readme.indexOf('## Client recipes'),
-      readme.indexOf('\n## ', readme.indexOf('## Client recipes') + 1),
-    )
+    const page = readFileSync(join(projectRoot, 'docs', 'client-recipes.md'), 'utf8')
+    const section = page
     const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, language, code]) => ({
       language: language!,
       code: code!,
@@ -282,7 +279,7 @@ describe('the README', () => {
       const shown = language === 'sh' ? code.split('#')[0]!.trim() : code
       expect(
         sources.some((source) => source.includes(shown)),
-        `README block not found verbatim in examples/clients/:\n${code}`,
+        `docs block not found verbatim in examples/clients/:\n${code}`,
       ).toBe(true)
     }
   })

@@ -1,4 +1,4 @@
-/** The example app's policies (README "Auth and policies"), on both databases. */
+/** The example app's policies (docs/auth-and-policies.md), on both databases. */
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { examplePolicies } from '../examples/app/policies.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'

@@ -1,6 +1,6 @@
 /**
  * `mizzen serve`: a gateway for the project's schema, configured from the environment (the
- * settings of the README's Configuration table), with the policies of the config file. Stops
+ * settings of docs/configuration.md), with the policies of the config file. Stops
  * gracefully on SIGINT/SIGTERM and exits 0.
  */
 import { loadConfig } from '../config.ts'
