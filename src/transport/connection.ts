@@ -19,6 +19,7 @@ import {
   parseMessage,
   type SubscribePayload,
 } from 'graphql-ws'
+import type { Socket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import type { Viewer } from '../auth/viewer.ts'
@@ -28,6 +29,7 @@ import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from './close-codes.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
+import { directSocket, writeNextFrame } from './frame-writer.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { MessageRate, overBuffered } from './socket-guards.ts'
@@ -170,6 +172,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #closing: string | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
   alive = true
+  /** The TCP socket `next` frames are written to directly (see frame-writer.ts); undefined: through `ws`. */
+  readonly #direct: Socket | undefined
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
   // socket listeners are shared functions that find it on the socket (no closures of its own).
@@ -180,6 +184,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     readonly address: string,
   ) {
     this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
+    this.#direct = directSocket(socket)
     server.connections.add(this)
     ;(socket as SocketWithConnection)[connectionKey] = this
     socket.on('message', onMessage)
@@ -390,7 +395,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** The hot path: a result sent at once when nothing waits before it (no allocation), queued otherwise. */
   sendNext(operation: Operation, rendering: Rendering): void {
     if (!this.#queue?.length && rendering.json !== undefined) {
-      if (!operation.cancelled && !operation.finished) this.#send(nextFrame(operation.prefix, rendering.bytes))
+      if (!operation.cancelled && !operation.finished) this.#sendNext(operation.prefix, rendering.bytes)
       return
     }
     this.enqueue({ operation, rendering })
@@ -435,7 +440,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     } else if (rendering.failure !== undefined) {
       this.fail(operation, rendering.failure)
     } else {
-      this.#send(nextFrame(operation.prefix, rendering.bytes))
+      this.#sendNext(operation.prefix, rendering.bytes)
     }
   }
 
@@ -449,16 +454,28 @@ export class GraphQLWsConnection implements RenderingWaiter {
     void operation.stop()
   }
 
+  /** Sends a `next` frame: its prefix and payload written as they are, with whatever else the socket is due this turn. */
+  #sendNext(prefix: Buffer, payload: Buffer): void {
+    const direct = this.#direct
+    if (!direct) return this.#send(nextFrame(prefix, payload))
+    if (this.#writable()) writeNextFrame(direct, prefix, payload)
+  }
+
   /** Sends one message (a text frame, whether given as a string or as UTF-8 bytes). */
   #send(message: string | Buffer): void {
+    if (this.#writable()) this.socket.send(message, TEXT)
+  }
+
+  /** Whether a frame may be written now: the socket is open, and its client keeps up (else it is dropped). */
+  #writable(): boolean {
     const socket = this.socket
-    if (socket.readyState !== OPEN) return
+    if (socket.readyState !== OPEN) return false
     if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
       this.server.metrics?.dropped('slow_consumer')
       this.terminate('slow consumer')
-      return
+      return false
     }
-    socket.send(message, TEXT)
+    return true
   }
 
   // ---- closing ------------------------------------------------------------------------------
