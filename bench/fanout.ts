@@ -95,7 +95,10 @@ export interface RunResult {
   /** Server RSS growth per idle subscribed connection, bytes (and its heap growth). */
   idleBytesPerConnection: number
   idleHeapBytesPerConnection: number
-  /** The kernel's TCP buffer memory per connection (both loopback ends halved; machine-wide, so approximate), bytes. */
+  /**
+   * Kernel memory per connection: slab and TCP buffers, both loopback ends halved; read
+   * machine-wide, so approximate on a busy machine, bytes.
+   */
   kernelBytesPerConnection: number
   /** V8's heap limit in the server process, bytes. */
   heapLimit: number
@@ -104,11 +107,15 @@ export interface RunResult {
   error?: string
 }
 
-/** Pages of TCP buffer memory the kernel holds (machine-wide), from /proc/net/sockstat. */
-function kernelTcpBytes(): number {
+/**
+ * Kernel memory that sockets take, machine-wide: the slab caches (socket, inode, file and TCP
+ * structures; /proc/meminfo `Slab`) and the pages of TCP buffers (/proc/net/sockstat `mem`).
+ */
+function kernelSocketBytes(): number {
   try {
-    const match = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'))
-    return match ? Number(match[1]) * 4096 : Number.NaN
+    const slab = /^Slab:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))
+    const tcp = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'))
+    return slab && tcp ? Number(slab[1]) * 1024 + Number(tcp[1]) * 4096 : Number.NaN
   } catch {
     return Number.NaN
   }
@@ -166,7 +173,7 @@ export async function measureFanout(
     deployment = await deploy()
     const { front, publisher, port } = deployment
     const before = await ask(front, { type: 'memory' }, 'memory')
-    const kernelBefore = kernelTcpBytes()
+    const kernelBefore = kernelSocketBytes()
     result.heapLimit = before.heapLimit
 
     // Subscribers, from load generators on the other CPU.
@@ -220,7 +227,7 @@ export async function measureFanout(
     const idle = await ask(front, { type: 'memory' }, 'memory')
     result.idleBytesPerConnection = (idle.rss - before.rss) / result.connected
     result.idleHeapBytesPerConnection = (idle.heapUsed - before.heapUsed) / result.connected
-    result.kernelBytesPerConnection = (kernelTcpBytes() - kernelBefore) / 2 / result.connected
+    result.kernelBytesPerConnection = (kernelSocketBytes() - kernelBefore) / 2 / result.connected
 
     const minSeq = () => Math.min(...states.map((s) => s.minSeq))
     const received = () => states.reduce((sum, s) => sum + s.received, 0)

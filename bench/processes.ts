@@ -164,7 +164,18 @@ export async function startRedis(cpu: number): Promise<BenchRedis> {
   let port = REDIS_PORTS.from
   while (port <= REDIS_PORTS.to && !(await portFree(port))) port++
   if (port > REDIS_PORTS.to) throw new Error(`no free port for redis-server in ${REDIS_PORTS.from}-${REDIS_PORTS.to}`)
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning']
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--loglevel',
+    'warning',
+  ]
   const command = pinnable ? ['taskset', '-c', String(cpu), 'redis-server', ...args] : ['redis-server', ...args]
   const child = track(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] }))
   const failed = new Promise<never>((_, reject) => {

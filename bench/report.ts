@@ -118,11 +118,13 @@ const GiB = 2 ** 30
 
 /**
  * What one gateway process holds on `memoryGiB`: memory divided by what a connection costs (the
- * process's RSS and the kernel's TCP buffers), and the V8 heap limit divided by heap per
+ * process's growth, RSS or heap whichever is larger: the heap may grow into pages the process
+ * already had; and the kernel's socket memory), and the V8 heap limit divided by heap per
  * connection. Arithmetic from measured figures, not a measurement.
  */
 export function capacity(r: RunResult, memoryGiB: number) {
-  const perConnection = r.idleBytesPerConnection + Math.max(0, r.kernelBytesPerConnection)
+  const perConnection =
+    Math.max(r.idleBytesPerConnection, r.idleHeapBytesPerConnection) + Math.max(0, r.kernelBytesPerConnection)
   return {
     byMemory: (memoryGiB * GiB) / perConnection,
     byHeapLimit: r.heapLimit / r.idleHeapBytesPerConnection,
@@ -138,7 +140,7 @@ export function scaleTable(results: RunResult[], memoryGiB: number): string {
     'server CPU µs/handshake',
     'KB/conn (RSS)',
     'heap KB/conn',
-    'kernel TCP KB/conn',
+    'kernel KB/conn',
     'one fan-out to all',
     'delivered msg/s',
     'CPU µs/msg',

@@ -132,7 +132,9 @@ if (suites.includes('fanout')) {
   const wantedServers = list<ServerKind>('BENCH_SERVERS', defaultServers, serverKinds)
   // Socket.IO is compared for rooms (its own concept); model events have no Socket.IO equivalent.
   const runs = wantedScenarios.flatMap((scenario) =>
-    wantedServers.filter((server) => server !== 'socket.io' || scenario === 'room').map((server) => ({ scenario, server })),
+    wantedServers
+      .filter((server) => server !== 'socket.io' || scenario === 'room')
+      .map((server) => ({ scenario, server })),
   )
   const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
   const title = `fanout: one gateway, ${fmt(subscribers)} subscribers; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput and CPU: best of ${rounds} rounds of ${seconds} s; clients: ${base.client === 'raw' ? 'graphql-transport-ws over ws' : 'graphql-ws client'}`

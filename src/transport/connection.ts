@@ -29,7 +29,7 @@ import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from './close-codes.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
-import { directSocket, writeNextFrame } from './frame-writer.ts'
+import { directSocket, nextWebSocketFrame, writeAtEndOfTurn, type HoldsFrames } from './frame-writer.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { MessageRate, overBuffered } from './socket-guards.ts'
@@ -151,7 +151,7 @@ class Operation implements OperationSink {
   }
 }
 
-export class GraphQLWsConnection implements RenderingWaiter {
+export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #initReceived = false
   #acknowledged = false
   #connectionId: string | undefined
@@ -174,6 +174,9 @@ export class GraphQLWsConnection implements RenderingWaiter {
   alive = true
   /** The TCP socket `next` frames are written to directly (see frame-writer.ts); undefined: through `ws`. */
   readonly #direct: Socket | undefined
+  /** `next` frames held until the end of this turn, to leave in one write: one, or several in order. */
+  #held: Buffer | Buffer[] | undefined
+  #heldBytes = 0
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
   // socket listeners are shared functions that find it on the socket (no closures of its own).
@@ -454,23 +457,46 @@ export class GraphQLWsConnection implements RenderingWaiter {
     void operation.stop()
   }
 
-  /** Sends a `next` frame: its prefix and payload written as they are, with whatever else the socket is due this turn. */
+  /**
+   * Sends a `next` frame, built as a WebSocket frame and held to leave with whatever else the
+   * socket is due in this turn, in one write at its end (frame-writer.ts).
+   */
   #sendNext(prefix: Buffer, payload: Buffer): void {
-    const direct = this.#direct
-    if (!direct) return this.#send(nextFrame(prefix, payload))
-    if (this.#writable()) writeNextFrame(direct, prefix, payload)
+    if (!this.#direct) return this.#send(nextFrame(prefix, payload))
+    if (!this.#writable()) return
+    const frame = nextWebSocketFrame(prefix, payload)
+    const held = this.#held
+    if (held === undefined) {
+      this.#held = frame
+      writeAtEndOfTurn(this)
+    } else if (Array.isArray(held)) held.push(frame)
+    else this.#held = [held, frame]
+    this.#heldBytes += frame.length
   }
 
-  /** Sends one message (a text frame, whether given as a string or as UTF-8 bytes). */
+  /** Writes the frames held in this turn (at its end, or before anything else is sent), in one write. */
+  writeHeld(): void {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    this.#heldBytes = 0
+    if (this.socket.readyState === OPEN) this.#direct!.write(Array.isArray(held) ? Buffer.concat(held) : held)
+  }
+
+  /** Sends one message through `ws` (a text frame, whether given as a string or as UTF-8 bytes), after what is held. */
   #send(message: string | Buffer): void {
+    this.writeHeld()
     if (this.#writable()) this.socket.send(message, TEXT)
   }
 
-  /** Whether a frame may be written now: the socket is open, and its client keeps up (else it is dropped). */
+  /**
+   * Whether a frame may be written now: the socket is open, and its client keeps up: what it
+   * left unread and what is held for it in this turn stay within the limit (else it is dropped).
+   */
   #writable(): boolean {
     const socket = this.socket
     if (socket.readyState !== OPEN) return false
-    if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
+    if (overBuffered(socket.bufferedAmount + this.#heldBytes, this.server.limits.maxBufferedBytes)) {
       this.server.metrics?.dropped('slow_consumer')
       this.terminate('slow consumer')
       return false
@@ -483,6 +509,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** The server closes the connection (a protocol error, a refusal, shutdown): logged as closed by the server. */
   close(code: number, reason: string): void {
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      // What was sent before the close leaves before it.
+      this.writeHeld()
       this.#closing ??= reason
       this.socket.close(code, reason)
     }
@@ -490,6 +518,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   /** Drops the socket without a closing handshake (the client sees 1006); `why` goes to the close log line. */
   terminate(why: string): void {
+    this.#held = undefined
+    this.#heldBytes = 0
     if (this.socket.readyState !== this.socket.CLOSED) this.#closing ??= why
     this.socket.terminate()
   }
