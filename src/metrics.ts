@@ -1,5 +1,5 @@
 /**
- * The gateway's metrics (design §10), for `GET /metrics` in Prometheus text (prom-client).
+ * The gateway's metrics (docs/operations.md, Metrics), for `GET /metrics` in Prometheus text (prom-client).
  *
  * Cost on the hot path: the counters the fan-out touches (`delivered`, `dropped`, `published`,
  * `busError`) are plain numbers in this object, added to in place and handed to prom-client

@@ -1,5 +1,5 @@
 /**
- * GET /metrics: Prometheus text with Node's defaults and mizzen's series (design §10), counting
+ * GET /metrics: Prometheus text with Node's defaults and mizzen's series (docs/operations.md, Metrics), counting
  * what clients really see: connections, subscriptions by kind, events published, deliveries by
  * kind and their latency; and nothing at all with metrics off.
  */
@@ -14,7 +14,7 @@ describe('/metrics', () => {
   const env = useFixture({ backend: true })
   const url = () => env.gateway.url
 
-  it('should serve every series of design §10, labelled by kind and reason, beside Node’s defaults', async () => {
+  it('should serve every series of docs/operations.md, labelled by kind and reason, beside Node’s defaults', async () => {
     const samples = await scrape(url())
     for (const name of [
       'process_cpu_user_seconds_total',

@@ -54,7 +54,7 @@ export class Access {
    * What the policies of `models` make of this viewer, as a string: per model, whether it may
    * read it and the records it may see. Two viewers with the same key read the same things
    * through those models, so subscriptions of theirs that reach no other model may share results
-   * (design §7); the key holds nothing else about who they are.
+   * (docs/architecture.md §6); the key holds nothing else about who they are.
    */
   policyKey(models: Iterable<Model>): string {
     const policies = [...models]

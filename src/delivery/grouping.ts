@@ -1,5 +1,5 @@
 /**
- * Group keys (design §7): subscriptions share a group, and so every result, when they run the
+ * Group keys (docs/architecture.md §6): subscriptions share a group, and so every result, when they run the
  * same document with the same variables, their selections take the same things from their
  * viewers, and their viewers read the same things through every model the selection set
  * reaches. Nothing in a key tells connections apart.
@@ -62,7 +62,7 @@ export function typesReached(
 }
 
 /**
- * The viewer key of an operation (design §7: "the policy-relevant part of the viewer"): the
+ * The viewer key of an operation (docs/architecture.md §6: "the viewer's policies"): the
  * viewer's policies for the models its selection set reaches (relations check them as they
  * resolve), and nothing when it reaches none (a room message is the same for everyone).
  */

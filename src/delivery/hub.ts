@@ -1,5 +1,5 @@
 /**
- * The one place where events meet their subscribers (design §7). Each topic keeps its local
+ * The one place where events meet their subscribers (docs/architecture.md §4). Each topic keeps its local
  * subscriptions; `deliver` offers a payload to each of them in one synchronous loop. Those the
  * WebSocket transport consumes are members of groups: a group runs the shared part of the
  * selection and the execution once per payload and hands the same serialised result to all its
