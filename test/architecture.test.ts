@@ -1,7 +1,8 @@
 /**
  * The layers of docs/architecture.md §2, enforced: every import in src/ goes to a module of its
  * own layer or of a layer below, except the type-only imports that page lists. The layer table
- * and the exceptions are read from the page itself, so the page and the code cannot drift.
+ * and the exceptions are read from the page itself, so the page and the code cannot drift. And
+ * the code's citations of the page name sections it has, and nothing outside the repository.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -84,6 +85,42 @@ function importsOf(file: string): Import[] {
 
 const files = sources(src).filter((file) => !file.includes(`${join('src', 'generated')}`))
 const imports = files.flatMap(importsOf)
+
+/** Every .ts file under `dir` of the repository (no node_modules, no generated code). */
+const sourcesUnder = (dir: string) =>
+  sources(join(root, dir)).filter(
+    (file) => !file.includes('node_modules') && !file.includes(`${join('src', 'generated')}`),
+  )
+
+describe('citations of docs/architecture.md', () => {
+  const sections = new Set([...page.matchAll(/^## §(\d+) /gm)].map((match) => match[1]!))
+  const cited = ['src', 'test', 'bench'].flatMap(sourcesUnder).map((file) => ({
+    file: relative(root, file),
+    text: readFileSync(file, 'utf8'),
+  }))
+
+  it('should cite only sections the page has', () => {
+    const missing = cited.flatMap(({ file, text }) =>
+      [...text.matchAll(/architecture\.md §(\d+)((?:, §\d+)*)/g)]
+        .flatMap((match) => [match[1]!, ...[...match[2]!.matchAll(/§(\d+)/g)].map((more) => more[1]!)])
+        .filter((section) => !sections.has(section))
+        .map((section) => `${file}: §${section}`),
+    )
+    expect(sections.size).toBeGreaterThan(5)
+    expect(missing).toEqual([])
+  })
+
+  it('should cite no design section, contract number or issue the repository does not hold', () => {
+    // This file names what it looks for; every other one is read.
+    const others = cited.filter(({ file }) => file !== relative(root, fileURLToPath(import.meta.url)))
+    const outside = others.flatMap(({ file, text }) =>
+      [...text.matchAll(/design §\d+|design section|contract \d+|\(issue \d+\)/gi)].map(
+        (match) => `${file}: ${match[0]}`,
+      ),
+    )
+    expect(outside).toEqual([])
+  })
+})
 
 describe('layers (docs/architecture.md §2)', () => {
   it('should place every module of src/ in a layer', () => {
