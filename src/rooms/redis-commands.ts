@@ -44,15 +44,18 @@ interface Reply {
   readonly error?: { readonly message: string; readonly unknownConnection?: string; readonly closed?: boolean }
 }
 
-/** An instance did not answer a membership command in time (it may still apply it). */
-export class RoomCommandTimeoutError extends Error {
+/**
+ * An instance did not answer a membership command in time (it may still apply it): another
+ * gateway instance is unavailable, and clients see UNAVAILABLE naming it.
+ */
+export class RoomCommandTimeoutError extends ServiceUnavailableError {
   override readonly name = 'RoomCommandTimeoutError'
   constructor(
     readonly instance: string,
     op: string,
     timeoutMs: number,
   ) {
-    super(`gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
+    super('gateway', `gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
   }
 }
 
