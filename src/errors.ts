@@ -2,7 +2,8 @@
  * mizzen's one error module (its parts are under `errors/`): the stable codes every client
  * error carries (`extensions.code`), one factory per code, the mapping of infrastructure
  * (Redis, database, peer), Prisma write, rooms registry and history failures to client errors,
- * the WebSocket close codes, and startup errors that name the offending setting. Every message a
+ * the WebSocket close codes, startup errors that name the offending setting, and the error a
+ * group's execution throws when it reads outside its key. Every message a
  * client can see for one of these failures is written once, in `errors/`.
  */
 export { ErrorCode } from './errors/codes.ts'
@@ -23,6 +24,7 @@ export {
 export { CloseCode } from './errors/close-codes.ts'
 export { ConfigError, positiveSetting } from './errors/config.ts'
 export { historyClientError, roomClientError } from './errors/domain.ts'
+export { IsolationError } from './errors/isolation.ts'
 export { classifyInfrastructureError, maskInfrastructureErrors, toUnavailable } from './errors/infrastructure.ts'
 export { writeClientError } from './errors/prisma-writes.ts'
 export { type Service, ServiceUnavailableError } from './errors/service.ts'
