@@ -15,6 +15,7 @@ import {
   historyClientError,
   maskInfrastructureErrors,
   rateLimited,
+  redisFailed,
   resyncRequired,
   roomClientError,
   ServiceUnavailableError,
@@ -49,6 +50,9 @@ describe('infrastructure failures', () => {
     })
     const wrapped = new Error('joining failed', { cause: error })
     expect(json(toUnavailable(wrapped)).extensions).toMatchObject({ service: 'redis' })
+    expect(toUnavailable(redisFailed(new Error('connect ECONNREFUSED')))?.message).toBe(
+      'Redis is unavailable: connect ECONNREFUSED',
+    )
   })
 
   it('should name another gateway instance for a rooms command it did not answer in time', () => {

@@ -15,3 +15,13 @@ export class ServiceUnavailableError extends Error {
     super(message, options)
   }
 }
+
+/** Redis failed with `error` (a driver or connection error): unavailable, with the driver's reason. */
+export const redisFailed = (error: unknown) =>
+  new ServiceUnavailableError(
+    'redis',
+    `Redis is unavailable: ${error instanceof Error ? error.message : String(error)}`,
+    {
+      cause: error,
+    },
+  )

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { ServiceUnavailableError } from '../errors.ts'
+import { redisFailed, ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import {
   RegistryClosedError,
@@ -137,10 +137,7 @@ export class CommandChannel {
         (receivers) => {
           if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
         },
-        (error: Error) =>
-          this.#settle(id)?.reject(
-            new ServiceUnavailableError('redis', `Redis is unavailable: ${error.message}`, { cause: error }),
-          ),
+        (error: Error) => this.#settle(id)?.reject(redisFailed(error)),
       )
     })
   }
