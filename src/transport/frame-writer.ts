@@ -1,5 +1,5 @@
 /**
- * The socket end of the fan-out (docs/performance.md, "The write path"): `next` frames built as
+ * The socket end of the fan-out (docs/architecture.md §4, steps 6 and 7; docs/performance.md): `next` frames built as
  * WebSocket frames by the gateway and written to the TCP socket under `ws`, everything a socket is
  * due in one turn of the event loop as one write.
  *
