@@ -171,6 +171,8 @@ export interface BenchRedis {
   readonly pid: number
   /** Its CPU time so far, µs. */
   cpuMicros(): number
+  /** The commands that took most of its time (`INFO commandstats`), one line each: calls and µs. */
+  topCommands(count?: number): string[]
   stop(): Promise<void>
 }
 
@@ -217,6 +219,16 @@ export async function startRedis(cpu: number): Promise<BenchRedis> {
     url: `redis://127.0.0.1:${port}`,
     pid,
     cpuMicros: () => processCpuMicros(pid),
+    topCommands: (count = 6) => {
+      const stats = execFileSync('redis-cli', ['-p', String(port), 'info', 'commandstats']).toString()
+      return [...stats.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)]
+        .map(([, command, calls, usec]) => ({ command: command!, calls: Number(calls), usec: Number(usec) }))
+        .sort((a, b) => b.usec - a.usec)
+        .slice(0, count)
+        .map(
+          ({ command, calls, usec }) => `${command}: ${calls} calls, ${usec} µs (${(usec / calls).toFixed(1)} µs each)`,
+        )
+    },
     stop: async () => {
       child.kill('SIGKILL')
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve))
