@@ -20,7 +20,7 @@ import type { RequestHandler } from './http/handler.ts'
 import { createMetricsHandler } from './http/metrics.ts'
 import { createDemoPage, demoConfig } from './demo/index.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { countPublishes, createMetrics, type Metrics } from './metrics.ts'
+import { countingBus, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
@@ -161,7 +161,8 @@ export async function createGateway<Client extends PrismaClientLike>(
     logger.error({ err, topic }, 'bus listener failed')
   }
   const ownBus = options.bus ?? createMemoryBus({ onListenerError })
-  const bus = countPublishes(ownBus, metrics)
+  const bus = countingBus(ownBus, metrics)
+  metrics.countBusWith(() => ownBus.stats?.())
   const hub = new DeliveryHub({
     metrics,
     onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended'),

@@ -4,6 +4,7 @@
  * where it left off. In memory by default; other backends implement the same contract
  * (test/bus.contract.test.ts runs it over each).
  */
+import { ClosedError, ResyncError, ServiceUnavailableError } from '../errors.ts'
 import type { ModelEvent } from '../events.ts'
 import type { RoomEnvelope } from '../rooms/messages.ts'
 import type { StreamId } from './stream-id.ts'
@@ -126,9 +127,27 @@ export interface Bus {
   ping(): Promise<void>
   /** Stops delivery and releases connections; later publishes reject. */
   close(): Promise<void>
+  /**
+   * What the bus counted of its faults (docs/architecture.md §9), read by /metrics at each
+   * scrape. Optional: a bus without an outbox or a log to lose (the memory bus) has none.
+   */
+  stats?(): BusStats
 }
 
-export class BusClosedError extends Error {
+/** A bus's fault counters: now for the outbox, since the bus was made for the rest. */
+export interface BusStats {
+  /** Messages waiting in the outbox for Redis now. */
+  readonly queued: number
+  /** Bytes of those messages' payloads. */
+  readonly queuedBytes: number
+  /** Times this process found it missed messages of a topic it can no longer deliver (`onGap`). */
+  readonly gaps: number
+  /** Messages sent again to a Redis that came back without its data. */
+  readonly replayed: number
+}
+
+/** The bus was closed (the gateway is shutting down). */
+export class BusClosedError extends ClosedError {
   override readonly name = 'BusClosedError'
   constructor() {
     super('the bus is closed')
@@ -136,23 +155,24 @@ export class BusClosedError extends Error {
 }
 
 /** Why a cursor cannot be resumed from. */
-export type ResyncReason = 'malformed' | 'other-history' | 'other-epoch' | 'trimmed'
+export const resyncReasons = ['malformed', 'other-history', 'other-epoch', 'trimmed'] as const
+export type ResyncReason = (typeof resyncReasons)[number]
 
 /** The history no longer reaches back to a cursor: the client must reload and subscribe again. */
-export class ResyncRequiredError extends Error {
+export class ResyncRequiredError extends ResyncError {
   override readonly name = 'ResyncRequiredError'
   constructor(
-    readonly reason: ResyncReason,
+    override readonly reason: ResyncReason,
     message: string,
   ) {
-    super(message)
+    super(reason, message)
   }
 }
 
 /** The history could not be read (Redis unreachable); resuming may succeed later. */
-export class HistoryUnavailableError extends Error {
+export class HistoryUnavailableError extends ServiceUnavailableError {
   override readonly name = 'HistoryUnavailableError'
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super('redis', message, options)
   }
 }

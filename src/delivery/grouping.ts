@@ -1,5 +1,5 @@
 /**
- * Group keys (design §7): subscriptions share a group, and so every result, when they run the
+ * Group keys (docs/architecture.md §6): subscriptions share a group, and so every result, when they run the
  * same document with the same variables, their selections take the same things from their
  * viewers, and their viewers read the same things through every model the selection set
  * reaches. Nothing in a key tells connections apart.
@@ -80,7 +80,7 @@ function viewKey(view: PolicyView): string {
 }
 
 /**
- * The viewer part of an operation (docs/auth-and-policies.md, Groups and isolation): the
+ * The viewer part of an operation (docs/architecture.md §6): the
  * viewer's role and its policies for the models the selection set reaches (relations check
  * them as they resolve), and nothing when it reaches none (a room message is the same for
  * everyone). The group's executions get a context built from that part alone (`groupContext`).

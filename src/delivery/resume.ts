@@ -1,6 +1,6 @@
 /**
- * `after:` cursors (design §8): a hub subscription that starts with a replay from the bus's
- * history, then goes on live with no gap and no duplicate (contract 3).
+ * `after:` cursors (docs/architecture.md §7): a hub subscription that starts with a replay from the bus's
+ * history, then goes on live with no gap and no duplicate.
  *
  * The subscribe resolver makes the subscription (attached: live payloads buffer), opens the
  * resumption, reads the whole replay into the subscription's prelude, and returns it. The

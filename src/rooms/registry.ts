@@ -1,7 +1,8 @@
 /**
  * The rooms registry: which connection is in which room, and why. Everything outside an
  * implementation talks to this interface, so that several gateway instances can share one
- * registry (the scale-out issue backs it with Redis; `memory.ts` is the one-process version).
+ * registry (`redis.ts` backs it with Redis, `memory.ts` is the one-process version; the
+ * contract: docs/architecture.md §8).
  *
  * Two kinds of methods:
  * - cluster-wide (async): membership operations and reads. An operation on a connection held by
@@ -17,6 +18,7 @@
  * (their connections, cluster-wide reads and counts) rejects with ServiceUnavailableError when it
  * cannot be done in bounded time.
  */
+import { ClosedError, UnknownTargetError } from '../errors.ts'
 
 /**
  * Why a connection is in a room. A connection stays in a room while it has at least one reason:
@@ -113,7 +115,7 @@ export interface RoomRegistry {
 }
 
 /** The registry was closed (the gateway is shutting down): its connections are going. */
-export class RegistryClosedError extends Error {
+export class RegistryClosedError extends ClosedError {
   override readonly name = 'RegistryClosedError'
   constructor() {
     super('the rooms registry is closed')
@@ -121,9 +123,9 @@ export class RegistryClosedError extends Error {
 }
 
 /** No instance holds a connection with this id (it closed, or never existed). */
-export class UnknownConnectionError extends Error {
+export class UnknownConnectionError extends UnknownTargetError {
   override readonly name = 'UnknownConnectionError'
   constructor(readonly connectionId: string) {
-    super(`no connection with id "${connectionId}"`)
+    super(`no connection with id "${connectionId}"`, { connectionId })
   }
 }
