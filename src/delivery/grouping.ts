@@ -80,7 +80,7 @@ function viewKey(view: PolicyView): string {
 }
 
 /**
- * The viewer part of an operation (docs/architecture.md §6): the
+ * The viewer part of an operation (docs/architecture.md §6; docs/auth-and-policies.md, Groups and isolation): the
  * viewer's role and its policies for the models the selection set reaches (relations check
  * them as they resolve), and nothing when it reaches none (a room message is the same for
  * everyone). The group's executions get a context built from that part alone (`groupContext`).
