@@ -36,8 +36,8 @@ export interface RedisReceiverOptions {
   readonly closed: () => boolean
   /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   readonly epochKnown: () => Promise<boolean>
-  /** Reads Redis's run id over `connection` into the context's tag. */
-  readonly refreshEpoch: (connection: Redis) => Promise<void>
+  /** Reads the id of the data Redis holds over `connection` into the context's tag (the history epoch). */
+  readonly refreshEpoch: (connection: Redis) => Promise<unknown>
   /** The id of the data the publisher connection's Redis holds (known once `epochKnown` is). */
   readonly data: () => string
   /**

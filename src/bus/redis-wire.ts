@@ -11,7 +11,6 @@ export type ScriptCommands = {
   mizzenPublish(...args: (string | number)[]): Promise<number>
   mizzenRead(...args: (string | number)[]): Promise<string[]>
   mizzenTail(...args: (string | number)[]): Promise<string>
-  mizzenData(...args: (string | number)[]): Promise<string>
 }
 
 /** The publisher connection, with the scripts defined on it. */

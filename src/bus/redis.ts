@@ -148,7 +148,6 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     ['mizzenPublish', publishScript],
     ['mizzenRead', readScript],
     ['mizzenTail', tailScript],
-    ['mizzenData', dataScript],
   ] as const) {
     publisher.defineCommand(script[0], { numberOfKeys: 0, lua: script[1] })
   }
@@ -172,32 +171,33 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   let lastSeq = 0
   let closed = false
 
-  /** Reads Redis's run id: a restarted (or failed-over) Redis is a new history epoch. */
-  async function refreshEpoch(connection: Redis): Promise<void> {
-    const info = await connection.info('server')
-    const runId = /run_id:(\w+)/.exec(info)?.[1]
-    if (!runId) throw new Error('Redis INFO server reported no run_id')
-    const tag = shortHash(`${prefix}\u0000${runId}`)
+  /**
+   * The id of the data Redis holds (see `dataScript`), read over `connection`: it survives a
+   * restart that keeps the data (append-only file, snapshot) and a failover to a replica that has
+   * it, and is new when the logs were lost (restarted empty, flushed). It is the history epoch:
+   * cursors carry its hash, so they stay valid exactly as long as the logs they point into.
+   */
+  async function readData(connection: Redis): Promise<string> {
+    const current = (await connection.eval(dataScript, 0, prefix, randomBytes(12).toString('base64url'))) as string
+    const tag = shortHash(`${prefix}\u0000${current}`)
     if (context.tag && tag !== context.tag) {
       onError(
         new Error(
-          'Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED',
+          'Redis came back without its data (restarted empty, flushed, or failed over to a replica without it): the history before it is gone, and cursors from before answer RESYNC_REQUIRED',
         ),
         'history',
       )
     }
     context.tag = tag
+    return current
   }
-  /**
-   * The id of the data Redis holds (see `dataScript`): unlike the run id, it survives a restart
-   * that keeps the data and a failover, and changes when the logs are lost.
-   */
+  /** The data id of the publisher connection's Redis (what was sent to it belongs to that data). */
   let data = ''
   async function refreshData(): Promise<string> {
-    data = await commands.mizzenData(prefix, randomBytes(12).toString('base64url'))
+    data = await readData(publisher)
     return data
   }
-  await Promise.all([refreshEpoch(publisher), refreshData()])
+  await refreshData()
   /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   let epochKnown: Promise<boolean> = Promise.resolve(true)
 
@@ -232,7 +232,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     onError,
     closed: () => closed,
     epochKnown: () => epochKnown,
-    refreshEpoch,
+    refreshEpoch: readData,
     data: () => data,
     replayWindowMs,
     detectionMs,
@@ -250,8 +250,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     outgoing.connectionLost()
   })
   publisher.on('ready', () => {
-    epochKnown = Promise.all([refreshEpoch(publisher), refreshData()]).then(
-      ([, current]) => {
+    epochKnown = refreshData().then(
+      (current) => {
         // Before anything else is sent: what a Redis that lost it took goes first, in order.
         outgoing.connected(current)
         incoming.resumeSyncs()
@@ -296,7 +296,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     if (publisher.status !== 'ready' || !(await epochKnown))
       throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
     if (context.tag !== tag)
-      throw new ResyncRequiredError('other-epoch', 'Redis restarted during the replay: the history is gone')
+      throw new ResyncRequiredError('other-epoch', 'Redis lost its data during the replay: the history is gone')
     let page: LogPage
     try {
       page = await readLog(log, name, after, formatStreamId(upTo), count, seen)
@@ -378,7 +378,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       if (cursor.tag !== context.tag)
         throw new ResyncRequiredError(
           'other-epoch',
-          'the cursor is from another deployment, or from before Redis restarted',
+          'the cursor is from another deployment, or from before Redis lost its data',
         )
       if (cursor.history !== historyHash(name, key))
         throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
