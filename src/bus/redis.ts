@@ -15,8 +15,9 @@
  * catch-up) `redis-receiver.ts`, and what is said to Redis and read back `redis-wire.ts`.
  */
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { positiveSetting } from '../errors.ts'
+import { openRedis, redisTarget } from '../redis/connection.ts'
 import {
   BusClosedError,
   HistoryUnavailableError,
@@ -38,20 +39,25 @@ import { resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './
 import { RedisPublisher } from './redis-publisher.ts'
 import { RedisReceiver } from './redis-receiver.ts'
 import { dataScript, publishScript, readScript, tailScript } from './redis-scripts.ts'
-import { isTimeout, logName, readLog, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
+import { isTimeout, readLog, topicKeys, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
 import { formatStreamId, type StreamId } from './stream-id.ts'
 
 export { OutboxFullError } from './redis-publisher.ts'
 
 export interface RedisBusOptions {
-  /** `redis://…` or `rediss://…` (a database number may follow the host). */
-  url: string
-  /** Prefix of every Redis key and channel of the bus, to share one Redis between deployments. @default "mizzen:" */
+  /** `redis://…` or `rediss://…` (a database number may follow the host). Give this or `cluster`. */
+  url?: string
+  /**
+   * Seed nodes (`host:port`) of a Redis Cluster to run on instead of one Redis: each topic's keys
+   * and channel share a slot, and channels go through sharded pub/sub. Give this or `url`.
+   */
+  cluster?: readonly string[]
+  /** Prefix of every Redis key and channel of the bus, to share one Redis between deployments (no `{` or `}`). @default "mizzen:" */
   prefix?: string
   /** Told about what went wrong: a listener that threw, a message that could not be read, Redis errors, drops. */
   onError?: (error: unknown, context: string) => void
-  /** Extra ioredis options (both connections). */
+  /** Extra ioredis options (both connections; on a cluster, each node's). */
   redis?: RedisOptions
   /** How much history each topic and room keeps. @default see HistoryOptions */
   history?: HistoryOptions
@@ -118,7 +124,11 @@ export interface RedisBus extends Bus {
 const CLOSE_DRAIN_MS = 2000
 
 export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
+  const target = redisTarget(options)
+  const sharded = 'cluster' in target
   const prefix = options.prefix ?? 'mizzen:'
+  // A brace would move the hash tag (see redis-scripts.ts): a topic's keys would leave its slot.
+  if (/[{}]/.test(prefix)) throw new Error(`prefix must not contain { or }, got ${JSON.stringify(prefix)}`)
   const onError = options.onError ?? (() => {})
   const history = resolveHistoryOptions(options.history)
   const outboxOptions = resolveOutboxOptions(options.outbox)
@@ -133,23 +143,21 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
 
   // Commands fail at once while a connection is down (the bus decides what waits), and nothing
   // is re-sent behind its back: a batch sent again is the bus's choice, made idempotent.
-  const connect = () =>
-    new Redis(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
+  const connect = (role: 'commands' | 'subscriber') =>
+    openRedis(target, role, {
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,
       commandTimeout: commandTimeoutMs,
       ...options.redis,
     })
-  const publisher = connect()
-  const subscriber = connect()
+  const publisher = connect('commands')
+  const subscriber = connect('subscriber')
   for (const script of [
     ['mizzenPublish', publishScript],
     ['mizzenRead', readScript],
     ['mizzenTail', tailScript],
   ] as const) {
-    publisher.defineCommand(script[0], { numberOfKeys: 0, lua: script[1] })
+    publisher.defineCommand(script[0], { numberOfKeys: 1, lua: script[1] })
   }
   const commands = publisher as ScriptConnection
   for (const [connection, name] of [
@@ -177,8 +185,9 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
    * it, and is new when the logs were lost (restarted empty, flushed). It is the history epoch:
    * cursors carry its hash, so they stay valid exactly as long as the logs they point into.
    */
-  async function readData(connection: Redis): Promise<string> {
-    const current = (await connection.eval(dataScript, 0, prefix, randomBytes(12).toString('base64url'))) as string
+  async function readData(connection: Redis | Cluster): Promise<string> {
+    const fresh = randomBytes(12).toString('base64url')
+    const current = (await connection.eval(dataScript, 1, `${prefix}epoch`, fresh)) as string
     const tag = shortHash(`${prefix}\u0000${current}`)
     if (context.tag && tag !== context.tag) {
       onError(
@@ -206,6 +215,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const outgoing = new RedisPublisher({
     connection: commands,
     prefix,
+    publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
     origin: context.origin,
     history,
     logMax,
@@ -221,9 +231,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     counts,
     onError,
   })
-  const log: LogSource = { commands, prefix, metaTtlMs: history.metaTtlMs }
+  const log: LogSource = { commands, metaTtlMs: history.metaTtlMs }
   const incoming = new RedisReceiver({
     subscriber,
+    sharded,
+    retryMs: heartbeatMs,
     publisher: commands,
     prefix,
     context,
@@ -232,7 +244,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     onError,
     closed: () => closed,
     epochKnown: () => epochKnown,
-    refreshEpoch: readData,
+    // On one Redis, over the subscriber connection: the epoch is the one of the Redis it is on.
+    refreshEpoch: () => readData(sharded ? publisher : subscriber),
     data: () => data,
     replayWindowMs,
     detectionMs,
@@ -242,9 +255,18 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
 
   // ---- Connection events.
 
-  subscriber.on('message', (channel: string, text: string) => incoming.message(channel, text))
+  subscriber.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => incoming.message(channel, text))
   subscriber.on('close', () => incoming.connectionLost())
   subscriber.on('ready', () => void incoming.resubscribe())
+  if (sharded) {
+    // A shard's subscriber lost (its primary died, or its slots moved): every topic catches up
+    // from its log once the subscribers follow the new slot map.
+    subscriber.on('-subscriber', () => incoming.connectionLost())
+    subscriber.on('subscribersReady', () => {
+      incoming.connectionLost()
+      void incoming.resubscribe()
+    })
+  }
   publisher.on('close', () => {
     epochKnown = Promise.resolve(false)
     outgoing.connectionLost()
@@ -384,7 +406,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
         throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
       const topic = topics.get(name)
       const tag = context.tag
-      const stream = key === name ? logName(name) : `hist:${name}:${key}`
+      const keys = topicKeys(prefix, name)
+      const stream = key === name ? keys.log : keys.history(key)
       const candidates = (topic?.pending ?? []).filter((message) => key === name || message.history.includes(key))
       return new HistoryResumption<T>({
         context,
