@@ -31,6 +31,19 @@ const MODELS = ['User', 'Post', 'Tag', 'Comment', 'Order', 'Invoice']
 const ROOMS = Array.from({ length: 20 }, (_, i) => `room-${i}`)
 const eventually = (check: () => void | Promise<void>, timeout = 30_000) => vi.waitFor(check, { timeout, interval: 20 })
 
+describe('redis bus options: one Redis or a cluster', () => {
+  it.each([
+    [{}, /give url \(one Redis\) or cluster/],
+    [{ url: 'redis://127.0.0.1:1', cluster: ['127.0.0.1:7000'] }, /either url .* or cluster .*, not both/],
+    [{ cluster: [] }, /cluster: give at least one seed node/],
+    [{ cluster: ['127.0.0.1'] }, /cluster: expected host:port, got "127.0.0.1"/],
+    [{ cluster: ['127.0.0.1:70000'] }, /cluster: expected host:port/],
+    [{ url: 'redis://127.0.0.1:1', prefix: 'app{1}:' }, /prefix must not contain \{ or \}/],
+  ] as const)('should refuse %o, saying why', async (options, message) => {
+    await expect(createRedisBus(options as RedisBusOptions)).rejects.toThrow(message)
+  })
+})
+
 describe.skipIf(missing('redis-server'))('redis bus on a Redis Cluster', () => {
   let cluster: RedisCluster
   const buses: RedisBus[] = []
