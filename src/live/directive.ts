@@ -1,0 +1,41 @@
+/**
+ * The `@live` directive (docs/live-queries.md): the ecosystem's definition,
+ * `@n1ru4l/graphql-live-query`'s `GraphQLLiveDirective` (`@live(if: Boolean = true, throttle: Int)`
+ * on queries), so that clients written for it (its Relay and Apollo helpers, `@envelop/live-query`
+ * users) send what this gateway reads.
+ */
+import { getLiveDirectiveArgumentValues, getLiveDirectiveNode, GraphQLLiveDirective } from '@n1ru4l/graphql-live-query'
+import { GraphQLSchema, printSchema, type OperationDefinitionNode } from 'graphql'
+
+export { GraphQLLiveDirective }
+
+/** The directive's definition as SDL, printed from the ecosystem's object (for the schema's type definitions). */
+export const liveDirectiveTypeDefs = printSchema(new GraphQLSchema({ directives: [GraphQLLiveDirective] }))
+
+/** What the directive of a live operation asks for. */
+export interface LiveRequest {
+  /** `@live(throttle:)`: the least interval between two results the client wants, in ms, if it named one. */
+  readonly throttleMs: number | undefined
+}
+
+/**
+ * The `@live` request of `operation` with `variables` (`@live(if: $live)` may depend on them), or
+ * undefined when it is not a live query. A directive argument the variables leave undecidable
+ * (a wrong type) reads as "not live": execution then reports the variable's error as for any query.
+ */
+export function liveRequest(
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown> | null | undefined,
+): LiveRequest | undefined {
+  const node = getLiveDirectiveNode(operation)
+  if (!node) return undefined
+  let values: ReturnType<typeof getLiveDirectiveArgumentValues>
+  try {
+    values = getLiveDirectiveArgumentValues(node, variables ?? undefined)
+  } catch {
+    return undefined
+  }
+  if (!values.isLive) return undefined
+  const throttle = values.throttleValue
+  return { throttleMs: typeof throttle === 'number' && throttle > 0 ? throttle : undefined }
+}
