@@ -141,7 +141,36 @@ describe('live queries on one gateway', () => {
     await live.completed
     expect(live.received[0]!.errors![0]!.message).toMatch(/"connection" reads no model/)
     const overHttp = await postGraphQL(env.gateway.url, 'query @live { mizzenVersion }')
-    expect(overHttp.errors![0]!.message).toMatch(/"mizzenVersion" reads no model/)
+    expect(overHttp.errors![0]).toMatchObject({
+      message: expect.stringMatching(/"mizzenVersion" reads no model/),
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    })
+  })
+
+  it('should answer bad input once, as the plain query, and a malformed directive at validation', async () => {
+    const { client } = env.connect()
+    const tooMany = subscribeWs(client, 'query @live { users(take: 5000) { id } }')
+    await tooMany.completed
+    expect(tooMany.received).toHaveLength(1)
+    expect(tooMany.received[0]!.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' })
+    const badThrottle = subscribeWs(client, 'query @live(throttle: "soon") { users { id } }')
+    await badThrottle.completed
+    expect(badThrottle.received[0]!.errors![0]!.message).toMatch(/Int cannot represent/)
+    const onMutation = subscribeWs(client, 'mutation @live { deleteUser(id: "1") { id } }')
+    await onMutation.completed
+    expect(onMutation.received[0]!.errors![0]!.message).toMatch(/may not be used on MUTATION/)
+    expect(env.gateway.live.memberCount).toBe(0)
+  })
+
+  it('should let go of every live query and group when clients vanish without completing', async () => {
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => env.connectRaw()))
+    for (const [i, socket] of sockets.entries())
+      socket.send({ id: '1', type: 'subscribe', payload: { query: i % 2 ? USERS : 'query @live { posts { id } }' } })
+    await waitForLive(env.gateway, 10)
+    expect(env.gateway.live.groupCount).toBe(2)
+    for (const socket of sockets) socket.socket.terminate()
+    await waitForLive(env.gateway, 0)
+    expect(env.gateway.live.groupCount).toBe(0)
   })
 
   describe('over HTTP', () => {
