@@ -206,6 +206,7 @@ export async function createGateway<Client extends PrismaClientLike>(
         ? undefined
         : positiveSetting('liveThrottleMs', options.liveThrottleMs, 'ms'),
     logger,
+    metrics,
   })
   const serverContext: ServerContext = { prisma, dataModel, bus, hub, rooms, logger }
   // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over

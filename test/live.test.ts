@@ -9,6 +9,7 @@ import { notStreamableMessage } from '../src/live/plugin.ts'
 import { bearer, JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
 import { executeWs, postGraphQL, subscribeWs, type ExecutionResult } from './helpers/clients.ts'
 import { useFixture } from './helpers/fixture.ts'
+import { scrape } from './helpers/metrics.ts'
 import { settled, type TestGateway } from './helpers/gateway.ts'
 
 /** Waits until the gateway holds `count` live queries (they join their group once their context is made). */
@@ -94,12 +95,20 @@ describe('live queries on one gateway', () => {
     expect(new Set(first.map((result) => JSON.stringify(result))).size).toBe(1)
     expect(env.gateway.live.groupCount).toBe(1)
     const before = env.gateway.live.executions
+    const metricsBefore = await scrape(env.gateway.url)
+    expect(metricsBefore.get('mizzen_subscriptions{kind="live"}')).toBe(3)
     await env.backend.prisma.user.create({ data: { email: 'shared@live.test', name: 'shared' } })
     const next = await Promise.all(lives.map((live) => live.next()))
     expect(new Set(next.map((result) => JSON.stringify(result))).size).toBe(1)
     expect(env.gateway.live.executions - before).toBe(1)
+    const metricsAfter = await scrape(env.gateway.url)
+    expect(
+      metricsAfter.get('mizzen_deliveries_total{kind="live"}')! -
+        metricsBefore.get('mizzen_deliveries_total{kind="live"}')!,
+    ).toBe(3)
     for (const live of lives) live.stop()
     await waitForLive(env.gateway, 0)
+    expect((await scrape(env.gateway.url)).get('mizzen_subscriptions{kind="live"}')).toBe(0)
   })
 
   it('should coalesce a burst of writes into few executions, the last result equal to a fresh query', async () => {

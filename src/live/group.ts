@@ -31,8 +31,10 @@ export type LiveExecute = () => ExecutionResult | Promise<ExecutionResult>
 export interface GroupOwner {
   /** The group has no member left: forget it. */
   dissolved(group: LiveGroup): void
-  /** One execution started (for `LiveQueries.executions` and the metrics). */
+  /** One execution started (for `LiveQueries.executions`). */
   executed(): void
+  /** `count` results were handed to members (for `mizzen_deliveries_total{kind="live"}`). */
+  delivered(count: number): void
 }
 
 export class LiveGroup {
@@ -66,6 +68,7 @@ export class LiveGroup {
     const last = this.#last
     if (last) {
       member.deliver(last)
+      this.owner.delivered(1)
       if (last.refused) this.#end(member)
     } else if (!this.#running && !this.#timer) {
       this.#run()
@@ -133,6 +136,7 @@ export class LiveGroup {
     if (next.json !== this.#last?.json) {
       this.#last = next
       for (const member of [...this.#members]) member.deliver(next)
+      this.owner.delivered(this.#members.size)
       if (next.refused) {
         for (const member of [...this.#members]) this.#end(member)
         return

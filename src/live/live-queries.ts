@@ -20,6 +20,7 @@ import { execute, type DocumentNode, type GraphQLSchema } from 'graphql'
 import type { Bus } from '../bus/bus.ts'
 import { modelTopic, type ModelEvent } from '../events.ts'
 import type { Logger } from '../logger.ts'
+import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { DataModel } from '../models/data-model.ts'
 import { keyOf, policyViewerKey } from '../delivery/grouping.ts'
 import type { MaskError } from '../transport/frames.ts'
@@ -40,6 +41,8 @@ export interface LiveQueriesOptions {
    */
   readonly throttleMs?: number
   readonly logger?: Logger
+  /** Counts live queries (`mizzen_subscriptions{kind="live"}`) and their results. @default noopMetrics */
+  readonly metrics?: Metrics
 }
 
 /** A live query ready to run: what graphql-js `execute` takes, and what its `@live` asks for. */
@@ -68,9 +71,11 @@ export class LiveQueries {
   /** Groups by the models they read: who an event invalidates. */
   readonly #byModel = new Map<string, Set<LiveGroup>>()
   readonly #stops: (() => void)[]
+  readonly #metrics: Metrics
   readonly #owner = {
     dissolved: (group: LiveGroup) => this.#forget(group),
     executed: () => void this.#executions++,
+    delivered: (count: number) => this.#metrics.delivered('live', count),
   }
   #executions = 0
   #closed = false
@@ -79,6 +84,7 @@ export class LiveQueries {
     this.#schema = options.schema
     this.#dataModel = options.dataModel
     this.#throttleMs = options.throttleMs ?? DEFAULT_LIVE_THROTTLE_MS
+    this.#metrics = options.metrics ?? noopMetrics
     this.#viewerKey = policyViewerKey(options.schema, options.dataModel)
     // Every event of every source reaches this process's listeners: this gateway's writes, a
     // backend's extension and other gateways through Redis alike. A gap (events this process
@@ -131,9 +137,26 @@ export class LiveQueries {
         groups.add(group)
       }
     }
+    // Counted from here until it leaves, whichever way: the client, the group (refused, failed) or shutdown.
+    const metrics = this.#metrics
+    let counted = true
+    metrics.subscriptionStarted('live')
+    const uncount = () => {
+      if (!counted) return
+      counted = false
+      metrics.subscriptionEnded('live')
+    }
+    const counting: LiveMember = {
+      deliver: (result) => member.deliver(result),
+      complete: () => (uncount(), member.complete()),
+      fail: (errorsJson, error) => (uncount(), member.fail(errorsJson, error)),
+    }
     const joined = group
-    joined.join(member)
-    return () => joined.leave(member)
+    joined.join(counting)
+    return () => {
+      uncount()
+      joined.leave(counting)
+    }
   }
 
   /** Groups with at least one member. */
