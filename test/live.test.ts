@@ -3,6 +3,7 @@
  * database through writes made by the gateway and by a backend service, policies, limits, and
  * the HTTP transports. The two-gateway convergence test is live.cluster.test.ts.
  */
+import { applyLiveQueryJSONPatch } from '@n1ru4l/graphql-live-query-patch-json-patch'
 import { describe, expect, it } from 'vitest'
 import { examplePolicies } from '../examples/app/policies.ts'
 import { notStreamableMessage } from '../src/live/plugin.ts'
@@ -182,6 +183,78 @@ describe('live queries on one gateway', () => {
     expect(env.gateway.live.groupCount).toBe(0)
   })
 
+  describe('patches (@n1ru4l/graphql-live-query-patch, JSON patch)', () => {
+    it('should send revision 1 complete, then JSON patches that the n1ru4l client applies to the fresh result', async () => {
+      const { client } = env.connect()
+      const raw: Record<string, any>[] = []
+      const source = (async function* () {
+        for await (const message of client.iterate({ query: USERS, extensions: { livePatch: 'json-patch' } })) {
+          raw.push(message)
+          yield message
+        }
+      })()
+      const applied = applyLiveQueryJSONPatch(source)[Symbol.asyncIterator]()
+      expect((await applied.next()).value).toEqual(await plainUsers())
+      expect(raw[0]).toMatchObject({ revision: 1, data: expect.any(Object) })
+      const created = await env.backend.prisma.user.create({ data: { email: 'patch@live.test', name: 'patched' } })
+      expect((await applied.next()).value).toEqual(await plainUsers())
+      await env.backend.prisma.user.update({ where: { id: created.id }, data: { name: 'patched again' } })
+      expect((await applied.next()).value).toEqual(await plainUsers())
+      expect(raw.slice(1).map(({ revision, data }) => ({ revision, data }))).toEqual([
+        { revision: 2, data: undefined },
+        { revision: 3, data: undefined },
+      ])
+      const last = (await plainUsers()).data!.users.length - 1
+      expect(raw[2]!.patch).toEqual([{ op: 'replace', path: `/users/${last}/name`, value: 'patched again' }])
+      await applied.return?.()
+      await waitForLive(env.gateway, 0)
+    })
+
+    it('should give a client that asks for patches and one that does not the same group, each its own form', async () => {
+      const { client } = env.connect()
+      const patches: Record<string, unknown>[] = []
+      const stopPatched = client.subscribe(
+        { query: USERS, extensions: { livePatch: 'json-patch' } },
+        {
+          next: (message) => void patches.push(message as Record<string, unknown>),
+          error: () => {},
+          complete: () => {},
+        },
+      )
+      const plain = subscribeWs(client, USERS)
+      await plain.next()
+      await settled(() => expect(patches).toHaveLength(1))
+      expect(env.gateway.live.groupCount).toBe(1)
+      await env.backend.prisma.user.create({ data: { email: 'both@live.test', name: 'both' } })
+      const next = await plain.next()
+      await settled(() => expect(patches).toHaveLength(2))
+      expect(next.data!.users.at(-1).name).toBe('both')
+      expect(patches[1]).toEqual({
+        patch: [{ op: 'add', path: `/users/${next.data!.users.length - 1}`, value: next.data!.users.at(-1) }],
+        revision: 2,
+      })
+      stopPatched()
+      plain.stop()
+    })
+
+    it('should refuse an unknown patch format with BAD_USER_INPUT', async () => {
+      const { client } = env.connect()
+      const errors = await new Promise<unknown>((resolve) =>
+        client.subscribe(
+          { query: USERS, extensions: { livePatch: 'merge-patch' } },
+          { next: () => {}, error: resolve, complete: () => resolve(undefined) },
+        ),
+      )
+      expect(errors).toEqual([
+        expect.objectContaining({
+          message: 'extensions.livePatch must be one of "json-patch", got "merge-patch"',
+          extensions: { code: 'BAD_USER_INPUT' },
+        }),
+      ])
+      expect(env.gateway.live.memberCount).toBe(0)
+    })
+  })
+
   describe('over HTTP', () => {
     it('should stream a live query over SSE: the result, then each new one', async () => {
       const controller = new AbortController()
@@ -198,6 +271,26 @@ describe('live queries on one gateway', () => {
       await env.backend.prisma.user.create({ data: { email: 'sse@live.test', name: 'over sse' } })
       const next = await events.next()
       expect(next.data!.users.at(-1).name).toBe('over sse')
+      controller.abort()
+      await waitForLive(env.gateway, 0)
+    })
+
+    it('should stream patches over SSE to a client that asks for them', async () => {
+      const controller = new AbortController()
+      const response = await fetch(env.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: USERS, extensions: { livePatch: 'json-patch' } }),
+        signal: controller.signal,
+      })
+      const events = sseEvents(response.body!)
+      const first = (await events.next()) as Record<string, any>
+      expect(first).toEqual({ ...(await plainUsers()), revision: 1 })
+      await waitForLive(env.gateway, 1)
+      await env.backend.prisma.user.create({ data: { email: 'sse-patch@live.test', name: 'sse patch' } })
+      const patch = (await events.next()) as Record<string, any>
+      expect(patch).toMatchObject({ revision: 2, patch: [{ op: 'add', value: { name: 'sse patch' } }] })
+      expect(patch.data).toBeUndefined()
       controller.abort()
       await waitForLive(env.gateway, 0)
     })

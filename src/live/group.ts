@@ -134,6 +134,8 @@ export class LiveGroup {
     const next = new LiveResult(result, this.mask)
     // Never a result equal to the last one sent.
     if (next.json !== this.#last?.json) {
+      next.previous = this.#last
+      if (this.#last) this.#last.previous = undefined
       this.#last = next
       for (const member of [...this.#members]) member.deliver(next)
       this.owner.delivered(this.#members.size)

@@ -15,12 +15,13 @@
 import { GraphQLError, getOperationAST, type ExecutionResult } from 'graphql'
 import type { Plugin } from 'graphql-yoga'
 import { SubscriptionStream } from '../delivery/stream.ts'
-import { ErrorCode } from '../errors.ts'
+import { badInput, ErrorCode } from '../errors.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { MaskError } from '../transport/frames.ts'
 import { yogaMaskError, type Yoga } from '../transport/execution.ts'
 import { liveRequest } from './directive.ts'
 import type { LiveQueries } from './live-queries.ts'
+import { PatchingMember } from './patches.ts'
 import { liveRootFieldsRule } from './reads.ts'
 
 /** Media types Yoga streams results in. */
@@ -42,7 +43,8 @@ export function useLiveQueries(live: LiveQueries, dataModel: DataModel): Plugin 
     onExecute({ args, setExecuteFn }) {
       const operation = getOperationAST(args.document, args.operationName)
       if (operation?.operation !== 'query') return
-      const request = liveRequest(operation, args.variableValues)
+      const params = (args.contextValue as { params?: { extensions?: Record<string, unknown> } }).params
+      const request = liveRequest(operation, args.variableValues, params?.extensions)
       if (!request) return
       setExecuteFn((): ExecutionResult | AsyncIterable<ExecutionResult> => {
         const contextValue = args.contextValue as unknown as Record<string, unknown>
@@ -55,6 +57,8 @@ export function useLiveQueries(live: LiveQueries, dataModel: DataModel): Plugin 
               }),
             ],
           }
+        if (request.invalid) return { errors: [badInput(request.invalid)] }
+        const patching = request.patches ? new PatchingMember() : undefined
         const stream = new SubscriptionStream<ExecutionResult>(() => leave())
         const leave = live.join(
           {
@@ -67,7 +71,7 @@ export function useLiveQueries(live: LiveQueries, dataModel: DataModel): Plugin 
           mask!,
           {
             // The result itself (its errors unmasked): Yoga masks what it serialises.
-            deliver: (result) => stream.push(result.result),
+            deliver: (result) => stream.push(patching ? patching.object(result) : result.result),
             complete: () => stream.end(),
             fail: (_errorsJson, error) => {
               const cause = error instanceof Error ? error : new Error(String(error))

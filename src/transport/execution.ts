@@ -137,7 +137,8 @@ export class OperationRunner {
     if (errors.length) return errors
     const operation = getOperationAST(document, payload.operationName)
     if (!operation) return [new GraphQLError('Unable to identify operation')]
-    const live = operation.operation === 'query' ? liveRequest(operation, payload.variables) : undefined
+    const live =
+      operation.operation === 'query' ? liveRequest(operation, payload.variables, payload.extensions) : undefined
     return { enveloped, document, operation, payload, live }
   }
 
