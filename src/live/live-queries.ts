@@ -5,11 +5,11 @@
  *   bus (model events, any source) ─▶ touched models ─▶ groups reading them ─▶ invalidate
  *   group (throttled) ─▶ execute once ─▶ equal to the last? drop : every member's next
  *
- * Identical live queries share a group (document, variables, the viewer's policies for the
- * models the selection reads: the fast path's key, docs/architecture.md), so one execution
- * serves every client holding it. Each execution runs under the policies of the group's viewers
- * as they stand, through the same resolvers as the plain query: rows the viewer may no longer
- * read leave the result.
+ * Identical live queries share a group (document, variables, the viewer's role and policies for
+ * the models the selection reads: the fast path's key, docs/architecture.md), so one execution
+ * serves every client holding it. Each execution runs with a context built from that key alone
+ * (as subscription groups do), under the policies as they stand, through the same resolvers as
+ * the plain query: rows the viewer may no longer read leave the result.
  *
  * Invalidation is coarse on purpose: any event of a model the selection reads re-executes it,
  * and the comparison with the last result sent drops what did not change it. Events are not
@@ -22,7 +22,7 @@ import { modelTopic, type ModelEvent } from '../events.ts'
 import type { Logger } from '../logger.ts'
 import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { DataModel } from '../models/data-model.ts'
-import { keyOf, policyViewerKey } from '../delivery/grouping.ts'
+import { keyOf, policyViewer } from '../delivery/grouping.ts'
 import type { MaskError } from '../transport/frames.ts'
 import type { LiveRequest } from './directive.ts'
 import { LiveGroup, type LiveMember } from './group.ts'
@@ -66,7 +66,7 @@ export class LiveQueries {
   readonly #schema: GraphQLSchema
   readonly #dataModel: DataModel
   readonly #throttleMs: number
-  readonly #viewerKey: ReturnType<typeof policyViewerKey>
+  readonly #viewerPart: ReturnType<typeof policyViewer>
   readonly #groups = new Map<string, LiveGroup>()
   /** Groups by the models they read: who an event invalidates. */
   readonly #byModel = new Map<string, Set<LiveGroup>>()
@@ -85,7 +85,7 @@ export class LiveQueries {
     this.#dataModel = options.dataModel
     this.#throttleMs = options.throttleMs ?? DEFAULT_LIVE_THROTTLE_MS
     this.#metrics = options.metrics ?? noopMetrics
-    this.#viewerKey = policyViewerKey(options.schema, options.dataModel)
+    this.#viewerPart = policyViewer(options.schema, options.dataModel)
     // Every event of every source reaches this process's listeners: this gateway's writes, a
     // backend's extension and other gateways through Redis alike. A gap (events this process
     // missed) is healed by executing again: a live query needs the state, not the events.
@@ -116,17 +116,21 @@ export class LiveQueries {
       return () => {}
     }
     const intervalMs = Math.max(this.#throttleMs, operation.request.throttleMs ?? 0)
-    const key = this.#key(operation, intervalMs)
+    const { document, operationName, variableValues, contextValue } = operation
+    const viewer = this.#viewerPart(contextValue, document, operationName)
+    const key = this.#key(operation, viewer.key, intervalMs)
     let group = this.#groups.get(key)
     if (!group) {
-      const { document, operationName, variableValues, contextValue } = operation
       const schema = this.#schema
       const models = modelsRead(schema, this.#dataModel, document, operationName)
+      // The group's executions get a context built from its key alone (the viewer's role and
+      // policies for what the query reads), never a member's: isolation by construction.
+      const groupContext = viewer.context()
       group = new LiveGroup(
         key,
         models,
         intervalMs,
-        () => execute({ schema, document, operationName, variableValues, contextValue }),
+        () => execute({ schema, document, operationName, variableValues, contextValue: groupContext }),
         mask,
         this.#owner,
       )
@@ -189,9 +193,8 @@ export class LiveQueries {
    * policies for what the selection reads, the throttle, and the document's text (the parsed
    * object changes once it leaves Yoga's cache).
    */
-  #key(operation: LiveOperation, intervalMs: number): string {
-    const { document, operationName, variableValues, contextValue } = operation
-    const viewer = this.#viewerKey(contextValue, document, operationName)
+  #key(operation: LiveOperation, viewer: string, intervalMs: number): string {
+    const { document, operationName, variableValues } = operation
     const text = document.loc?.source.body ?? keyOf(document)
     return `${operationName ?? ''}\n${keyOf(variableValues ?? {})}\n${viewer}\n${intervalMs}\n${text}`
   }
