@@ -5,10 +5,11 @@
  * its query; no result repeats the one before it; and results of one query leave at most once
  * per throttle interval (100 ms).
  *
- * The interval is checked by counting, not gap by gap: the clients run in the gateways' process,
- * on a loaded machine, and a result read late makes the gap to the next one look short. Counted
- * from a time taken before the writes, n results need at least (n - 2) intervals, however late
- * each is read; and each group executes at most once per interval.
+ * The interval is checked gap by gap where results leave the gateway (a probe around
+ * `live.join`), and by counting where clients read them: the clients run in the gateways'
+ * process, on a loaded machine, and a result read late makes the gap to the next one look short.
+ * Counted from a time taken before the writes, n results need at least (n - 2) intervals, however
+ * late each is read; and each group executes at most once per interval.
  */
 import { describe, expect, it } from 'vitest'
 import { postGraphQL, type GraphQLResponse } from './helpers/clients.ts'
@@ -43,6 +44,24 @@ function holdLive(env: ReturnType<typeof useFixture>, gateway: TestGateway, quer
   return { gateway, query, received, stop }
 }
 
+/**
+ * Records when `gateway` hands each result to each of its live queries (the server's side: a
+ * probe around `live.join`), so that the throttle is checked on the gateway's clock.
+ */
+function probeDeliveries(gateway: TestGateway): number[][] {
+  const members: number[][] = []
+  const join = gateway.live.join.bind(gateway.live)
+  gateway.live.join = (operation, mask, member) => {
+    const times: number[] = []
+    members.push(times)
+    return join(operation, mask, {
+      ...member,
+      deliver: (result) => (times.push(performance.now()), member.deliver(result)),
+    })
+  }
+  return members
+}
+
 /** A random integer in [0, n). */
 const pick = (n: number) => Math.floor(Math.random() * n)
 
@@ -63,6 +82,7 @@ describe.skipIf(missing('redis', 'postgresql'))('live queries on two gateways (R
         `mutation { createPost(data: { title: "seed ${i}", published: true, authorId: "${(user.data as any).createUser.id}" }) { id } }`,
       )
     }
+    const probes = [a, b].map(probeDeliveries)
     const lives = [a, b].flatMap((gateway) => QUERIES.map((query) => holdLive(env, gateway, query)))
     await settled(() => {
       for (const live of lives) expect(live.received.length).toBeGreaterThan(0)
@@ -145,6 +165,12 @@ describe.skipIf(missing('redis', 'postgresql'))('live queries on two gateways (R
       const during = live.received.length - receivedBefore[i]!
       expect(during).toBeLessThanOrEqual(Math.floor((live.received.at(-1)!.at - started) / THROTTLE_MS) + 2)
     }
+    // On the gateways' clock, each live query's results leave at least 100 ms apart.
+    const sent = probes.flat()
+    expect(sent).toHaveLength(lives.length)
+    const sentGaps = sent.flatMap((times) => times.slice(1).map((at, i) => at - times[i]!))
+    console.info(`live convergence: gap between results as sent: min ${Math.round(Math.min(...sentGaps))} ms`)
+    for (const gap of sentGaps) expect(gap).toBeGreaterThanOrEqual(THROTTLE_MS)
     // At most one execution per group per 100 ms: a burst costs the throttle's pace, not one execution per write.
     expect(executions).toBeLessThanOrEqual(groups * (Math.floor(settledMs / THROTTLE_MS) + 2))
     for (const live of lives) live.stop()
