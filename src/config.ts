@@ -83,6 +83,12 @@ export interface Config {
   readonly trustProxy: TrustProxy
   /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
   readonly metrics: boolean
+  /**
+   * Least interval between two executions (so two results) of one group of live queries, in ms:
+   * a burst of writes within it costs one execution, and the last state is always sent.
+   * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
+   */
+  readonly liveThrottleMs: number | undefined
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -224,6 +230,7 @@ const env = z.object({
     })
     .default(false),
   MIZZEN_METRICS: flag.default(true),
+  MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -349,5 +356,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisPrefix: e.MIZZEN_REDIS_PREFIX,
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
+    liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
   }
 }
