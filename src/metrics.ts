@@ -21,8 +21,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Bus } from './bus/bus.ts'
 
-/** What a subscription listens to: `mEvents`, `room`, `messages`. */
-export const subscriptionKinds = ['model', 'room', 'messages'] as const
+/** What a subscription listens to: `mEvents`, `room`, `messages`, `presence`. */
+export const subscriptionKinds = ['model', 'room', 'messages', 'presence'] as const
 export type SubscriptionKind = (typeof subscriptionKinds)[number]
 
 /**

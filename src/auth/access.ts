@@ -74,6 +74,23 @@ export class Access {
     this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`, room)
   }
 
+  /**
+   * Whether this viewer may read `room`'s members and presence. Under the default rule (`'member'`)
+   * a service may, and anyone else only when `isMember` (asked only then, as it may read the
+   * cluster) says a connection of theirs is in the room. Throws FORBIDDEN otherwise.
+   */
+  async assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<void> {
+    const rule = roomPolicy(this.policies, room)?.members ?? 'member'
+    const what = `read the members of room "${room}"`
+    if (rule !== 'member') return this.#check(rule, what, room)
+    if (this.viewer.role === 'service' || (await isMember())) return
+    this.#check(() => false, `${what} (only its members and services may)`)
+  }
+
+  assertListRooms(): void {
+    this.#check(this.policies.listRooms ?? 'service', 'list the rooms')
+  }
+
   assertBroadcast(room: string): void {
     this.#check(roomPolicy(this.policies, room)?.broadcast ?? 'service', `broadcast to room "${room}"`, room)
   }

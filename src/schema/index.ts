@@ -13,6 +13,8 @@ import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
 import { modelWriteResolvers } from './model-write-resolvers.ts'
 import { modelWriteTypeDefs } from './model-write-sdl.ts'
+import { presenceResolvers } from './presence/resolvers.ts'
+import { presenceTypeDefs } from './presence/sdl.ts'
 import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
@@ -38,6 +40,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteTypeDefs(dataModel),
       modelEventTypeDefs(dataModel),
       roomTypeDefs,
+      presenceTypeDefs,
     ],
     resolvers: [
       scalars.resolvers,
@@ -46,6 +49,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteResolvers(dataModel),
       modelEventResolvers(dataModel),
       roomResolvers,
+      presenceResolvers,
     ],
   })
 }
