@@ -4,10 +4,9 @@
  * Presence; docs/auth-and-policies.md).
  */
 import type { GatewayContext } from '../../context.ts'
-import { badInput, ErrorCode, MizzenError } from '../../errors.ts'
+import { badInput, roomClientError, webSocketRequired } from '../../errors.ts'
 import type { PresenceEvent } from '../../presence/members.ts'
 import { checkName } from '../../rooms/validation.ts'
-import { toRoomClientError } from '../rooms/errors.ts'
 
 /** FORBIDDEN unless the caller may read `room`'s members (see `Access.assertReadMembers`). */
 export async function assertMayReadMembers(room: string, context: GatewayContext): Promise<void> {
@@ -15,7 +14,7 @@ export async function assertMayReadMembers(room: string, context: GatewayContext
   try {
     await access.assertReadMembers(room, () => rooms.presence.isMember(room, viewer, connectionId))
   } catch (error) {
-    throw toRoomClientError(error)
+    throw roomClientError(error)
   }
 }
 
@@ -35,7 +34,7 @@ export const presenceResolvers = {
       try {
         return await context.rooms.presence.members(room)
       } catch (error) {
-        throw toRoomClientError(error)
+        throw roomClientError(error)
       }
     },
   },
@@ -43,8 +42,7 @@ export const presenceResolvers = {
     updatePresence: async (_parent: unknown, args: { room: string; meta: unknown }, context: GatewayContext) => {
       const { connectionId, rooms } = context
       if (!connectionId)
-        throw new MizzenError(
-          ErrorCode.WebSocketRequired,
+        throw webSocketRequired(
           'updatePresence sets the meta of the calling WebSocket connection; it cannot run over HTTP',
         )
       const room = checkName(args.room, 'room')
@@ -54,7 +52,7 @@ export const presenceResolvers = {
           throw badInput(`this connection is not in room "${room}": join it (room(name:)) first`, { argument: 'room' })
         await rooms.registry.setPresenceMeta(connectionId, room, meta)
       } catch (error) {
-        throw toRoomClientError(error)
+        throw roomClientError(error)
       }
       return true
     },
@@ -67,7 +65,7 @@ export const presenceResolvers = {
         try {
           return await context.rooms.presence.subscribe(room)
         } catch (error) {
-          throw toRoomClientError(error)
+          throw roomClientError(error)
         }
       },
       resolve: (event: PresenceEvent) => event,

@@ -4,10 +4,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
-import { ErrorCode, MizzenError } from '../../errors.ts'
+import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
-import { toRoomClientError } from './errors.ts'
 import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 import { checkMeta } from '../presence/resolvers.ts'
@@ -15,8 +14,7 @@ import { checkMeta } from '../presence/resolvers.ts'
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
 function connectionOf(context: GatewayContext, field: string): string {
   if (context.connectionId) return context.connectionId
-  throw new MizzenError(
-    ErrorCode.WebSocketRequired,
+  throw webSocketRequired(
     `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`,
   )
 }
@@ -71,7 +69,7 @@ export const roomSubscriptions = {
         await subscription.cancel()
         // The meta of a join that did not happen would show at a later one.
         if (meta !== null) await registry.setPresenceMeta(connectionId, room, null).catch(() => {})
-        throw toRoomClientError(error)
+        throw roomClientError(error)
       }
       if (selection instanceof ResumedSelection) {
         // Once joined: what the room receives from now on comes live, what it received since the cursor from its history.
