@@ -1,5 +1,5 @@
 /**
- * From connections to presence members (docs/rooms.md, Presence): every connection of one user
+ * From connections to presence members (docs/architecture.md §13): every connection of one user
  * (JWT subject) in a room is one member, keyed by the user id; an anonymous or service
  * connection is a member of its own, keyed by its connection id. A member's meta is the most
  * recently set among its connections'.

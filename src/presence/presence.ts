@@ -1,5 +1,5 @@
 /**
- * Presence on one gateway instance (docs/rooms.md, Presence): who is in a room, and who came and
+ * Presence on one gateway instance (docs/architecture.md §13): who is in a room, and who came and
  * went, from the rooms registry (cluster-wide).
  *
  * How a change reaches every gateway: the registry tells the instance holding a connection that

@@ -1,5 +1,5 @@
 /**
- * The presence of one room as this gateway's watchers see it (docs/rooms.md, Presence). The
+ * The presence of one room as this gateway's watchers see it (docs/architecture.md §13). The
  * registry is the truth (cluster-wide); this reads it and turns what changed since the last read
  * into events:
  *

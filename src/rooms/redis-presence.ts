@@ -1,6 +1,6 @@
 /**
  * Presence cards in Redis: who each connection is (user id, role) and what it shows per room
- * (its meta), for the other gateway instances to read (docs/rooms.md, Presence). Membership
+ * (its meta), for the other gateway instances to read (docs/architecture.md §13). Membership
  * itself stays where it is (the `room:<name>` sets of redis-scripts.ts); a card only describes a
  * connection, and a reader only reads the cards of a room's current members, so a card can never
  * make a connection present.

@@ -68,7 +68,7 @@ export interface ConnectionIdentity {
   readonly role: Role
 }
 
-/** One connection in a room, as presence reads it (docs/rooms.md, Presence). */
+/** One connection in a room, as presence reads it (docs/architecture.md §13). */
 export interface PresenceEntry extends ConnectionIdentity {
   readonly connectionId: string
   /** What the connection announced in this room (`room(presence:)`, `updatePresence`); null when nothing. */

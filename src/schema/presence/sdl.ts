@@ -1,4 +1,4 @@
-/** The SDL of presence: who is in a room, who came and went (docs/rooms.md, Presence). */
+/** The SDL of presence: who is in a room, who came and went (docs/architecture.md §13). */
 export const presenceTypeDefs = /* GraphQL */ `
   enum PresenceKind {
     """The first event of a subscription: every member."""
