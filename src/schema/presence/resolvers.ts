@@ -1,7 +1,7 @@
 /**
  * Presence in the schema, and the rule for every read of a room's membership: its own members
- * and services may read it, unless the room's `members` policy says otherwise (docs/architecture.md §13;
- * Presence; docs/auth-and-policies.md).
+ * and services may read it, unless the room's `members` policy says otherwise (docs/architecture.md
+ * §13; docs/auth-and-policies.md).
  */
 import type { GatewayContext } from '../../context.ts'
 import { badInput, roomClientError, webSocketRequired } from '../../errors.ts'
