@@ -160,7 +160,9 @@ describeEach(backends, 'presence: $name', ({ bus, gateways }) => {
     const closedAt = Date.now()
     await alice1.close()
     const leave = await nextEvent(subscription)
+    // Between the grace and 5 s after it.
     expect(Date.now() - closedAt).toBeGreaterThanOrEqual(GRACE_MS)
+    expect(Date.now() - closedAt).toBeLessThan(GRACE_MS + 5000)
     expect(leave).toMatchObject({ kind: 'LEAVE', count: 1, members: [member('alice', 'user', 0, { cursor: 1 })] })
     const listed = await executeWs(
       watcher.client,
