@@ -19,6 +19,7 @@
  * cannot be done in bounded time.
  */
 import type { Role } from '../auth/viewer.ts'
+import { ClosedError, UnknownTargetError } from '../errors.ts'
 
 /**
  * Why a connection is in a room. A connection stays in a room while it has at least one reason:
@@ -153,7 +154,7 @@ export interface RoomRegistry {
 }
 
 /** The registry was closed (the gateway is shutting down): its connections are going. */
-export class RegistryClosedError extends Error {
+export class RegistryClosedError extends ClosedError {
   override readonly name = 'RegistryClosedError'
   constructor() {
     super('the rooms registry is closed')
@@ -161,9 +162,9 @@ export class RegistryClosedError extends Error {
 }
 
 /** No instance holds a connection with this id (it closed, or never existed). */
-export class UnknownConnectionError extends Error {
+export class UnknownConnectionError extends UnknownTargetError {
   override readonly name = 'UnknownConnectionError'
   constructor(readonly connectionId: string) {
-    super(`no connection with id "${connectionId}"`)
+    super(`no connection with id "${connectionId}"`, { connectionId })
   }
 }
