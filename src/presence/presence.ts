@@ -41,7 +41,7 @@ export interface PresenceOptions {
    * How often a watched room is read even when no change was announced, in ms: the bound on how
    * long a dead gateway's members, or a change whose notification was lost, take to show. 0
    * turns it off (one process: every change is announced).
-   * @default 2000 with a registry shared between processes, 0 with the in-memory one
+   * @default 1000 with a registry shared between processes, 0 with the in-memory one
    */
   refreshMs?: number
 }
@@ -91,7 +91,7 @@ export class Presence {
     this.leaveGraceMs = nonNegative('presence.leaveGraceMs', options.leaveGraceMs ?? 5000)
     this.batchMs = positiveSetting('presence.batchMs', options.batchMs ?? 50, 'ms')
     this.maxMetaBytes = positiveSetting('presence.maxMetaBytes', options.maxMetaBytes ?? 1024)
-    this.refreshMs = nonNegative('presence.refreshMs', options.refreshMs ?? (dependencies.shared ? 2000 : 0))
+    this.refreshMs = nonNegative('presence.refreshMs', options.refreshMs ?? (dependencies.shared ? 1000 : 0))
     this.#dependencies = dependencies
     this.#detach = [
       dependencies.registry.onPresenceChange((_connectionId, rooms) => this.#localChange(rooms)),
