@@ -12,6 +12,7 @@
  * - faults: a read that fails (Redis out of reach) changes nothing and emits nothing; the next
  *   read (the periodic `refreshMs` one at the latest) catches up, with one diff.
  */
+import { ServiceUnavailableError } from '../errors.ts'
 import type { RoomRegistry } from '../rooms/registry.ts'
 import {
   membersOf,
@@ -104,8 +105,9 @@ export class RoomPresence {
     try {
       current = membersOf(await this.#options.registry.presence(this.room))
     } catch (error) {
-      // Nothing known changed: no event. The periodic read retries.
-      this.#options.onError(error)
+      // Nothing known changed: no event. The periodic read retries. The registry reports losing
+      // Redis once; anything else is worth a line.
+      if (!(error instanceof ServiceUnavailableError)) this.#options.onError(error)
       return
     } finally {
       this.#readAt = Date.now()
