@@ -11,6 +11,7 @@ import type { HistoryOptions } from './bus/history-options.ts'
 import type { OutboxOptions } from './bus/outbox.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
+import type { PresenceOptions } from './presence/presence.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -89,6 +90,11 @@ export interface Config {
    * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
    */
   readonly liveThrottleMs: number | undefined
+  /**
+   * Presence (see `PresenceOptions`): `MIZZEN_PRESENCE_LEAVE_GRACE_MS` (default 5000),
+   * `MIZZEN_PRESENCE_BATCH_MS` (default 50), `MIZZEN_PRESENCE_META_MAX_BYTES` (default 1024).
+   */
+  readonly presence: PresenceOptions
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -231,6 +237,9 @@ const env = z.object({
     .default(false),
   MIZZEN_METRICS: flag.default(true),
   MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -357,5 +366,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
     liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
+    presence: {
+      leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,
+      batchMs: e.MIZZEN_PRESENCE_BATCH_MS,
+      maxMetaBytes: e.MIZZEN_PRESENCE_META_MAX_BYTES,
+    },
   }
 }

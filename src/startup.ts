@@ -101,7 +101,7 @@ export interface Services {
  */
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
-  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
+  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs, presence: config.presence }
   if (!config.redisUrl) {
     const bus = createMemoryBus({
       history: config.history,
