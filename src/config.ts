@@ -85,6 +85,12 @@ export interface Config {
   /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
   readonly metrics: boolean
   /**
+   * Least interval between two executions (so two results) of one group of live queries, in ms:
+   * a burst of writes within it costs one execution, and the last state is always sent.
+   * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
+   */
+  readonly liveThrottleMs: number | undefined
+  /**
    * Presence (see `PresenceOptions`): `MIZZEN_PRESENCE_LEAVE_GRACE_MS` (default 5000),
    * `MIZZEN_PRESENCE_BATCH_MS` (default 50), `MIZZEN_PRESENCE_META_MAX_BYTES` (default 1024).
    */
@@ -230,6 +236,7 @@ const env = z.object({
     })
     .default(false),
   MIZZEN_METRICS: flag.default(true),
+  MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
   MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
   MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
   MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
@@ -358,6 +365,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisPrefix: e.MIZZEN_REDIS_PREFIX,
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
+    liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
     presence: {
       leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,
       batchMs: e.MIZZEN_PRESENCE_BATCH_MS,

@@ -41,6 +41,7 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    liveThrottleMs: config.liveThrottleMs,
   } satisfies Partial<GatewayOptions>
 }
 

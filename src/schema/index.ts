@@ -7,6 +7,7 @@ import { createSchema } from 'graphql-yoga'
 import type { GatewayContext } from '../context.ts'
 import { linkDataModel, type DataModel } from '../models/data-model.ts'
 import type { DataModelMeta } from '../models/meta.ts'
+import { liveDirectiveTypeDefs } from '../live/directive.ts'
 import { modelEventResolvers } from './model-events-resolvers.ts'
 import { modelEventTypeDefs } from './model-events-sdl.ts'
 import { modelResolvers } from './model-resolvers.ts'
@@ -40,6 +41,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteTypeDefs(dataModel),
       modelEventTypeDefs(dataModel),
       roomTypeDefs,
+      liveDirectiveTypeDefs,
       presenceTypeDefs,
     ],
     resolvers: [

@@ -331,8 +331,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     )
     if (Array.isArray(prepared))
       return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
-    const { operation: definition } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
-    const subscription = definition.operation === 'subscription'
+    const { operation: definition, live } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
+    // A live query streams results as a subscription does, and counts as one.
+    const subscription = definition.operation === 'subscription' || live !== undefined
     // A slot is free as soon as the client completes its subscription, while it winds down.
     if (subscription && this.#activeSubscriptions >= limits.maxSubscriptionsPerConnection) {
       const refused = rateLimited(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`)

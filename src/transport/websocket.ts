@@ -12,6 +12,7 @@ import { handleProtocols } from 'graphql-ws'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
+import type { LiveQueries } from '../live/live-queries.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
@@ -44,6 +45,8 @@ export interface WebSocketTransportOptions {
   hub: DeliveryHub
   /** The policy-relevant part of a viewer for an operation, and the context of its group (see `ViewerPartOf`). */
   viewerPart: ViewerPartOf
+  /** Where `query @live` operations are grouped and kept live. @default none: `@live` is answered once */
+  live?: LiveQueries
   authenticator: Authenticator
   limits: Limits
   /** Allowed `Origin` values for upgrades; empty allows any. */
@@ -77,7 +80,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const connections = new Set<GraphQLWsConnection>()
   const connectionServer = {
     connections,
-    runner: new OperationRunner(yoga, options.hub, mask, options.viewerPart),
+    runner: new OperationRunner(yoga, options.hub, mask, options.viewerPart, options.live),
     authenticator: options.authenticator,
     limits,
     logger,

@@ -983,6 +983,13 @@ export type ResolversParentTypes = {
   UserWhereInput: UserWhereInput;
 };
 
+export type LiveDirectiveArgs = {
+  if?: Maybe<Scalars['Boolean']['input']>;
+  throttle?: Maybe<Scalars['Int']['input']>;
+};
+
+export type LiveDirectiveResolver<Result, Parent, ContextType = GatewayContext, Args = LiveDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type BroadcastResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BroadcastResult'] = ResolversParentTypes['BroadcastResult']> = {
   complete?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1195,3 +1202,6 @@ export type Resolvers<ContextType = GatewayContext> = {
   UserPrevious?: UserPreviousResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GatewayContext> = {
+  live?: LiveDirectiveResolver<any, any, ContextType>;
+};
