@@ -6,7 +6,8 @@
  * heartbeat and sweep (redis-liveness.ts).
  */
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { openRedis } from '../redis/connection.ts'
 import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
@@ -70,11 +71,11 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
   const instanceId = options.instanceId ?? randomUUID()
   const onError = options.onError ?? (() => {})
-  const connect = () =>
-    new Redis(options.url, {
-      lazyConnect: true,
-      // Fail at once while disconnected rather than queue: the mirror rewrites what was missed.
-      enableOfflineQueue: false,
+  // Through the shared Redis layer's opener (src/redis/connection.ts): lazy, and failing at once
+  // while disconnected rather than queueing (the mirror rewrites what was missed). One Redis:
+  // the registry's scripts span rooms, connections and instances (see redis-scripts.ts).
+  const connect = (): Redis =>
+    openRedis({ url: options.url }, 'commands', {
       maxRetriesPerRequest: 1,
       // Reconnect soon after Redis is back (ioredis waits up to 2 s by default).
       retryStrategy: (attempt) => Math.min(attempt * 50, 500),
