@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { openRedis } from '../redis/connection.ts'
+import { RedisLink } from '../redis/link.ts'
 import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
@@ -126,10 +127,19 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     })
     await store.heartbeat(instanceId, heartbeatTtlMs)
     // Any break in the connection that carries the writes may have lost some, or Redis may have
-    // restarted empty: rewrite once it is back.
-    commands.on('close', () => mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis'))
+    // restarted empty: rewrite once it is back, whichever data it holds. The lost/back signal is
+    // the shared Redis layer's (src/redis/link.ts); the registry's own liveness beats below.
+    const link = await RedisLink.open({
+      connection: commands,
+      name: 'rooms registry',
+      timeoutMs: redisTimeoutMs,
+      onError,
+    })
+    link.follow((signal) => {
+      if (signal.kind === 'lost') mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis')
+      else mirror.reconnected()
+    })
     reportError = (error) => mirror.broke(error, 'rooms registry lost Redis')
-    commands.on('ready', () => mirror.reconnected())
     registry.attach(channel, startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs }))
     return registry
   } catch (error) {
