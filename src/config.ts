@@ -11,6 +11,7 @@ import type { HistoryOptions } from './bus/history-options.ts'
 import type { OutboxOptions } from './bus/outbox.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
+import type { PresenceOptions } from './presence/presence.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -83,6 +84,17 @@ export interface Config {
   readonly trustProxy: TrustProxy
   /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
   readonly metrics: boolean
+  /**
+   * Least interval between two executions (so two results) of one group of live queries, in ms:
+   * a burst of writes within it costs one execution, and the last state is always sent.
+   * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
+   */
+  readonly liveThrottleMs: number | undefined
+  /**
+   * Presence (see `PresenceOptions`): `MIZZEN_PRESENCE_LEAVE_GRACE_MS` (default 5000),
+   * `MIZZEN_PRESENCE_BATCH_MS` (default 50), `MIZZEN_PRESENCE_META_MAX_BYTES` (default 1024).
+   */
+  readonly presence: PresenceOptions
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -224,6 +236,10 @@ const env = z.object({
     })
     .default(false),
   MIZZEN_METRICS: flag.default(true),
+  MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -349,5 +365,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisPrefix: e.MIZZEN_REDIS_PREFIX,
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
+    liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
+    presence: {
+      leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,
+      batchMs: e.MIZZEN_PRESENCE_BATCH_MS,
+      maxMetaBytes: e.MIZZEN_PRESENCE_META_MAX_BYTES,
+    },
   }
 }

@@ -41,6 +41,7 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    liveThrottleMs: config.liveThrottleMs,
   } satisfies Partial<GatewayOptions>
 }
 
@@ -100,7 +101,7 @@ export interface Services {
  */
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
-  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
+  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs, presence: config.presence }
   if (!config.redisUrl) {
     const bus = createMemoryBus({
       history: config.history,
