@@ -130,7 +130,8 @@ describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway proc
       redis.disconnect()
       if (channels.length) withChannels.push(port)
     }
-    expect(logs.sort()).toEqual([`${prefix}{model:User}`, `${prefix}{rooms:message}`])
+    // (Other topics may have published too: presence changes on join.)
+    expect(logs).toEqual(expect.arrayContaining([`${prefix}{model:User}`, `${prefix}{rooms:message}`]))
     expect(withChannels.length).toBeGreaterThanOrEqual(2)
   })
 
