@@ -11,6 +11,7 @@ import type { HistoryOptions } from './bus/history-options.ts'
 import type { OutboxOptions } from './bus/outbox.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
+import type { PresenceOptions } from './presence/presence.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -23,6 +24,12 @@ export interface Config {
   readonly databaseUrl: string
   /** Redis for running several gateways as one; unset means the in-memory bus. `REDIS_URL`. */
   readonly redisUrl: string | undefined
+  /**
+   * Seed nodes (`host:port`) of a Redis Cluster that carries the bus (events, room messages,
+   * histories) instead of `REDIS_URL`, over sharded pub/sub; the rooms registry stays on the one
+   * Redis of `REDIS_URL`, which must be set too. `MIZZEN_REDIS_CLUSTER`.
+   */
+  readonly redisCluster: readonly string[] | undefined
   /** pino level. `LOG_LEVEL`. @default "info" */
   readonly logLevel: (typeof logLevels)[number]
   /** `NODE_ENV`: production masks unexpected errors and disables GraphiQL. @default "development" */
@@ -83,6 +90,11 @@ export interface Config {
    * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
    */
   readonly liveThrottleMs: number | undefined
+  /**
+   * Presence (see `PresenceOptions`): `MIZZEN_PRESENCE_LEAVE_GRACE_MS` (default 5000),
+   * `MIZZEN_PRESENCE_BATCH_MS` (default 50), `MIZZEN_PRESENCE_META_MAX_BYTES` (default 1024).
+   */
+  readonly presence: PresenceOptions
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -161,6 +173,14 @@ const env = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'expected redis://… or rediss://…')
     .optional(),
+  MIZZEN_REDIS_CLUSTER: list
+    .refine(
+      (nodes) =>
+        nodes.length > 0 &&
+        nodes.every((node) => /^[^\s:,]+:\d{1,5}$/.test(node) && Number(node.split(':').pop()) <= 65_535),
+      'expected seed nodes as host:port,host:port,…',
+    )
+    .optional(),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   MIZZEN_API_KEYS: list.optional(),
@@ -199,6 +219,7 @@ const env = z.object({
     .string()
     .max(128, 'must be at most 128 characters')
     .regex(/^[\x21-\x7e]*$/, 'must be printable ASCII with no spaces (it starts Redis key and channel names)')
+    .regex(/^[^{}]*$/, 'must not contain { or } (they would move Redis Cluster hash tags)')
     .default('mizzen:'),
   MIZZEN_TRUST_PROXY: z
     .string()
@@ -216,6 +237,9 @@ const env = z.object({
     .default(false),
   MIZZEN_METRICS: flag.default(true),
   MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -298,6 +322,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     (name) => e[name] !== undefined,
   )
   if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
+  if (e.MIZZEN_REDIS_CLUSTER && !e.REDIS_URL)
+    throw new ConfigError(
+      'MIZZEN_REDIS_CLUSTER',
+      'set REDIS_URL too: the cluster carries the bus, the rooms registry needs one Redis (its scripts span rooms)',
+    )
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) =>
       e[variable] === undefined ? [] : [[limit, e[variable]]],
@@ -313,6 +342,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.MIZZEN_REDIS_CLUSTER,
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
     auth: {
@@ -336,5 +366,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
     liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
+    presence: {
+      leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,
+      batchMs: e.MIZZEN_PRESENCE_BATCH_MS,
+      maxMetaBytes: e.MIZZEN_PRESENCE_META_MAX_BYTES,
+    },
   }
 }

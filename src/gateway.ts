@@ -279,7 +279,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     isProduction: nodeEnv === 'production',
     metrics,
     trustProxy: options.trustProxy,
-    onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),
+    onConnectionOpen: (connectionId, viewer) => rooms.connectionOpened(connectionId, viewer),
     onConnectionClose: (connectionId) => rooms.connectionClosed(connectionId),
   })
 

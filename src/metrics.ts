@@ -29,8 +29,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ResyncRequiredError, resyncReasons, type Bus, type BusStats, type ResyncReason } from './bus/bus.ts'
 
-/** What a subscription listens to: `mEvents`, `room`, `messages`; or a live query (`query @live`). */
-export const subscriptionKinds = ['model', 'room', 'messages', 'live'] as const
+/** What a subscription listens to: `mEvents`, `room`, `messages`, `presence`; or a live query (`query @live`). */
+export const subscriptionKinds = ['model', 'room', 'messages', 'presence', 'live'] as const
 export type SubscriptionKind = (typeof subscriptionKinds)[number]
 
 /**

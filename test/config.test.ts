@@ -33,11 +33,25 @@ describe('configuration', () => {
       trustProxy: false,
       metrics: true,
       liveThrottleMs: undefined,
+      presence: { leaveGraceMs: undefined, batchMs: undefined, maxMetaBytes: undefined },
     })
   })
 
   it('should read the live queries’ throttle', () => {
     expect(loadConfig({ MIZZEN_LIVE_THROTTLE_MS: '250' }).liveThrottleMs).toBe(250)
+  })
+
+  it('should read the presence settings, and refuse bad ones naming them', () => {
+    expect(
+      loadConfig({
+        MIZZEN_PRESENCE_LEAVE_GRACE_MS: '0',
+        MIZZEN_PRESENCE_BATCH_MS: '20',
+        MIZZEN_PRESENCE_META_MAX_BYTES: '256',
+      }).presence,
+    ).toEqual({ leaveGraceMs: 0, batchMs: 20, maxMetaBytes: 256 })
+    expect(() => loadConfig({ MIZZEN_PRESENCE_LEAVE_GRACE_MS: '-1' })).toThrow(/^MIZZEN_PRESENCE_LEAVE_GRACE_MS: /)
+    expect(() => loadConfig({ MIZZEN_PRESENCE_BATCH_MS: '0' })).toThrow(/^MIZZEN_PRESENCE_BATCH_MS: /)
+    expect(() => loadConfig({ MIZZEN_PRESENCE_META_MAX_BYTES: 'big' })).toThrow(/^MIZZEN_PRESENCE_META_MAX_BYTES: /)
   })
 
   it('should read the Redis prefix, the metrics switch and the trusted proxies', () => {
@@ -118,6 +132,11 @@ describe('configuration', () => {
     })
   })
 
+  it('should take Redis Cluster seed nodes beside REDIS_URL', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://cache:6379', MIZZEN_REDIS_CLUSTER: 'node-a:7000, 10.0.0.2:7001' })
+    expect(config.redisCluster).toEqual(['node-a:7000', '10.0.0.2:7001'])
+  })
+
   it('should treat empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(4000)
   })
@@ -153,6 +172,9 @@ describe('configuration', () => {
     [{ MIZZEN_LIVE_THROTTLE_MS: '0' }, 'MIZZEN_LIVE_THROTTLE_MS', /0/],
     [{ MIZZEN_LIVE_THROTTLE_MS: 'fast' }, 'MIZZEN_LIVE_THROTTLE_MS', /fast/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
+    [{ MIZZEN_REDIS_PREFIX: 'app{1}:' }, 'MIZZEN_REDIS_PREFIX', /must not contain \{ or \}/],
+    [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],
+    [{ MIZZEN_REDIS_CLUSTER: 'node-a:7000' }, 'MIZZEN_REDIS_CLUSTER', /set REDIS_URL too/],
     [
       { MIZZEN_TRUST_PROXY: '10.0.0.0/33' },
       'MIZZEN_TRUST_PROXY',

@@ -14,6 +14,8 @@ import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
 import { modelWriteResolvers } from './model-write-resolvers.ts'
 import { modelWriteTypeDefs } from './model-write-sdl.ts'
+import { presenceResolvers } from './presence/resolvers.ts'
+import { presenceTypeDefs } from './presence/sdl.ts'
 import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
@@ -40,6 +42,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelEventTypeDefs(dataModel),
       roomTypeDefs,
       liveDirectiveTypeDefs,
+      presenceTypeDefs,
     ],
     resolvers: [
       scalars.resolvers,
@@ -48,6 +51,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteResolvers(dataModel),
       modelEventResolvers(dataModel),
       roomResolvers,
+      presenceResolvers,
     ],
   })
 }

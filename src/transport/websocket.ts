@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
+import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
 import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
@@ -61,7 +62,7 @@ export interface WebSocketTransportOptions {
    * Called when a connection is acknowledged, before `connection_ack` is sent: once it resolves
    * the connection exists for the rest of the gateway. If it rejects, the socket is closed 4500.
    */
-  onConnectionOpen?: (connectionId: string) => Promise<void> | void
+  onConnectionOpen?: (connectionId: string, viewer: Viewer) => Promise<void> | void
   /**
    * Called once when an acknowledged connection closes, after its subscriptions were returned
    * and after `onConnectionOpen` settled (even if the socket closed while it ran).
