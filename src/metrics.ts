@@ -307,7 +307,9 @@ export function countingBus(bus: Bus, metrics: Metrics): Bus {
   }
   return {
     async publish(topic, payload, options) {
-      metrics.published()
+      // Model events and room messages are what clients receive; `presence:changed` is the
+      // gateways' own notice to read presence again (docs/architecture.md §13), not an event.
+      if (topic !== 'presence:changed') metrics.published()
       let outcome
       try {
         outcome = await bus.publish(topic, payload, options)
