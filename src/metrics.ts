@@ -14,6 +14,8 @@
  *   mizzen_deliveries_dropped_total{reason} counter  deliveries that will never happen, by reason
  *   mizzen_bus_errors_total                 counter  bus failures (publish, connection, listener)
  *   mizzen_delivery_latency_seconds         histogram from an event's publication to its fan-out on this gateway
+ *   mizzen_capture_lag_bytes                gauge    change capture: WAL the replication slot has not confirmed (docs/capture.md)
+ *   mizzen_capture_events_total             counter  change capture: events this gateway published from the log
  *
  * plus prom-client's Node defaults (process CPU, memory, event loop lag, GC, handles), once per
  * process.
@@ -56,10 +58,20 @@ export interface Metrics {
   deliveryLatency(publishedAtMs: number): void
   /** Where `mizzen_connections` is read from at scrape time (the WebSocket server's count). */
   countConnectionsWith(read: () => number): void
+  /** Where the change capture metrics are read from at scrape time (capture mode only). */
+  countCaptureWith(read: () => Promise<CaptureReading>): void
   /** The Prometheus text exposition of every metric (Node defaults first). */
   render(): Promise<string>
   /** The Content-Type of `render()`'s text. */
   readonly contentType: string
+}
+
+/** What change capture reports at each scrape. */
+export interface CaptureReading {
+  /** WAL written since the slot's confirmed position, in bytes; undefined while unknown. */
+  readonly lagBytes: number | undefined
+  /** Events published from the log by this gateway. */
+  readonly events: number
 }
 
 /** Takes every call and does nothing (`MIZZEN_METRICS=false`). */
@@ -73,6 +85,7 @@ export const noopMetrics: Metrics = {
   busError() {},
   deliveryLatency() {},
   countConnectionsWith() {},
+  countCaptureWith() {},
   render: async () => '',
   contentType: 'text/plain; version=0.0.4; charset=utf-8',
 }
@@ -101,6 +114,7 @@ class GatewayMetrics implements Metrics {
   #published = 0
   #busErrors = 0
   #connections: () => number = () => 0
+  #capture: (() => Promise<CaptureReading>) | undefined
   readonly #latency: Histogram
 
   constructor() {
@@ -166,6 +180,28 @@ class GatewayMetrics implements Metrics {
         this.inc(self.#busErrors)
       },
     })
+    // Registered only in capture mode, at the first countCaptureWith.
+    this.#registerCapture = () => {
+      new Gauge({
+        name: 'mizzen_capture_lag_bytes',
+        help: 'Change capture: WAL written since the position the replication slot confirmed, in bytes.',
+        registers,
+        async collect() {
+          const reading = await self.#capture?.()
+          if (reading?.lagBytes !== undefined) this.set(reading.lagBytes)
+        },
+      })
+      new Counter({
+        name: 'mizzen_capture_events_total',
+        help: 'Change capture: model events this gateway published from the log.',
+        registers,
+        async collect() {
+          const reading = await self.#capture?.()
+          this.reset()
+          this.inc(reading?.events ?? 0)
+        },
+      })
+    }
     this.#latency = new Histogram({
       name: 'mizzen_delivery_latency_seconds',
       help: 'Time from an event’s publication (its `at`) to the end of its fan-out on this gateway.',
@@ -209,6 +245,13 @@ class GatewayMetrics implements Metrics {
     this.#connections = read
   }
 
+  readonly #registerCapture: () => void
+
+  countCaptureWith(read: () => Promise<CaptureReading>): void {
+    if (!this.#capture) this.#registerCapture()
+    this.#capture = read
+  }
+
   async render(): Promise<string> {
     return `${await processMetrics().metrics()}\n${await this.#registry.metrics()}`
   }
@@ -247,6 +290,7 @@ export function countPublishes(bus: Bus, metrics: Metrics): Bus {
     },
     subscribe: (topic, listener, options) => bus.subscribe(topic, listener, options),
     resume: (topic, cursor, key) => bus.resume(topic, cursor, key),
+    ...(bus.latest ? { latest: (topic) => bus.latest!(topic) } : {}),
     ping: () => bus.ping(),
     close: () => bus.close(),
   }

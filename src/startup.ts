@@ -41,6 +41,15 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    capture:
+      config.capture === 'database'
+        ? {
+            mode: 'database' as const,
+            url: config.databaseUrl,
+            name: config.captureName,
+            replicaIdentityFull: config.captureReplicaIdentityFull,
+          }
+        : ('extension' as const),
   } satisfies Partial<GatewayOptions>
 }
 
