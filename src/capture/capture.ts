@@ -110,6 +110,8 @@ export class ChangeCapture {
   #pendingAcks = 0
   /** A publish answered `queued` (Redis away) and nothing confirmed it taken since. */
   #queuedSince = false
+  /** Events read again after a takeover or a reconnection that the bus had already: not published twice. */
+  #skipped = 0
 
   constructor(deps: CaptureDependencies, options: CaptureOptions) {
     this.#deps = deps
@@ -405,18 +407,29 @@ export class ChangeCapture {
     const published = this.#published
     const outcomes: Promise<PublishOutcome>[] = []
     // A transaction wholly before the last published position was published already.
-    if (!published || transaction.commitLsn >= published.commit) {
+    if (published && transaction.commitLsn < published.commit) this.#skipped += transaction.changes.length
+    else {
       const events = await transactionEvents(transaction.changes, (model, ids) => this.#loadNodes(model, ids))
       const at = transaction.commitTime.toISOString()
       events.forEach((event, index) => {
         const position: LogPosition = { commit: transaction.commitLsn, index }
-        if (this.#published && comparePositions(position, this.#published) <= 0) return
+        if (this.#published && comparePositions(position, this.#published) <= 0) {
+          this.#skipped++
+          return
+        }
         this.#published = position
         this.events++
         outcomes.push(
           this.#deps.bus.publish(modelTopic(event.model), { ...event, at, logPosition: formatPosition(position) }),
         )
       })
+      if (outcomes.length && this.#skipped) {
+        this.#deps.logger.info(
+          { skipped: this.#skipped },
+          'change capture: changes read again that the bus already had were not published twice',
+        )
+        this.#skipped = 0
+      }
     }
     this.#pendingAcks++
     this.#acks = this.#acks.then(async () => {
