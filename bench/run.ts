@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: fan-out at transport speed, side by side in one run (issue 8).
+ * `npm run bench`: fan-out at transport speed, side by side in one run (docs/performance.md).
  *
  * For each scenario (`room`, `userEvents` with ids, `postEvents` with a where filter under two
  * users' row policies) and each server (raw `ws`, Socket.IO 4 for `room`, plain graphql-yoga +

@@ -232,6 +232,57 @@ const env = z.object({
   ...clusterEnv,
 })
 
+/**
+ * Every environment variable the configuration reads, from the schema's own declarations: what
+ * docs/configuration.md lists (test/configuration-doc.test.ts) and what an unknown `MIZZEN_*`
+ * variable is compared with (`unknownVariables`).
+ */
+export const knownVariables: readonly string[] = Object.keys(env.shape)
+
+/** An environment variable that looks like a setting (`MIZZEN_*`) but is none, and the known one nearest to it. */
+export interface UnknownVariable {
+  readonly name: string
+  readonly closest: string
+}
+
+const SETTING_PREFIX = 'MIZZEN_'
+
+/**
+ * The `MIZZEN_*` variables of `source` that no setting reads (a typo is otherwise silent: the
+ * setting keeps its default), each with the known variable closest to it by edit distance.
+ * Compared without the `MIZZEN_` prefix, so that `MIZZEN_PORT` points at `PORT`.
+ */
+export function unknownVariables(source: Record<string, string | undefined> = process.env): UnknownVariable[] {
+  const known = new Set(knownVariables)
+  const bare = (name: string) => (name.startsWith(SETTING_PREFIX) ? name.slice(SETTING_PREFIX.length) : name)
+  return Object.keys(source)
+    .filter((name) => name.startsWith(SETTING_PREFIX) && !known.has(name))
+    .sort()
+    .map((name) => {
+      let closest = knownVariables[0]!
+      let best = Number.POSITIVE_INFINITY
+      for (const candidate of knownVariables) {
+        const distance = editDistance(bare(name), bare(candidate))
+        if (distance < best) [closest, best] = [candidate, distance]
+      }
+      return { name, closest }
+    })
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution)
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
 /** Settings whose values are secrets: an error names them but never prints their value. */
 const secretSettings = new Set(['MIZZEN_API_KEYS', 'MIZZEN_JWT_SECRET'])
 

@@ -12,7 +12,7 @@ import type { ServerContext } from './context.ts'
 import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
 import { DeliveryHub } from './delivery/hub.ts'
-import { policyViewerKey } from './delivery/grouping.ts'
+import { policyViewer } from './delivery/grouping.ts'
 import { bridgeModelEvents } from './delivery/model-events.ts'
 import type { TrustProxy } from './http/client-address.ts'
 import { createGraphiQLPage } from './http/graphiql.ts'
@@ -20,27 +20,25 @@ import type { RequestHandler } from './http/handler.ts'
 import { createMetricsHandler } from './http/metrics.ts'
 import { createDemoPage, demoConfig } from './demo/index.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { countPublishes, createMetrics, type Metrics } from './metrics.ts'
+import { countingBus, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
 import { startCapture, type CaptureOptions, type ChangeCapture } from './capture/capture.ts'
 import { CAPTURE_SETTING, CaptureRefusedError } from './capture/setup.ts'
-import { resyncErrorsJson } from './delivery/resume.ts'
 import { activeProvider, type PrismaClientLike } from './prisma/client.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
 import { graphiqlDefaultQuery } from './schema/graphiql-query.ts'
 import { buildSchema } from './schema/index.ts'
-import { Access } from './auth/access.ts'
+import { ViewerAccess } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
 import { checkPolicyModels, type Policies } from './auth/policies.ts'
 import type { Viewer } from './auth/viewer.ts'
-import { ConfigError } from './errors.ts'
+import { clientErrorsJson, ConfigError, maskInfrastructureErrors, resyncRequired } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
 import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
 import { databaseCheck } from './transport/readiness.ts'
-import { maskInfrastructureErrors } from './unavailable.ts'
 import { attachWebSocket } from './transport/websocket.ts'
 
 export const GRAPHQL_PATH = '/graphql'
@@ -177,7 +175,8 @@ export async function createGateway<Client extends PrismaClientLike>(
     logger.error({ err, topic }, 'bus listener failed')
   }
   const ownBus = options.bus ?? createMemoryBus({ onListenerError })
-  const bus = countPublishes(ownBus, metrics)
+  const bus = countingBus(ownBus, metrics)
+  metrics.countBusWith(() => ownBus.stats?.())
   const hub = new DeliveryHub({
     metrics,
     onSelectorError: (err, topic) => logger.error({ err, topic }, 'subscription filter failed; subscription ended'),
@@ -209,7 +208,7 @@ export async function createGateway<Client extends PrismaClientLike>(
           bus,
           dataModel,
           logger,
-          onGap: (reason) => hub.fail((topic) => topic.startsWith('model:'), resyncErrorsJson(reason)),
+          onGap: (reason) => hub.fail((topic) => topic.startsWith('model:'), clientErrorsJson(resyncRequired(reason))),
         },
         captureSettings,
       )
@@ -258,7 +257,12 @@ export async function createGateway<Client extends PrismaClientLike>(
       const viewer =
         (initial.viewer as Viewer | undefined) ??
         (await authenticateRequest(authenticator, initial.request as Request | undefined))
-      return { ...serverContext, connectionId: initial.connectionId, viewer, access: new Access(viewer, policies) }
+      return {
+        ...serverContext,
+        connectionId: initial.connectionId,
+        viewer,
+        access: new ViewerAccess(viewer, policies),
+      }
     },
   })
 
@@ -282,7 +286,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     path: GRAPHQL_PATH,
     yoga,
     hub,
-    viewerKey: policyViewerKey(schema, dataModel),
+    viewerPart: policyViewer(schema, dataModel),
     authenticator,
     limits,
     allowedOrigins,

@@ -1,6 +1,6 @@
 /** mizzen's library API. */
 export { createGateway, GRAPHQL_PATH, type Gateway, type GatewayOptions } from './gateway.ts'
-export { loadConfig, type Config } from './config.ts'
+export { knownVariables, loadConfig, unknownVariables, type Config, type UnknownVariable } from './config.ts'
 export { defineConfig, type MizzenConfig } from './cli/config-file.ts'
 export {
   applyMigrations,
@@ -11,7 +11,7 @@ export {
 export { createAdapterFactory } from './db/adapter.ts'
 export { ConfigError, ErrorCode, MizzenError } from './errors.ts'
 export { realtime, type RealtimeOptions } from './prisma/extension.ts'
-export type { Bus, TopicMap } from './bus/bus.ts'
+export type { Bus, BusStats, TopicMap } from './bus/bus.ts'
 export { createMemoryBus } from './bus/memory.ts'
 export { createRedisBus, type RedisBusOptions } from './bus/redis.ts'
 export { modelVerbs, modelTopic, type ModelEvent, type ModelVerb } from './events.ts'

@@ -1,5 +1,5 @@
 /**
- * The gateway's metrics (design §10), for `GET /metrics` in Prometheus text (prom-client).
+ * The gateway's metrics (docs/operations.md, Metrics), for `GET /metrics` in Prometheus text (prom-client).
  *
  * Cost on the hot path: the counters the fan-out touches (`delivered`, `dropped`, `published`,
  * `busError`) are plain numbers in this object, added to in place and handed to prom-client
@@ -16,12 +16,20 @@
  *   mizzen_delivery_latency_seconds         histogram from an event's publication to its fan-out on this gateway
  *   mizzen_capture_lag_bytes                gauge    change capture: WAL the replication slot has not confirmed (docs/capture.md)
  *   mizzen_capture_events_total             counter  change capture: events this gateway published from the log
+ *   mizzen_bus_outbox_messages              gauge    messages waiting in the bus's outbox for Redis
+ *   mizzen_bus_outbox_bytes                 gauge    bytes of their payloads
+ *   mizzen_bus_gaps_total                   counter  topics whose missed messages could no longer be delivered here
+ *   mizzen_bus_replayed_total               counter  messages sent again to a Redis that came back without its data
+ *   mizzen_resyncs_total{reason}            counter  cursors refused with RESYNC_REQUIRED, by reason
+ *
+ * The bus series are read from the bus's own counters (`Bus.stats`, docs/architecture.md §9) at
+ * scrape time; a bus without them (the memory bus) reads 0.
  *
  * plus prom-client's Node defaults (process CPU, memory, event loop lag, GC, handles), once per
  * process.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Bus } from './bus/bus.ts'
+import { ResyncRequiredError, resyncReasons, type Bus, type BusStats, type ResyncReason } from './bus/bus.ts'
 
 /** What a subscription listens to: `mEvents`, `room`, `messages`. */
 export const subscriptionKinds = ['model', 'room', 'messages'] as const
@@ -60,6 +68,10 @@ export interface Metrics {
   countConnectionsWith(read: () => number): void
   /** Where the change capture metrics are read from at scrape time (capture mode only). */
   countCaptureWith(read: () => Promise<CaptureReading>): void
+  /** Where the `mizzen_bus_*` series are read from at scrape time (the bus's `stats`; undefined reads 0). */
+  countBusWith(read: () => BusStats | undefined): void
+  /** A subscription's cursor was refused with RESYNC_REQUIRED, for `reason`. */
+  resyncRequired(reason: ResyncReason): void
   /** The Prometheus text exposition of every metric (Node defaults first). */
   render(): Promise<string>
   /** The Content-Type of `render()`'s text. */
@@ -86,6 +98,8 @@ export const noopMetrics: Metrics = {
   deliveryLatency() {},
   countConnectionsWith() {},
   countCaptureWith() {},
+  countBusWith() {},
+  resyncRequired() {},
   render: async () => '',
   contentType: 'text/plain; version=0.0.4; charset=utf-8',
 }
@@ -113,8 +127,10 @@ class GatewayMetrics implements Metrics {
   readonly #drops = zeroes(dropReasons)
   #published = 0
   #busErrors = 0
+  readonly #resyncs = zeroes(resyncReasons)
   #connections: () => number = () => 0
   #capture: (() => Promise<CaptureReading>) | undefined
+  #busStats: () => BusStats | undefined = () => undefined
   readonly #latency: Histogram
 
   constructor() {
@@ -202,6 +218,52 @@ class GatewayMetrics implements Metrics {
         },
       })
     }
+    const bus = () => self.#busStats() ?? { queued: 0, queuedBytes: 0, gaps: 0, replayed: 0 }
+    new Gauge({
+      name: 'mizzen_bus_outbox_messages',
+      help: 'Messages waiting in the bus’s outbox for Redis (0 with the memory bus).',
+      registers,
+      collect() {
+        this.set(bus().queued)
+      },
+    })
+    new Gauge({
+      name: 'mizzen_bus_outbox_bytes',
+      help: 'Bytes of the payloads waiting in the bus’s outbox.',
+      registers,
+      collect() {
+        this.set(bus().queuedBytes)
+      },
+    })
+    new Counter({
+      name: 'mizzen_bus_gaps_total',
+      help: 'Times this gateway missed messages of a topic it could no longer deliver: the topic’s subscriptions here ended with RESYNC_REQUIRED.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(bus().gaps)
+      },
+    })
+    new Counter({
+      name: 'mizzen_bus_replayed_total',
+      help: 'Messages this gateway sent again to a Redis that came back without its data.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(bus().replayed)
+      },
+    })
+    const resyncs = this.#resyncs
+    new Counter({
+      name: 'mizzen_resyncs_total',
+      help: 'Cursors (after:) refused with RESYNC_REQUIRED, by reason (malformed, other-history, other-epoch, trimmed).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset()
+        for (const reason of resyncReasons) this.inc({ reason }, resyncs[reason])
+      },
+    })
     this.#latency = new Histogram({
       name: 'mizzen_delivery_latency_seconds',
       help: 'Time from an event’s publication (its `at`) to the end of its fan-out on this gateway.',
@@ -252,6 +314,14 @@ class GatewayMetrics implements Metrics {
     this.#capture = read
   }
 
+  countBusWith(read: () => BusStats | undefined): void {
+    this.#busStats = read
+  }
+
+  resyncRequired(reason: ResyncReason): void {
+    this.#resyncs[reason]++
+  }
+
   async render(): Promise<string> {
     return `${await processMetrics().metrics()}\n${await this.#registry.metrics()}`
   }
@@ -268,12 +338,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 }
 
 /**
- * `bus` counting what this gateway publishes (`mizzen_events_published_total`) and what the
- * outbox drops (`mizzen_deliveries_dropped_total{reason="outbox_overflow"}`). The same bus when
- * metrics are off.
+ * `bus` counting what this gateway publishes (`mizzen_events_published_total`), what the outbox
+ * drops (`mizzen_deliveries_dropped_total{reason="outbox_overflow"}`) and the cursors it refuses
+ * (`mizzen_resyncs_total{reason}`). The same bus when metrics are off.
  */
-export function countPublishes(bus: Bus, metrics: Metrics): Bus {
+export function countingBus(bus: Bus, metrics: Metrics): Bus {
   if (!metrics.enabled) return bus
+  const counted = (error: unknown) => {
+    if (error instanceof ResyncRequiredError) metrics.resyncRequired(error.reason)
+    return error
+  }
   return {
     async publish(topic, payload, options) {
       metrics.published()
@@ -289,7 +363,24 @@ export function countPublishes(bus: Bus, metrics: Metrics): Bus {
       return outcome
     },
     subscribe: (topic, listener, options) => bus.subscribe(topic, listener, options),
-    resume: (topic, cursor, key) => bus.resume(topic, cursor, key),
+    resume(topic, cursor, key) {
+      let resumption
+      try {
+        resumption = bus.resume(topic, cursor, key)
+      } catch (error) {
+        throw counted(error)
+      }
+      // A history trimmed past the cursor is found while reading the replay.
+      return {
+        next: () =>
+          resumption.next().catch((error: unknown) => {
+            throw counted(error)
+          }),
+        wants: (mark) => resumption.wants(mark),
+        cursor: (mark) => resumption.cursor(mark),
+        settled: () => resumption.settled(),
+      }
+    },
     ...(bus.latest ? { latest: (topic) => bus.latest!(topic) } : {}),
     ping: () => bus.ping(),
     close: () => bus.close(),

@@ -10,7 +10,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext }
 import type { Plugin } from 'graphql-yoga'
 import { AuthError, type Authenticator } from './auth/authenticator.ts'
 import type { Viewer } from './auth/viewer.ts'
-import { ConfigError, ErrorCode } from './errors.ts'
+import { ConfigError, unauthenticated } from './errors.ts'
 import { defaultLimits, type Limits } from './transport/limits.ts'
 
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
@@ -64,8 +64,6 @@ export async function authenticateRequest(authenticator: Authenticator, request:
     return await authenticator.authenticate(request?.headers.get('authorization'))
   } catch (error) {
     if (!(error instanceof AuthError)) throw error
-    throw new GraphQLError(error.message, {
-      extensions: { code: ErrorCode.Unauthenticated, http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
-    })
+    throw unauthenticated(error.message)
   }
 }

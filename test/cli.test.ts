@@ -123,12 +123,20 @@ describe('mizzen serve without --migrate', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mizzen-serve-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('should serve, warn about the migrations the database lacks, and exit 0 on SIGTERM', async () => {
+  it('should serve, warn about the migrations the database lacks and a misspelt setting, and exit 0 on SIGTERM', async () => {
     const gateway = await startGatewayProcess(
       'unmigrated',
-      { DATABASE_URL: `file:${join(dir, 'fresh.db')}` },
+      { DATABASE_URL: `file:${join(dir, 'fresh.db')}`, MIZZEN_HISTORY_MAX_EVENT: '50' },
       { migrate: false },
     )
+    expect(gateway.logs(/not a mizzen setting/)).toEqual([
+      expect.objectContaining({
+        level: 40,
+        variable: 'MIZZEN_HISTORY_MAX_EVENT',
+        closest: 'MIZZEN_HISTORY_MAX_EVENTS',
+        msg: expect.stringContaining('did you mean MIZZEN_HISTORY_MAX_EVENTS?'),
+      }),
+    ])
     expect(gateway.logs(/lacks/)).toEqual([
       expect.objectContaining({
         pending: [expect.stringMatching(/_init$/)],

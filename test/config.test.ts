@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from '../src/config.ts'
+import { editDistance, knownVariables, loadConfig, unknownVariables } from '../src/config.ts'
 import { ConfigError } from '../src/errors.ts'
 
 describe('configuration', () => {
@@ -181,5 +181,43 @@ describe('configuration', () => {
     const redis = refusal({ REDIS_URL: 'http://admin:hunter2@cache:6379' })
     expect(redis).toContain('"http://admin:***@cache:6379"')
     expect(redis).not.toContain('hunter2')
+  })
+})
+
+describe('unknown MIZZEN_* variables', () => {
+  it('should name each unknown MIZZEN_* variable with the known setting closest to it', () => {
+    expect(
+      unknownVariables({
+        MIZZEN_HISTORY_MAX_EVENT: '10',
+        MIZZEN_REDIS_PREFX: 'a:',
+        MIZZEN_PORT: '4001',
+        MIZZEN_METRICS: 'false',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        EDITOR: 'vi',
+      }),
+    ).toEqual([
+      { name: 'MIZZEN_HISTORY_MAX_EVENT', closest: 'MIZZEN_HISTORY_MAX_EVENTS' },
+      { name: 'MIZZEN_PORT', closest: 'PORT' },
+      { name: 'MIZZEN_REDIS_PREFX', closest: 'MIZZEN_REDIS_PREFIX' },
+    ])
+  })
+
+  it('should find nothing to warn about in known settings and in variables that are not MIZZEN_*', () => {
+    expect(unknownVariables(Object.fromEntries(knownVariables.map((name) => [name, '1'])))).toEqual([])
+    expect(unknownVariables({ PATH: '/bin', MIZZENX: '1', mizzen_metrics: 'false' })).toEqual([])
+  })
+
+  it('should know every variable the configuration reads, one setting per limit and cluster timing', () => {
+    expect(knownVariables).toContain('PORT')
+    expect(knownVariables).toContain('MIZZEN_MAX_DEPTH')
+    expect(knownVariables).toContain('MIZZEN_ROOMS_SWEEP_INTERVAL_MS')
+    expect(new Set(knownVariables).size).toBe(knownVariables.length)
+  })
+
+  it('should measure edit distance as insertions, deletions and substitutions', () => {
+    expect(editDistance('CLUSTR', 'CLUSTER')).toBe(1)
+    expect(editDistance('PREFIX', 'PERFIX')).toBe(2)
+    expect(editDistance('', 'PORT')).toBe(4)
+    expect(editDistance('METRICS', 'METRICS')).toBe(0)
   })
 })

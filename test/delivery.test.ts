@@ -205,7 +205,7 @@ describe('delivery hub: groups (the fast path)', () => {
   })
 })
 
-describe('delivery hub: replay then live (contract 3)', () => {
+describe('delivery hub: replay then live (docs/architecture.md §7)', () => {
   const replayed =
     (payloads: number[], lastReplayed: number) =>
     (subscription: { replay(p: number[], covers: (live: number) => boolean): void }) =>

@@ -1,5 +1,5 @@
 /**
- * The grouped fast path (design §7): subscriptions of a group share one selection, one
+ * The grouped fast path (docs/architecture.md §6): subscriptions of a group share one selection, one
  * execution and one serialised result per event. Each test checks that grouped subscribers
  * receive exactly what they would have received one by one (a lone subscriber in a group of its
  * own, or Yoga's own per-subscriber path over SSE), and that what must stay apart does: other

@@ -34,7 +34,7 @@ describe('a model added to the Prisma schema', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('should get its type, queries, mutations and relation fields from `prisma generate` alone', async () => {
-    // Names no user of docs/your-project.md's example (which adds a Comment model) would pick.
+    // Names no user of docs/development.md's example (which adds a Comment model) would pick.
     const output = join(dir, 'mizzen')
     const schema = readFileSync(sourceSchemaPath, 'utf8')
       .replace(/output\s*=\s*"..\/examples\/app\/generated\/mizzen"/, `output = "${output}"`)

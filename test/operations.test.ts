@@ -1,5 +1,5 @@
 /**
- * Operations (issue 12): one info line per WebSocket connection opening and closing, and GraphiQL
+ * Operations (docs/operations.md): one info line per WebSocket connection opening and closing, and GraphiQL
  * sent compressed.
  */
 import { request } from 'node:http'

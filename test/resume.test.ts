@@ -1,5 +1,5 @@
 /**
- * Resuming subscriptions with `after:` (design §8), as a client sees it, on SQLite and
+ * Resuming subscriptions with `after:` (docs/resuming.md; docs/architecture.md §7), as a client sees it, on SQLite and
  * PostgreSQL, with the memory bus and the Redis bus: a client reads some events, goes away,
  * comes back with its last cursor and gets exactly what it missed, in order, then live ones;
  * filters and policies apply to the replay; a cursor the history no longer reaches, or that is

@@ -1,5 +1,5 @@
 /**
- * Disconnects give everything back (design §8.7): after many connections that joined rooms and
+ * Disconnects give everything back: after many connections that joined rooms and
  * subscribed close, no room, hub subscriber or bus listener is left beyond what the gateway had
  * before them.
  */

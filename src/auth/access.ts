@@ -6,13 +6,47 @@ import { forbidden } from '../errors.ts'
 import type { Model } from '../models/data-model.ts'
 import { toPrismaWhere, type Where } from '../models/where.ts'
 import { allows, modelPolicy, roomPolicy, type Policies, type RoomRule, type Rule } from './policies.ts'
-import type { Viewer } from './viewer.ts'
+import type { Role, Viewer } from './viewer.ts'
 
-export class Access {
+/** What the policies make of a viewer for one model. */
+export interface ModelView {
+  /** Whether the viewer may read the model. */
+  readonly read: boolean
+  /** The records it may see (a Prisma where); undefined for all of them, or when it may not read the model. */
+  readonly filter: Where | undefined
+}
+
+/**
+ * The policy-relevant part of a viewer for some models: its role and what the policies of those
+ * models make of it. Nothing else about who the viewer is (no id, no claims).
+ */
+export interface PolicyView {
+  /** Undefined for a view of no model: then nothing about the viewer matters. */
+  readonly role: Role | undefined
+  readonly models: ReadonlyMap<string, ModelView>
+}
+
+/** The checks resolvers make, whoever the viewer: `ViewerAccess` for a request or one subscriber, `GroupAccess` for a group. */
+export interface Access {
+  /** Throws FORBIDDEN unless the viewer may read `model`. */
+  assertRead(model: string): void
+  /** Throws FORBIDDEN unless the viewer may write `model` (`what`: the kind of write, for the message). */
+  assertWrite(model: string, what?: string): void
+  /** The records of `model` this viewer may see, as a Prisma where; undefined when it may see all of them. */
+  rowFilter(model: Model): Where | undefined
+  /** What the policies of `models` make of this viewer: the viewer part of a group key (docs/architecture.md). */
+  policyView(models: Iterable<Model>): PolicyView
+  assertJoin(room: string): void
+  assertBroadcast(room: string): void
+  assertManageConnections(what: string): void
+}
+
+/** The policies applied to a viewer known in full: a request's, or a subscription's when it subscribes. */
+export class ViewerAccess implements Access {
   readonly #filters = new Map<Model, Where | undefined>()
 
   constructor(
-    readonly viewer: Viewer,
+    private readonly viewer: Viewer,
     private readonly policies: Policies,
   ) {}
 
@@ -50,24 +84,18 @@ export class Access {
     return where
   }
 
-  /**
-   * What the policies of `models` make of this viewer, as a string: per model, whether it may
-   * read it and the records it may see. Two viewers with the same key read the same things
-   * through those models, so subscriptions of theirs that reach no other model may share results
-   * (design §7); the key holds nothing else about who they are.
-   */
-  policyKey(models: Iterable<Model>): string {
-    const policies = [...models]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((model) => {
-        try {
-          this.assertRead(model.name)
-        } catch {
-          return [model.name, false]
-        }
-        return [model.name, true, this.rowFilter(model) ?? null]
-      })
-    return JSON.stringify(policies, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))
+  policyView(models: Iterable<Model>): PolicyView {
+    const views = new Map<string, ModelView>()
+    for (const model of models) {
+      let read = true
+      try {
+        this.assertRead(model.name)
+      } catch {
+        read = false
+      }
+      views.set(model.name, { read, filter: read ? this.rowFilter(model) : undefined })
+    }
+    return { role: views.size ? this.viewer.role : undefined, models: views }
   }
 
   assertJoin(room: string): void {

@@ -132,6 +132,23 @@ export interface Bus {
   ping(): Promise<void>
   /** Stops delivery and releases connections; later publishes reject. */
   close(): Promise<void>
+  /**
+   * What the bus counted of its faults (docs/architecture.md §9), read by /metrics at each
+   * scrape. Optional: a bus without an outbox or a log to lose (the memory bus) has none.
+   */
+  stats?(): BusStats
+}
+
+/** A bus's fault counters: now for the outbox, since the bus was made for the rest. */
+export interface BusStats {
+  /** Messages waiting in the outbox for Redis now. */
+  readonly queued: number
+  /** Bytes of those messages' payloads. */
+  readonly queuedBytes: number
+  /** Times this process found it missed messages of a topic it can no longer deliver (`onGap`). */
+  readonly gaps: number
+  /** Messages sent again to a Redis that came back without its data. */
+  readonly replayed: number
 }
 
 export class BusClosedError extends Error {
@@ -142,7 +159,8 @@ export class BusClosedError extends Error {
 }
 
 /** Why a cursor cannot be resumed from. */
-export type ResyncReason = 'malformed' | 'other-history' | 'other-epoch' | 'trimmed'
+export const resyncReasons = ['malformed', 'other-history', 'other-epoch', 'trimmed'] as const
+export type ResyncReason = (typeof resyncReasons)[number]
 
 /** The history no longer reaches back to a cursor: the client must reload and subscribe again. */
 export class ResyncRequiredError extends Error {

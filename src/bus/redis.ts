@@ -22,6 +22,7 @@ import {
   HistoryUnavailableError,
   ResyncRequiredError,
   type Bus,
+  type BusStats,
   type Listener,
   type PublishOptions,
   type PublishOutcome,
@@ -92,7 +93,7 @@ export interface RedisBusOptions {
 }
 
 /** What the bus did, for metrics and tests. */
-export interface RedisBusStats {
+export interface RedisBusStats extends BusStats {
   /** Messages this process published (all delivered to its own listeners). */
   readonly published: number
   /** Of those, handed to Redis. */

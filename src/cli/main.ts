@@ -4,13 +4,12 @@
  * GraphQL schema. `mizzen --help` lists it all.
  */
 import { parseArgs } from 'node:util'
-import { ConfigError } from '../errors.ts'
+import { ConfigError, toUnavailable } from '../errors.ts'
 import { StartupError } from '../startup.ts'
 import { version } from '../version.ts'
 import { loadConfigFile } from './config-file.ts'
 import { CliError } from './errors.ts'
 import { Project } from './project.ts'
-import { toUnavailable } from '../unavailable.ts'
 
 const help = `mizzen ${version}: a GraphQL subscriptions gateway for your Prisma models
 

@@ -3,7 +3,7 @@
  * settings of docs/configuration.md), with the policies of the config file. Stops
  * gracefully on SIGINT/SIGTERM and exits 0.
  */
-import { loadConfig } from '../config.ts'
+import { loadConfig, unknownVariables } from '../config.ts'
 import { existsSync } from 'node:fs'
 import { createAdapterFactory } from '../db/adapter.ts'
 import { pendingMigrations } from '../db/migrations.ts'
@@ -23,6 +23,12 @@ export async function serve(project: Project, configFile: LoadedConfig, options:
   const config = loadConfig()
   project.checkDatabase(config.databaseUrl)
   const logger = createLogger(config.logLevel)
+  // A misspelt setting would otherwise be silent, its setting left at its default.
+  for (const { name, closest } of unknownVariables())
+    logger.warn(
+      { variable: name, closest },
+      `${name} is not a mizzen setting and is ignored: did you mean ${closest}? (docs/configuration.md lists them)`,
+    )
   // Every service a setting names answers, or serving stops here saying which (StartupError).
   await checkServices(config)
   if (options.migrate) {

@@ -1,7 +1,7 @@
 /**
  * A group: the subscriptions that would receive the same result for every payload, because
  * they run the same document with the same variables for viewers whose policies are the same
- * (design §7; the key is the transport's to build, and never names a connection). The group
+ * (docs/architecture.md §6; the key is the transport's to build, and never names a connection). The group
  * runs the shared parts of the selection (`see`, `pick`) and the execution once per payload,
  * and every member reuses what it produced: the per-payload cost of a group does not grow with
  * its size.

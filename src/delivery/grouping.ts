@@ -1,12 +1,14 @@
 /**
- * Group keys (design §7): subscriptions share a group, and so every result, when they run the
+ * Group keys (docs/architecture.md §6): subscriptions share a group, and so every result, when they run the
  * same document with the same variables, their selections take the same things from their
  * viewers, and their viewers read the same things through every model the selection set
  * reaches. Nothing in a key tells connections apart.
  */
 import { getNamedType, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql'
+import type { PolicyView } from '../auth/access.ts'
 import type { GatewayContext } from '../context.ts'
 import type { DataModel } from '../models/data-model.ts'
+import { groupContext } from './isolation.ts'
 
 /** A value as key text: JSON with sorted object keys (so `{a,b}` and `{b,a}` agree), bigints marked. */
 export function keyOf(value: unknown): string {
@@ -61,19 +63,41 @@ export function typesReached(
   return reached
 }
 
+/** The viewer's part of a group: its share of the group key, and the context the group's executions get. */
+export interface ViewerPart {
+  /** The viewer part of the group key. */
+  readonly key: string
+  /** The context of the group's executions, built from what `key` holds and nothing else; called once per group. */
+  context(): Record<string, unknown>
+}
+
+/** A policy view as key text: the role, then per model (by name) whether it may be read and its row filter. */
+function viewKey(view: PolicyView): string {
+  const models = [...view.models]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, { read, filter }]) => (read ? [name, true, filter ?? null] : [name, false]))
+  return keyOf([view.role ?? null, models])
+}
+
 /**
- * The viewer key of an operation (design §7: "the policy-relevant part of the viewer"): the
- * viewer's policies for the models its selection set reaches (relations check them as they
- * resolve), and nothing when it reaches none (a room message is the same for everyone).
+ * The viewer part of an operation (docs/architecture.md §6; docs/auth-and-policies.md, Groups and isolation): the
+ * viewer's role and its policies for the models the selection set reaches (relations check
+ * them as they resolve), and nothing when it reaches none (a room message is the same for
+ * everyone). The group's executions get a context built from that part alone (`groupContext`).
  */
-export function policyViewerKey(schema: GraphQLSchema, dataModel: DataModel) {
+export function policyViewer(schema: GraphQLSchema, dataModel: DataModel) {
   const models = new Map(dataModel.models.map((model) => [model.name, model]))
   return (
     context: Record<string, unknown>,
     document: DocumentNode,
     operationName: string | null | undefined,
-  ): string => {
+  ): ViewerPart => {
     const reached = typesReached(schema, document, operationName).flatMap((type) => models.get(type) ?? [])
-    return reached.length ? (context as unknown as GatewayContext).access.policyKey(reached) : ''
+    const gateway = context as unknown as GatewayContext
+    const view = gateway.access.policyView(reached)
+    return {
+      key: reached.length ? viewKey(view) : '',
+      context: () => groupContext(gateway, view) as unknown as Record<string, unknown>,
+    }
   }
 }

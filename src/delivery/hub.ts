@@ -1,5 +1,5 @@
 /**
- * The one place where events meet their subscribers (design §7). Each topic keeps its local
+ * The one place where events meet their subscribers (docs/architecture.md §4). Each topic keeps its local
  * subscriptions; `deliver` offers a payload to each of them in one synchronous loop. Those the
  * WebSocket transport consumes are members of groups: a group runs the shared part of the
  * selection and the execution once per payload and hands the same serialised result to all its
@@ -68,7 +68,8 @@ export class DeliveryHub implements HubSide {
   /**
    * The fast path: `subscription` joins the group `key` (made with its selection and `render`
    * when it is the first), and its results go to `sink`. The key must hold everything its
-   * results depend on, and nothing that tells connections apart.
+   * results depend on, and nothing that tells connections apart; `render` executes with a
+   * context built from the key alone (docs/auth-and-policies.md, Groups and isolation).
    */
   join<P, V>(subscription: HubSubscription<P, V>, key: string, render: Renderer<V>, sink: SubscriptionSink): void {
     let group = this.#groups.get(key)

@@ -3,13 +3,13 @@
  * hub, and each `mEvents` subscription's selection applies its ids, where and verbs.
  */
 import type { Bus } from '../bus/bus.ts'
+import { clientErrorsJson, resyncRequired } from '../errors.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelVerb } from '../events.ts'
 import { noopMetrics, type Metrics } from '../metrics.ts'
 import { matchesWhere } from '../models/match.ts'
 import type { DataModel } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
 import type { DeliveryHub } from './hub.ts'
-import { resyncErrorsJson } from './resume.ts'
 import { keyOf } from './grouping.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 
@@ -34,7 +34,7 @@ export function bridgeModelEvents(
         if (hub.deliver(topic, { ...event, cursor: mark.cursor(), mark } satisfies DeliveredModelEvent))
           metrics.deliveryLatency(Date.parse(event.at))
       },
-      { onGap: (gap) => hub.fail((each) => each === topic, resyncErrorsJson(gap.reason)) },
+      { onGap: (gap) => hub.fail((each) => each === topic, clientErrorsJson(resyncRequired(gap.reason))) },
     )
   })
   return () => stops.forEach((stop) => stop())

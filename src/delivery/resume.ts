@@ -1,6 +1,6 @@
 /**
- * `after:` cursors (design §8): a hub subscription that starts with a replay from the bus's
- * history, then goes on live with no gap and no duplicate (contract 3).
+ * `after:` cursors (docs/architecture.md §7): a hub subscription that starts with a replay from the bus's
+ * history, then goes on live with no gap and no duplicate.
  *
  * The subscribe resolver makes the subscription (attached: live payloads buffer), opens the
  * resumption, reads the whole replay into the subscription's prelude, and returns it. The
@@ -15,16 +15,9 @@
  * of its own, where it drops what it already has and carries its own cursors.
  */
 import { randomUUID } from 'node:crypto'
-import {
-  HistoryUnavailableError,
-  ResyncRequiredError,
-  type Mark,
-  type Replayed,
-  type Resumption,
-  type Topic,
-} from '../bus/bus.ts'
+import type { Mark, Replayed, Resumption, Topic } from '../bus/bus.ts'
 import { isReplayed } from '../bus/mark.ts'
-import { ErrorCode, MizzenError } from '../errors.ts'
+import { historyClientError } from '../errors/history.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 import type { HubSubscription } from './subscription.ts'
 
@@ -88,29 +81,6 @@ export class ResumedSelection<P, S, V> implements Selection<P, S, V> {
   }
 }
 
-/** A history failure as the client sees it. */
-export function historyError(error: unknown): unknown {
-  if (error instanceof ResyncRequiredError) {
-    return new MizzenError(
-      ErrorCode.ResyncRequired,
-      `${error.message}: reload with a query, then subscribe again without after`,
-      { reason: error.reason },
-    )
-  }
-  if (error instanceof HistoryUnavailableError)
-    return new MizzenError(ErrorCode.Unavailable, error.message, { service: 'redis' })
-  return error
-}
-
-/** The `error` message that ends subscriptions their gateway could not deliver everything to. */
-export const resyncErrorsJson = (reason: string) =>
-  JSON.stringify([
-    {
-      message: `${reason}: reload with a query, then subscribe again without after`,
-      extensions: { code: ErrorCode.ResyncRequired },
-    },
-  ])
-
 /**
  * Resumes `subscription` (made with `selection`, attached, and joined where it must be) from the
  * resumption `open` makes: reads the whole replay into its prelude. `toPayload` turns a replayed
@@ -136,7 +106,7 @@ export async function resumeSubscription<T extends Topic, P, S, V>(
     }
   } catch (error) {
     await subscription.cancel()
-    throw historyError(error)
+    throw historyClientError(error)
   }
   subscription.replay(payloads, (live) => {
     const mark = selection.markOf(live)

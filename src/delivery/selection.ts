@@ -1,6 +1,6 @@
 /**
  * What a subscription takes from the payloads of its topic, split so that subscriptions which
- * would receive the same thing share the work (design §7):
+ * would receive the same thing share the work (docs/architecture.md §4, §6):
  *
  *   payload ──see──▶ seen ──admit──▶ (this subscription?) ──pick──▶ root value ──execute──▶ JSON
  *            group      per subscription                    group                 group

@@ -9,7 +9,7 @@
  * - anything else that iterates it (Yoga over SSE, graphql-js) gets a stream of its own values
  *   (`[Symbol.asyncIterator]`), selected one subscription at a time.
  *
- * Replay then live (contract 3, for `after:` cursors): a resolver may give the subscription a
+ * Replay then live (docs/architecture.md §7, for `after:` cursors): a resolver may give the subscription a
  * prelude before returning it (`replay`). The consumer then receives, in order, the replayed
  * payloads, then the live payloads buffered meanwhile except those the replay covered, then live
  * ones; all of them through the same selection (filters, row policies, `ids` completion),

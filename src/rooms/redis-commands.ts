@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { ServiceUnavailableError } from '../errors.ts'
+import { redisFailed, ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import {
   RegistryClosedError,
@@ -44,15 +44,18 @@ interface Reply {
   readonly error?: { readonly message: string; readonly unknownConnection?: string; readonly closed?: boolean }
 }
 
-/** An instance did not answer a membership command in time (it may still apply it). */
-export class RoomCommandTimeoutError extends Error {
+/**
+ * An instance did not answer a membership command in time (it may still apply it): another
+ * gateway instance is unavailable, and clients see UNAVAILABLE naming it.
+ */
+export class RoomCommandTimeoutError extends ServiceUnavailableError {
   override readonly name = 'RoomCommandTimeoutError'
   constructor(
     readonly instance: string,
     op: string,
     timeoutMs: number,
   ) {
-    super(`gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
+    super('gateway', `gateway instance ${instance} did not answer the rooms command "${op}" within ${timeoutMs} ms`)
   }
 }
 
@@ -134,10 +137,7 @@ export class CommandChannel {
         (receivers) => {
           if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
         },
-        (error: Error) =>
-          this.#settle(id)?.reject(
-            new ServiceUnavailableError('redis', `Redis is unavailable: ${error.message}`, { cause: error }),
-          ),
+        (error: Error) => this.#settle(id)?.reject(redisFailed(error)),
       )
     })
   }

@@ -63,6 +63,10 @@ export interface RedisRoomRegistryParts {
 
 const sorted = (values: Iterable<string>) => [...values].sort()
 
+/** This instance is rewriting its share of Redis after a break: cluster-wide answers would miss its members. */
+const healing = () =>
+  new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break')
+
 export class RedisRoomRegistry implements RoomRegistry {
   readonly instanceId: string
   readonly #local: MemoryRoomRegistry
@@ -100,8 +104,7 @@ export class RedisRoomRegistry implements RoomRegistry {
   async ping(): Promise<void> {
     this.#assertOpen()
     this.#mirror.assertReachable()
-    if (this.#mirror.state === 'healing')
-      throw new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break')
+    if (this.#mirror.state === 'healing') throw healing()
     await this.#read(() => this.#store.sweep())
   }
 
@@ -173,9 +176,7 @@ export class RedisRoomRegistry implements RoomRegistry {
    */
   recipientCount(target: Target): Promise<number> {
     if (this.#mirror.state === 'healing') {
-      return Promise.reject(
-        new ServiceUnavailableError('redis', 'the rooms registry is rewriting its share of Redis after a break'),
-      )
+      return Promise.reject(healing())
     }
     return this.#read(() => this.#store.recipientCount(target))
   }

@@ -4,7 +4,7 @@
  * with a ServiceUnavailableError naming Redis, within `timeoutMs`.
  */
 import { ReplyError, type Redis } from 'ioredis'
-import { ServiceUnavailableError } from '../errors.ts'
+import { redisFailed, ServiceUnavailableError } from '../errors.ts'
 import { TimeoutError, withTimeout } from '../timeouts.ts'
 import type { RoomInfo, Target } from './registry.ts'
 import { scripts, type ScriptName } from './redis-scripts.ts'
@@ -157,8 +157,7 @@ export class RoomStore {
           cause: error,
         })
       if (error instanceof ReplyError && /^ERR /.test((error as Error).message)) throw error
-      const reason = error instanceof Error ? error.message : String(error)
-      throw new ServiceUnavailableError('redis', `Redis is unavailable: ${reason}`, { cause: error })
+      throw redisFailed(error)
     }
   }
 }

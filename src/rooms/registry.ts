@@ -1,7 +1,8 @@
 /**
  * The rooms registry: which connection is in which room, and why. Everything outside an
  * implementation talks to this interface, so that several gateway instances can share one
- * registry (the scale-out issue backs it with Redis; `memory.ts` is the one-process version).
+ * registry (`redis.ts` backs it with Redis, `memory.ts` is the one-process version; the
+ * contract: docs/architecture.md §8).
  *
  * Two kinds of methods:
  * - cluster-wide (async): membership operations and reads. An operation on a connection held by

@@ -5,13 +5,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
-import { positiveSetting, ServiceUnavailableError, unavailable } from '../errors.ts'
+import { clientErrorsJson, positiveSetting, resyncRequired, ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import type { DeliveryHub, HubSubscription, Selection } from '../delivery/hub.ts'
 import { noopMetrics, type Metrics } from '../metrics.ts'
 import type { OnEnd } from '../delivery/subscription.ts'
 import { MemoryRoomRegistry } from './memory.ts'
-import { resyncErrorsJson } from '../delivery/resume.ts'
 import {
   connectionTopic,
   isConnectionTopic,
@@ -98,7 +97,7 @@ export class Rooms {
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
         // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
-        onGap: (gap) => this.#hub.fail(isConnectionTopic, resyncErrorsJson(gap.reason)),
+        onGap: (gap) => this.#hub.fail(isConnectionTopic, clientErrorsJson(resyncRequired(gap.reason))),
       }),
       this.registry.onLeft((connectionId, rooms) => this.#signal(connectionId, { kind: 'left', rooms })),
     ]
@@ -177,9 +176,9 @@ export class Rooms {
     try {
       return handedOff(await withTimeout(published, this.#clusterTimeoutMs, 'the bus'))
     } catch (error) {
-      // Closed: the gateway is stopping, and nobody, here or elsewhere, received the message.
-      if (error instanceof BusClosedError)
-        throw unavailable('gateway', 'this gateway is shutting down; retry on another')
+      // Closed: the gateway is stopping, and nobody, here or elsewhere, received the message
+      // (the caller answers UNAVAILABLE: roomClientError).
+      if (error instanceof BusClosedError) throw error
       this.#onError(error, 'a room message may not have reached the other gateway instances')
       return false
     }

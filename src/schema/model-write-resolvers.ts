@@ -1,11 +1,10 @@
 /** Resolvers of `createM`, `updateM`, `deleteM`: writes through the realtime-extended client. */
 import type { GatewayContext } from '../context.ts'
-import { notFound } from '../errors.ts'
+import { writeClientError } from '../errors.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { parseId } from '../models/ids.ts'
 import { modelNames } from '../models/naming.ts'
 import { toPrismaData } from '../models/write-data.ts'
-import { toClientError } from '../prisma/errors.ts'
 import { delegateOf } from './model-resolvers.ts'
 import { hasWritableFields } from './model-write-sdl.ts'
 
@@ -26,11 +25,7 @@ async function write(
   try {
     return await delegate[operation](args)
   } catch (error) {
-    const clientError = toClientError(error, model.name, operation)
-    if (id !== undefined && (clientError as { extensions?: { code?: string } }).extensions?.code === 'NOT_FOUND') {
-      throw notFound(`${model.name} ${String(id)} not found`, { id: String(id) })
-    }
-    throw clientError
+    throw writeClientError(error, model.name, operation, id)
   }
 }
 

@@ -12,21 +12,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GraphQLError } from 'graphql'
-import {
-  CloseCode as ProtocolCloseCode,
-  GRAPHQL_TRANSPORT_WS_PROTOCOL,
-  MessageType,
-  parseMessage,
-  type SubscribePayload,
-} from 'graphql-ws'
+import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
-import { ErrorCode } from '../errors.ts'
+import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
-import { CloseCode } from './close-codes.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
@@ -190,7 +183,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
     // fails on clients that offered some; one that offered none sees this close).
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
-      this.close(ProtocolCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
+      this.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
       return
     }
     this.#initTimer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
@@ -198,8 +191,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   /** No `connection_init` in time: 4408. */
   initTimedOut(): void {
-    if (!this.#initReceived)
-      this.close(ProtocolCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    if (!this.#initReceived) this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
   get connectionId(): string | undefined {
@@ -275,7 +267,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   #init(payload: Record<string, unknown> | undefined): void {
     if (this.#initReceived)
-      return this.close(ProtocolCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
+      return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
     this.#initReceived = true
     clearTimeout(this.#initTimer)
     this.#initTimer = undefined
@@ -290,7 +282,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     } catch (error) {
       if (error instanceof AuthError) {
         logger.debug({ reason: error.message }, 'websocket connection refused')
-        this.close(ProtocolCloseCode.Forbidden, 'Forbidden')
+        this.close(CloseCode.Forbidden, 'Forbidden')
       } else {
         this.#internalError(error)
       }
@@ -319,11 +311,11 @@ export class GraphQLWsConnection implements RenderingWaiter {
   }
 
   #subscribe(id: string, payload: SubscribePayload): void {
-    if (!this.#acknowledged) return this.close(ProtocolCloseCode.Unauthorized, 'Unauthorized')
+    if (!this.#acknowledged) return this.close(CloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
     if (this.#operations.has(id))
-      return this.close(ProtocolCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+      return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
     const { runner, limits } = this.server
     const prepared = runner.prepare(
       { params: payload, connectionId: this.#connectionId, viewer: this.#viewer },
@@ -335,11 +327,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
     const subscription = definition.operation === 'subscription'
     // A slot is free as soon as the client completes its subscription, while it winds down.
     if (subscription && this.#activeSubscriptions >= limits.maxSubscriptionsPerConnection) {
-      const refused = {
-        message: `at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
-        extensions: { code: ErrorCode.RateLimited },
-      }
-      return this.#send(errorFrame(id, JSON.stringify([refused])))
+      const refused = rateLimited(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`)
+      return this.#send(errorFrame(id, clientErrorsJson(refused)))
     }
     const operation = new Operation(this, id, subscription)
     this.#operations.set(id, operation)
@@ -481,7 +470,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket connection failed')
     const message = error instanceof Error ? error.message : String(error)
     this.close(
-      ProtocolCloseCode.InternalServerError,
+      CloseCode.InternalServerError,
       this.server.isProduction || message.length >= 124 ? 'Internal server error' : message,
     )
   }

@@ -9,7 +9,8 @@
  *   subscription (every `room`, `messages` and `mEvents` subscription), the subscription joins
  *   its group in the delivery hub, and each event is executed once per group (graphql-js
  *   `execute` on the event as root value, as graphql-js does for each event of a subscription),
- *   its errors masked by Yoga's masking, and serialised once. Other async iterables are read
+ *   with a context built from the group key's viewer part alone (`delivery/isolation.ts`), its
+ *   errors masked by Yoga's masking, and serialised once. Other async iterables are read
  *   and executed one event at a time. Envelop's `onSubscribe`/`onExecute` hooks of other
  *   plugins do not run for subscription events: the fast path has no per-subscriber pipeline.
  */
@@ -26,7 +27,7 @@ import {
 import type { SubscribePayload } from 'graphql-ws'
 import type { YogaServerInstance } from 'graphql-yoga'
 import type { DeliveryHub } from '../delivery/hub.ts'
-import { keyOf } from '../delivery/grouping.ts'
+import { keyOf, type ViewerPart } from '../delivery/grouping.ts'
 import { Rendering, type SubscriptionSink } from '../delivery/rendering.ts'
 import { HubSubscription } from '../delivery/subscription.ts'
 import { errorsJson, resultJson, type MaskError } from './frames.ts'
@@ -36,13 +37,14 @@ type Enveloped = ReturnType<Yoga['getEnveloped']>
 
 /**
  * The part of the viewer that executing `document` depends on (its policies for the models the
- * selection set reaches), as a string: subscriptions share a group only when theirs are equal.
+ * selection set reaches): subscriptions share a group only when theirs are equal, and the
+ * group's executions get the context it builds, which holds nothing else.
  */
-export type ViewerKey = (
+export type ViewerPartOf = (
   context: Record<string, unknown>,
   document: DocumentNode,
   operationName: string | null | undefined,
-) => string
+) => ViewerPart
 
 /** An operation parsed and validated, ready to run. */
 export interface PreparedOperation {
@@ -96,7 +98,7 @@ export class OperationRunner {
     private readonly yoga: Yoga,
     private readonly hub: DeliveryHub,
     private readonly mask: MaskError,
-    private readonly viewerKey: ViewerKey,
+    private readonly viewerPart: ViewerPartOf,
   ) {}
 
   /**
@@ -163,7 +165,9 @@ export class OperationRunner {
     if (source instanceof HubSubscription) {
       sink.stopWith(source)
       if (sink.cancelled) return
-      this.hub.join(source, this.#groupKey(args, source), this.#renderer(args), sink)
+      const viewer = this.viewerPart(args.contextValue as Record<string, unknown>, args.document, args.operationName)
+      // The group's executions (with the first member's renderer) get the viewer part's context, not this one's.
+      this.hub.join(source, this.#groupKey(args, source, viewer.key), this.#renderer(args, viewer), sink)
       return
     }
     void this.#forEach(source, sink, this.#renderer(args))
@@ -173,20 +177,24 @@ export class OperationRunner {
    * Everything a group's results depend on: the operation, its variables, what the selection
    * takes from the viewer, and the viewer's policies for what the selection set reaches.
    */
-  #groupKey(args: ExecutionArgs, subscription: HubSubscription): string {
+  #groupKey(args: ExecutionArgs, subscription: HubSubscription, viewer: string): string {
     const payloadKey = `${args.operationName ?? ''}\n${keyOf(args.variableValues ?? {})}`
-    const viewer = this.viewerKey(args.contextValue as Record<string, unknown>, args.document, args.operationName)
     // The document's text, not the parsed object: the same text parses to a new object once it leaves Yoga's cache.
     const text = args.document.loc?.source.body ?? keyOf(args.document)
     return `${payloadKey}\n${subscription.selection.viewerKey ?? ''}\n${viewer}\n${text}`
   }
 
-  /** Executes the subscription's selection set on one event, masks its errors and serialises it. */
-  #renderer(args: ExecutionArgs): (value: unknown) => Rendering {
-    const { schema, document, operationName, variableValues, contextValue } = args
+  /**
+   * Executes the subscription's selection set on one event, masks its errors and serialises it;
+   * for a group, with the context its viewer part builds (once, at the first event).
+   */
+  #renderer(args: ExecutionArgs, group?: ViewerPart): (value: unknown) => Rendering {
+    const { schema, document, operationName, variableValues } = args
+    let contextValue = group ? undefined : args.contextValue
     const mask = this.mask
     return (rootValue) => {
       try {
+        if (group && contextValue === undefined) contextValue = group.context()
         const result = execute({ schema, document, operationName, variableValues, contextValue, rootValue })
         if (isPromise(result))
           return Rendering.later(

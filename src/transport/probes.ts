@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http'
 import { requestPath, type RequestHandler } from '../http/handler.ts'
 import { withTimeout } from '../timeouts.ts'
-import { classifyInfrastructureError } from '../unavailable.ts'
+import { classifyInfrastructureError } from '../errors.ts'
 
 export type ReadinessCheck = () => Promise<void>
 

@@ -14,9 +14,9 @@ import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
-import { CloseCode } from './close-codes.ts'
+import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
-import { OperationRunner, yogaMaskError, type ViewerKey, type Yoga } from './execution.ts'
+import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
 import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
@@ -41,8 +41,8 @@ export interface WebSocketTransportOptions {
   yoga: Yoga
   /** Where hub subscriptions (room, messages, model events) are grouped and delivered. */
   hub: DeliveryHub
-  /** The policy-relevant part of a viewer for an operation (see `ViewerKey`). */
-  viewerKey: ViewerKey
+  /** The policy-relevant part of a viewer for an operation, and the context of its group (see `ViewerPartOf`). */
+  viewerPart: ViewerPartOf
   authenticator: Authenticator
   limits: Limits
   /** Allowed `Origin` values for upgrades; empty allows any. */
@@ -76,7 +76,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const connections = new Set<GraphQLWsConnection>()
   const connectionServer = {
     connections,
-    runner: new OperationRunner(yoga, options.hub, mask, options.viewerKey),
+    runner: new OperationRunner(yoga, options.hub, mask, options.viewerPart),
     authenticator: options.authenticator,
     limits,
     logger,

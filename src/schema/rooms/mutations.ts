@@ -5,7 +5,7 @@
 import type { Access } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
 import type { Target } from '../../rooms/registry.ts'
-import { toRoomClientError } from './errors.ts'
+import { roomClientError } from '../../errors/rooms.ts'
 import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
 
 type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>
@@ -27,7 +27,7 @@ function guarded<A>(allowed: (args: A, access: Access) => void, resolve: Resolve
     try {
       return await resolve(parent, args, context)
     } catch (error) {
-      throw toRoomClientError(error)
+      throw roomClientError(error)
     }
   }
 }

@@ -1,4 +1,4 @@
-/** The SDL of rooms: `sails.sockets` as GraphQL (design §4). */
+/** The SDL of rooms: `sails.sockets` as GraphQL (docs/rooms.md; docs/architecture.md §5, §8). */
 export const roomTypeDefs = /* GraphQL */ `
   """A message broadcast to rooms or blasted to every connection."""
   type RoomMessage {

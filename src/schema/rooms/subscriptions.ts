@@ -4,18 +4,17 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
-import { ErrorCode, MizzenError } from '../../errors.ts'
+import { webSocketRequired } from '../../errors.ts'
+import { roomClientError } from '../../errors/rooms.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
-import { toRoomClientError } from './errors.ts'
 import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
 
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
 function connectionOf(context: GatewayContext, field: string): string {
   if (context.connectionId) return context.connectionId
-  throw new MizzenError(
-    ErrorCode.WebSocketRequired,
+  throw webSocketRequired(
     `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`,
   )
 }
@@ -56,7 +55,7 @@ export const roomSubscriptions = {
         await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
       } catch (error) {
         await subscription.cancel()
-        throw toRoomClientError(error)
+        throw roomClientError(error)
       }
       if (selection instanceof ResumedSelection) {
         // Once joined: what the room receives from now on comes live, what it received since the cursor from its history.

@@ -6,8 +6,8 @@
  * transport; `/ready` uses the same reasons.
  */
 import { GraphQLError } from 'graphql'
-import { ServiceUnavailableError, unavailable, type MizzenError, type Service } from './errors.ts'
-import { RoomCommandTimeoutError } from './rooms/redis-commands.ts'
+import { unavailable, type MizzenError } from './client.ts'
+import { ServiceUnavailableError, type Service } from './service.ts'
 
 /** Prisma's codes for a database that cannot serve the request, with what to tell the client. */
 const prismaCodes: Record<string, string> = {
@@ -65,8 +65,8 @@ function postgresState(code: unknown): string | undefined {
 const sqliteCodes = new Set([5, 6, 10, 13, 14])
 
 function classifyOne(error: unknown): Classified | undefined {
+  // Also RoomCommandTimeoutError: another gateway instance did not answer in time.
   if (error instanceof ServiceUnavailableError) return { service: error.service, reason: error.message }
-  if (error instanceof RoomCommandTimeoutError) return { service: 'gateway', reason: error.message }
   const record = asRecord(error)
   if (!record) return undefined
   const name = String(record.name ?? '')

@@ -1,8 +1,9 @@
 /**
- * Prisma's errors as client errors with stable codes. Errors that are not the client's fault
- * are returned unchanged, for Yoga to mask.
+ * The errors of a model write (Prisma's) that are the client's fault, as client errors with
+ * stable codes. The rest are returned unchanged: infrastructure failures become UNAVAILABLE in
+ * `maskInfrastructureErrors`, anything else Yoga masks.
  */
-import { ErrorCode, MizzenError } from '../errors.ts'
+import { badInput, conflict, notFound } from './client.ts'
 
 interface KnownRequestError {
   name: string
@@ -36,22 +37,25 @@ function constraintFields(meta: Record<string, unknown> | undefined): string[] {
   return match ? [match[1]!] : []
 }
 
-/** The client error for a Prisma error of a write on `model` (`operation` tells what the write did). */
-export function toClientError(
+/**
+ * The client error for a Prisma error of a write on `model` (`operation` tells what the write
+ * did; `id`, the record it named, if it named one).
+ */
+export function writeClientError(
   error: unknown,
   model: string,
   operation: 'create' | 'update' | 'delete' = 'update',
+  id?: unknown,
 ): unknown {
   if (error instanceof Error && error.name === 'PrismaClientValidationError') {
     const lines = error.message.trim().split('\n')
-    return new MizzenError(ErrorCode.BadUserInput, `${model}: ${lines[lines.length - 1]}`)
+    return badInput(`${model}: ${lines[lines.length - 1]}`)
   }
   if (!isKnownRequestError(error)) return error
   switch (error.code) {
     case 'P2002': {
       const fields = constraintFields(error.meta)
-      return new MizzenError(
-        ErrorCode.Conflict,
+      return conflict(
         `a ${model} with this ${fields.join(', ') || 'unique value'} already exists`,
         fields.length ? { fields } : {},
       )
@@ -60,10 +64,12 @@ export function toClientError(
       // A foreign key refused the write: on delete, other records still point at this one;
       // otherwise the record the write points at does not exist.
       return operation === 'delete'
-        ? new MizzenError(ErrorCode.Conflict, `${model}: other records still refer to it; delete or move them first`)
-        : new MizzenError(ErrorCode.BadUserInput, `${model}: a related record does not exist`)
+        ? conflict(`${model}: other records still refer to it; delete or move them first`)
+        : badInput(`${model}: a related record does not exist`)
     case 'P2025':
-      return new MizzenError(ErrorCode.NotFound, `${model}: the record to change does not exist`)
+      return id === undefined
+        ? notFound(`${model}: the record to change does not exist`)
+        : notFound(`${model} ${String(id)} not found`, { id: String(id) })
     default:
       return error
   }
