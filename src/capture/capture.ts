@@ -92,7 +92,10 @@ export class ChangeCapture {
   #closed = false
   #leading = false
   #stream: ReplicationStream | undefined
+  /** Why capture does not work now (setup, connection), for /ready. */
   #problem: string | undefined
+  /** Set while the slot is invalidated. */
+  #slotProblem: string | undefined
   #lagBytes: number | undefined
   #generation: number | undefined
   #loop: Promise<void> | undefined
@@ -145,6 +148,7 @@ export class ChangeCapture {
   /** For /ready: rejects with the reason capture is not working. */
   async check(): Promise<void> {
     if (this.#closed) throw new Error('change capture is stopped')
+    if (this.#slotProblem) throw new Error(this.#slotProblem)
     if (this.#problem) throw new Error(this.#problem)
     if (!this.#control) throw new Error('change capture: not connected to PostgreSQL')
   }
@@ -211,6 +215,8 @@ export class ChangeCapture {
               await control.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.#lockKey]).catch(() => {})
           }
         } else {
+          // Standing by, with a working session: nothing wrong here.
+          this.#problem = undefined
           await sleep(LEADER_POLL_MS)
         }
       } catch (error) {
@@ -324,11 +330,10 @@ export class ChangeCapture {
       this.#lagBytes = state.lagBytes
       await this.#readGeneration(control)
       if (state.walStatus === 'lost') {
-        this.#problem = `change capture: the replication slot "${this.name}" was invalidated (wal_status lost): raise max_slot_wal_keep_size`
-        // Other gateways learn it from the generation once the reader replaced the slot; until then, here.
-        this.#deps.onGap('the replication slot was invalidated: changes were lost')
-      } else if (this.#problem?.includes('invalidated') && state.walStatus !== 'lost') {
-        this.#problem = undefined
+        if (!this.#slotProblem) this.#deps.onGap('the replication slot was invalidated: changes were lost')
+        this.#slotProblem = `change capture: the replication slot "${this.name}" was invalidated (wal_status lost): changes were lost; raise max_slot_wal_keep_size`
+      } else {
+        this.#slotProblem = undefined
       }
     } catch {
       // The session's own error handler reports it.
