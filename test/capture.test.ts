@@ -322,3 +322,63 @@ describe('change capture refuses to start where it cannot work', () => {
     }
   })
 })
+
+describe('change capture when PostgreSQL invalidates the slot', () => {
+  it('ends model subscriptions with RESYNC_REQUIRED, fails /ready, then starts a new slot', async () => {
+    const database = await server.createDatabase()
+    const name = 'gap_capture'
+    const capture = { mode: 'database' as const, name }
+    const first = await startGateway(database, { capture })
+    const holder = new pg.Client({ connectionString: database.url })
+    let second: TestGateway | undefined
+    let ws: WsClient | undefined
+    try {
+      await settled(() => expect(first.capture?.leading).toBe(true))
+      await first.close()
+      // Nobody reads the slot while the test holds the capture lock.
+      await holder.connect()
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`mizzen capture ${name}`])
+      second = await startGateway(database, { capture })
+      ws = connectWs(second.wsUrl)
+      await ws.ack
+      const events = subscribeWs<any>(ws.client, 'subscription { userEvents { verb } }')
+      await waitForSubscribers(second, 1)
+
+      // WAL past max_slot_wal_keep_size, then a checkpoint: PostgreSQL invalidates the slot.
+      await server.query(`ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`)
+      await server.query('SELECT pg_reload_conf()')
+      await settled(async () => {
+        await holder.query(`INSERT INTO "User" (email, name) VALUES ($1, 'lost')`, [`${Date.now()}${Math.random()}@x`])
+        await holder.query('SELECT pg_switch_wal()')
+        await holder.query('CHECKPOINT')
+        const [slot] = await server.query<{ wal_status: string }>(
+          `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${name}'`,
+        )
+        expect(slot?.wal_status).toBe('lost')
+      })
+
+      await events.completed
+      expect(events.received.at(-1)?.errors?.[0]).toMatchObject({ extensions: { code: 'RESYNC_REQUIRED' } })
+      const ready = await fetch(second.url.replace('/graphql', '/ready'))
+      expect(ready.status).toBe(503)
+      expect(JSON.stringify(await ready.json())).toMatch(/capture.*invalidated/)
+
+      // The lock released, the gateway replaces the slot and capture goes on.
+      await holder.query('SELECT pg_advisory_unlock_all()')
+      await settled(() => expect(second!.capture?.leading).toBe(true))
+      await settled(async () => expect((await fetch(second!.url.replace('/graphql', '/ready'))).status).toBe(200))
+      const after = subscribeWs<any>(ws.client, 'subscription { userEvents { verb node { name } } }')
+      await waitForSubscribers(second, 1)
+      await holder.query(`INSERT INTO "User" (email, name) VALUES ('again@x', 'again')`)
+      expect((await after.next()).data!.userEvents).toEqual({ verb: 'CREATED', node: { name: 'again' } })
+      after.stop()
+    } finally {
+      await server.query('ALTER SYSTEM RESET max_slot_wal_keep_size')
+      await server.query('SELECT pg_reload_conf()')
+      await ws?.client.dispose()
+      await second?.close()
+      await holder.end().catch(() => {})
+      await database.drop()
+    }
+  })
+})
