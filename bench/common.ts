@@ -3,16 +3,27 @@
  * over IPC, the clock, and a latency histogram.
  */
 
-/** The servers compared, each started in a process of its own. */
-export const serverKinds = ['raw-ws', 'socket.io', 'yoga', 'mizzen', 'mizzen-no-metrics'] as const
-export type ServerKind = (typeof serverKinds)[number]
+/** The servers of the one-gateway runs (`fanout`, `scale`), each started in a process of its own. */
+export const serverKinds = ['raw-ws', 'ws-preframed', 'socket.io', 'yoga', 'mizzen', 'mizzen-no-metrics'] as const
+/** The default `fanout` servers (`mizzen-no-metrics` on demand: it shows what counting costs). */
+export const defaultServers = ['raw-ws', 'ws-preframed', 'socket.io', 'yoga', 'mizzen'] as const
+/**
+ * The servers of the `cluster` runs: two processes of each on one Redis of the benchmark's own,
+ * subscribers on one, publishes through the other.
+ */
+export const clusterKinds = ['ws-redis', 'socket.io-redis', 'mizzen-redis'] as const
+export type ServerKind = (typeof serverKinds)[number] | (typeof clusterKinds)[number]
 
 export const serverNames: Record<ServerKind, string> = {
   'raw-ws': 'raw ws (one string to every socket)',
+  'ws-preframed': 'ws, one pre-built frame to every socket',
   'socket.io': 'Socket.IO 4 room broadcast',
   yoga: 'graphql-yoga + graphql-ws, createPubSub',
   mizzen: 'mizzen',
   'mizzen-no-metrics': 'mizzen, metrics off',
+  'ws-redis': 'raw ws + Redis pub/sub (by hand)',
+  'socket.io-redis': 'Socket.IO 4 + @socket.io/redis-adapter',
+  'mizzen-redis': 'mizzen, Redis bus and rooms registry',
 }
 
 /**
@@ -70,8 +81,13 @@ export type ServerRequest =
 export type ServerReply =
   | { type: 'ready'; port: number }
   | { type: 'count'; subscribers: number }
-  | { type: 'memory'; rss: number; heapUsed: number }
-  | { type: 'cpu'; user: number; system: number }
+  /** After a full GC; `heapLimit` is V8's limit on the heap (what --max-old-space-size sets). */
+  | { type: 'memory'; rss: number; heapUsed: number; heapLimit: number }
+  /**
+   * CPU time so far (µs), and the JS heap allocated so far (bytes: heap in use now plus what every
+   * garbage collection freed) and the time spent in garbage collection (µs).
+   */
+  | { type: 'cpu'; user: number; system: number; allocated: number; gcMicros: number }
   | { type: 'published'; last: number }
   | { type: 'error'; message: string }
 

@@ -4,7 +4,7 @@
  * each receives: latency from the stamp each message carries, messages lost (by sequence
  * number) and received out of order. It reports progress over IPC, which paces the publisher.
  *
- * Clients: raw `ws` for the raw server; socket.io-client (WebSocket transport) for Socket.IO;
+ * Clients: raw `ws` for the bare ws servers; socket.io-client (WebSocket transport) for Socket.IO;
  * for GraphQL servers, graphql-transport-ws spoken over `ws` by hand (`raw`, the default: the
  * lightest client, so that the server is what saturates) or the graphql-ws client package.
  */
@@ -73,7 +73,7 @@ function open(plan: LoadPlan, index: number): Promise<void> {
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('connection timed out')), 30_000)),
     ])
 
-  if (plan.server === 'raw-ws') {
+  if (plan.server === 'raw-ws' || plan.server === 'ws-preframed' || plan.server === 'ws-redis') {
     const socket = new WebSocket(plan.url.replace(/^http/, 'ws'))
     closers.push(() => socket.terminate())
     socket.on('message', (raw) => record(connection, stampOf(plan.scenario, JSON.parse(String(raw)).payload?.data)))
@@ -81,7 +81,7 @@ function open(plan: LoadPlan, index: number): Promise<void> {
       new Promise((resolve, reject) => (socket.once('open', () => resolve()), socket.once('error', reject))),
     )
   }
-  if (plan.server === 'socket.io') {
+  if (plan.server === 'socket.io' || plan.server === 'socket.io-redis') {
     const socket = socketIo(plan.url.replace('/graphql', ''), {
       transports: ['websocket'],
       forceNew: true,

@@ -1,10 +1,12 @@
 /**
  * One server of the benchmark, in a process of its own (pinned by the orchestrator):
- * `node bench/server-process.ts <server> <scenario>`. It answers the orchestrator over IPC:
- * subscriber counts, memory after a full GC, CPU time, and publishing, either at a fixed rate or
- * as fast as the clients' progress allows (credit). Exits when the IPC channel closes.
+ * `node bench/server-process.ts <server> <scenario>` (the cluster's servers find their Redis in
+ * BENCH_REDIS_URL). It answers the orchestrator over IPC: subscriber counts, memory after a full
+ * GC, CPU time and heap allocation, and publishing, either at a fixed rate or as fast as the
+ * clients' progress allows (credit). Exits when the IPC channel closes.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import { GCProfiler, getHeapStatistics } from 'node:v8'
 import { nowMicros, type Scenario, type ServerKind, type ServerReply, type ServerRequest } from './common.ts'
 import type { BenchServer } from './servers/server.ts'
 
@@ -23,7 +25,38 @@ async function start(): Promise<BenchServer> {
       return (await import('./servers/mizzen.ts')).startMizzen(scenario)
     case 'mizzen-no-metrics':
       return (await import('./servers/mizzen.ts')).startMizzen(scenario, { metrics: false })
+    case 'ws-preframed':
+      return (await import('./servers/raw-ws.ts')).startPreframedWs(scenario)
+    case 'ws-redis':
+      return (await import('./servers/raw-ws.ts')).startWsOnRedis(scenario, redisUrl())
+    case 'socket.io-redis':
+      return (await import('./servers/socket-io.ts')).startSocketIo(scenario, redisUrl())
+    case 'mizzen-redis':
+      return (await import('./servers/mizzen.ts')).startMizzen(scenario, { redisUrl: redisUrl() })
   }
+}
+
+function redisUrl(): string {
+  const url = process.env.BENCH_REDIS_URL
+  if (!url) throw new Error(`${kind} needs BENCH_REDIS_URL`)
+  return url
+}
+
+/**
+ * Heap allocated so far: what is in use now plus what every garbage collection freed (a
+ * GCProfiler records each collection's heap before and after), and the time collections took.
+ */
+const gcProfiler = new GCProfiler()
+let freed = 0
+let gcMicros = 0
+gcProfiler.start()
+function heapCounters(): { allocated: number; gcMicros: number } {
+  for (const gc of gcProfiler.stop()?.statistics ?? []) {
+    freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
+    gcMicros += gc.cost
+  }
+  gcProfiler.start()
+  return { allocated: getHeapStatistics().used_heap_size + freed, gcMicros }
 }
 
 const server = await start()
@@ -47,7 +80,7 @@ async function settledMemory() {
     previous = rss
   }
   const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
+  return { rss, heapUsed, heapLimit: getHeapStatistics().heap_size_limit }
 }
 
 async function publishOne(): Promise<void> {
@@ -90,7 +123,7 @@ process.on('message', (request: ServerRequest) => {
       return void settledMemory().then((memory) => send({ type: 'memory', ...memory }))
     case 'cpu': {
       const { user, system } = process.cpuUsage()
-      return send({ type: 'cpu', user, system })
+      return send({ type: 'cpu', user, system, ...heapCounters() })
     }
     case 'rate':
       next = request.from

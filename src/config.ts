@@ -24,6 +24,12 @@ export interface Config {
   readonly databaseUrl: string
   /** Redis for running several gateways as one; unset means the in-memory bus. `REDIS_URL`. */
   readonly redisUrl: string | undefined
+  /**
+   * Seed nodes (`host:port`) of a Redis Cluster that carries the bus (events, room messages,
+   * histories) instead of `REDIS_URL`, over sharded pub/sub; the rooms registry stays on the one
+   * Redis of `REDIS_URL`, which must be set too. `MIZZEN_REDIS_CLUSTER`.
+   */
+  readonly redisCluster: readonly string[] | undefined
   /** pino level. `LOG_LEVEL`. @default "info" */
   readonly logLevel: (typeof logLevels)[number]
   /** `NODE_ENV`: production masks unexpected errors and disables GraphiQL. @default "development" */
@@ -168,6 +174,14 @@ const env = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'expected redis://… or rediss://…')
     .optional(),
+  MIZZEN_REDIS_CLUSTER: list
+    .refine(
+      (nodes) =>
+        nodes.length > 0 &&
+        nodes.every((node) => /^[^\s:,]+:\d{1,5}$/.test(node) && Number(node.split(':').pop()) <= 65_535),
+      'expected seed nodes as host:port,host:port,…',
+    )
+    .optional(),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   MIZZEN_API_KEYS: list.optional(),
@@ -206,6 +220,7 @@ const env = z.object({
     .string()
     .max(128, 'must be at most 128 characters')
     .regex(/^[\x21-\x7e]*$/, 'must be printable ASCII with no spaces (it starts Redis key and channel names)')
+    .regex(/^[^{}]*$/, 'must not contain { or } (they would move Redis Cluster hash tags)')
     .default('mizzen:'),
   MIZZEN_TRUST_PROXY: z
     .string()
@@ -310,6 +325,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     (name) => e[name] !== undefined,
   )
   if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
+  if (e.MIZZEN_REDIS_CLUSTER && !e.REDIS_URL)
+    throw new ConfigError(
+      'MIZZEN_REDIS_CLUSTER',
+      'set REDIS_URL too: the cluster carries the bus, the rooms registry needs one Redis (its scripts span rooms)',
+    )
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) =>
       e[variable] === undefined ? [] : [[limit, e[variable]]],
@@ -325,6 +345,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.MIZZEN_REDIS_CLUSTER,
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
     auth: {

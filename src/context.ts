@@ -22,6 +22,12 @@ export interface ServerContext {
   readonly logger: Logger
 }
 
+/**
+ * A request's or a subscriber's context. A group's execution of a subscription event gets one
+ * built from its group key alone: the server's parts, `viewer.role` and `access`'s read checks
+ * for the models the selection set reaches; reading anything else throws IsolationError
+ * (docs/architecture.md §6).
+ */
 export interface GatewayContext extends ServerContext {
   /** The WebSocket connection the operation arrived on; absent over HTTP. */
   readonly connectionId?: string

@@ -23,6 +23,8 @@ export {
 } from './errors/client.ts'
 export { CloseCode } from './errors/close-codes.ts'
 export { ConfigError, positiveSetting } from './errors/config.ts'
+export { historyClientError, roomClientError } from './errors/domain.ts'
+export { ClosedError, ResyncError, UnknownTargetError } from './errors/failures.ts'
 export { IsolationError } from './errors/isolation.ts'
 export { classifyInfrastructureError, maskInfrastructureErrors, toUnavailable } from './errors/infrastructure.ts'
 export { writeClientError } from './errors/prisma-writes.ts'

@@ -104,16 +104,28 @@ export async function checkCapture(config: Config): Promise<void> {
   }
 }
 
+/** Checks the Redis Cluster `MIZZEN_REDIS_CLUSTER` names: at least one seed node answers. */
+export async function checkRedisCluster(seeds: readonly string[]): Promise<void> {
+  const reasons: string[] = []
+  for (const seed of seeds) {
+    const reason = await checkRedis(`redis://${seed}`)
+    if (!reason) return
+    reasons.push(`${seed}: ${reason}`)
+  }
+  throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot reach any seed node (${reasons.join('; ')})`)
+}
+
 /** Checks every service the configuration names (the database, Redis) before anything is done with them. */
 export async function checkServices(config: Config): Promise<void> {
   await checkDatabase(config.databaseUrl)
   await checkCapture(config)
   if (config.redisUrl) await checkRedisUrl(config.redisUrl)
+  if (config.redisCluster) await checkRedisCluster(config.redisCluster)
 }
 
 /** Gateway options, ready to spread into `createGateway`. */
 export interface Services {
-  /** The Redis bus (`REDIS_URL`), or an in-memory one keeping the configured history. */
+  /** The Redis bus (`REDIS_URL`, or `MIZZEN_REDIS_CLUSTER`), or an in-memory one keeping the configured history. */
   readonly bus: Bus
   /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
   readonly rooms: RoomsOptions
@@ -140,11 +152,14 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms, metrics }
   }
   const url = config.redisUrl
+  const cluster = config.redisCluster
   await checkRedisUrl(url)
+  if (cluster) await checkRedisCluster(cluster)
   let bus
   try {
     bus = await createRedisBus({
-      url,
+      // The bus on the cluster when there is one (sharded pub/sub); the registry on REDIS_URL.
+      ...(cluster ? { cluster } : { url }),
       prefix: config.redisPrefix,
       history: config.history,
       outbox: config.outbox,
@@ -166,6 +181,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
+    if (cluster && !bus)
+      throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
     throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reasonOf(error)})`)
   }
 }

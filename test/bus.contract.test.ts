@@ -364,10 +364,11 @@ describe.skipIf(missing('redis'))('redis bus between processes', () => {
     const { publishScript } = await import('../src/bus/redis-scripts.ts')
     const prefix = `${runPrefix}${randomUUID()}:`
     const redis = new Redis(redisUrl)
-    const args = [prefix, 'origin-1', 100, 100, 60_000, 60, 2, 'model:User', 1, '"one"', 0, 'model:User', 2, '"two"', 0]
-    expect(await redis.eval(publishScript, 0, ...args)).toBe(2)
-    expect(await redis.eval(publishScript, 0, ...args)).toBe(2)
-    expect(await redis.xlen(`${prefix}log:model:User`)).toBe(2)
+    const log = `${prefix}{model:User}log`
+    const args = [prefix, 'origin-1', 100, 100, 60_000, 60, 'PUBLISH', 'model:User', 2, 1, '"one"', 0, 2, '"two"', 0]
+    expect(await redis.eval(publishScript, 1, log, ...args)).toBe(2)
+    expect(await redis.eval(publishScript, 1, log, ...args)).toBe(2)
+    expect(await redis.xlen(log)).toBe(2)
     redis.disconnect()
   })
 

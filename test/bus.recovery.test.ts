@@ -5,6 +5,7 @@
  * cursors given on either side of a partition.
  */
 import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Bus, PublishOutcome } from '../src/bus/bus.ts'
 import { createRedisBus, type RedisBus, type RedisBusOptions } from '../src/bus/redis.ts'
@@ -239,6 +240,59 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
     const resumed = await resumeSubscriber(b, 'model:User', onA.received[4]!.cursor)
     expect(resumed.received).toEqual([])
   })
+
+  // The history epoch is the id of the data Redis holds, not the server's run: a restart that
+  // keeps the data keeps every cursor, one that lost it refuses them all.
+  for (const restart of ['append-only file', 'snapshot (SAVE)', 'empty'] as const) {
+    const keeps = restart !== 'empty'
+    it(`should ${keeps ? 'resume' : 'refuse'}, on the same and on another process, a cursor given before Redis restarted ${keeps ? `on its data (${restart})` : 'empty'}`, async () => {
+      // A snapshot-only server of this test's own: SAVE, then killed.
+      const server = restart === 'snapshot (SAVE)' ? await startRedisServer({ args: ['--appendonly', 'no'] }) : redis
+      try {
+        const { bus: a } = await bus({ url: server.url })
+        const { bus: b } = await bus({ url: server.url })
+        const onA = record(a, 'model:User')
+        const onB = record(b, 'model:User')
+        await Promise.all([a.ping(), b.ping()])
+        for (const id of ids(1, 3)) await a.publish('model:User', event(id))
+        await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 3)))
+        await eventually(() => expect(onA.received.map(idOf)).toEqual(ids(1, 3)))
+        // A client saw 1 on A, another saw 1 on B.
+        const cursors = [onA.received[0]!.cursor, onB.received[0]!.cursor]
+        if (restart === 'snapshot (SAVE)') {
+          const admin = new Redis(server.url)
+          await admin.save()
+          admin.disconnect()
+        }
+        await server.restart({ data: keeps ? 'kept' : 'empty' })
+        await eventually(async () => void (await Promise.all([a.ping(), b.ping()])))
+        await a.publish('model:User', event('4'))
+        await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 4)))
+        await b.publish('model:User', event('5'))
+        await eventually(() => expect(onB.received.map(idOf)).toEqual(ids(1, 5)))
+        await eventually(() => expect(onA.received.map(idOf)).toEqual(ids(1, 5)))
+        for (const process of [a, b])
+          for (const cursor of cursors) {
+            if (keeps) {
+              const resumed = await resumeSubscriber(process, 'model:User', cursor)
+              expect(resumed.received.map(idOf)).toEqual(ids(2, 5))
+              resumed.stop()
+            } else
+              expect(() => process.resume('model:User', cursor)).toThrow(
+                expect.objectContaining({ name: 'ResyncRequiredError', reason: 'other-epoch' }),
+              )
+          }
+        expect(a.stats().gaps + b.stats().gaps).toBe(0)
+        // Nothing is sent again into a Redis that kept it.
+        if (keeps) expect(a.stats().replayed + b.stats().replayed).toBe(0)
+      } finally {
+        if (server !== redis) {
+          await Promise.all(buses.splice(0).map((created) => created.close()))
+          await server.stop()
+        }
+      }
+    })
+  }
 
   it('should send again what Redis took but never delivered when it comes back empty, and deliver it once', async () => {
     const { bus: a } = await bus()

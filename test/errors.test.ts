@@ -12,16 +12,16 @@ import {
   CloseCode,
   clientErrorsJson,
   ErrorCode,
+  historyClientError,
   maskInfrastructureErrors,
   rateLimited,
   redisFailed,
   resyncRequired,
+  roomClientError,
   ServiceUnavailableError,
   toUnavailable,
   writeClientError,
 } from '../src/errors.ts'
-import { historyClientError } from '../src/errors/history.ts'
-import { roomClientError } from '../src/errors/rooms.ts'
 import { RoomCommandTimeoutError } from '../src/rooms/redis-commands.ts'
 import { RegistryClosedError, UnknownConnectionError } from '../src/rooms/registry.ts'
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Client } from 'graphql-ws'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBus } from '../src/bus/redis.ts'
+import { createRedisBus, type RedisBus } from '../src/bus/redis.ts'
 import { postGraphQL, subscribeWs, type Subscription } from './helpers/clients.ts'
 import { missing, useFixture } from './helpers/fixture.ts'
 import { settled, type TestGateway } from './helpers/gateway.ts'
@@ -37,6 +37,8 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
     let proxy: TcpProxy
     let a: TestGateway
     let b: TestGateway
+    let busA: RedisBus
+    let busB: RedisBus
     let names = 0
 
     beforeAll(async () => {
@@ -54,8 +56,10 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
         handoffTimeoutMs: 200,
         redis: { retryStrategy: () => 50, connectTimeout: 500 },
       }
-      a = await env.startGateway({ bus: await createRedisBus({ url: redis.url, ...busOptions }) })
-      b = await env.startGateway({ bus: await createRedisBus({ url: proxy.url('redis'), ...busOptions }) })
+      busA = await createRedisBus({ url: redis.url, ...busOptions })
+      busB = await createRedisBus({ url: proxy.url('redis'), ...busOptions })
+      a = await env.startGateway({ bus: busA })
+      b = await env.startGateway({ bus: busB })
     })
     const connect = (gateway: TestGateway): Client => env.connect(undefined, gateway).client
     async function subscribe<T>(
@@ -241,6 +245,44 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
       )
       await receivedAll(again, 1)
       expect(dataOf(again)[0]!.event).toBe('after')
+    })
+
+    it('should give a client back, on either gateway, exactly what was sent after Redis restarted on its data (append-only file)', async () => {
+      const room = `restart-${randomUUID()}`
+      await settled(() => expect(a.hub.subscriberCount + b.hub.subscriberCount).toBe(0))
+      const first = connect(a)
+      const events = await subscribe<UserEvent>(a, first, USER_EVENTS)
+      const messages = await subscribe<RoomMessage>(a, first, ROOM, { name: room })
+      await createUser(a, 'before')
+      await broadcast(a, room, 'before')
+      await receivedAll(events, 1)
+      await receivedAll(messages, 1)
+      const cursors = { events: dataOf(events)[0]!.cursor, messages: dataOf(messages)[0]!.cursor }
+      await first.dispose()
+      await settled(() => expect(a.hub.subscriberCount).toBe(0))
+
+      // Killed and started again on its append-only file: the same data, a new server run. (While
+      // a gateway has not reconnected, a resume answers UNAVAILABLE, and a client retries.)
+      await redis.restart()
+      await settled(async () => void (await Promise.all([busA.ping(), busB.ping()])))
+      const expectedNames = Array.from({ length: 5 }, (_, i) => `after-${i}`)
+      for (const name of expectedNames) {
+        await createUser(b, name)
+        await broadcast(b, room, name)
+      }
+      for (const gateway of [b, a]) {
+        const again = connect(gateway)
+        const resumedEvents = await subscribe<UserEvent>(gateway, again, USER_EVENTS, { after: cursors.events })
+        const resumedMessages = await subscribe<RoomMessage>(gateway, again, ROOM, {
+          name: room,
+          after: cursors.messages,
+        })
+        await receivedAll(resumedEvents, 5)
+        await receivedAll(resumedMessages, 5)
+        expect(dataOf(resumedEvents).map((event) => event.node?.name)).toEqual(expectedNames)
+        expect(dataOf(resumedMessages).map((message) => message.event)).toEqual(expectedNames)
+        await again.dispose()
+      }
     })
   },
 )

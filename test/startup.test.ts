@@ -101,8 +101,8 @@ describe.skipIf(missing('redis'))('MIZZEN_REDIS_PREFIX', () => {
     const keysB = await env.redis.keys(`${env.prefix}b:*`)
     expect(keysA).toContain(`${env.prefix}a:rooms:room:shared-name`)
     expect(keysB).toContain(`${env.prefix}b:rooms:room:shared-name`)
-    expect(keysA.some((key) => key.startsWith(`${env.prefix}a:log:`))).toBe(true)
-    expect(keysB.some((key) => key.startsWith(`${env.prefix}b:log:`))).toBe(true)
+    expect(keysA.some((key) => key.startsWith(`${env.prefix}a:{`) && key.endsWith('}log'))).toBe(true)
+    expect(keysB.some((key) => key.startsWith(`${env.prefix}b:{`) && key.endsWith('}log'))).toBe(true)
   })
 })
 

@@ -5,6 +5,9 @@
  * mizzen's own mutations do, without the HTTP request around them: `Rooms.send` for a broadcast,
  * what `publishUser` does for userEvents (read the record through Prisma, publish on the bus),
  * and the bus for the post updates the realtime extension would publish.
+ * On Redis (`redisUrl`), as several gateways run (docs/several-gateways.md): the Redis bus and the
+ * Redis rooms registry on one prefix, so that what one gateway publishes reaches the subscribers
+ * of all.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,15 +15,28 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { dataModel, openExampleDatabase } from '../../examples/app/database.ts'
 import { examplePolicies } from '../../examples/app/policies.ts'
+import { createRedisBus } from '../../src/bus/redis.ts'
 import { createGateway } from '../../src/gateway.ts'
+import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
 import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
 import { eventFor } from './payloads.ts'
 import type { BenchServer } from './server.ts'
 
 /** `metrics: false` runs the same gateway counting nothing: the difference is what metrics cost. */
-export async function startMizzen(scenario: Scenario, options: { metrics?: boolean } = {}): Promise<BenchServer> {
+export async function startMizzen(
+  scenario: Scenario,
+  options: { metrics?: boolean; redisUrl?: string } = {},
+): Promise<BenchServer> {
   const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
+  const redisUrl = options.redisUrl
+  const prefix = 'mizzen-bench:'
   const gateway = await createGateway({
+    ...(redisUrl
+      ? {
+          bus: await createRedisBus({ url: redisUrl, prefix }),
+          rooms: { registry: await createRedisRoomRegistry({ url: redisUrl, keyPrefix: `${prefix}rooms:` }) },
+        }
+      : {}),
     prisma: database.prisma,
     dataModel,
     port: 0,

@@ -34,7 +34,7 @@ export interface Access {
   assertWrite(model: string, what?: string): void
   /** The records of `model` this viewer may see, as a Prisma where; undefined when it may see all of them. */
   rowFilter(model: Model): Where | undefined
-  /** What the policies of `models` make of this viewer: the viewer part of a group key (docs/architecture.md). */
+  /** What the policies of `models` make of this viewer: the viewer part of a group key (docs/architecture.md §6). */
   policyView(models: Iterable<Model>): PolicyView
   assertJoin(room: string): void
   assertBroadcast(room: string): void

@@ -1,5 +1,5 @@
 /**
- * The checks of a group's executions (docs/auth-and-policies.md, Groups and isolation): answered
+ * The checks of a group's executions (docs/architecture.md §6): answered
  * from the group key's viewer part alone, what the policies of the models its selection set
  * reaches make of its viewers. No policy runs here, and nothing about any one member is known.
  */

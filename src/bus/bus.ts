@@ -4,6 +4,7 @@
  * where it left off. In memory by default; other backends implement the same contract
  * (test/bus.contract.test.ts runs it over each).
  */
+import { ClosedError, ResyncError, ServiceUnavailableError } from '../errors.ts'
 import type { ModelEvent } from '../events.ts'
 import type { RoomEnvelope } from '../rooms/messages.ts'
 import type { StreamId } from './stream-id.ts'
@@ -151,7 +152,8 @@ export interface BusStats {
   readonly replayed: number
 }
 
-export class BusClosedError extends Error {
+/** The bus was closed (the gateway is shutting down). */
+export class BusClosedError extends ClosedError {
   override readonly name = 'BusClosedError'
   constructor() {
     super('the bus is closed')
@@ -163,20 +165,20 @@ export const resyncReasons = ['malformed', 'other-history', 'other-epoch', 'trim
 export type ResyncReason = (typeof resyncReasons)[number]
 
 /** The history no longer reaches back to a cursor: the client must reload and subscribe again. */
-export class ResyncRequiredError extends Error {
+export class ResyncRequiredError extends ResyncError {
   override readonly name = 'ResyncRequiredError'
   constructor(
-    readonly reason: ResyncReason,
+    override readonly reason: ResyncReason,
     message: string,
   ) {
-    super(message)
+    super(reason, message)
   }
 }
 
 /** The history could not be read (Redis unreachable); resuming may succeed later. */
-export class HistoryUnavailableError extends Error {
+export class HistoryUnavailableError extends ServiceUnavailableError {
   override readonly name = 'HistoryUnavailableError'
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super('redis', message, options)
   }
 }

@@ -9,7 +9,7 @@
  * `position`, nothing it has not seen.
  *
  * A cursor names its history by a hash (`history`) and its deployment and history epoch by a
- * `tag` (the bus prefix and the Redis server's run, or the memory bus's instance), so that a
+ * `tag` (the bus prefix and the id of the data Redis holds, or the memory bus's instance), so that a
  * cursor of another topic, another deployment or a history that was lost is refused
  * (RESYNC_REQUIRED), never misread.
  */

@@ -12,7 +12,7 @@ import type { StreamId } from './stream-id.ts'
 
 /** What every cursor of one bus instance shares. */
 export interface CursorContext {
-  /** The deployment and history epoch (changes when Redis restarts). */
+  /** The deployment and history epoch (changes when Redis loses its data). */
   readonly tag: string
   /** This process's origin id. */
   readonly origin: string

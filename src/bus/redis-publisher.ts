@@ -8,11 +8,22 @@ import { performance } from 'node:perf_hooks'
 import { HandedRing, type HandedBounds } from './handed.ts'
 import type { ResolvedHistoryOptions } from './history-options.ts'
 import { Outbox, type OutboxMessage, type ResolvedOutboxOptions } from './outbox.ts'
-import { isTimeout, type ScriptConnection } from './redis-wire.ts'
+import { isTimeout, topicKeys, type ScriptConnection } from './redis-wire.ts'
 
 /** Messages sent to Redis per script call, at most (and about this many bytes). */
 const BATCH_COUNT = 256
 const BATCH_BYTES = 1024 * 1024
+
+/** A batch's messages by topic, each topic's in order, topics in the order they first appear. */
+function byTopic(batch: readonly OutboxMessage[]): Map<string, OutboxMessage[]> {
+  const topics = new Map<string, OutboxMessage[]>()
+  for (const message of batch) {
+    const messages = topics.get(message.topic)
+    if (messages) messages.push(message)
+    else topics.set(message.topic, [message])
+  }
+  return topics
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
@@ -28,6 +39,8 @@ export interface RedisPublisherOptions {
   /** The publisher connection (the publish script is defined on it). */
   readonly connection: ScriptConnection
   readonly prefix: string
+  /** `PUBLISH` on one Redis, `SPUBLISH` (sharded pub/sub) on Redis Cluster. */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH'
   /** This process's origin id, sent with every batch. */
   readonly origin: string
   readonly history: ResolvedHistoryOptions
@@ -112,17 +125,29 @@ export class RedisPublisher {
   }
 
   async #flush(): Promise<void> {
-    const { connection, counts, onError } = this.#options
+    const { connection, onError } = this.#options
     this.#flushing = true
     let backoff = 50
     try {
       while (this.outbox.length && this.live && !this.#abandoned) {
         const batch = this.outbox.peek(BATCH_COUNT, BATCH_BYTES)
-        try {
-          await connection.mizzenPublish(...this.#publishArguments(batch))
-        } catch (error) {
+        // One script call per topic (each touches one topic's slot), all at once; what follows
+        // the first topic Redis refused is sent again, and each topic's script skips what it
+        // applied already (see the publish script).
+        const results = await Promise.allSettled(
+          [...byTopic(batch)].map(([topic, messages]) =>
+            connection.mizzenPublish(...this.#publishArguments(topic, messages)),
+          ),
+        )
+        const failed = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []))
+        if (failed.length) {
+          const topics = [...byTopic(batch).keys()]
+          const refused = new Set(topics.filter((_, i) => results[i]!.status === 'rejected'))
+          const taken = batch.findIndex((message) => refused.has(message.topic))
+          this.#taken(batch.slice(0, taken))
+          const error = failed[0]
           onError(error, 'redis publish')
-          if (isTimeout(error)) connection.disconnect(true)
+          if (failed.some(isTimeout)) connection.disconnect(true)
           if (connection.status !== 'ready') return
           // Redis refused the batch (out of memory, say): try again, less and less often.
           await sleep(backoff)
@@ -130,10 +155,7 @@ export class RedisPublisher {
           continue
         }
         backoff = 50
-        this.outbox.shift(batch.length)
-        this.#handed.add(batch, performance.now())
-        counts.sent += batch.length
-        for (const message of batch) message.settle('sent')
+        this.#taken(batch)
       }
     } finally {
       this.#flushing = false
@@ -141,19 +163,30 @@ export class RedisPublisher {
     }
   }
 
-  #publishArguments(batch: readonly OutboxMessage[]): (string | number)[] {
-    const { prefix, origin, history, logMax } = this.#options
+  /** The front of the outbox, up to `taken.length`, is in Redis. */
+  #taken(taken: readonly OutboxMessage[]): void {
+    if (!taken.length) return
+    this.outbox.shift(taken.length)
+    this.#handed.add(taken, performance.now())
+    this.#options.counts.sent += taken.length
+    for (const message of taken) message.settle('sent')
+  }
+
+  #publishArguments(topic: string, messages: readonly OutboxMessage[]): (string | number)[] {
+    const { prefix, origin, history, logMax, publishCommand } = this.#options
     const args: (string | number)[] = [
+      topicKeys(prefix, topic).log,
       prefix,
       origin,
       history.maxEvents,
       logMax,
       history.maxAgeMs,
       Math.ceil(history.metaTtlMs / 1000),
-      batch.length,
+      publishCommand,
+      topic,
+      messages.length,
     ]
-    for (const message of batch)
-      args.push(message.topic, message.seq, message.text, message.history.length, ...message.history)
+    for (const message of messages) args.push(message.seq, message.text, message.history.length, ...message.history)
     return args
   }
 

@@ -12,17 +12,32 @@
  * listeners are told (a gap).
  */
 import { performance } from 'node:perf_hooks'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { CursorContext } from './mark.ts'
 import { RedisTopic } from './redis-topic.ts'
-import { isTimeout, logName, parseWire, readLog, type LogSource, type ScriptConnection } from './redis-wire.ts'
+import {
+  channelTopic,
+  isTimeout,
+  parseWire,
+  readLog,
+  topicKeys,
+  type LogSource,
+  type ScriptConnection,
+} from './redis-wire.ts'
 import { parseStreamId } from './stream-id.ts'
 
 /** Entries read per catch-up call. */
 const CATCH_UP_PAGE = 1000
 
 export interface RedisReceiverOptions {
-  readonly subscriber: Redis
+  readonly subscriber: Redis | Cluster
+  /**
+   * Sharded pub/sub (SSUBSCRIBE, one channel per call: each may be on another shard), on Redis
+   * Cluster. A resubscription that fails there (a shard's subscriber not yet following a
+   * failover) is tried again after `retryMs`, the slot map refreshed first.
+   */
+  readonly sharded: boolean
+  readonly retryMs: number
   /** The publisher connection: catch-up reads go through its scripts. */
   readonly publisher: ScriptConnection
   readonly prefix: string
@@ -36,8 +51,8 @@ export interface RedisReceiverOptions {
   readonly closed: () => boolean
   /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   readonly epochKnown: () => Promise<boolean>
-  /** Reads Redis's run id over `connection` into the context's tag. */
-  readonly refreshEpoch: (connection: Redis) => Promise<void>
+  /** Reads the id of the data Redis holds over `connection` into the context's tag (the history epoch). */
+  readonly refreshEpoch: () => Promise<unknown>
   /** The id of the data the publisher connection's Redis holds (known once `epochKnown` is). */
   readonly data: () => string
   /**
@@ -58,6 +73,8 @@ export class RedisReceiver {
   readonly #subscribed = new Set<string>()
   /** Bumped on every subscriber reconnection: a sync that straddles one starts over. */
   #generation = 0
+  /** A resubscription tried again later (sharded pub/sub). */
+  #retry: NodeJS.Timeout | undefined
   readonly #options: RedisReceiverOptions
 
   constructor(options: RedisReceiverOptions) {
@@ -71,7 +88,8 @@ export class RedisReceiver {
 
   /** A message on a topic's channel. */
   message(channel: string, text: string): void {
-    const topic = this.topics.get(channel.slice(this.#options.prefix.length))
+    const name = channelTopic(this.#options.prefix, channel)
+    const topic = name === undefined ? undefined : this.topics.get(name)
     if (!topic) return
     const entry = parseWire(text)
     if (!entry) return this.#options.onError(new Error('an unreadable message on the bus channel'), topic.name)
@@ -112,7 +130,13 @@ export class RedisReceiver {
           }
           if (catchUp) {
             for (;;) {
-              const page = await readLog(this.#options.log, logName(topic.name), topic.last!, '+', CATCH_UP_PAGE)
+              const page = await readLog(
+                this.#options.log,
+                topicKeys(this.#options.prefix, topic.name).log,
+                topic.last!,
+                '+',
+                CATCH_UP_PAGE,
+              )
               if (page === 'future')
                 throw new Error(`the log of ${topic.name} is behind this process: Redis's clock went back`)
               if ('gap' in page) {
@@ -144,27 +168,52 @@ export class RedisReceiver {
   /** Positions `topic` at the end of its log: it has seen everything there. */
   async #startAtTail(topic: RedisTopic, data: string): Promise<void> {
     const { publisher, prefix } = this.#options
-    const tail = parseStreamId(await publisher.mizzenTail(prefix, logName(topic.name)))
+    const tail = parseStreamId(await publisher.mizzenTail(topicKeys(prefix, topic.name).log))
     if (!tail) throw new Error('Redis answered the log tail with no stream id')
     topic.start(tail, data)
   }
 
+  /** Subscribes to the topics' channels; resolves once Redis confirmed them all. */
+  async #subscribe(names: readonly string[]): Promise<void> {
+    const { subscriber, prefix, sharded } = this.#options
+    if (!names.length) return
+    const channels = names.map((name) => topicKeys(prefix, name).channel)
+    if (!sharded) await subscriber.subscribe(...channels)
+    // Each channel may live on another shard: one SSUBSCRIBE each (one with several would be CROSSSLOT).
+    else await Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)))
+  }
+
   /** After the subscriber (re)connected: subscribe every topic again, then catch each up. */
   async resubscribe(): Promise<void> {
-    const { subscriber, prefix, onError } = this.#options
+    const { subscriber, onError } = this.#options
     const current = ++this.#generation
     this.#subscribed.clear()
     try {
-      await this.#options.refreshEpoch(subscriber)
+      await this.#options.refreshEpoch()
       const names = [...this.topics.keys()]
-      if (names.length) await subscriber.subscribe(...names.map((name) => prefix + name))
+      await this.#subscribe(names)
       if (current !== this.#generation) return
       for (const name of names) if (this.topics.has(name)) this.#subscribed.add(name)
       await Promise.all([...this.topics.values()].map((topic) => this.sync(topic)))
     } catch (error) {
       onError(error, 'redis resubscribe')
-      if (isTimeout(error)) subscriber.disconnect(true)
+      if (this.#options.sharded) this.#resubscribeLater(current)
+      else if (isTimeout(error)) subscriber.disconnect(true)
     }
+  }
+
+  /** Tries a failed sharded resubscription again, unless a newer one started meanwhile. */
+  #resubscribeLater(failed: number): void {
+    if (this.#retry || this.#options.closed()) return
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (failed !== this.#generation || this.#options.closed()) return
+      const subscriber = this.#options.subscriber as Cluster
+      // The slot map may be stale (a failover): fetching it again re-creates the shard subscribers.
+      subscriber.refreshSlotsCache?.()
+      void this.resubscribe()
+    }, this.#options.retryMs)
+    this.#retry.unref()
   }
 
   /** The subscriber connection closed: every topic waits for a catch-up before delivering again. */
@@ -181,13 +230,13 @@ export class RedisReceiver {
   }
 
   addTopic(name: string): RedisTopic {
-    const { subscriber, prefix, context, onError } = this.#options
+    const { subscriber, context, onError } = this.#options
     const topic = new RedisTopic(name, context, onError)
     this.topics.set(name, topic)
     if (subscriber.status === 'ready') {
       const current = this.#generation
       this.#track(
-        subscriber.subscribe(prefix + name).then(
+        this.#subscribe([name]).then(
           () => {
             if (current !== this.#generation || this.topics.get(name) !== topic) return
             this.#subscribed.add(name)
@@ -206,8 +255,9 @@ export class RedisReceiver {
     this.topics.delete(topic.name)
     this.#subscribed.delete(topic.name)
     if (!this.#options.closed() && subscriber.status === 'ready')
-      subscriber
-        .unsubscribe(prefix + topic.name)
-        .catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
+      (this.#options.sharded
+        ? subscriber.sunsubscribe(topicKeys(prefix, topic.name).channel)
+        : subscriber.unsubscribe(topicKeys(prefix, topic.name).channel)
+      ).catch((error: unknown) => onError(error, `redis unsubscribe ${topic.name}`))
   }
 }

@@ -1,25 +1,28 @@
 /**
- * The Redis bus's Lua scripts. Keys, under the bus prefix `p`:
- * - `p log:<topic>`: a stream per topic, every message published on it (catch-up after a lost
+ * The Redis bus's Lua scripts. Keys, under the bus prefix `p`, each topic's in one hash slot (the
+ * `{<topic>}` hash tag), so that on Redis Cluster a topic's log, histories, channel and scripts
+ * live on one shard and the topics spread over the shards:
+ * - `p{<topic>}log`: a stream per topic, every message published on it (catch-up after a lost
  *   connection; for model topics also the history clients resume from). Entries: `o` origin,
  *   `s` its sequence number, `b` the id of the entry before it (so that a reader can tell whether
  *   what was trimmed before the first entry left came after its cursor), `p` the payload;
- * - `p hist:<topic>:<key>`: a stream per extra history (a room), holding the messages published
+ * - `p{<topic>}hist:<key>`: a stream per extra history (a room), holding the messages published
  *   with that key, under the same ids as in the topic's log;
- * - `p meta:<stream name>`: a hash per stream, `l` = the last id ever added (a quiet stream
- *   vanishes after the max age; its meta lives longer, so that a cursor of it still resumes
- *   when nothing came since, and the next entry names it as the one before), and the last run of
- *   entries by one origin: `o` its origin, `q` the seq of its last entry, `r` the id before it
- *   (a cursor a gateway gave with its own messages, placed before Redis showed them back, may be
- *   behind entries that are gone, all of them its own: the run tells);
- * - `p origin:<origin>`: the last sequence number of that process's publishes applied, so that a
- *   batch sent again after a lost reply is not applied twice;
- * - `p data`: a random id the first process to connect writes, with no expiry: it lives as long
- *   as Redis's data does, so a new one means the logs were lost (Redis restarted empty, or
- *   flushed).
- * Channels: `p<topic>`, one per topic, carrying `<id> <origin> <seq>\n<payload>`: pub/sub order
- * is the log's order. The scripts build key names from the prefix, so they need one Redis (not
- * Redis Cluster).
+ * - `<stream key>:meta`: a hash per stream (`p{<topic>}log:meta`), `l` = the last
+ *   id ever added (a quiet stream vanishes after the max age; its meta lives longer, so that a
+ *   cursor of it still resumes when nothing came since, and the next entry names it as the one
+ *   before), and the last run of entries by one origin: `o` its origin, `q` the seq of its last
+ *   entry, `r` the id before it (a cursor a gateway gave with its own messages, placed before
+ *   Redis showed them back, may be behind entries that are gone, all of them its own: the run
+ *   tells);
+ * - `p{<topic>}origin:<origin>`: the last sequence number of that process's publishes on the
+ *   topic applied, so that a batch sent again after a lost reply is not applied twice;
+ * - `p epoch`: a random id the first process to connect writes, with no expiry: it lives as long
+ *   as Redis's data does (restarts with persistence, a replica promoted with it), so a new one
+ *   means the logs were lost (Redis restarted empty, or flushed). Cursors carry its hash.
+ * Channels: `p{<topic>}`, one per topic, carrying `<id> <origin> <seq>\n<payload>`: pub/sub order
+ * is the log's order (PUBLISH on one Redis, SPUBLISH, sharded pub/sub, on Redis Cluster). Each
+ * script touches one topic's slot (its first key says which, for Cluster's routing).
  */
 
 /** Shared helpers: stream ids as "ms-seq" compared numerically. */
@@ -40,25 +43,26 @@ end
 `
 
 /**
- * ARGV: prefix, origin, history max entries, log max entries, max age ms, meta ttl s, n, then n
- * messages as (topic, seq, payload, k, k history keys). Appends each message whose seq is newer
- * than the origin's last applied one to its topic's log and to its histories, publishes it, and
- * returns the last applied seq.
+ * KEYS: the topic's log. ARGV: prefix, origin, history max entries, log max entries, max age ms,
+ * meta ttl s, the publish command (PUBLISH or SPUBLISH), the topic, n, then n messages as (seq,
+ * payload, k, k history keys), all of that topic. Appends each message whose seq is newer than
+ * the origin's last applied one on the topic to the topic's log and to its histories, publishes
+ * it, and returns the last applied seq.
  */
 export const publishScript = `${idHelpers}
 local prefix, origin = ARGV[1], ARGV[2]
 local history_max, log_max = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_age_ms, meta_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
-local count = tonumber(ARGV[7])
+local publish, topic, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local tagged = prefix .. '{' .. topic .. '}'
 local min_id = tostring(now_ms() - max_age_ms) .. '-0'
-local origin_key = prefix .. 'origin:' .. origin
+local origin_key = tagged .. 'origin:' .. origin
 local applied = tonumber(redis.call('GET', origin_key) or '0')
 
 -- Appends to one stream, trimmed by count and age, expiring when quiet; returns its id, or nil
 -- and the error when Redis refused it. Each entry keeps the id of the one before it (b).
-local function append(name, id, max, seq, payload)
-  local key = prefix .. name
-  local meta = prefix .. 'meta:' .. name
+local function append(key, id, max, seq, payload)
+  local meta = key .. ':meta'
   local state = redis.call('HMGET', meta, 'l', 'o', 'r')
   local before = state[1] or '0-0'
   local added = redis.pcall('XADD', key, 'MAXLEN', '~', max, id, 'o', origin, 's', seq, 'b', before, 'p', payload)
@@ -74,27 +78,27 @@ local function append(name, id, max, seq, payload)
   return added
 end
 
-local i = 8
+local i = 10
 for _ = 1, count do
-  local topic, seq, payload, k = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
-  i = i + 4
+  local seq, payload, k = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
   if seq > applied then
-    local id, err = append('log:' .. topic, '*', log_max, seq, payload)
+    local id, err = append(tagged .. 'log', '*', log_max, seq, payload)
     if not id then
       -- Keep what was applied, so that the batch sent again does not apply it twice.
       redis.call('SET', origin_key, applied, 'EX', meta_ttl)
       return redis.error_reply(err)
     end
     for j = 0, k - 1 do
-      local name = 'hist:' .. topic .. ':' .. ARGV[i + j]
-      if not append(name, id, history_max, seq, payload) then
+      local key = tagged .. 'hist:' .. ARGV[i + j]
+      if not append(key, id, history_max, seq, payload) then
         -- Only a history can refuse the log's id (its stream outlived the log): it loses the
         -- entry, and the next one names it as the one before, so a cursor before it resyncs.
-        redis.call('HSET', prefix .. 'meta:' .. name, 'l', id, 'o', '', 'q', '0', 'r', id)
-        redis.call('EXPIRE', prefix .. 'meta:' .. name, meta_ttl)
+        redis.call('HSET', key .. ':meta', 'l', id, 'o', '', 'q', '0', 'r', id)
+        redis.call('EXPIRE', key .. ':meta', meta_ttl)
       end
     end
-    redis.call('PUBLISH', prefix .. topic, id .. ' ' .. origin .. ' ' .. seq .. '\\n' .. payload)
+    redis.call(publish, tagged, id .. ' ' .. origin .. ' ' .. seq .. '\\n' .. payload)
     applied = seq
   end
   i = i + k
@@ -104,18 +108,18 @@ return applied
 `
 
 /**
- * ARGV: prefix, stream name, after, up to (an id or '+'), count, meta ttl ms, then pairs (origin,
+ * KEYS: the stream. ARGV: after, up to (an id or '+'), count, meta ttl ms, then pairs (origin,
  * seq) the reader has seen. Returns {'ok', id, origin, seq, payload, …} with the entries after
  * `after`, or {'gap', last id} when some entry after it that the reader has not seen is gone
  * (trimmed, aged out, or the stream expired), or {'future'} for an id the server has not reached
  * yet (a forged cursor).
  */
 export const readScript = `${idHelpers}
-local key = ARGV[1] .. ARGV[2]
-local meta = ARGV[1] .. 'meta:' .. ARGV[2]
-local after, up_to, count, meta_ttl_ms = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local key = KEYS[1]
+local meta = key .. ':meta'
+local after, up_to, count, meta_ttl_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local seen = {}
-for i = 7, #ARGV - 1, 2 do seen[ARGV[i]] = tonumber(ARGV[i + 1]) end
+for i = 5, #ARGV - 1, 2 do seen[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local now = now_ms()
 local after_ms = parse_id(after)
 if after_ms > now then return {'future'} end
@@ -163,29 +167,29 @@ return result
 `
 
 /**
- * ARGV: prefix, stream name. The position a process starts at when it subscribes: the last id
- * the stream ever gave, or (no stream) just before the server's current millisecond.
+ * KEYS: the stream. The position a process starts at when it subscribes: the last id the
+ * stream ever gave, or (no stream) just before the server's current millisecond.
  */
 export const tailScript = `${idHelpers}
-local key = ARGV[1] .. ARGV[2]
+local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then
   local info = redis.call('XINFO', 'STREAM', key)
   for f = 1, #info, 2 do
     if info[f] == 'last-generated-id' then return info[f + 1] end
   end
 end
-local last = redis.call('HGET', ARGV[1] .. 'meta:' .. ARGV[2], 'l')
+local last = redis.call('HGET', key .. ':meta', 'l')
 local before = tostring(now_ms() - 1) .. '-9007199254740991'
 if last and is_after(last, before) then return last end
 return before
 `
 
 /**
- * ARGV: prefix, a fresh random id. The id of the data Redis holds now: `p data`, written with
- * the fresh id if it is not there (the data is new).
+ * KEYS: `p epoch`. ARGV: a fresh random id. The id of the data Redis holds now, written with the
+ * fresh id if it is not there (the data is new).
  */
 export const dataScript = `
-local key = ARGV[1] .. 'data'
-redis.call('SET', key, ARGV[2], 'NX')
+local key = KEYS[1]
+redis.call('SET', key, ARGV[1], 'NX')
 return redis.call('GET', key)
 `

@@ -2,7 +2,7 @@
  * What the Redis bus says to Redis and reads back: its scripts as commands, the channel message
  * the publish script sends, and the read script's reply (a page of a topic's log, or why not).
  */
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { LogEntry } from './redis-topic.ts'
 import { formatStreamId, parseStreamId, type StreamId } from './stream-id.ts'
 
@@ -11,11 +11,10 @@ export type ScriptCommands = {
   mizzenPublish(...args: (string | number)[]): Promise<number>
   mizzenRead(...args: (string | number)[]): Promise<string[]>
   mizzenTail(...args: (string | number)[]): Promise<string>
-  mizzenData(...args: (string | number)[]): Promise<string>
 }
 
-/** The publisher connection, with the scripts defined on it. */
-export type ScriptConnection = Redis & ScriptCommands
+/** The publisher connection (one Redis, or a Redis Cluster client), with the scripts defined on it. */
+export type ScriptConnection = (Redis | Cluster) & ScriptCommands
 
 /** Whether a Redis command failed by going unanswered for `commandTimeout` (ioredis's message). */
 export const isTimeout = (error: unknown) => error instanceof Error && error.message === 'Command timed out'
@@ -42,31 +41,42 @@ export function parseEntries(reply: readonly string[]): LogEntry[] {
   return entries
 }
 
-/** The stream (key, after the prefix) of a topic's log. */
-export const logName = (topic: string) => `log:${topic}`
+/**
+ * The keys and channel of a topic (see `redis-scripts.ts`): all under its `{topic}` hash tag, so
+ * that on Redis Cluster they share one slot.
+ */
+export const topicKeys = (prefix: string, topic: string) => ({
+  log: `${prefix}{${topic}}log`,
+  history: (key: string) => `${prefix}{${topic}}hist:${key}`,
+  channel: `${prefix}{${topic}}`,
+})
 
-/** Where the read script reads: the connection, the bus's key prefix and its history meta TTL. */
+/** The topic a channel of `topicKeys` belongs to, or undefined for another channel. */
+export function channelTopic(prefix: string, channel: string): string | undefined {
+  if (!channel.startsWith(`${prefix}{`) || !channel.endsWith('}')) return undefined
+  return channel.slice(prefix.length + 1, -1)
+}
+
+/** Where the read script reads: the connection and the history meta TTL. */
 export interface LogSource {
   readonly commands: ScriptCommands
-  readonly prefix: string
   readonly metaTtlMs: number
 }
 
 /** A page of a log, or where it no longer reaches back to (a gap), or a position ahead of it. */
 export type LogPage = { entries: LogEntry[] } | { gap: StreamId | undefined } | 'future'
 
-/** Reads up to `count` entries of the stream `name` after `after`, up to `upTo` (`+`: its end). */
+/** Reads up to `count` entries of the stream `key` after `after`, up to `upTo` (`+`: its end). */
 export async function readLog(
   source: LogSource,
-  name: string,
+  key: string,
   after: StreamId,
   upTo: string,
   count: number,
   seen: ReadonlyMap<string, number> = new Map(),
 ): Promise<LogPage> {
   const reply = await source.commands.mizzenRead(
-    source.prefix,
-    name,
+    key,
     formatStreamId(after),
     upTo,
     count,

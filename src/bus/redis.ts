@@ -15,8 +15,9 @@
  * catch-up) `redis-receiver.ts`, and what is said to Redis and read back `redis-wire.ts`.
  */
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { positiveSetting } from '../errors.ts'
+import { openRedis, redisTarget } from '../redis/connection.ts'
 import {
   BusClosedError,
   HistoryUnavailableError,
@@ -39,20 +40,25 @@ import { resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './
 import { RedisPublisher } from './redis-publisher.ts'
 import { RedisReceiver } from './redis-receiver.ts'
 import { dataScript, publishScript, readScript, tailScript } from './redis-scripts.ts'
-import { isTimeout, logName, readLog, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
+import { isTimeout, readLog, topicKeys, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
 import { formatStreamId, type StreamId } from './stream-id.ts'
 
 export { OutboxFullError } from './redis-publisher.ts'
 
 export interface RedisBusOptions {
-  /** `redis://…` or `rediss://…` (a database number may follow the host). */
-  url: string
-  /** Prefix of every Redis key and channel of the bus, to share one Redis between deployments. @default "mizzen:" */
+  /** `redis://…` or `rediss://…` (a database number may follow the host). Give this or `cluster`. */
+  url?: string
+  /**
+   * Seed nodes (`host:port`) of a Redis Cluster to run on instead of one Redis: each topic's keys
+   * and channel share a slot, and channels go through sharded pub/sub. Give this or `url`.
+   */
+  cluster?: readonly string[]
+  /** Prefix of every Redis key and channel of the bus, to share one Redis between deployments (no `{` or `}`). @default "mizzen:" */
   prefix?: string
   /** Told about what went wrong: a listener that threw, a message that could not be read, Redis errors, drops. */
   onError?: (error: unknown, context: string) => void
-  /** Extra ioredis options (both connections). */
+  /** Extra ioredis options (both connections; on a cluster, each node's). */
   redis?: RedisOptions
   /** How much history each topic and room keeps. @default see HistoryOptions */
   history?: HistoryOptions
@@ -119,7 +125,11 @@ export interface RedisBus extends Bus {
 const CLOSE_DRAIN_MS = 2000
 
 export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
+  const target = redisTarget(options)
+  const sharded = 'cluster' in target
   const prefix = options.prefix ?? 'mizzen:'
+  // A brace would move the hash tag (see redis-scripts.ts): a topic's keys would leave its slot.
+  if (/[{}]/.test(prefix)) throw new Error(`prefix must not contain { or }, got ${JSON.stringify(prefix)}`)
   const onError = options.onError ?? (() => {})
   const history = resolveHistoryOptions(options.history)
   const outboxOptions = resolveOutboxOptions(options.outbox)
@@ -134,24 +144,21 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
 
   // Commands fail at once while a connection is down (the bus decides what waits), and nothing
   // is re-sent behind its back: a batch sent again is the bus's choice, made idempotent.
-  const connect = () =>
-    new Redis(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
+  const connect = (role: 'commands' | 'subscriber') =>
+    openRedis(target, role, {
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,
       commandTimeout: commandTimeoutMs,
       ...options.redis,
     })
-  const publisher = connect()
-  const subscriber = connect()
+  const publisher = connect('commands')
+  const subscriber = connect('subscriber')
   for (const script of [
     ['mizzenPublish', publishScript],
     ['mizzenRead', readScript],
     ['mizzenTail', tailScript],
-    ['mizzenData', dataScript],
   ] as const) {
-    publisher.defineCommand(script[0], { numberOfKeys: 0, lua: script[1] })
+    publisher.defineCommand(script[0], { numberOfKeys: 1, lua: script[1] })
   }
   const commands = publisher as ScriptConnection
   for (const [connection, name] of [
@@ -173,32 +180,34 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   let lastSeq = 0
   let closed = false
 
-  /** Reads Redis's run id: a restarted (or failed-over) Redis is a new history epoch. */
-  async function refreshEpoch(connection: Redis): Promise<void> {
-    const info = await connection.info('server')
-    const runId = /run_id:(\w+)/.exec(info)?.[1]
-    if (!runId) throw new Error('Redis INFO server reported no run_id')
-    const tag = shortHash(`${prefix}\u0000${runId}`)
+  /**
+   * The id of the data Redis holds (see `dataScript`), read over `connection`: it survives a
+   * restart that keeps the data (append-only file, snapshot) and a failover to a replica that has
+   * it, and is new when the logs were lost (restarted empty, flushed). It is the history epoch:
+   * cursors carry its hash, so they stay valid exactly as long as the logs they point into.
+   */
+  async function readData(connection: Redis | Cluster): Promise<string> {
+    const fresh = randomBytes(12).toString('base64url')
+    const current = (await connection.eval(dataScript, 1, `${prefix}epoch`, fresh)) as string
+    const tag = shortHash(`${prefix}\u0000${current}`)
     if (context.tag && tag !== context.tag) {
       onError(
         new Error(
-          'Redis restarted or failed over: the history before it is gone, and cursors from before answer RESYNC_REQUIRED',
+          'Redis came back without its data (restarted empty, flushed, or failed over to a replica without it): the history before it is gone, and cursors from before answer RESYNC_REQUIRED',
         ),
         'history',
       )
     }
     context.tag = tag
+    return current
   }
-  /**
-   * The id of the data Redis holds (see `dataScript`): unlike the run id, it survives a restart
-   * that keeps the data and a failover, and changes when the logs are lost.
-   */
+  /** The data id of the publisher connection's Redis (what was sent to it belongs to that data). */
   let data = ''
   async function refreshData(): Promise<string> {
-    data = await commands.mizzenData(prefix, randomBytes(12).toString('base64url'))
+    data = await readData(publisher)
     return data
   }
-  await Promise.all([refreshEpoch(publisher), refreshData()])
+  await refreshData()
   /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
   let epochKnown: Promise<boolean> = Promise.resolve(true)
 
@@ -207,6 +216,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const outgoing = new RedisPublisher({
     connection: commands,
     prefix,
+    publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
     origin: context.origin,
     history,
     logMax,
@@ -222,9 +232,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     counts,
     onError,
   })
-  const log: LogSource = { commands, prefix, metaTtlMs: history.metaTtlMs }
+  const log: LogSource = { commands, metaTtlMs: history.metaTtlMs }
   const incoming = new RedisReceiver({
     subscriber,
+    sharded,
+    retryMs: heartbeatMs,
     publisher: commands,
     prefix,
     context,
@@ -233,7 +245,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     onError,
     closed: () => closed,
     epochKnown: () => epochKnown,
-    refreshEpoch,
+    // On one Redis, over the subscriber connection: the epoch is the one of the Redis it is on.
+    refreshEpoch: () => readData(sharded ? publisher : subscriber),
     data: () => data,
     replayWindowMs,
     detectionMs,
@@ -243,16 +256,25 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
 
   // ---- Connection events.
 
-  subscriber.on('message', (channel: string, text: string) => incoming.message(channel, text))
+  subscriber.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => incoming.message(channel, text))
   subscriber.on('close', () => incoming.connectionLost())
   subscriber.on('ready', () => void incoming.resubscribe())
+  if (sharded) {
+    // A shard's subscriber lost (its primary died, or its slots moved): every topic catches up
+    // from its log once the subscribers follow the new slot map.
+    subscriber.on('-subscriber', () => incoming.connectionLost())
+    subscriber.on('subscribersReady', () => {
+      incoming.connectionLost()
+      void incoming.resubscribe()
+    })
+  }
   publisher.on('close', () => {
     epochKnown = Promise.resolve(false)
     outgoing.connectionLost()
   })
   publisher.on('ready', () => {
-    epochKnown = Promise.all([refreshEpoch(publisher), refreshData()]).then(
-      ([, current]) => {
+    epochKnown = refreshData().then(
+      (current) => {
         // Before anything else is sent: what a Redis that lost it took goes first, in order.
         outgoing.connected(current)
         incoming.resumeSyncs()
@@ -297,7 +319,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     if (publisher.status !== 'ready' || !(await epochKnown))
       throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
     if (context.tag !== tag)
-      throw new ResyncRequiredError('other-epoch', 'Redis restarted during the replay: the history is gone')
+      throw new ResyncRequiredError('other-epoch', 'Redis lost its data during the replay: the history is gone')
     let page: LogPage
     try {
       page = await readLog(log, name, after, formatStreamId(upTo), count, seen)
@@ -379,13 +401,14 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       if (cursor.tag !== context.tag)
         throw new ResyncRequiredError(
           'other-epoch',
-          'the cursor is from another deployment, or from before Redis restarted',
+          'the cursor is from another deployment, or from before Redis lost its data',
         )
       if (cursor.history !== historyHash(name, key))
         throw new ResyncRequiredError('other-history', 'the cursor is from another topic')
       const topic = topics.get(name)
       const tag = context.tag
-      const stream = key === name ? logName(name) : `hist:${name}:${key}`
+      const keys = topicKeys(prefix, name)
+      const stream = key === name ? keys.log : keys.history(key)
       const candidates = (topic?.pending ?? []).filter((message) => key === name || message.history.includes(key))
       return new HistoryResumption<T>({
         context,
@@ -426,7 +449,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     },
     async latest<T extends Topic>(name: T): Promise<TopicMap[T] | undefined> {
       if (closed) throw new BusClosedError()
-      const entries = (await publisher.xrevrange(`${prefix}${logName(name)}`, '+', '-', 'COUNT', 1)) as [
+      const entries = (await publisher.xrevrange(topicKeys(prefix, name).log, '+', '-', 'COUNT', 1)) as [
         string,
         string[],
       ][]

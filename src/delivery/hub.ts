@@ -69,7 +69,7 @@ export class DeliveryHub implements HubSide {
    * The fast path: `subscription` joins the group `key` (made with its selection and `render`
    * when it is the first), and its results go to `sink`. The key must hold everything its
    * results depend on, and nothing that tells connections apart; `render` executes with a
-   * context built from the key alone (docs/auth-and-policies.md, Groups and isolation).
+   * context built from the key alone (docs/architecture.md §6).
    */
   join<P, V>(subscription: HubSubscription<P, V>, key: string, render: Renderer<V>, sink: SubscriptionSink): void {
     let group = this.#groups.get(key)

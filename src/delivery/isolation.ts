@@ -1,5 +1,5 @@
 /**
- * The context a group's executions get (docs/auth-and-policies.md, Groups and isolation). A
+ * The context a group's executions get (docs/architecture.md §6). A
  * group executes each event once for all its members, so its context is built from the group
  * key's viewer part alone: the server's parts (the same for every viewer), a viewer holding only
  * the key's role, and a `GroupAccess` answering from what the policies made of the members.

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Mark, Replayed, Resumption, Topic } from '../bus/bus.ts'
 import { isReplayed } from '../bus/mark.ts'
-import { historyClientError } from '../errors/history.ts'
+import { historyClientError } from '../errors.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 import type { HubSubscription } from './subscription.ts'
 

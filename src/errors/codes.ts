@@ -1,4 +1,4 @@
-/** The stable `extensions.code` of every error a client can see (docs/operations.md lists them). */
+/** The stable `extensions.code` of every error a client can see (docs/architecture.md §10). */
 export const ErrorCode = {
   BadUserInput: 'BAD_USER_INPUT',
   NotFound: 'NOT_FOUND',

@@ -1,6 +1,5 @@
 /**
- * A group's execution read something its group key does not hold (docs/auth-and-policies.md,
- * Groups and isolation). A bug in a resolver, not the client's fault: it is thrown in every
+ * A group's execution read something its group key does not hold (docs/architecture.md §6). A bug in a resolver, not the client's fault: it is thrown in every
  * environment (a null field and a masked error beat another viewer's data), shown in
  * development and tests, masked as an unexpected error (and logged) in production.
  */

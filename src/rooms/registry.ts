@@ -18,6 +18,7 @@
  * (their connections, cluster-wide reads and counts) rejects with ServiceUnavailableError when it
  * cannot be done in bounded time.
  */
+import { ClosedError, UnknownTargetError } from '../errors.ts'
 
 /**
  * Why a connection is in a room. A connection stays in a room while it has at least one reason:
@@ -114,7 +115,7 @@ export interface RoomRegistry {
 }
 
 /** The registry was closed (the gateway is shutting down): its connections are going. */
-export class RegistryClosedError extends Error {
+export class RegistryClosedError extends ClosedError {
   override readonly name = 'RegistryClosedError'
   constructor() {
     super('the rooms registry is closed')
@@ -122,9 +123,9 @@ export class RegistryClosedError extends Error {
 }
 
 /** No instance holds a connection with this id (it closed, or never existed). */
-export class UnknownConnectionError extends Error {
+export class UnknownConnectionError extends UnknownTargetError {
   override readonly name = 'UnknownConnectionError'
   constructor(readonly connectionId: string) {
-    super(`no connection with id "${connectionId}"`)
+    super(`no connection with id "${connectionId}"`, { connectionId })
   }
 }

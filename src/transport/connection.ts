@@ -11,6 +11,7 @@
  * client leaves more than `maxBufferedBytes` unread (then the socket is terminated).
  */
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
@@ -21,6 +22,7 @@ import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
+import { directSocket, nextWebSocketFrame, writeAtEndOfTurn, type HoldsFrames } from './frame-writer.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { MessageRate, overBuffered } from './socket-guards.ts'
@@ -142,7 +144,7 @@ class Operation implements OperationSink {
   }
 }
 
-export class GraphQLWsConnection implements RenderingWaiter {
+export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #initReceived = false
   #acknowledged = false
   #connectionId: string | undefined
@@ -163,6 +165,11 @@ export class GraphQLWsConnection implements RenderingWaiter {
   #closing: string | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
   alive = true
+  /** The TCP socket `next` frames are written to directly (see frame-writer.ts); undefined: through `ws`. */
+  readonly #direct: Socket | undefined
+  /** `next` frames held until the end of this turn, to leave in one write: one, or several in order. */
+  #held: Buffer | Buffer[] | undefined
+  #heldBytes = 0
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
   // socket listeners are shared functions that find it on the socket (no closures of its own).
@@ -173,6 +180,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     readonly address: string,
   ) {
     this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
+    this.#direct = directSocket(socket)
     server.connections.add(this)
     ;(socket as SocketWithConnection)[connectionKey] = this
     socket.on('message', onMessage)
@@ -379,7 +387,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** The hot path: a result sent at once when nothing waits before it (no allocation), queued otherwise. */
   sendNext(operation: Operation, rendering: Rendering): void {
     if (!this.#queue?.length && rendering.json !== undefined) {
-      if (!operation.cancelled && !operation.finished) this.#send(nextFrame(operation.prefix, rendering.bytes))
+      if (!operation.cancelled && !operation.finished) this.#sendNext(operation.prefix, rendering.bytes)
       return
     }
     this.enqueue({ operation, rendering })
@@ -424,7 +432,7 @@ export class GraphQLWsConnection implements RenderingWaiter {
     } else if (rendering.failure !== undefined) {
       this.fail(operation, rendering.failure)
     } else {
-      this.#send(nextFrame(operation.prefix, rendering.bytes))
+      this.#sendNext(operation.prefix, rendering.bytes)
     }
   }
 
@@ -438,16 +446,51 @@ export class GraphQLWsConnection implements RenderingWaiter {
     void operation.stop()
   }
 
-  /** Sends one message (a text frame, whether given as a string or as UTF-8 bytes). */
+  /**
+   * Sends a `next` frame, built as a WebSocket frame and held to leave with whatever else the
+   * socket is due in this turn, in one write at its end (frame-writer.ts).
+   */
+  #sendNext(prefix: Buffer, payload: Buffer): void {
+    if (!this.#direct) return this.#send(nextFrame(prefix, payload))
+    if (!this.#writable()) return
+    const frame = nextWebSocketFrame(prefix, payload)
+    const held = this.#held
+    if (held === undefined) {
+      this.#held = frame
+      writeAtEndOfTurn(this)
+    } else if (Array.isArray(held)) held.push(frame)
+    else this.#held = [held, frame]
+    this.#heldBytes += frame.length
+  }
+
+  /** Writes the frames held in this turn (at its end, or before anything else is sent), in one write. */
+  writeHeld(): void {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    this.#heldBytes = 0
+    if (this.socket.readyState === OPEN) this.#direct!.write(Array.isArray(held) ? Buffer.concat(held) : held)
+  }
+
+  /** Sends one message through `ws` (a text frame, whether given as a string or as UTF-8 bytes), after what is held. */
   #send(message: string | Buffer): void {
+    this.writeHeld()
+    if (this.#writable()) this.socket.send(message, TEXT)
+  }
+
+  /**
+   * Whether a frame may be written now: the socket is open, and its client keeps up: what it
+   * left unread and what is held for it in this turn stay within the limit (else it is dropped).
+   */
+  #writable(): boolean {
     const socket = this.socket
-    if (socket.readyState !== OPEN) return
-    if (overBuffered(socket, this.server.limits.maxBufferedBytes)) {
+    if (socket.readyState !== OPEN) return false
+    if (overBuffered(socket.bufferedAmount + this.#heldBytes, this.server.limits.maxBufferedBytes)) {
       this.server.metrics?.dropped('slow_consumer')
       this.terminate('slow consumer')
-      return
+      return false
     }
-    socket.send(message, TEXT)
+    return true
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -455,6 +498,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
   /** The server closes the connection (a protocol error, a refusal, shutdown): logged as closed by the server. */
   close(code: number, reason: string): void {
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      // What was sent before the close leaves before it.
+      this.writeHeld()
       this.#closing ??= reason
       this.socket.close(code, reason)
     }
@@ -462,6 +507,8 @@ export class GraphQLWsConnection implements RenderingWaiter {
 
   /** Drops the socket without a closing handshake (the client sees 1006); `why` goes to the close log line. */
   terminate(why: string): void {
+    this.#held = undefined
+    this.#heldBytes = 0
     if (this.socket.readyState !== this.socket.CLOSED) this.#closing ??= why
     this.socket.terminate()
   }

@@ -25,9 +25,9 @@ export class MessageRate {
 }
 
 /**
- * Whether a connection has left more than `maxBuffered` bytes unread, checked before each send:
- * such a consumer is dropped so that memory stays bounded. It is terminated, not closed: a close
- * frame would wait behind the unread data (the client sees 1006).
+ * Whether a connection has more than `maxBuffered` bytes waiting to reach its client (unread, or
+ * held for the end of the turn), checked before each send: such a consumer is dropped so that
+ * memory stays bounded. It is terminated, not closed: a close frame would wait behind the unread
+ * data (the client sees 1006).
  */
-export const overBuffered = (socket: { readonly bufferedAmount: number }, maxBuffered: number) =>
-  socket.bufferedAmount > maxBuffered
+export const overBuffered = (waitingBytes: number, maxBuffered: number) => waitingBytes > maxBuffered

@@ -5,7 +5,7 @@
 import type { Access } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
 import type { Target } from '../../rooms/registry.ts'
-import { roomClientError } from '../../errors/rooms.ts'
+import { roomClientError } from '../../errors.ts'
 import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
 
 type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>

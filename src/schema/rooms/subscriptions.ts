@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
-import { webSocketRequired } from '../../errors.ts'
-import { roomClientError } from '../../errors/rooms.ts'
+import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
 import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
