@@ -12,6 +12,7 @@ import type { HistoryOptions } from './bus/history-options.ts'
 import type { OutboxOptions } from './bus/outbox.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import type { Limits } from './transport/limits.ts'
+import type { PresenceOptions } from './presence/presence.ts'
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -96,6 +97,17 @@ export interface Config {
   readonly captureName: string
   /** Set REPLICA IDENTITY FULL on the captured tables. `MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL`. @default true */
   readonly captureReplicaIdentityFull: boolean
+  /**
+   * Least interval between two executions (so two results) of one group of live queries, in ms:
+   * a burst of writes within it costs one execution, and the last state is always sent.
+   * `MIZZEN_LIVE_THROTTLE_MS`. Unset: 100.
+   */
+  readonly liveThrottleMs: number | undefined
+  /**
+   * Presence (see `PresenceOptions`): `MIZZEN_PRESENCE_LEAVE_GRACE_MS` (default 5000),
+   * `MIZZEN_PRESENCE_BATCH_MS` (default 50), `MIZZEN_PRESENCE_META_MAX_BYTES` (default 1024).
+   */
+  readonly presence: PresenceOptions
 }
 
 /** The cluster's timing settings, in ms, each from its variable. */
@@ -243,6 +255,10 @@ const env = z.object({
     .regex(/^[a-z0-9_]{1,63}$/, 'must be 1 to 63 lower-case letters, digits or _ (a replication slot name)')
     .optional(),
   MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL: flag.default(true),
+  MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
+  MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
   ...limitsEnv,
   ...clusterEnv,
 })
@@ -371,5 +387,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     capture: e.MIZZEN_CAPTURE,
     captureName: e.MIZZEN_CAPTURE_NAME ?? captureName(e.MIZZEN_REDIS_PREFIX),
     captureReplicaIdentityFull: e.MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL,
+    liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
+    presence: {
+      leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,
+      batchMs: e.MIZZEN_PRESENCE_BATCH_MS,
+      maxMetaBytes: e.MIZZEN_PRESENCE_META_MAX_BYTES,
+    },
   }
 }

@@ -22,6 +22,8 @@ import { createDemoPage, demoConfig } from './demo/index.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { countingBus, createMetrics, type Metrics } from './metrics.ts'
 import { linkDataModel, type DataModel } from './models/data-model.ts'
+import { LiveQueries } from './live/live-queries.ts'
+import { useLiveQueries } from './live/plugin.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
 import { startCapture, type CaptureOptions, type ChangeCapture } from './capture/capture.ts'
@@ -34,7 +36,7 @@ import { ViewerAccess } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
 import { checkPolicyModels, type Policies } from './auth/policies.ts'
 import type { Viewer } from './auth/viewer.ts'
-import { clientErrorsJson, ConfigError, maskInfrastructureErrors, resyncRequired } from './errors.ts'
+import { clientErrorsJson, ConfigError, maskInfrastructureErrors, positiveSetting, resyncRequired } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
 import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
@@ -115,6 +117,13 @@ export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLi
    * @default "extension"
    */
   capture?: 'extension' | 'database' | ({ mode: 'database' } & Partial<CaptureOptions>)
+  /**
+   * Live queries (`query @live`): the least interval between two executions, so two results, of
+   * one group of identical live queries, in ms. Writes within it are coalesced into one
+   * execution, and the last state is always sent. A client's `@live(throttle:)` may ask for a
+   * longer interval, never a shorter one. @default 100
+   */
+  liveThrottleMs?: number
 }
 
 export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
@@ -131,6 +140,8 @@ export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
   readonly hub: DeliveryHub
   /** Room messaging and its registry (for diagnostics and leak checks). */
   readonly rooms: Rooms
+  /** Live queries held here, their groups and executions (for diagnostics and leak checks). */
+  readonly live: LiveQueries
   /** What /metrics serves (`noopMetrics` when off). */
   readonly metrics: Metrics
   /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
@@ -226,6 +237,17 @@ export async function createGateway<Client extends PrismaClientLike>(
   }
 
   const schema = buildSchema(dataModel)
+  const live = new LiveQueries({
+    bus,
+    schema,
+    dataModel,
+    throttleMs:
+      options.liveThrottleMs === undefined
+        ? undefined
+        : positiveSetting('liveThrottleMs', options.liveThrottleMs, 'ms'),
+    logger,
+    metrics,
+  })
   const serverContext: ServerContext = { prisma, dataModel, bus, hub, rooms, logger }
   // GraphiQL from the npm package, not from a CDN (it works offline), and subscriptions over
   // graphql-ws, where room subscriptions work (Yoga's default, SSE, has no connection). Served
@@ -251,7 +273,10 @@ export async function createGateway<Client extends PrismaClientLike>(
     landingPage: false,
     logging: logger,
     cors: allowedOrigins.length ? { origin: [...allowedOrigins], credentials: true } : undefined,
-    plugins: queryLimitPlugins(limits, options.introspection ?? nodeEnv !== 'production'),
+    plugins: [
+      ...queryLimitPlugins(limits, options.introspection ?? nodeEnv !== 'production'),
+      useLiveQueries(live, dataModel),
+    ],
     context: async (initial) => {
       // Over WebSocket the viewer was authenticated at connection_init; over HTTP, per request.
       const viewer =
@@ -287,6 +312,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     yoga,
     hub,
     viewerPart: policyViewer(schema, dataModel),
+    live,
     authenticator,
     limits,
     allowedOrigins,
@@ -294,7 +320,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     isProduction: nodeEnv === 'production',
     metrics,
     trustProxy: options.trustProxy,
-    onConnectionOpen: (connectionId) => rooms.connectionOpened(connectionId),
+    onConnectionOpen: (connectionId, viewer) => rooms.connectionOpened(connectionId, viewer),
     onConnectionClose: (connectionId) => rooms.connectionClosed(connectionId),
   })
 
@@ -323,6 +349,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     bus: ownBus,
     hub,
     rooms,
+    live,
     metrics,
     get connectionCount() {
       return websocket.connectionCount
@@ -334,6 +361,7 @@ export async function createGateway<Client extends PrismaClientLike>(
         server.closeIdleConnections()
         stopModelEvents()
         hub.endAll()
+        live.close()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed
         await capture?.close()

@@ -8,7 +8,7 @@
  * nothing.
  *
  *   mizzen_connections                      gauge    open WebSocket connections
- *   mizzen_subscriptions{kind}              gauge    running subscriptions (model, room, messages)
+ *   mizzen_subscriptions{kind}              gauge    running subscriptions (model, room, messages) and live queries (live)
  *   mizzen_events_published_total           counter  model events and room messages this gateway put on the bus
  *   mizzen_deliveries_total{kind}           counter  results handed to sockets
  *   mizzen_deliveries_dropped_total{reason} counter  deliveries that will never happen, by reason
@@ -31,8 +31,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ResyncRequiredError, resyncReasons, type Bus, type BusStats, type ResyncReason } from './bus/bus.ts'
 
-/** What a subscription listens to: `mEvents`, `room`, `messages`. */
-export const subscriptionKinds = ['model', 'room', 'messages'] as const
+/** What a subscription listens to: `mEvents`, `room`, `messages`, `presence`; or a live query (`query @live`). */
+export const subscriptionKinds = ['model', 'room', 'messages', 'presence', 'live'] as const
 export type SubscriptionKind = (typeof subscriptionKinds)[number]
 
 /**
@@ -150,7 +150,7 @@ class GatewayMetrics implements Metrics {
     })
     new Gauge({
       name: 'mizzen_subscriptions',
-      help: 'Running subscriptions, by kind (model: mEvents; room; messages).',
+      help: 'Running subscriptions, by kind (model: mEvents; room; messages; live: query @live).',
       labelNames: ['kind'],
       registers,
       collect() {

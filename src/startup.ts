@@ -52,6 +52,7 @@ export function gatewaySettings(config: Config) {
             replicaIdentityFull: config.captureReplicaIdentityFull,
           }
         : ('extension' as const),
+    liveThrottleMs: config.liveThrottleMs,
   } satisfies Partial<GatewayOptions>
 }
 
@@ -140,7 +141,7 @@ export interface Services {
  */
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
-  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs }
+  const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs, presence: config.presence }
   if (!config.redisUrl) {
     const bus = createMemoryBus({
       history: config.history,

@@ -10,11 +10,16 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Kind, OperationTypeNode, type DocumentNode } from 'graphql'
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createApolloClient, followUserEvents, type UserEvent } from '../examples/clients/apollo.ts'
+import {
+  createApolloClient,
+  followUserEvents,
+  watchLiveUsers as watchLiveUsersWithApollo,
+  type UserEvent,
+} from '../examples/clients/apollo.ts'
 import { Users, UserEvents } from '../examples/clients/documents.ts'
 import { connect, userEvents } from '../examples/clients/graphql-ws.ts'
 import { connectSse, userEventsOverSse } from '../examples/clients/sse.ts'
-import { createUrqlClient } from '../examples/clients/urql.ts'
+import { createUrqlClient, watchLiveUsers as watchLiveUsersWithUrql } from '../examples/clients/urql.ts'
 import { examplePolicies } from '../examples/app/policies.ts'
 import { projectRoot } from '../examples/app/schema-variants.ts'
 import { JWT_SECRET, SERVICE_KEY, userToken } from './helpers/auth.ts'
@@ -182,6 +187,67 @@ describe('client recipes', () => {
     })
   })
 
+  describe('live queries (query @live over graphql-ws)', () => {
+    type ListedUser = { id: string; name: string; email: string }
+    /** The fields the live document selects (urql's `__typename` is not enumerable, Apollo's is). */
+    const fields = (users: readonly ListedUser[]) => users.map(({ id, name, email }) => ({ id, name, email }))
+    const freshUsers = async () => (await asService('{ users(orderBy: [{ id: asc }]) { id name email } }')).users
+    const recipes = [
+      {
+        name: 'Apollo Client 4',
+        watch: (token: string, onUsers: (users: ListedUser[]) => void) => {
+          const { client, close } = createApolloClient({ url: gateway.url, getToken: () => token })
+          env.defer(close)
+          return watchLiveUsersWithApollo(client, onUsers)
+        },
+      },
+      {
+        name: 'urql with Graphcache',
+        watch: (token: string, onUsers: (users: ListedUser[]) => void) => {
+          const { client, close } = createUrqlClient({ url: gateway.url, getToken: () => token })
+          env.defer(close)
+          return watchLiveUsersWithUrql(client, onUsers)
+        },
+      },
+    ]
+    const last = (lists: ListedUser[][]) => fields(lists.at(-1) ?? [])
+
+    it.each(recipes)(
+      'should hold the live users list with $name: created, renamed and deleted users',
+      async ({ watch }) => {
+        const lists: ListedUser[][] = []
+        const stop = watch(SERVICE_KEY, (users) => lists.push(users))
+        await settled(() => expect(lists.length).toBeGreaterThan(0))
+        // Over the WebSocket: the gateway holds it as a live query.
+        expect(gateway.live.memberCount).toBe(1)
+        expect(last(lists)).toEqual(await freshUsers())
+        const { id, email } = await newUser('Live')
+        await settled(() => expect(last(lists)).toContainEqual({ id, name: 'Live', email }))
+        await rename(id, 'Lively')
+        await settled(() => expect(last(lists)).toContainEqual({ id, name: 'Lively', email }))
+        await asService('mutation ($id: ID!) { deleteUser(id: $id) { id } }', { id })
+        await settled(async () => expect(last(lists)).toEqual(await freshUsers()))
+        expect(last(lists).some((user) => user.id === id)).toBe(false)
+        stop()
+        await settled(() => expect(gateway.live.memberCount).toBe(0))
+      },
+    )
+
+    it.each(recipes)(
+      'should apply the viewer’s policies with $name: a user’s live list holds their own record',
+      async ({ watch }) => {
+        const { id, email, token } = await newUser('Own')
+        const lists: ListedUser[][] = []
+        const stop = watch(token, (users) => lists.push(users))
+        await settled(() => expect(last(lists)).toEqual([{ id, name: 'Own', email }]))
+        await rename(id, 'Own renamed')
+        await settled(() => expect(last(lists)).toEqual([{ id, name: 'Own renamed', email }]))
+        stop()
+        await settled(() => expect(gateway.live.memberCount).toBe(0))
+      },
+    )
+  })
+
   describe('graphql-ws', () => {
     it('should receive events, and resume after a dropped socket with nothing missed or repeated', async () => {
       const { id, email, token } = await newUser('Old')
@@ -270,7 +336,7 @@ describe('docs/client-recipes.md', () => {
       language: language!,
       code: code!,
     }))
-    expect(blocks.map(({ language }) => language)).toEqual(['ts', 'ts', 'yaml', 'sh'])
+    expect(blocks.map(({ language }) => language)).toEqual(['ts', 'ts', 'yaml', 'sh', 'ts', 'ts', 'ts', 'ts'])
     const sources = readdirSync(join(projectRoot, 'examples/clients'))
       .filter((name) => /\.(ts|yml)$/.test(name))
       .map((name) => readFileSync(join(projectRoot, 'examples/clients', name), 'utf8'))

@@ -36,6 +36,8 @@ describe('configuration', () => {
       capture: 'extension',
       captureName: 'mizzen_capture',
       captureReplicaIdentityFull: true,
+      liveThrottleMs: undefined,
+      presence: { leaveGraceMs: undefined, batchMs: undefined, maxMetaBytes: undefined },
     })
   })
 
@@ -52,6 +54,23 @@ describe('configuration', () => {
       /^MIZZEN_CAPTURE: must be extension or database \(got "wal"\)$/,
     )
     expect(() => loadConfig({ MIZZEN_CAPTURE_NAME: 'Has-Dash' })).toThrow(/^MIZZEN_CAPTURE_NAME: must be 1 to 63/)
+  })
+
+  it('should read the live queries’ throttle', () => {
+    expect(loadConfig({ MIZZEN_LIVE_THROTTLE_MS: '250' }).liveThrottleMs).toBe(250)
+  })
+
+  it('should read the presence settings, and refuse bad ones naming them', () => {
+    expect(
+      loadConfig({
+        MIZZEN_PRESENCE_LEAVE_GRACE_MS: '0',
+        MIZZEN_PRESENCE_BATCH_MS: '20',
+        MIZZEN_PRESENCE_META_MAX_BYTES: '256',
+      }).presence,
+    ).toEqual({ leaveGraceMs: 0, batchMs: 20, maxMetaBytes: 256 })
+    expect(() => loadConfig({ MIZZEN_PRESENCE_LEAVE_GRACE_MS: '-1' })).toThrow(/^MIZZEN_PRESENCE_LEAVE_GRACE_MS: /)
+    expect(() => loadConfig({ MIZZEN_PRESENCE_BATCH_MS: '0' })).toThrow(/^MIZZEN_PRESENCE_BATCH_MS: /)
+    expect(() => loadConfig({ MIZZEN_PRESENCE_META_MAX_BYTES: 'big' })).toThrow(/^MIZZEN_PRESENCE_META_MAX_BYTES: /)
   })
 
   it('should read the Redis prefix, the metrics switch and the trusted proxies', () => {
@@ -169,6 +188,8 @@ describe('configuration', () => {
     [{ MIZZEN_BUS_OUTBOX_MAX_BYTES: 'lots' }, 'MIZZEN_BUS_OUTBOX_MAX_BYTES', /lots/],
     [{ MIZZEN_BUS_REPLAY_WINDOW_MS: '0' }, 'MIZZEN_BUS_REPLAY_WINDOW_MS', /0/],
     [{ MIZZEN_METRICS: 'off' }, 'MIZZEN_METRICS', /off/],
+    [{ MIZZEN_LIVE_THROTTLE_MS: '0' }, 'MIZZEN_LIVE_THROTTLE_MS', /0/],
+    [{ MIZZEN_LIVE_THROTTLE_MS: 'fast' }, 'MIZZEN_LIVE_THROTTLE_MS', /fast/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
     [{ MIZZEN_REDIS_PREFIX: 'app{1}:' }, 'MIZZEN_REDIS_PREFIX', /must not contain \{ or \}/],
     [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],

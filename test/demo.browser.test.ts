@@ -86,7 +86,8 @@ describe('demo files', () => {
 })
 
 describe.skipIf(chromiumMissing && !inCi)('browser demo (headless Chromium)', { timeout: 60_000 }, () => {
-  const env = useFixture({ backend: true })
+  // A short leave grace, so that a page closed leaves the others' member lists soon.
+  const env = useFixture({ backend: true, gateway: { rooms: { presence: { leaveGraceMs: 300 } } } })
   let browser: Browser
   /** Uncaught errors and console errors of every page. */
   const pageErrors: string[] = []
@@ -110,7 +111,7 @@ describe.skipIf(chromiumMissing && !inCi)('browser demo (headless Chromium)', { 
   /** A fresh browser context (its own storage) on /demo, connected; closed after the test. */
   async function open(query: string): Promise<Page> {
     const context = await browser.newContext()
-    env.defer(() => context.close())
+    env.defer(() => context.close().catch(() => {}))
     const page = await context.newPage()
     page.on('pageerror', (error) => pageErrors.push(`${query}: ${error.message}`))
     page.on('console', (message) => {
@@ -140,6 +141,26 @@ describe.skipIf(chromiumMissing && !inCi)('browser demo (headless Chromium)', { 
     // The sender is in the room too, and names travel with the messages.
     await ann.locator('#messages li', { hasText: 'Ahoy from Ann' }).waitFor()
     await bob.locator('#members li', { hasText: 'Ann' }).waitFor()
+    expect(pageErrors).toEqual([])
+  })
+
+  it('should show who is in the room from presence: a second page appears, then disappears once closed', async () => {
+    const eve = await open('room=quay&name=Eve')
+    const requests: string[] = []
+    eve.on('request', (request) => requests.push(`${request.method()} ${request.url()}`))
+    await eve.locator('#members li', { hasText: 'Eve (you)' }).waitFor()
+    const fred = await open('room=quay&name=Fred')
+    const fredId = await connectionIdOf(fred)
+    await eve.locator(`#members li[data-id="${fredId}"]`, { hasText: 'Fred' }).waitFor()
+    await eve.locator('#messages li.system', { hasText: 'Fred joined' }).waitFor()
+    expect(await membersOf(eve)).toEqual([await connectionIdOf(eve), fredId].sort())
+
+    await fred.context().close()
+    await eve.locator(`#members li[data-id="${fredId}"]`).waitFor({ state: 'detached' })
+    await eve.locator('#messages li.system', { hasText: 'Fred left' }).waitFor()
+    expect(await membersOf(eve)).toEqual([await connectionIdOf(eve)])
+    // No polling: the page asked the gateway nothing over HTTP for its members.
+    expect(requests).toEqual([])
     expect(pageErrors).toEqual([])
   })
 

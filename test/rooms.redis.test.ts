@@ -151,6 +151,40 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
     })
   })
 
+  describe('presence cards', () => {
+    it('should show another instance’s members with who they are and their meta, and write a lost card back', async () => {
+      const {
+        keyPrefix,
+        registries: [a, b],
+      } = await cluster([['a1'], ['b1']])
+      a!.identify('a1', { userId: 'ann', role: 'user' })
+      await a!.setPresenceMeta('a1', 'x', { typing: true })
+      await a!.join('a1', 'x', server)
+      await b!.join('b1', 'x', server)
+      const expected = [
+        { connectionId: 'a1', userId: 'ann', role: 'user', meta: { typing: true } },
+        { connectionId: 'b1', userId: null, role: 'anonymous', meta: null },
+      ]
+      const seenFrom = async (registry: RedisRoomRegistry) =>
+        (await registry.presence('x')).map(({ metaAt, ...entry }) => entry)
+      await settled(async () => expect(await seenFrom(b!)).toEqual(expected))
+      expect(await seenFrom(a!)).toEqual(expected)
+
+      // The card hash gone (Redis lost it): the next beat, within a second, writes it back.
+      await inspector.del(`${keyPrefix}presence:${a!.instanceId}`)
+      await settled(async () => expect(await inspector.exists(`${keyPrefix}presence:${a!.instanceId}`)).toBe(1))
+      expect(await seenFrom(b!)).toEqual(expected)
+
+      // Leaving clears the meta there too; closing drops the card.
+      await a!.leave('a1', 'x')
+      await a!.join('a1', 'x', server)
+      await settled(async () => expect((await seenFrom(b!))[0]!.meta).toBeNull())
+      await a!.removeConnection('a1')
+      await settled(async () => expect(await inspector.hexists(`${keyPrefix}presence:${a!.instanceId}`, 'a1')).toBe(0))
+      expect((await b!.presence('x')).map(({ connectionId }) => connectionId)).toEqual(['b1'])
+    })
+  })
+
   describe('cluster-wide reads', () => {
     it('should list rooms, members and a connection’s rooms over every instance', async () => {
       const {

@@ -205,4 +205,66 @@ describeEach(registries, '$name rooms registry', ({ create }) => {
       expect(await registry.members('b')).toEqual(['a'])
     })
   })
+
+  describe('presence', () => {
+    it('should show each member with who it is and its meta in the room, meta set before or after joining', async () => {
+      const { registry } = await setup()
+      registry.identify('a', { userId: 'ann', role: 'user' })
+      registry.identify('b', { userId: null, role: 'service' })
+      await registry.setPresenceMeta('a', 'x', { color: 'red' })
+      await registry.join('a', 'x', subscription('s1'))
+      await registry.join('b', 'x', server)
+      await registry.join('c', 'x', server)
+      await registry.setPresenceMeta('b', 'x', [1, 2])
+      const entries = await registry.presence('x')
+      expect(entries.map(({ metaAt, ...entry }) => entry)).toEqual([
+        { connectionId: 'a', userId: 'ann', role: 'user', meta: { color: 'red' } },
+        { connectionId: 'b', userId: null, role: 'service', meta: [1, 2] },
+        // Never identified: shown as anonymous.
+        { connectionId: 'c', userId: null, role: 'anonymous', meta: null },
+      ])
+      expect(entries[1]!.metaAt).toBeGreaterThanOrEqual(entries[0]!.metaAt)
+      expect(entries[0]!.metaAt).toBeGreaterThan(0)
+      expect(await registry.presence('nowhere')).toEqual([])
+    })
+
+    it('should clear a connection’s meta when it leaves the room, and drop it when it closes', async () => {
+      const { registry } = await setup()
+      registry.identify('a', { userId: 'ann', role: 'user' })
+      await registry.join('a', 'x', server)
+      await registry.setPresenceMeta('a', 'x', 'here')
+      await registry.leave('a', 'x')
+      await registry.join('a', 'x', server)
+      expect((await registry.presence('x')).map(({ meta }) => meta)).toEqual([null])
+      await registry.removeConnection('a')
+      expect(await registry.presence('x')).toEqual([])
+      await expect(registry.setPresenceMeta('a', 'x', 1)).rejects.toBeInstanceOf(UnknownConnectionError)
+    })
+
+    it('should tell its listeners of every change presence could show: joins, meta, leaves, releases, closes', async () => {
+      const { registry } = await setup()
+      const changes: [string, readonly string[]][] = []
+      registry.onPresenceChange((connectionId, rooms) => changes.push([connectionId, rooms]))
+      await registry.join('a', 'x', subscription('s1'))
+      await registry.join('a', 'x', server) // already in: no change
+      await registry.setPresenceMeta('a', 'x', 1)
+      await registry.setPresenceMeta('b', 'x', 1) // not in the room yet: nobody sees it
+      await registry.join('b', 'x', server)
+      await registry.join('b', 'y', server)
+      await registry.leave('a', 'x')
+      await registry.join('c', 'z', subscription('s2'))
+      await registry.release('c', 'z', 's2')
+      await registry.removeConnection('b')
+      expect(changes).toEqual([
+        ['a', ['x']],
+        ['a', ['x']],
+        ['b', ['x']],
+        ['b', ['y']],
+        ['a', ['x']],
+        ['c', ['z']],
+        ['c', ['z']],
+        ['b', ['x', 'y']],
+      ])
+    })
+  })
 })

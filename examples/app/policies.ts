@@ -3,7 +3,8 @@
  * - anyone may watch `Tag`;
  * - a user receives `Post` events only for posts that are published or that they wrote;
  * - a user receives `User` events only for their own record;
- * - rooms: `user:<id>` only for that user, `staff…` for services only, any other room for all;
+ * - rooms: `user:<id>` only for that user (who alone, with services, may see who else is in it),
+ *   `staff…` for services only, any other room for all (whose members see each other);
  * - a service (API key) sees and may do everything.
  */
 import type { Policies } from '../../src/auth/policies.ts'
@@ -31,7 +32,12 @@ export const examplePolicies: Policies = {
     },
   },
   rooms: [
-    { match: /^user:/, join: (viewer, room) => viewer.role === 'service' || room === `user:${viewer.id}` },
+    {
+      match: /^user:/,
+      join: (viewer, room) => viewer.role === 'service' || room === `user:${viewer.id}`,
+      // A service may join others to a user's room; they need not see one another.
+      members: (viewer, room) => viewer.role === 'service' || room === `user:${viewer.id}`,
+    },
     { match: /^staff(:|$)/, join: 'service' },
   ],
 }

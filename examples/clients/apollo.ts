@@ -8,15 +8,22 @@
  * created and deleted records are added to or taken out of the cached `users` list by hand.
  * `InMemoryCache` needs no type policy: `previous` is a `UserPrevious`, which never overwrites
  * `node`, and the events have no `id`, so they are never merged into one another.
+ *
+ * Live queries (`query @live`) go over graphql-ws too: `watchLiveUsers` holds the list with no
+ * event handling at all, each result the gateway sends replacing it in the cache.
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client'
 import { SetContextLink } from '@apollo/client/link/context'
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions'
-import { OperationTypeNode } from 'graphql'
+import { getOperationAST, OperationTypeNode, type DocumentNode } from 'graphql'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
-import { UserEvents, Users } from './documents.js'
-import type { UserEventsSubscription } from './gql/graphql.js'
+import { LiveUsers, UserEvents, Users } from './documents.js'
+import type { LiveUsersQuery, UserEventsSubscription } from './gql/graphql.js'
+
+/** A `query @live`: its results stream, so it goes over graphql-ws like a subscription. */
+const isLive = (query: DocumentNode) =>
+  getOperationAST(query)?.directives?.some((directive) => directive.name.value === 'live') ?? false
 
 /** `url`: the gateway's endpoint, e.g. `http://localhost:4000/graphql`; `getToken`: a JWT or an API key. */
 export function createApolloClient({ url, getToken }: { url: string; getToken: () => string }) {
@@ -30,7 +37,7 @@ export function createApolloClient({ url, getToken }: { url: string; getToken: (
   })).concat(new HttpLink({ uri: url }))
   const client = new ApolloClient({
     link: ApolloLink.split(
-      ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
+      ({ operationType, query }) => operationType === OperationTypeNode.SUBSCRIPTION || isLive(query),
       new GraphQLWsLink(ws),
       http,
     ),
@@ -57,6 +64,20 @@ export function followUserEvents(client: ApolloClient, onEvent: (event: UserEven
     }
     // UPDATED: nothing to do, the cache already holds `node` as the user's current state.
     onEvent(event)
+  })
+  return () => subscription.unsubscribe()
+}
+
+export type LiveUser = LiveUsersQuery['users'][number]
+
+/**
+ * Holds the `@live` users list: `onUsers` gets the complete list at once, then again after every
+ * write that changes it (each result replaces the list in the cache); returns a function that stops.
+ */
+export function watchLiveUsers(client: ApolloClient, onUsers: (users: LiveUser[]) => void) {
+  const subscription = client.watchQuery({ query: LiveUsers }).subscribe(({ data, dataState, error }) => {
+    if (error) return console.error('LiveUsers:', error.message)
+    if (dataState === 'complete') onUsers(data.users)
   })
   return () => subscription.unsubscribe()
 }

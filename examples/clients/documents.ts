@@ -42,3 +42,17 @@ export const Users = graphql(`
     }
   }
 `)
+
+/**
+ * The same list as a live query: the gateway sends it, then the complete new list after every
+ * write that changes it (docs/live-queries.md). The recipes send it over graphql-ws.
+ */
+export const LiveUsers = graphql(`
+  query LiveUsers @live {
+    users(orderBy: [{ id: asc }]) {
+      id
+      name
+      email
+    }
+  }
+`)

@@ -7,13 +7,22 @@
  * `node` (a `User`) updates `User:<id>` and every query showing it, `previous` (a `UserPrevious`)
  * stays apart, and the events themselves (no `id` field) are kept whole, one per result.
  * `updates.Subscription.userEvents` adds created users to the `users` list and drops deleted ones.
+ *
+ * Live queries (`query @live`) go over graphql-ws too (`isSubscriptionOperation`): `watchLiveUsers`
+ * holds the list with no event handling, each result the gateway sends written to Graphcache.
  */
-import { Client, fetchExchange, subscriptionExchange } from '@urql/core'
+import { Client, fetchExchange, subscriptionExchange, type Operation } from '@urql/core'
 import { cacheExchange } from '@urql/exchange-graphcache'
+import { getOperationAST } from 'graphql'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
-import { Users } from './documents.js'
-import type { UserEventsSubscription } from './gql/graphql.js'
+import { LiveUsers, Users } from './documents.js'
+import type { LiveUsersQuery, UserEventsSubscription } from './gql/graphql.js'
+
+/** Subscriptions and `query @live` operations: their results stream, so they go over graphql-ws. */
+const streams = (operation: Operation) =>
+  operation.kind === 'subscription' ||
+  (getOperationAST(operation.query)?.directives?.some((directive) => directive.name.value === 'live') ?? false)
 
 /** `url`: the gateway's endpoint, e.g. `http://localhost:4000/graphql`; `getToken`: a JWT or an API key. */
 export function createUrqlClient({ url, getToken }: { url: string; getToken: () => string }) {
@@ -50,6 +59,7 @@ export function createUrqlClient({ url, getToken }: { url: string; getToken: () 
       cache,
       fetchExchange,
       subscriptionExchange({
+        isSubscriptionOperation: streams,
         forwardSubscription: (request) => ({
           subscribe: (sink) => ({ unsubscribe: ws.subscribe({ ...request, query: request.query ?? '' }, sink) }),
         }),
@@ -57,4 +67,18 @@ export function createUrqlClient({ url, getToken }: { url: string; getToken: () 
     ],
   })
   return { client, close: () => ws.dispose() }
+}
+
+export type LiveUser = LiveUsersQuery['users'][number]
+
+/**
+ * Holds the `@live` users list: `onUsers` gets the complete list at once, then again after every
+ * write that changes it; returns a function that stops (and completes the live query).
+ */
+export function watchLiveUsers(client: Client, onUsers: (users: LiveUser[]) => void) {
+  const { unsubscribe } = client.query(LiveUsers, {}).subscribe(({ data, error }) => {
+    if (error) return console.error('LiveUsers:', error.message)
+    if (data) onUsers(data.users)
+  })
+  return unsubscribe
 }

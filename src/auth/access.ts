@@ -37,6 +37,10 @@ export interface Access {
   /** What the policies of `models` make of this viewer: the viewer part of a group key (docs/architecture.md §6). */
   policyView(models: Iterable<Model>): PolicyView
   assertJoin(room: string): void
+  /** Throws FORBIDDEN unless the viewer may read `room`'s members and presence (`isMember`: asked only when the rule needs it). */
+  assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<void>
+  /** Throws FORBIDDEN unless the viewer may list every room. */
+  assertListRooms(): void
   assertBroadcast(room: string): void
   assertManageConnections(what: string): void
 }
@@ -100,6 +104,23 @@ export class ViewerAccess implements Access {
 
   assertJoin(room: string): void {
     this.#check(roomPolicy(this.policies, room)?.join ?? 'anonymous', `join room "${room}"`, room)
+  }
+
+  /**
+   * Whether this viewer may read `room`'s members and presence. Under the default rule (`'member'`)
+   * a service may, and anyone else only when `isMember` (asked only then, as it may read the
+   * cluster) says a connection of theirs is in the room. Throws FORBIDDEN otherwise.
+   */
+  async assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<void> {
+    const rule = roomPolicy(this.policies, room)?.members ?? 'member'
+    const what = `read the members of room "${room}"`
+    if (rule !== 'member') return this.#check(rule, what, room)
+    if (this.viewer.role === 'service' || (await isMember())) return
+    this.#check(() => false, `${what} (only its members and services may)`)
+  }
+
+  assertListRooms(): void {
+    this.#check(this.policies.listRooms ?? 'service', 'list the rooms')
   }
 
   assertBroadcast(room: string): void {

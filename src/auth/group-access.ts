@@ -59,6 +59,14 @@ export class GroupAccess implements Access {
     throw notReading(`assertJoin(${room})`)
   }
 
+  assertReadMembers(room: string): Promise<void> {
+    return Promise.reject(notReading(`assertReadMembers(${room})`))
+  }
+
+  assertListRooms(): void {
+    throw notReading('assertListRooms')
+  }
+
   assertBroadcast(room: string): void {
     throw notReading(`assertBroadcast(${room})`)
   }

@@ -4,7 +4,8 @@
  * - `models`: per model, who may read it (queries and `mEvents`), a row filter applied to every
  *   record they read and every event delivered to them, and who may write it. A model that is not
  *   listed is for services only: adding a model to the schema exposes nothing until it is listed.
- * - `rooms`: per room name pattern, who may join by subscribing and who may broadcast.
+ * - `rooms`: per room name pattern, who may join by subscribing, who may read its members and
+ *   presence, and who may broadcast.
  *
  * Rules name the least role (`'anonymous'` < `'user'` < `'service'`) or are functions of the
  * viewer. A `service` viewer is never filtered.
@@ -35,9 +36,19 @@ export interface RoomPolicy {
   match: string | RegExp
   /** Who may join these rooms by subscribing to `room(name)`. @default 'anonymous' */
   join?: RoomRule
+  /**
+   * Who may read their members and presence (`roomMembers`, `presence`): `'member'` for the
+   * room's own members (a connection of theirs, or of the same user, is in it) and services, or a
+   * rule that decides alone (a role: `'anonymous'` opens it to everyone, `'service'` closes it
+   * to members; a function of the viewer and the room). @default 'member'
+   */
+  members?: MembersRule
   /** Who may broadcast to them, and join or remove connections by id. @default 'service' */
   broadcast?: RoomRule
 }
+
+/** Who may read a room's members: its members (and services), or a room rule. */
+export type MembersRule = 'member' | RoomRule
 
 export interface Policies {
   /** By model name; models not listed get the defaults. */
@@ -46,6 +57,8 @@ export interface Policies {
   rooms?: RoomPolicy[]
   /** Who may blast, `leaveAll`, and join or leave connections by id. @default 'service' */
   manageConnections?: Rule
+  /** Who may list every room of the gateway (`rooms`). @default 'service' */
+  listRooms?: Rule
 }
 
 export function allows(rule: Rule | RoomRule, viewer: Viewer, room = ''): boolean {

@@ -17,6 +17,8 @@ export interface TopicMap {
   [topic: `model:${string}`]: ModelEvent
   /** Room broadcasts and blasts: every instance delivers them to its own connections. */
   'rooms:message': RoomEnvelope
+  /** Rooms whose presence changed on the publishing instance: watchers read them again (docs/rooms.md, Presence). */
+  'presence:changed': { readonly rooms: readonly string[] }
 }
 
 export type Topic = keyof TopicMap & string

@@ -6,7 +6,10 @@
  */
 import {
   UnknownConnectionError,
+  type ConnectionIdentity,
   type LeftListener,
+  type PresenceEntry,
+  type PresenceListener,
   type MembershipChange,
   type MembershipReason,
   type RoomInfo,
@@ -22,12 +25,30 @@ interface Membership {
 
 const sorted = (values: Iterable<string>) => [...values].sort()
 
+/** A connection's meta in one room, and when it was set (the most recent of a user's wins). */
+export interface StampedMeta {
+  readonly meta: unknown
+  readonly at: number
+}
+
+/** What presence shows of one connection: who it is, and its meta per room. */
+export interface PresenceCard {
+  readonly identity: ConnectionIdentity
+  readonly metas: ReadonlyMap<string, StampedMeta>
+}
+
+const unidentified: ConnectionIdentity = Object.freeze({ userId: null, role: 'anonymous' })
+
 export class MemoryRoomRegistry implements RoomRegistry {
   /** room → its members. */
   readonly #members = new Map<string, Set<string>>()
   /** connection → room → why it is there. Every registered connection has an entry. */
   readonly #connections = new Map<string, Map<string, Membership>>()
   readonly #leftListeners = new Set<LeftListener>()
+  /** Presence: who each connection is, and its meta per room (cleared when it leaves the room). */
+  readonly #identities = new Map<string, ConnectionIdentity>()
+  readonly #metas = new Map<string, Map<string, StampedMeta>>()
+  readonly #presenceListeners = new Set<PresenceListener>()
 
   async addConnection(connectionId: string): Promise<void> {
     if (!this.#connections.has(connectionId)) this.#connections.set(connectionId, new Map())
@@ -37,7 +58,10 @@ export class MemoryRoomRegistry implements RoomRegistry {
     const memberships = this.#connections.get(connectionId)
     if (!memberships) return
     this.#connections.delete(connectionId)
+    this.#identities.delete(connectionId)
+    this.#metas.delete(connectionId)
     for (const room of memberships.keys()) this.#removeMember(room, connectionId)
+    this.#notifyPresence(connectionId, [...memberships.keys()])
   }
 
   async join(connectionId: string, room: string, reason: MembershipReason): Promise<MembershipChange> {
@@ -52,6 +76,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
     }
     if (reason.kind === 'server') membership.server = true
     else membership.subscriptions.add(reason.subscriptionId)
+    if (joined) this.#notifyPresence(connectionId, [room])
     return this.#change(room, joined ? [connectionId] : [])
   }
 
@@ -62,6 +87,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
     if (membership.server || membership.subscriptions.size > 0) return
     memberships.delete(room)
     this.#removeMember(room, connectionId)
+    this.#leftRoom(connectionId, room)
   }
 
   async leave(connectionId: string, room: string): Promise<MembershipChange> {
@@ -154,6 +180,39 @@ export class MemoryRoomRegistry implements RoomRegistry {
     return recipients
   }
 
+  identify(connectionId: string, identity: ConnectionIdentity): void {
+    this.#identities.set(connectionId, { userId: identity.userId, role: identity.role })
+  }
+
+  async setPresenceMeta(connectionId: string, room: string, meta: unknown): Promise<void> {
+    this.#membershipsOf(connectionId)
+    let metas = this.#metas.get(connectionId)
+    if (!metas) this.#metas.set(connectionId, (metas = new Map()))
+    if (meta == null) metas.delete(room)
+    else metas.set(room, { meta, at: Date.now() })
+    if (this.#connections.get(connectionId)!.has(room)) this.#notifyPresence(connectionId, [room])
+  }
+
+  async presence(room: string): Promise<PresenceEntry[]> {
+    return sorted(this.#members.get(room) ?? []).map((connectionId) =>
+      presenceEntry(connectionId, room, this.presenceCard(connectionId)),
+    )
+  }
+
+  onPresenceChange(listener: PresenceListener): () => void {
+    this.#presenceListeners.add(listener)
+    return () => this.#presenceListeners.delete(listener)
+  }
+
+  /** Who a connection of this instance is and what it shows per room; undefined for one it does not hold. */
+  presenceCard(connectionId: string): PresenceCard | undefined {
+    if (!this.#connections.has(connectionId)) return undefined
+    return {
+      identity: this.#identities.get(connectionId) ?? unidentified,
+      metas: this.#metas.get(connectionId) ?? new Map(),
+    }
+  }
+
   onLeft(listener: LeftListener): () => void {
     this.#leftListeners.add(listener)
     return () => this.#leftListeners.delete(listener)
@@ -185,7 +244,19 @@ export class MemoryRoomRegistry implements RoomRegistry {
   #leave(memberships: Map<string, Membership>, connectionId: string, room: string): boolean {
     if (!memberships.delete(room)) return false
     this.#removeMember(room, connectionId)
+    this.#leftRoom(connectionId, room)
     return true
+  }
+
+  /** A connection that is still open left `room`: its meta there goes, and presence is told. */
+  #leftRoom(connectionId: string, room: string): void {
+    this.#metas.get(connectionId)?.delete(room)
+    this.#notifyPresence(connectionId, [room])
+  }
+
+  #notifyPresence(connectionId: string, rooms: readonly string[]): void {
+    if (rooms.length === 0) return
+    for (const listener of [...this.#presenceListeners]) listener(connectionId, rooms)
   }
 
   #removeMember(room: string, connectionId: string): void {
@@ -202,6 +273,19 @@ export class MemoryRoomRegistry implements RoomRegistry {
   #notifyLeft(leftRooms: Map<string, string[]>): void {
     for (const [connectionId, rooms] of leftRooms)
       for (const listener of [...this.#leftListeners]) listener(connectionId, rooms)
+  }
+}
+
+/** One connection's entry in `room` from its card (an unknown connection shows as anonymous, with no meta). */
+export function presenceEntry(connectionId: string, room: string, card: PresenceCard | undefined): PresenceEntry {
+  const identity = card?.identity ?? unidentified
+  const stamped = card?.metas.get(room)
+  return {
+    connectionId,
+    userId: identity.userId,
+    role: identity.role,
+    meta: stamped?.meta ?? null,
+    metaAt: stamped?.at ?? 0,
   }
 }
 

@@ -21,7 +21,7 @@
 import type { Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
-import type { MemoryRoomRegistry } from './memory.ts'
+import { presenceEntry, type MemoryRoomRegistry } from './memory.ts'
 import {
   type CommandChannel,
   InstanceUnreachableError,
@@ -30,11 +30,15 @@ import {
   type RoomCommand,
 } from './redis-commands.ts'
 import type { RedisMirror } from './redis-mirror.ts'
+import type { RedisPresenceCards } from './redis-presence.ts'
 import type { RoomStore, StoredChange } from './redis-store.ts'
 import {
   RegistryClosedError,
   UnknownConnectionError,
+  type ConnectionIdentity,
   type LeftListener,
+  type PresenceEntry,
+  type PresenceListener,
   type MembershipChange,
   type MembershipReason,
   type RoomInfo,
@@ -55,6 +59,8 @@ export interface RedisRoomRegistryParts {
   readonly local: MemoryRoomRegistry
   readonly store: RoomStore
   readonly mirror: RedisMirror
+  /** Presence: who each connection is and its meta per room (redis-presence.ts). */
+  readonly cards: RedisPresenceCards
   readonly connections: Redis[]
   readonly heartbeatTtlMs: number
   readonly redisTimeoutMs: number
@@ -84,6 +90,8 @@ export class RedisRoomRegistry implements RoomRegistry {
     this.#store = parts.store
     this.#mirror = parts.mirror
     this.#parts = parts
+    // Every change presence could show (joins, leaves, meta, closes) rewrites that connection's card.
+    parts.local.onPresenceChange((connectionId) => parts.cards.write(connectionId))
   }
 
   /** @internal Wires the command channel and the liveness timers in (by `createRedisRoomRegistry`). */
@@ -189,6 +197,38 @@ export class RedisRoomRegistry implements RoomRegistry {
     return this.#local.onLeft(listener)
   }
 
+  identify(connectionId: string, identity: ConnectionIdentity): void {
+    this.#local.identify(connectionId, identity)
+    this.#parts.cards.write(connectionId)
+  }
+
+  setPresenceMeta(connectionId: string, room: string, meta: unknown): Promise<void> {
+    if (!this.#holds(connectionId)) return Promise.reject(new UnknownConnectionError(connectionId))
+    return this.#local.setPresenceMeta(connectionId, room, meta)
+  }
+
+  /**
+   * The room's live members (dead instances purged) with their cards. This instance's own come
+   * from memory; a member whose card has not reached Redis yet (it is being written, or
+   * rewritten after a break) is left out until it has.
+   */
+  async presence(room: string): Promise<PresenceEntry[]> {
+    const members = await this.#read(() => this.#store.members(room))
+    const remote = members.filter((id) => !this.#holds(id))
+    const cards = await this.#read(() => this.#parts.cards.read(remote))
+    const remoteCards = new Map(remote.map((id, i) => [id, cards[i]]))
+    const entries: PresenceEntry[] = []
+    for (const id of members) {
+      const card = this.#holds(id) ? this.#local.presenceCard(id) : remoteCards.get(id)
+      if (card) entries.push(presenceEntry(id, room, card))
+    }
+    return entries
+  }
+
+  onPresenceChange(listener: PresenceListener): () => void {
+    return this.#local.onPresenceChange(listener)
+  }
+
   get localConnectionCount(): number {
     return this.#local.localConnectionCount
   }
@@ -203,6 +243,7 @@ export class RedisRoomRegistry implements RoomRegistry {
     this.#closed = true
     this.#stopLiveness()
     await this.#mirror.close()
+    await this.#parts.cards.clear()
     try {
       await this.#store.drop([...this.#local.snapshot().keys()])
       await this.#store.retire(this.instanceId)

@@ -12,6 +12,7 @@ import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
 import { startLiveness } from './redis-liveness.ts'
 import { RedisMirror } from './redis-mirror.ts'
+import { RedisPresenceCards } from './redis-presence.ts'
 import { RedisRoomRegistry } from './redis-registry.ts'
 import { RoomStore } from './redis-store.ts'
 
@@ -103,11 +104,22 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       onError,
       onHealed: options.onHealed,
     })
+    const cards = new RedisPresenceCards({
+      redis: commands,
+      prefix,
+      instanceId,
+      timeoutMs: redisTimeoutMs,
+      heartbeatTtlMs,
+      card: (connectionId) => local.presenceCard(connectionId),
+      held: () => local.snapshot().keys(),
+      onError,
+    })
     const parts = {
       instanceId,
       local,
       store,
       mirror,
+      cards,
       connections: [commands, subscriber],
       heartbeatTtlMs,
       redisTimeoutMs,
@@ -129,7 +141,12 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     commands.on('close', () => mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis'))
     reportError = (error) => mirror.broke(error, 'rooms registry lost Redis')
     commands.on('ready', () => mirror.reconnected())
-    registry.attach(channel, startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs }))
+    const stopLiveness = startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs })
+    const stopCards = cards.start()
+    registry.attach(channel, () => {
+      stopLiveness()
+      stopCards()
+    })
     return registry
   } catch (error) {
     commands.disconnect()

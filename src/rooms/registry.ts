@@ -18,6 +18,7 @@
  * (their connections, cluster-wide reads and counts) rejects with ServiceUnavailableError when it
  * cannot be done in bounded time.
  */
+import type { Role } from '../auth/viewer.ts'
 import { ClosedError, UnknownTargetError } from '../errors.ts'
 
 /**
@@ -61,6 +62,28 @@ export interface RoomInfo {
  */
 export type LeftListener = (connectionId: string, rooms: readonly string[]) => void
 
+/** Who a connection is, as presence shows it: set when the connection opens. */
+export interface ConnectionIdentity {
+  /** The JWT subject of a `user`; null for `anonymous` and `service`. */
+  readonly userId: string | null
+  readonly role: Role
+}
+
+/** One connection in a room, as presence reads it (docs/architecture.md §13). */
+export interface PresenceEntry extends ConnectionIdentity {
+  readonly connectionId: string
+  /** What the connection announced in this room (`room(presence:)`, `updatePresence`); null when nothing. */
+  readonly meta: unknown
+  /** When `meta` was set (ms since the epoch), so that a user's most recent meta wins; 0 when none. */
+  readonly metaAt: number
+}
+
+/**
+ * Told, on the instance that holds the connection, that what presence shows of it in `rooms`
+ * may have changed: it joined or left them (for any reason, closing included), or set its meta.
+ */
+export type PresenceListener = (connectionId: string, rooms: readonly string[]) => void
+
 export interface RoomRegistry {
   /** Registers a connection this instance holds (when graphql-ws acknowledges it); it is in no room. */
   addConnection(connectionId: string): Promise<void>
@@ -99,6 +122,22 @@ export interface RoomRegistry {
   localRecipients(target: Target): Map<string, string[]>
   /** Calls `listener` when a membership operation takes a connection of this instance out of rooms; returns the unsubscribe function. */
   onLeft(listener: LeftListener): () => void
+  /**
+   * Presence (additive to membership). Records who a connection of this instance is, before it
+   * joins anything; a connection never identified shows as `anonymous`. Local, never fails.
+   */
+  identify(connectionId: string, identity: ConnectionIdentity): void
+  /**
+   * Sets what a connection of this instance shows in `room` (null: nothing), whether or not it is
+   * in the room yet (a `room(presence:)` subscription sets it just before joining); leaving the
+   * room clears it. Local: rejects with UnknownConnectionError for a connection this instance
+   * does not hold.
+   */
+  setPresenceMeta(connectionId: string, room: string, meta: unknown): Promise<void>
+  /** The members of `room` over the cluster, each with its identity and meta, sorted by connection id. */
+  presence(room: string): Promise<PresenceEntry[]>
+  /** Calls `listener` when presence may have changed for a connection of this instance; returns the unsubscribe function. */
+  onPresenceChange(listener: PresenceListener): () => void
   /** Connections this instance holds (for diagnostics and leak checks). */
   readonly localConnectionCount: number
   /**

@@ -4,6 +4,7 @@
  * opening and closing. Membership itself lives in the registry (cluster-wide by contract).
  */
 import { randomUUID } from 'node:crypto'
+import type { Viewer } from '../auth/viewer.ts'
 import { BusClosedError, type Bus, type Mark } from '../bus/bus.ts'
 import { clientErrorsJson, positiveSetting, resyncRequired, ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
@@ -21,6 +22,7 @@ import {
 } from './messages.ts'
 import type { RoomRegistry, Target } from './registry.ts'
 import { DEFAULT_MAX_DATA_BYTES } from './validation.ts'
+import { Presence, type PresenceOptions } from '../presence/presence.ts'
 
 export interface RoomsOptions {
   /**
@@ -43,6 +45,8 @@ export interface RoomsOptions {
    * @default 2000
    */
   clusterTimeoutMs?: number
+  /** Presence: the leave grace, the batch window, the meta size limit. @default see PresenceOptions */
+  presence?: PresenceOptions
 }
 
 export interface RoomsDependencies {
@@ -78,6 +82,8 @@ const handedOff = (outcome: unknown) => outcome === undefined || outcome === 'se
 
 export class Rooms {
   readonly registry: RoomRegistry
+  /** Who is in each room, and who came and went (docs/rooms.md, Presence). */
+  readonly presence: Presence
   readonly maxDataBytes: number
   readonly #hub: DeliveryHub
   readonly #bus: Bus
@@ -94,6 +100,16 @@ export class Rooms {
     this.#hub = dependencies.hub
     this.#bus = dependencies.bus
     this.#metrics = dependencies.metrics ?? noopMetrics
+    this.presence = new Presence(
+      {
+        registry: this.registry,
+        bus: this.#bus,
+        hub: this.#hub,
+        shared: !(this.registry instanceof MemoryRoomRegistry),
+        onError: this.#onError,
+      },
+      options.presence,
+    )
     this.#detach = [
       this.#bus.subscribe(roomsTopic, (envelope, mark) => this.#deliverLocally(envelope, mark), {
         // This gateway missed messages it cannot deliver any more: every room subscription here must reload.
@@ -103,9 +119,14 @@ export class Rooms {
     ]
   }
 
-  /** A WebSocket connection was acknowledged: it exists, in no room. */
-  connectionOpened(connectionId: string): Promise<void> {
-    return this.registry.addConnection(connectionId)
+  /** A WebSocket connection was acknowledged: it exists, in no room, and presence knows who it is. */
+  async connectionOpened(connectionId: string, viewer?: Viewer): Promise<void> {
+    await this.registry.addConnection(connectionId)
+    if (viewer)
+      this.registry.identify(connectionId, {
+        userId: viewer.role === 'user' ? (viewer.id ?? null) : null,
+        role: viewer.role,
+      })
   }
 
   /** A WebSocket connection closed: it leaves every room. */
@@ -140,6 +161,7 @@ export class Rooms {
   /** Stops delivering and closes the registry (on shutdown, once the connections closed). */
   async close(): Promise<void> {
     for (const detach of this.#detach.splice(0)) detach()
+    this.presence.close()
     await this.registry.close?.()
   }
 

@@ -7,12 +7,15 @@ import { createSchema } from 'graphql-yoga'
 import type { GatewayContext } from '../context.ts'
 import { linkDataModel, type DataModel } from '../models/data-model.ts'
 import type { DataModelMeta } from '../models/meta.ts'
+import { liveDirectiveTypeDefs } from '../live/directive.ts'
 import { modelEventResolvers } from './model-events-resolvers.ts'
 import { modelEventTypeDefs } from './model-events-sdl.ts'
 import { modelResolvers } from './model-resolvers.ts'
 import { modelTypeDefs, usedFieldTypes } from './model-sdl.ts'
 import { modelWriteResolvers } from './model-write-resolvers.ts'
 import { modelWriteTypeDefs } from './model-write-sdl.ts'
+import { presenceResolvers } from './presence/resolvers.ts'
+import { presenceTypeDefs } from './presence/sdl.ts'
 import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
@@ -38,6 +41,8 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteTypeDefs(dataModel),
       modelEventTypeDefs(dataModel),
       roomTypeDefs,
+      liveDirectiveTypeDefs,
+      presenceTypeDefs,
     ],
     resolvers: [
       scalars.resolvers,
@@ -46,6 +51,7 @@ export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
       modelWriteResolvers(dataModel),
       modelEventResolvers(dataModel),
       roomResolvers,
+      presenceResolvers,
     ],
   })
 }

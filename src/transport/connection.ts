@@ -44,7 +44,7 @@ export interface ConnectionServer {
   /** Counts slow consumers dropped. @default not counted */
   readonly metrics?: Metrics
   /** Called when a connection is acknowledged, before `connection_ack`; if it rejects, the socket is closed 4500. */
-  readonly onConnectionOpen?: (connectionId: string) => Promise<void> | void
+  readonly onConnectionOpen?: (connectionId: string, viewer: Viewer) => Promise<void> | void
   /** Called once when an acknowledged connection closes, after its operations were stopped and `onConnectionOpen` settled. */
   readonly onConnectionClose?: (connectionId: string) => Promise<void> | void
 }
@@ -306,7 +306,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       )
     }
     try {
-      await this.server.onConnectionOpen?.(connectionId)
+      await this.server.onConnectionOpen?.(connectionId, viewer)
     } catch (error) {
       // Closing still runs onConnectionClose, which cleans up after a half-made opening.
       this.#internalError(error)
@@ -331,8 +331,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     )
     if (Array.isArray(prepared))
       return this.#send(errorFrame(id, errorsJson(prepared as readonly GraphQLError[], this.server.mask)))
-    const { operation: definition } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
-    const subscription = definition.operation === 'subscription'
+    const { operation: definition, live } = prepared as Exclude<typeof prepared, readonly GraphQLError[]>
+    // A live query streams results as a subscription does, and counts as one.
+    const subscription = definition.operation === 'subscription' || live !== undefined
     // A slot is free as soon as the client completes its subscription, while it winds down.
     if (subscription && this.#activeSubscriptions >= limits.maxSubscriptionsPerConnection) {
       const refused = rateLimited(`at most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`)

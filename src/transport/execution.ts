@@ -13,6 +13,9 @@
  *   errors masked by Yoga's masking, and serialised once. Other async iterables are read
  *   and executed one event at a time. Envelop's `onSubscribe`/`onExecute` hooks of other
  *   plugins do not run for subscription events: the fast path has no per-subscriber pipeline.
+ * - Live queries (`query @live`): the operation joins its group of live queries
+ *   (src/live/websocket.ts), which executes once per change for all its members; it counts as
+ *   a subscription for the connection's limit.
  */
 import {
   createSourceEventStream,
@@ -30,6 +33,9 @@ import type { DeliveryHub } from '../delivery/hub.ts'
 import { keyOf, type ViewerPart } from '../delivery/grouping.ts'
 import { Rendering, type SubscriptionSink } from '../delivery/rendering.ts'
 import { HubSubscription } from '../delivery/subscription.ts'
+import { liveRequest, type LiveRequest } from '../live/directive.ts'
+import type { LiveQueries } from '../live/live-queries.ts'
+import { runLiveOverWebSocket } from '../live/websocket.ts'
 import { errorsJson, resultJson, type MaskError } from './frames.ts'
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Record<string, unknown>>
@@ -52,6 +58,8 @@ export interface PreparedOperation {
   readonly document: DocumentNode
   readonly operation: OperationDefinitionNode
   readonly payload: SubscribePayload
+  /** A live query's `@live` request (see src/live/); undefined for every other operation. */
+  readonly live: LiveRequest | undefined
 }
 
 /** What an operation runs, for stopping it: a hub subscription, or an iterator read one value at a time. */
@@ -99,6 +107,8 @@ export class OperationRunner {
     private readonly hub: DeliveryHub,
     private readonly mask: MaskError,
     private readonly viewerPart: ViewerPartOf,
+    /** Where live queries are grouped; without it `@live` is answered once, as a plain query. */
+    private readonly live?: LiveQueries,
   ) {}
 
   /**
@@ -129,7 +139,9 @@ export class OperationRunner {
     if (errors.length) return errors
     const operation = getOperationAST(document, payload.operationName)
     if (!operation) return [new GraphQLError('Unable to identify operation')]
-    return { enveloped, document, operation, payload }
+    const live =
+      operation.operation === 'query' ? liveRequest(operation, payload.variables, payload.extensions) : undefined
+    return { enveloped, document, operation, payload, live }
   }
 
   /** Runs a prepared operation; resolves once its result is sent, or its subscription started (or failed). */
@@ -145,6 +157,19 @@ export class OperationRunner {
       contextValue,
     }
     if (prepared.operation.operation === 'subscription') return this.#subscribe(args, sink)
+    if (prepared.live && this.live)
+      return runLiveOverWebSocket(
+        this.live,
+        {
+          document,
+          operationName: args.operationName,
+          variableValues: args.variableValues,
+          contextValue,
+          request: prepared.live,
+        },
+        this.mask,
+        sink,
+      )
     const result = (await enveloped.execute(args)) as ExecutionResult | AsyncIterable<ExecutionResult>
     if (isAsyncIterable(result))
       return this.#forEach(result, sink, (value) => Rendering.of(resultJson(value as ExecutionResult, this.mask)))

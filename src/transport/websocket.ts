@@ -12,11 +12,13 @@ import { handleProtocols } from 'graphql-ws'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
+import type { LiveQueries } from '../live/live-queries.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
+import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
 import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
@@ -43,6 +45,8 @@ export interface WebSocketTransportOptions {
   hub: DeliveryHub
   /** The policy-relevant part of a viewer for an operation, and the context of its group (see `ViewerPartOf`). */
   viewerPart: ViewerPartOf
+  /** Where `query @live` operations are grouped and kept live. @default none: `@live` is answered once */
+  live?: LiveQueries
   authenticator: Authenticator
   limits: Limits
   /** Allowed `Origin` values for upgrades; empty allows any. */
@@ -58,7 +62,7 @@ export interface WebSocketTransportOptions {
    * Called when a connection is acknowledged, before `connection_ack` is sent: once it resolves
    * the connection exists for the rest of the gateway. If it rejects, the socket is closed 4500.
    */
-  onConnectionOpen?: (connectionId: string) => Promise<void> | void
+  onConnectionOpen?: (connectionId: string, viewer: Viewer) => Promise<void> | void
   /**
    * Called once when an acknowledged connection closes, after its subscriptions were returned
    * and after `onConnectionOpen` settled (even if the socket closed while it ran).
@@ -76,7 +80,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   const connections = new Set<GraphQLWsConnection>()
   const connectionServer = {
     connections,
-    runner: new OperationRunner(yoga, options.hub, mask, options.viewerPart),
+    runner: new OperationRunner(yoga, options.hub, mask, options.viewerPart, options.live),
     authenticator: options.authenticator,
     limits,
     logger,

@@ -131,6 +131,11 @@ export type Mutation = {
   removeRoomMembersFromRooms: Array<MembershipChange>;
   /** Updates a Post; NOT_FOUND when there is none with this id. */
   updatePost: Post;
+  /**
+   * Sets what this connection shows in `room` (it must be in it) and sends UPDATE to the room's
+   * watchers. WebSocket only. Bounded in size (MIZZEN_PRESENCE_META_MAX_BYTES).
+   */
+  updatePresence: Scalars['Boolean']['output'];
   /** Updates a Tag; NOT_FOUND when there is none with this id. */
   updateTag: Tag;
   /** Updates a User; NOT_FOUND when there is none with this id. */
@@ -235,6 +240,12 @@ export type MutationRemoveRoomMembersFromRoomsArgs = {
 export type MutationUpdatePostArgs = {
   data: PostUpdateInput;
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationUpdatePresenceArgs = {
+  meta: Scalars['JSON']['input'];
+  room: Scalars['String']['input'];
 };
 
 
@@ -356,6 +367,45 @@ export type PostWhereInput = {
   title?: InputMaybe<StringFilter>;
 };
 
+export type PresenceEvent = {
+  __typename?: 'PresenceEvent';
+  at: Scalars['DateTime']['output'];
+  /** Members of the room after this event. */
+  count: Scalars['Int']['output'];
+  kind: PresenceKind;
+  /** Every member (SYNC), or the members that changed. */
+  members: Array<PresenceMember>;
+  room: Scalars['String']['output'];
+};
+
+export enum PresenceKind {
+  /** Members that arrived. */
+  Join = 'JOIN',
+  /** Members whose last connection left, and stayed away for the leave grace (connections 0). */
+  Leave = 'LEAVE',
+  /** The first event of a subscription: every member. */
+  Sync = 'SYNC',
+  /** Members whose connections or meta changed. */
+  Update = 'UPDATE'
+}
+
+/**
+ * A member of a room: a user (every connection of one JWT subject, key = the user id), or a
+ * single anonymous or service connection (key = the connection id).
+ */
+export type PresenceMember = {
+  __typename?: 'PresenceMember';
+  /** Its connections in the room (on every gateway); 0 in a LEAVE. */
+  connections: Scalars['Int']['output'];
+  key: Scalars['ID']['output'];
+  /** What it shows in the room: the meta most recently set by one of its connections; null when none. */
+  meta?: Maybe<Scalars['JSON']['output']>;
+  /** anonymous, user or service. */
+  role: Scalars['String']['output'];
+  /** The user id of a user; null for an anonymous or service connection. */
+  userId?: Maybe<Scalars['ID']['output']>;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** The connection this operation arrived on; null over HTTP. */
@@ -366,9 +416,17 @@ export type Query = {
   post?: Maybe<Post>;
   /** Post records, filtered, sorted and paged as Prisma's findMany does. */
   posts: Array<Post>;
-  /** The connections in a room, sorted; [] for a room with no member. */
+  /**
+   * The members of a room now, sorted by key (those in their leave grace are not listed). For the
+   * room's members and services (room policy `members`).
+   */
+  presence: Array<PresenceMember>;
+  /**
+   * The connections in a room, sorted; [] for a room with no member. For the room's members and
+   * services (room policy `members`).
+   */
   roomMembers: Array<Scalars['ID']['output']>;
-  /** Every room with at least one member, sorted by name. */
+  /** Every room with at least one member, sorted by name. For services (policy `listRooms`). */
   rooms: Array<Room>;
   /** The Tag with this id, or null. */
   tag?: Maybe<Tag>;
@@ -391,6 +449,11 @@ export type QueryPostsArgs = {
   skip?: InputMaybe<Scalars['Int']['input']>;
   take?: InputMaybe<Scalars['Int']['input']>;
   where?: InputMaybe<PostWhereInput>;
+};
+
+
+export type QueryPresenceArgs = {
+  room: Scalars['String']['input'];
 };
 
 
@@ -482,11 +545,20 @@ export type Subscription = {
    */
   postEvents: PostEvent;
   /**
+   * Who is in `room`: first a SYNC event with every member, then JOIN, LEAVE and UPDATE events with
+   * the members that changed, batched (MIZZEN_PRESENCE_BATCH_MS). A member leaves only after the
+   * leave grace (MIZZEN_PRESENCE_LEAVE_GRACE_MS). For the room's members and services (room policy
+   * `members`): send the `room` subscription first.
+   */
+  presence: PresenceEvent;
+  /**
    * Joins `name` for the life of the subscription and receives what is broadcast to it (only
    * `events`, when given). Completing it leaves the room, unless the server also joined the
    * connection to it. `after`: the cursor of the last message the client has from this room;
    * first replays, in order, what the room received since, then goes on live
-   * (RESYNC_REQUIRED when the history no longer reaches back to it). WebSocket only.
+   * (RESYNC_REQUIRED when the history no longer reaches back to it). `presence`: what this
+   * connection shows in the room's presence (its meta; MIZZEN_PRESENCE_META_MAX_BYTES at most).
+   * WebSocket only.
    */
   room: RoomMessage;
   /**
@@ -521,10 +593,16 @@ export type SubscriptionPostEventsArgs = {
 };
 
 
+export type SubscriptionPresenceArgs = {
+  room: Scalars['String']['input'];
+};
+
+
 export type SubscriptionRoomArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   events?: InputMaybe<Array<Scalars['String']['input']>>;
   name: Scalars['String']['input'];
+  presence?: InputMaybe<Scalars['JSON']['input']>;
 };
 
 
@@ -821,6 +899,9 @@ export type ResolversTypes = {
   PostToManyInput: PostToManyInput;
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
+  PresenceEvent: ResolverTypeWrapper<PresenceEvent>;
+  PresenceKind: PresenceKind;
+  PresenceMember: ResolverTypeWrapper<PresenceMember>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Room: ResolverTypeWrapper<Room>;
   RoomMessage: ResolverTypeWrapper<RoomMessage>;
@@ -871,6 +952,8 @@ export type ResolversParentTypes = {
   PostToManyInput: PostToManyInput;
   PostUpdateInput: PostUpdateInput;
   PostWhereInput: PostWhereInput;
+  PresenceEvent: PresenceEvent;
+  PresenceMember: PresenceMember;
   Query: Record<PropertyKey, never>;
   Room: Room;
   RoomMessage: RoomMessage;
@@ -896,6 +979,13 @@ export type ResolversParentTypes = {
   UserUpdateInput: UserUpdateInput;
   UserWhereInput: UserWhereInput;
 };
+
+export type LiveDirectiveArgs = {
+  if?: Maybe<Scalars['Boolean']['input']>;
+  throttle?: Maybe<Scalars['Int']['input']>;
+};
+
+export type LiveDirectiveResolver<Result, Parent, ContextType = GatewayContext, Args = LiveDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type BroadcastResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BroadcastResult'] = ResolversParentTypes['BroadcastResult']> = {
   complete?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -940,6 +1030,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   publishUser?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationPublishUserArgs, 'data' | 'ids'>>;
   removeRoomMembersFromRooms?: Resolver<Array<ResolversTypes['MembershipChange']>, ParentType, ContextType, RequireFields<MutationRemoveRoomMembersFromRoomsArgs, 'rooms' | 'sourceRoom'>>;
   updatePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationUpdatePostArgs, 'data' | 'id'>>;
+  updatePresence?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationUpdatePresenceArgs, 'meta' | 'room'>>;
   updateTag?: Resolver<ResolversTypes['Tag'], ParentType, ContextType, RequireFields<MutationUpdateTagArgs, 'data' | 'id'>>;
   updateUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationUpdateUserArgs, 'data' | 'id'>>;
 };
@@ -975,11 +1066,28 @@ export type PostPreviousResolvers<ContextType = GatewayContext, ParentType exten
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type PresenceEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PresenceEvent'] = ResolversParentTypes['PresenceEvent']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['PresenceKind'], ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['PresenceMember']>, ParentType, ContextType>;
+  room?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PresenceMemberResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PresenceMember'] = ResolversParentTypes['PresenceMember']> = {
+  connections?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  key?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  meta?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  userId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   connection?: Resolver<Maybe<ResolversTypes['Connection']>, ParentType, ContextType>;
   mizzenVersion?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   post?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<QueryPostArgs, 'id'>>;
   posts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, Partial<QueryPostsArgs>>;
+  presence?: Resolver<Array<ResolversTypes['PresenceMember']>, ParentType, ContextType, RequireFields<QueryPresenceArgs, 'room'>>;
   roomMembers?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<QueryRoomMembersArgs, 'room'>>;
   rooms?: Resolver<Array<ResolversTypes['Room']>, ParentType, ContextType>;
   tag?: Resolver<Maybe<ResolversTypes['Tag']>, ParentType, ContextType, RequireFields<QueryTagArgs, 'id'>>;
@@ -1006,6 +1114,7 @@ export type RoomMessageResolvers<ContextType = GatewayContext, ParentType extend
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   messages?: SubscriptionResolver<ResolversTypes['RoomMessage'], "messages", ParentType, ContextType, Partial<SubscriptionMessagesArgs>>;
   postEvents?: SubscriptionResolver<ResolversTypes['PostEvent'], "postEvents", ParentType, ContextType, Partial<SubscriptionPostEventsArgs>>;
+  presence?: SubscriptionResolver<ResolversTypes['PresenceEvent'], "presence", ParentType, ContextType, RequireFields<SubscriptionPresenceArgs, 'room'>>;
   room?: SubscriptionResolver<ResolversTypes['RoomMessage'], "room", ParentType, ContextType, RequireFields<SubscriptionRoomArgs, 'name'>>;
   tagEvents?: SubscriptionResolver<ResolversTypes['TagEvent'], "tagEvents", ParentType, ContextType, Partial<SubscriptionTagEventsArgs>>;
   userEvents?: SubscriptionResolver<ResolversTypes['UserEvent'], "userEvents", ParentType, ContextType, Partial<SubscriptionUserEventsArgs>>;
@@ -1073,6 +1182,8 @@ export type Resolvers<ContextType = GatewayContext> = {
   Post?: PostResolvers<ContextType>;
   PostEvent?: PostEventResolvers<ContextType>;
   PostPrevious?: PostPreviousResolvers<ContextType>;
+  PresenceEvent?: PresenceEventResolvers<ContextType>;
+  PresenceMember?: PresenceMemberResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
   RoomMessage?: RoomMessageResolvers<ContextType>;
@@ -1085,3 +1196,6 @@ export type Resolvers<ContextType = GatewayContext> = {
   UserPrevious?: UserPreviousResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GatewayContext> = {
+  live?: LiveDirectiveResolver<any, any, ContextType>;
+};

@@ -16,10 +16,12 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 type Documents = {
     "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": typeof types.UserEventsDocument,
     "\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": typeof types.UsersDocument,
+    "\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": typeof types.LiveUsersDocument,
 };
 const documents: Documents = {
     "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": types.UserEventsDocument,
     "\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": types.UsersDocument,
+    "\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": types.LiveUsersDocument,
 };
 
 /**
@@ -44,6 +46,10 @@ export function graphql(source: "\n  subscription UserEvents($ids: [ID!], $after
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n"): (typeof documents)["\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n"): (typeof documents)["\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

@@ -1,9 +1,9 @@
 // The browser demo: a chat with rooms and a live post list, on mizzen's GraphQL API.
-// - joining a room is subscribing to `room(name)`; leaving is completing that subscription;
+// - joining a room is subscribing to `room(name, presence: { name })`; leaving is completing that
+//   subscription;
 // - a message is a `broadcast` mutation (HTTP POST), which every member receives on `room`;
-// - members come from `roomMembers(room)` (connection ids), refreshed on every message and every
-//   2 s; names travel in the messages (`joined` to the room, `here` to a newcomer's connection id,
-//   which reaches it on `messages`);
+// - members come from `presence(room)`: a SYNC with everyone, then JOIN, UPDATE and LEAVE as they
+//   come and go (names are in each member's presence meta); no polling;
 // - posts: `posts(where)` once, then `postEvents(where)` keeps the list right.
 import { GraphQLWsClient, request } from './client.js'
 
@@ -13,9 +13,8 @@ const params = new URLSearchParams(location.search)
 const httpUrl = new URL(config.graphqlPath, location.href).href
 const wsUrl = httpUrl.replace(/^http/, 'ws')
 
-const ROOM = `subscription DemoRoom($name: String!) { room(name: $name) { id event data sender sentAt } }`
-const DIRECT = `subscription DemoDirect { messages(events: ["here"]) { event data } }`
-const MEMBERS = `query DemoMembers($room: String!) { roomMembers(room: $room) }`
+const ROOM = `subscription DemoRoom($name: String!, $presence: JSON) { room(name: $name, presence: $presence) { id event data sender sentAt } }`
+const PRESENCE = `subscription DemoPresence($room: String!) { presence(room: $room) { kind count members { key userId role connections meta } } }`
 const BROADCAST = `mutation DemoSend($rooms: [String!]!, $event: String!, $data: JSON) { broadcast(rooms: $rooms, event: $event, data: $data) { recipients } }`
 const POSTS = `query DemoPosts($where: PostWhereInput) { posts(where: $where, orderBy: [{ id: desc }], take: 100) { id title published } }`
 const POST_EVENTS = `subscription DemoPostEvents($where: PostWhereInput) { postEvents(where: $where) { verb recordId node { id title published } } }`
@@ -25,10 +24,9 @@ const state = {
   token: sessionStorage.getItem('mizzen-demo-token') ?? '',
   room: undefined,
   stopRoom: undefined,
-  /** The room's members (connection ids), as `roomMembers` last said. */
-  members: [],
-  /** Names by connection id, learned from messages. */
-  names: new Map(),
+  stopPresence: undefined,
+  /** The room's members by presence key, as `presence` last said. */
+  members: new Map(),
   /** Posts by id, as the filter of `postsRun` sees them. */
   posts: new Map(),
   postsRun: 0,
@@ -59,7 +57,6 @@ function connected(connectionId) {
   setStatus('open', 'connected')
   $('connection-id').textContent = connectionId
   $('error').hidden = true
-  client.subscribe(DIRECT, {}, { next: (result) => result.data && learnName(result.data.messages.data) })
   joinRoom($('room').value.trim())
   if (config.posts) startPosts()
 }
@@ -68,6 +65,7 @@ function closed(code, reason) {
   setStatus('closed', `disconnected (${code}${reason ? `: ${reason}` : ''})${code === 4403 ? '' : ', reconnecting…'}`)
   $('connection-id').textContent = '–'
   state.stopRoom = undefined
+  state.stopPresence = undefined
   state.stopPosts = undefined
   enableSending(false)
   if (code === 4403) showError('The gateway refused the token (4403 Forbidden): set a valid one above.')
@@ -80,24 +78,21 @@ function enableSending(enabled) {
   $('send').disabled = !enabled
 }
 
-function learnName(data) {
-  if (data && typeof data.connectionId === 'string' && typeof data.name === 'string') {
-    state.names.set(data.connectionId, data.name)
-    renderMembers()
-  }
-}
+const me = () => ({ name: $('name').value.trim() || 'guest', connectionId: client.connectionId })
 
+/** Joins with this page's name as presence meta, then watches who is there (members may watch). */
 function joinRoom(room) {
   if (!room || !client.connectionId) return
   state.stopRoom?.()
+  state.stopPresence?.()
   state.room = room
   $('joined').textContent = `in ${room}`
   $('messages').replaceChildren()
-  state.members = []
+  state.members = new Map()
   renderMembers()
   state.stopRoom = client.subscribe(
     ROOM,
-    { name: room },
+    { name: room, presence: me() },
     {
       next: (result) => (result.errors ? showError(result.errors) : received(result.data.room)),
       error: showError,
@@ -106,49 +101,57 @@ function joinRoom(room) {
       },
     },
   )
+  // Sent after the room subscription: the gateway waits for that join before checking membership.
+  state.stopPresence = client.subscribe(
+    PRESENCE,
+    { room },
+    {
+      next: (result) => {
+        if (state.room !== room) return
+        if (result.errors) return showError(result.errors)
+        applyPresence(result.data.presence)
+      },
+      error: showError,
+    },
+  )
   enableSending(true)
-  void announce(room)
 }
 
-/** Once the room lists this connection, tells the others who it is. */
-async function announce(room) {
-  for (let attempt = 0; attempt < 20 && room === state.room; attempt++) {
-    const members = await refreshMembers()
-    if (members?.includes(client.connectionId)) {
-      await send(BROADCAST, { rooms: [room], event: 'joined', data: me() }).catch(showError)
-      return
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250))
+/** SYNC replaces the list; JOIN and UPDATE set members; LEAVE removes them. */
+function applyPresence(event) {
+  if (event.kind === 'SYNC') state.members = new Map()
+  for (const member of event.members) {
+    if (event.kind === 'LEAVE') state.members.delete(member.key)
+    else state.members.set(member.key, member)
+    if (event.kind === 'JOIN' || event.kind === 'LEAVE')
+      systemLine(`${nameOf(member)} ${event.kind === 'JOIN' ? 'joined' : 'left'}`)
   }
+  renderMembers()
 }
 
-const me = () => ({ name: $('name').value.trim() || 'guest', connectionId: client.connectionId })
+const nameOf = (member) => (typeof member.meta?.name === 'string' ? member.meta.name : 'someone')
+const isMe = (member) => member.key === client.connectionId || member.meta?.connectionId === client.connectionId
 
 function received(message) {
   const data = message.data ?? {}
-  learnName(data)
-  if (message.event === 'chat') {
-    const item = document.createElement('li')
-    item.dataset.sender = data.connectionId ?? ''
-    const from = document.createElement('span')
-    from.className = 'from'
-    from.textContent = data.name ?? '?'
-    const text = document.createElement('span')
-    text.className = 'text'
-    text.textContent = data.text ?? ''
-    item.append(from, text)
-    appendMessage(item)
-  } else if (message.event === 'joined') {
-    const item = document.createElement('li')
-    item.className = 'system'
-    item.textContent = `${data.name ?? 'someone'} joined`
-    appendMessage(item)
-    // Tell the newcomer who this connection is: a broadcast to its connection id reaches only it.
-    if (data.connectionId && data.connectionId !== client.connectionId) {
-      void send(BROADCAST, { rooms: [data.connectionId], event: 'here', data: me() }).catch(() => {})
-    }
-  }
-  void refreshMembers()
+  if (message.event !== 'chat') return
+  const item = document.createElement('li')
+  item.dataset.sender = data.connectionId ?? ''
+  const from = document.createElement('span')
+  from.className = 'from'
+  from.textContent = data.name ?? '?'
+  const text = document.createElement('span')
+  text.className = 'text'
+  text.textContent = data.text ?? ''
+  item.append(from, text)
+  appendMessage(item)
+}
+
+function systemLine(text) {
+  const item = document.createElement('li')
+  item.className = 'system'
+  item.textContent = text
+  appendMessage(item)
 }
 
 function appendMessage(item) {
@@ -157,33 +160,19 @@ function appendMessage(item) {
   list.scrollTop = list.scrollHeight
 }
 
-async function refreshMembers() {
-  const room = state.room
-  if (!room) return undefined
-  try {
-    const { roomMembers } = await send(MEMBERS, { room })
-    if (room !== state.room) return undefined
-    state.members = roomMembers
-    renderMembers()
-    return roomMembers
-  } catch (error) {
-    showError(error)
-    return undefined
-  }
-}
-
 function renderMembers() {
-  const items = (state.members ?? []).map((id) => {
-    const item = document.createElement('li')
-    item.dataset.id = id
-    const name = id === client.connectionId ? `${me().name} (you)` : (state.names.get(id) ?? 'someone')
-    item.textContent = `${name} · ${id.slice(0, 8)}`
-    return item
-  })
+  const items = [...state.members.values()]
+    .sort((a, b) => nameOf(a).localeCompare(nameOf(b)))
+    .map((member) => {
+      const item = document.createElement('li')
+      item.dataset.id = member.key
+      const name = isMe(member) ? `${nameOf(member)} (you)` : nameOf(member)
+      const connections = member.connections > 1 ? ` ×${member.connections}` : ''
+      item.textContent = `${name}${connections} · ${member.key.slice(0, 8)}`
+      return item
+    })
   $('members').replaceChildren(...items)
 }
-
-setInterval(() => void (client.connectionId && refreshMembers()), 2000)
 
 $('join-form').addEventListener('submit', (event) => {
   event.preventDefault()

@@ -58,9 +58,12 @@ export const roomTypeDefs = /* GraphQL */ `
   type Query {
     """The connection this operation arrived on; null over HTTP."""
     connection: Connection
-    """The connections in a room, sorted; [] for a room with no member."""
+    """
+    The connections in a room, sorted; [] for a room with no member. For the room's members and
+    services (room policy \`members\`).
+    """
     roomMembers(room: String!): [ID!]!
-    """Every room with at least one member, sorted by name."""
+    """Every room with at least one member, sorted by name. For services (policy \`listRooms\`)."""
     rooms: [Room!]!
   }
 
@@ -90,9 +93,11 @@ export const roomTypeDefs = /* GraphQL */ `
     \`events\`, when given). Completing it leaves the room, unless the server also joined the
     connection to it. \`after\`: the cursor of the last message the client has from this room;
     first replays, in order, what the room received since, then goes on live
-    (RESYNC_REQUIRED when the history no longer reaches back to it). WebSocket only.
+    (RESYNC_REQUIRED when the history no longer reaches back to it). \`presence\`: what this
+    connection shows in the room's presence (its meta; MIZZEN_PRESENCE_META_MAX_BYTES at most).
+    WebSocket only.
     """
-    room(name: String!, events: [String!], after: String): RoomMessage!
+    room(name: String!, events: [String!], after: String, presence: JSON): RoomMessage!
     """
     Everything that reaches this connection, once per message: broadcasts to any room it is in,
     blasts, and messages addressed to its id (only \`events\`, when given). WebSocket only.

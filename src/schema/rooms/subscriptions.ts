@@ -9,6 +9,7 @@ import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
 import { MessagesSelection, RoomSelection } from '../../rooms/selectors.ts'
 import { checkEvents, checkName } from '../../rooms/validation.ts'
+import { checkMeta } from '../presence/resolvers.ts'
 
 /** The connection a room subscription belongs to: rooms have WebSocket members only. */
 function connectionOf(context: GatewayContext, field: string): string {
@@ -30,14 +31,16 @@ export const roomSubscriptions = {
   room: {
     subscribe: async (
       _parent: unknown,
-      args: { name: string; events?: string[] | null; after?: string | null },
+      args: { name: string; events?: string[] | null; after?: string | null; presence?: unknown },
       context: GatewayContext,
     ) => {
       const connectionId = connectionOf(context, 'room')
       const room = checkName(args.name, 'name')
       const events = checkEvents(args.events)
+      const meta =
+        args.presence == null ? null : checkMeta(args.presence, context.rooms.presence.maxMetaBytes, 'presence')
       context.access.assertJoin(room)
-      const { registry } = context.rooms
+      const { registry, presence } = context.rooms
       const subscriptionId = randomUUID()
       const { after } = args
       const base = new RoomSelection(room, events)
@@ -50,10 +53,22 @@ export const roomSubscriptions = {
           .release(connectionId, room, subscriptionId)
           .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
       )
+      // Its presence meta first, so that the join shows it at once. A `presence(room)` subscription
+      // sent right after this one waits for the join (Presence.isMember).
+      const joined = presence.joining(
+        connectionId,
+        room,
+        (async () => {
+          if (meta !== null) await registry.setPresenceMeta(connectionId, room, meta)
+          await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
+        })(),
+      )
       try {
-        await registry.join(connectionId, room, { kind: 'subscription', subscriptionId })
+        await joined
       } catch (error) {
         await subscription.cancel()
+        // The meta of a join that did not happen would show at a later one.
+        if (meta !== null) await registry.setPresenceMeta(connectionId, room, null).catch(() => {})
         throw roomClientError(error)
       }
       if (selection instanceof ResumedSelection) {
