@@ -1,5 +1,6 @@
 /**
- * Change capture (`MIZZEN_CAPTURE=database`, docs/capture.md): every committed change to the data
+ * Change capture (`MIZZEN_CAPTURE=database`, docs/capture.md; the path of a captured change is
+ * docs/architecture.md §11): every committed change to the data
  * model's tables, whoever made it, becomes the events the realtime extension publishes, read
  * from PostgreSQL's logical replication stream.
  *
@@ -28,15 +29,7 @@ import { transactionEvents, type RowChange } from './changes.ts'
 import { comparePositions, formatPosition, parsePosition, type LogPosition, type Lsn } from './lsn.ts'
 import { decodePgOutput, type RelationMessage, type ReplicationFrame } from './pgoutput.ts'
 import { ReplicationStream } from './replication.ts'
-import {
-  CaptureRefusedError,
-  captureName,
-  checkCaptureSupport,
-  dropSlot,
-  ensurePublication,
-  ensureSlot,
-  slotState,
-} from './setup.ts'
+import { captureName, checkCaptureSupport, dropSlot, ensurePublication, ensureSlot, slotState } from './setup.ts'
 import { capturedTables, columnOf, quoteIdent, tableOf, type CapturedTable } from './tables.ts'
 import { fieldValue } from './values.ts'
 
@@ -478,7 +471,6 @@ export async function startCapture(deps: CaptureDependencies, options: CaptureOp
     await capture.start()
   } catch (error) {
     await capture.close()
-    if (error instanceof CaptureRefusedError) throw error
     throw error
   }
   return capture
