@@ -87,6 +87,9 @@ export const cluster =
         { name: 'Redis', read: async () => redis.cpuMicros() },
       ],
       stop: async () => {
+        try {
+          console.log(`    Redis, where its time went (${kind}): ${redis.topCommands().join('; ')}`)
+        } catch {}
         await Promise.all([stop(front.child, grace(options)), stop(publisher.child, grace(options))])
         await redis.stop()
       },

@@ -2,7 +2,8 @@
  * The benchmark's processes: node scripts of `bench/` spawned with an IPC channel and pinned to
  * a CPU (`taskset`) when the machine has two, a Redis of the benchmark's own, the CPU time of a
  * process that is not ours to ask (`/proc/<pid>/stat`), and the file-descriptor limit the larger
- * runs need. Every child is killed when the orchestrator exits.
+ * runs need (raised with `prlimit` where the process may). Every child is killed when the
+ * orchestrator exits.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -39,23 +40,40 @@ function track(child: ChildProcess): ChildProcess {
 
 // ---- file descriptors --------------------------------------------------------------------------
 
-const softLimit = () => Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim())
+/** Descriptors a process holds besides its sockets (stdio, IPC, epoll, files, the listener). */
+export const DESCRIPTOR_HEADROOM = 256
+
+function descriptorLimits(): { soft: number; hard: number } {
+  const [soft, hard] = execFileSync('sh', ['-c', 'ulimit -Sn; ulimit -Hn']).toString().trim().split('\n')
+  const limit = (value: string | undefined) => (value === 'unlimited' ? Number.POSITIVE_INFINITY : Number(value))
+  return { soft: limit(soft), hard: limit(hard) }
+}
+
+const canSet = (descriptors: number) => {
+  try {
+    execFileSync('prlimit', [`--nofile=${descriptors}:${descriptors}`, 'true'], { stdio: 'pipe' })
+    return true
+  } catch {
+    return false
+  }
+}
 
 /**
- * What a child needs to hold `descriptors` sockets: a `prlimit` prefix raising its limit, nothing
- * when the current one is enough, or an error saying what to do when it cannot be raised.
+ * How many file descriptors a child can be given: `wanted` when the limit allows it or `prlimit`
+ * can raise it that far (root with CAP_SYS_RESOURCE), else the hard limit.
  */
-export function descriptorsFor(descriptors: number): string[] {
-  const wanted = descriptors + 1024
-  if (softLimit() >= wanted) return []
-  try {
-    execFileSync('prlimit', [`--nofile=${wanted}:${wanted}`, 'true'])
-    return ['prlimit', `--nofile=${wanted}:${wanted}`]
-  } catch {
-    throw new Error(
-      `${descriptors} connections need ${wanted} file descriptors per process; the limit here is ${softLimit()} and prlimit could not raise it (run as root, or raise it first: ulimit -n ${wanted})`,
-    )
-  }
+export function descriptorsAvailable(wanted: number): number {
+  const { soft, hard } = descriptorLimits()
+  if (soft >= wanted || canSet(wanted)) return wanted
+  return hard
+}
+
+/** The `prlimit` prefix giving a child `wanted` descriptors, or as many as can be had; none when the limit is enough. */
+function descriptorsPrefix(wanted: number): string[] {
+  const { soft } = descriptorLimits()
+  if (soft >= wanted) return []
+  const available = descriptorsAvailable(wanted)
+  return available > soft ? ['prlimit', `--nofile=${available}:${available}`] : []
 }
 
 // ---- node children -----------------------------------------------------------------------------
@@ -63,7 +81,7 @@ export function descriptorsFor(descriptors: number): string[] {
 export interface SpawnOptions {
   /** Flags for node itself (--cpu-prof, --expose-gc). */
   nodeFlags?: string[]
-  /** Sockets it will hold: its descriptor limit is raised to fit. */
+  /** Sockets it will hold: its descriptor limit is raised to fit (as far as it can be). */
   descriptors?: number
   env?: Record<string, string>
 }
@@ -71,7 +89,7 @@ export interface SpawnOptions {
 /** A node process running `bench/<script>`, pinned to `cpu` when the machine allows, with an IPC channel. */
 export function spawnNode(script: string, args: string[], cpu: number, options: SpawnOptions = {}): ChildProcess {
   const command = [
-    ...(options.descriptors ? descriptorsFor(options.descriptors) : []),
+    ...(options.descriptors ? descriptorsPrefix(options.descriptors + DESCRIPTOR_HEADROOM) : []),
     ...(pinnable ? ['taskset', '-c', String(cpu)] : []),
     process.execPath,
     ...(options.nodeFlags ?? []),
@@ -153,6 +171,8 @@ export interface BenchRedis {
   readonly pid: number
   /** Its CPU time so far, µs. */
   cpuMicros(): number
+  /** The commands that took most of its time (`INFO commandstats`), one line each: calls and µs. */
+  topCommands(count?: number): string[]
   stop(): Promise<void>
 }
 
@@ -199,6 +219,16 @@ export async function startRedis(cpu: number): Promise<BenchRedis> {
     url: `redis://127.0.0.1:${port}`,
     pid,
     cpuMicros: () => processCpuMicros(pid),
+    topCommands: (count = 6) => {
+      const stats = execFileSync('redis-cli', ['-p', String(port), 'info', 'commandstats']).toString()
+      return [...stats.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)]
+        .map(([, command, calls, usec]) => ({ command: command!, calls: Number(calls), usec: Number(usec) }))
+        .sort((a, b) => b.usec - a.usec)
+        .slice(0, count)
+        .map(
+          ({ command, calls, usec }) => `${command}: ${calls} calls, ${usec} µs (${(usec / calls).toFixed(1)} µs each)`,
+        )
+    },
     stop: async () => {
       child.kill('SIGKILL')
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve))

@@ -38,7 +38,7 @@ import {
 } from './common.ts'
 import { cluster, oneServer, type ServerOptions } from './deployments.ts'
 import { measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
-import { pinnable } from './processes.ts'
+import { DESCRIPTOR_HEADROOM, descriptorsAvailable, pinnable } from './processes.ts'
 import { capacity, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -68,7 +68,14 @@ const fanoutSettings: FanoutSettings = {
   subscribers: Number(env('BENCH_SUBSCRIBERS', '1000')),
   fixedRate: Number(env('BENCH_RATE', '20000')),
 }
-const scaleConnections = Number(env('BENCH_SCALE_CONNECTIONS', '20000'))
+const scaleRequested = Number(env('BENCH_SCALE_CONNECTIONS', '20000'))
+/**
+ * The server holds one descriptor per connection: as many connections as its limit allows, said
+ * plainly when that is fewer than asked for (a container may refuse to raise the hard limit).
+ */
+const scaleConnections = suites.includes('scale')
+  ? Math.min(scaleRequested, descriptorsAvailable(scaleRequested + DESCRIPTOR_HEADROOM) - DESCRIPTOR_HEADROOM)
+  : scaleRequested
 const scaleSettings: FanoutSettings = {
   ...base,
   subscribers: scaleConnections,
@@ -161,7 +168,11 @@ if (suites.includes('cluster')) {
 if (suites.includes('scale')) {
   const servers = list<ServerKind>('BENCH_SCALE_SERVERS', ['raw-ws', 'mizzen'], serverKinds)
   const { seconds, rounds, fixedRate } = scaleSettings
-  const title = `scale: one gateway, ${fmt(scaleConnections)} subscribed connections (room); latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  if (scaleConnections < scaleRequested)
+    console.log(
+      `scale: ${fmt(scaleRequested)} connections need ${fmt(scaleRequested + DESCRIPTOR_HEADROOM)} file descriptors in the server process; this machine's hard limit (ulimit -Hn) is ${fmt(scaleConnections + DESCRIPTOR_HEADROOM)} and cannot be raised from here (prlimit: not permitted), so this run holds ${fmt(scaleConnections)}. For the full count raise the hard limit first (as root with CAP_SYS_RESOURCE: ulimit -Hn ${scaleRequested + DESCRIPTOR_HEADROOM}; or LimitNOFILE in a systemd unit, --ulimit nofile for a container).`,
+    )
+  const title = `scale: one gateway, ${fmt(scaleConnections)} subscribed connections (room${scaleConnections < scaleRequested ? `; ${fmt(scaleRequested)} asked for, limited by file descriptors` : ''}); latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),
@@ -169,7 +180,7 @@ if (suites.includes('scale')) {
     (server, scenario) => oneServer(server, scenario, { ...serverOptions, descriptors: scaleConnections }),
   )
   output.scale = {
-    settings: scaleSettings,
+    settings: { ...scaleSettings, requested: scaleRequested },
     results: results.map((r) => ({ ...r, capacityArithmetic: capacity(r, memoryGiB) })),
   }
   tables.push(`${title}\n\n${scaleTable(results, memoryGiB)}`)

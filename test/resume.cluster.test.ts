@@ -60,7 +60,8 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
       busB = await createRedisBus({ url: proxy.url('redis'), ...busOptions })
       a = await env.startGateway({ bus: busA })
       b = await env.startGateway({ bus: busB })
-    })
+      // A redis-server, a proxy and two gateways: more than the default 10 s on a loaded machine.
+    }, 60_000)
     const connect = (gateway: TestGateway): Client => env.connect(undefined, gateway).client
     async function subscribe<T>(
       gateway: TestGateway,

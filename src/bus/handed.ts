@@ -3,7 +3,7 @@
  * message to the log and queued it for the subscribers, not once they have it: a Redis that dies
  * in between and comes back without its data (restarted empty, or flushed) has lost messages
  * that the outbox already let go of. So the publisher keeps what it handed over for `keepMs`
- * and, when it finds Redis's data new (`dataScript` in redis-scripts.ts), sends it again;
+ * and, when it finds Redis's data new (the data id, `src/redis/link.ts`), sends it again;
  * receivers drop what they had already delivered (each origin's sequence numbers only grow).
  */
 import { FrontQueue } from './front-queue.ts'

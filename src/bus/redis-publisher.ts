@@ -49,7 +49,7 @@ export interface RedisPublisherOptions {
   readonly outbox: ResolvedOutboxOptions
   /** How long, and how much of, what Redis took is kept to send again to a Redis that lost it. */
   readonly handed: HandedBounds
-  /** The id of the data (see `dataScript`) of the Redis the connection is on at start. */
+  /** The id of the data (see `src/redis/link.ts`) of the Redis the connection is on at start. */
   readonly data: string
   /** The bus's counts this side adds to. */
   readonly counts: { sent: number; dropped: number; replayed: number }

@@ -19,7 +19,8 @@
  *   topic applied, so that a batch sent again after a lost reply is not applied twice;
  * - `p epoch`: a random id the first process to connect writes, with no expiry: it lives as long
  *   as Redis's data does (restarts with persistence, a replica promoted with it), so a new one
- *   means the logs were lost (Redis restarted empty, or flushed). Cursors carry its hash.
+ *   means the logs were lost (Redis restarted empty, or flushed). Cursors carry its hash; it is
+ *   read by `src/redis/link.ts`.
  * Channels: `p{<topic>}`, one per topic, carrying `<id> <origin> <seq>\n<payload>`: pub/sub order
  * is the log's order (PUBLISH on one Redis, SPUBLISH, sharded pub/sub, on Redis Cluster). Each
  * script touches one topic's slot (its first key says which, for Cluster's routing).
@@ -182,14 +183,4 @@ local last = redis.call('HGET', key .. ':meta', 'l')
 local before = tostring(now_ms() - 1) .. '-9007199254740991'
 if last and is_after(last, before) then return last end
 return before
-`
-
-/**
- * KEYS: `p epoch`. ARGV: a fresh random id. The id of the data Redis holds now, written with the
- * fresh id if it is not there (the data is new).
- */
-export const dataScript = `
-local key = KEYS[1]
-redis.call('SET', key, ARGV[1], 'NX')
-return redis.call('GET', key)
 `

@@ -39,7 +39,7 @@ export class RedisTopic {
   readonly gapListeners = new Set<(gap: Gap) => void>()
   /** This process's position in the topic's log; undefined until the first sync. */
   last: StreamId | undefined
-  /** The id of the Redis data (see `dataScript`) whose log `last` is a position in. */
+  /** The id of the Redis data (see `src/redis/link.ts`) whose log `last` is a position in. */
   data: string | undefined
   /** `performance.now()` when the topic stopped receiving (its subscriber connection broke) and has not caught up since. */
   brokeAt: number | undefined

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { positiveSetting } from '../errors.ts'
 import { openRedis, redisTarget } from '../redis/connection.ts'
+import { RedisLink, readDataId } from '../redis/link.ts'
 import {
   BusClosedError,
   HistoryUnavailableError,
@@ -39,7 +40,7 @@ import type { CursorContext, DeliveryMark } from './mark.ts'
 import { resolveOutboxOptions, type OutboxMessage, type OutboxOptions } from './outbox.ts'
 import { RedisPublisher } from './redis-publisher.ts'
 import { RedisReceiver } from './redis-receiver.ts'
-import { dataScript, publishScript, readScript, tailScript } from './redis-scripts.ts'
+import { publishScript, readScript, tailScript } from './redis-scripts.ts'
 import { isTimeout, readLog, topicKeys, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
 import { formatStreamId, type StreamId } from './stream-id.ts'
@@ -181,15 +182,14 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   let closed = false
 
   /**
-   * The id of the data Redis holds (see `dataScript`), read over `connection`: it survives a
-   * restart that keeps the data (append-only file, snapshot) and a failover to a replica that has
-   * it, and is new when the logs were lost (restarted empty, flushed). It is the history epoch:
-   * cursors carry its hash, so they stay valid exactly as long as the logs they point into.
+   * The id of the data Redis holds (`<prefix>epoch`, see `src/redis/link.ts`) is the history
+   * epoch: cursors carry its hash, so they stay valid exactly as long as the logs they point
+   * into (a restart on its persistence, a replica promoted with the data), and a Redis that lost
+   * its data (restarted empty, flushed) refuses them.
    */
-  async function readData(connection: Redis | Cluster): Promise<string> {
-    const fresh = randomBytes(12).toString('base64url')
-    const current = (await connection.eval(dataScript, 1, `${prefix}epoch`, fresh)) as string
-    const tag = shortHash(`${prefix}\u0000${current}`)
+  const epochKey = `${prefix}epoch`
+  function adoptData(data: string): void {
+    const tag = shortHash(`${prefix}\u0000${data}`)
     if (context.tag && tag !== context.tag) {
       onError(
         new Error(
@@ -199,17 +199,19 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       )
     }
     context.tag = tag
-    return current
   }
-  /** The data id of the publisher connection's Redis (what was sent to it belongs to that data). */
-  let data = ''
-  async function refreshData(): Promise<string> {
-    data = await readData(publisher)
-    return data
+  /** Reads the data id over `connection` into the context's tag. */
+  async function readData(connection: Redis | Cluster): Promise<void> {
+    adoptData(await readDataId(connection, epochKey))
   }
-  await refreshData()
-  /** Whether the epoch and data of the current publisher connection are known (reads wait for them). */
-  let epochKnown: Promise<boolean> = Promise.resolve(true)
+  // Each connection's heartbeat and lost/back signal (src/redis/link.ts): a command, or a
+  // heartbeat, unanswered for commandTimeoutMs drops the connection and it reconnects.
+  const linkOptions = { epochKey, heartbeatMs, timeoutMs: commandTimeoutMs, onError }
+  const [publisherLink, subscriberLink] = await Promise.all([
+    RedisLink.open({ ...linkOptions, connection: publisher, name: 'publisher', onBeat: () => outgoing.forgetOld() }),
+    RedisLink.open({ ...linkOptions, connection: subscriber, name: 'subscriber' }),
+  ])
+  adoptData(publisherLink.data)
 
   // How long a link may carry nothing before a heartbeat times out and the bus notices.
   const detectionMs = commandTimeoutMs + heartbeatMs
@@ -228,7 +230,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       maxEvents: outboxOptions.maxEvents * 10,
       maxBytes: outboxOptions.maxBytes,
     },
-    data,
+    data: publisherLink.data,
     counts,
     onError,
   })
@@ -244,10 +246,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     counts,
     onError,
     closed: () => closed,
-    epochKnown: () => epochKnown,
+    epochKnown: () => publisherLink.known,
     // On one Redis, over the subscriber connection: the epoch is the one of the Redis it is on.
     refreshEpoch: () => readData(sharded ? publisher : subscriber),
-    data: () => data,
+    data: () => publisherLink.data,
     replayWindowMs,
     detectionMs,
   })
@@ -257,8 +259,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   // ---- Connection events.
 
   subscriber.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => incoming.message(channel, text))
-  subscriber.on('close', () => incoming.connectionLost())
-  subscriber.on('ready', () => void incoming.resubscribe())
+  subscriberLink.follow((signal) => {
+    if (signal.kind === 'lost') incoming.connectionLost()
+    else void incoming.resubscribe()
+  })
   if (sharded) {
     // A shard's subscriber lost (its primary died, or its slots moved): every topic catches up
     // from its log once the subscribers follow the new slot map.
@@ -268,42 +272,13 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       void incoming.resubscribe()
     })
   }
-  publisher.on('close', () => {
-    epochKnown = Promise.resolve(false)
-    outgoing.connectionLost()
+  publisherLink.follow((signal) => {
+    if (signal.kind === 'lost') return outgoing.connectionLost()
+    adoptData(signal.data)
+    // Before anything else is sent: what a Redis that lost it took goes first, in order.
+    outgoing.connected(signal.data)
+    incoming.resumeSyncs()
   })
-  publisher.on('ready', () => {
-    epochKnown = refreshData().then(
-      (current) => {
-        // Before anything else is sent: what a Redis that lost it took goes first, in order.
-        outgoing.connected(current)
-        incoming.resumeSyncs()
-        return true
-      },
-      (error: unknown) => {
-        onError(error, 'redis epoch')
-        // Nothing is sent to a Redis whose epoch and data are unknown: connect again and ask again.
-        publisher.disconnect(true)
-        return false
-      },
-    )
-  })
-
-  const heartbeat = setInterval(() => {
-    outgoing.forgetOld()
-    for (const connection of [publisher, subscriber]) {
-      if (connection.status !== 'ready') continue
-      connection.ping().catch((error: unknown) => {
-        if (isTimeout(error)) {
-          onError(
-            new Error(`Redis did not answer a heartbeat within ${commandTimeoutMs} ms: reconnecting`),
-            'redis heartbeat',
-          )
-          connection.disconnect(true)
-        }
-      })
-    }
-  }, heartbeatMs).unref()
 
   // ---- History reads for resumption.
 
@@ -316,7 +291,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     tag: string,
     seen: ReadonlyMap<string, number>,
   ): Promise<HistoryEntry[]> {
-    if (publisher.status !== 'ready' || !(await epochKnown))
+    if (publisher.status !== 'ready' || !(await publisherLink.known))
       throw new HistoryUnavailableError('Redis is unreachable: the history cannot be read now')
     if (context.tag !== tag)
       throw new ResyncRequiredError('other-epoch', 'Redis lost its data during the replay: the history is gone')
@@ -467,7 +442,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     async close() {
       if (closed) return
       closed = true
-      clearInterval(heartbeat)
+      publisherLink.close()
+      subscriberLink.close()
       await outgoing.close(CLOSE_DRAIN_MS)
       topics.clear()
       await Promise.allSettled(

@@ -24,7 +24,7 @@ export interface LiveMember {
   fail(errorsJson: string, error: unknown): void
 }
 
-/** Executes the group's query once (graphql-js `execute` under the first member's context). */
+/** Executes the group's query once (graphql-js `execute` with the context built from the group key, docs/architecture.md §6). */
 export type LiveExecute = () => ExecutionResult | Promise<ExecutionResult>
 
 /** What a group reports to the registry that holds it. */

@@ -38,6 +38,12 @@ export function redisTarget(options: { url?: string; cluster?: readonly string[]
  * cluster enables sharded pub/sub.
  */
 export function openRedis(
+  target: { readonly url: string },
+  role: 'commands' | 'subscriber',
+  options: RedisOptions,
+): Redis
+export function openRedis(target: RedisTarget, role: 'commands' | 'subscriber', options: RedisOptions): Redis | Cluster
+export function openRedis(
   target: RedisTarget,
   role: 'commands' | 'subscriber',
   options: RedisOptions,

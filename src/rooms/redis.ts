@@ -6,7 +6,9 @@
  * heartbeat and sweep (redis-liveness.ts).
  */
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { openRedis } from '../redis/connection.ts'
+import { RedisLink } from '../redis/link.ts'
 import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
@@ -71,11 +73,11 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
   const instanceId = options.instanceId ?? randomUUID()
   const onError = options.onError ?? (() => {})
-  const connect = () =>
-    new Redis(options.url, {
-      lazyConnect: true,
-      // Fail at once while disconnected rather than queue: the mirror rewrites what was missed.
-      enableOfflineQueue: false,
+  // Through the shared Redis layer's opener (src/redis/connection.ts): lazy, and failing at once
+  // while disconnected rather than queueing (the mirror rewrites what was missed). One Redis:
+  // the registry's scripts span rooms, connections and instances (see redis-scripts.ts).
+  const connect = (): Redis =>
+    openRedis({ url: options.url }, 'commands', {
       maxRetriesPerRequest: 1,
       // Reconnect soon after Redis is back (ioredis waits up to 2 s by default).
       retryStrategy: (attempt) => Math.min(attempt * 50, 500),
@@ -137,10 +139,19 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     })
     await store.heartbeat(instanceId, heartbeatTtlMs)
     // Any break in the connection that carries the writes may have lost some, or Redis may have
-    // restarted empty: rewrite once it is back.
-    commands.on('close', () => mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis'))
+    // restarted empty: rewrite once it is back, whichever data it holds. The lost/back signal is
+    // the shared Redis layer's (src/redis/link.ts); the registry's own liveness beats below.
+    const link = await RedisLink.open({
+      connection: commands,
+      name: 'rooms registry',
+      timeoutMs: redisTimeoutMs,
+      onError,
+    })
+    link.follow((signal) => {
+      if (signal.kind === 'lost') mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis')
+      else mirror.reconnected()
+    })
     reportError = (error) => mirror.broke(error, 'rooms registry lost Redis')
-    commands.on('ready', () => mirror.reconnected())
     const stopLiveness = startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs })
     const stopCards = cards.start()
     registry.attach(channel, () => {

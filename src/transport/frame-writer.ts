@@ -1,7 +1,7 @@
 /**
- * The socket end of the fan-out (docs/architecture.md §4, steps 6 and 7; docs/performance.md): `next` frames built as
- * WebSocket frames by the gateway and written to the TCP socket under `ws`, everything a socket is
- * due in one turn of the event loop as one write.
+ * The socket end of the fan-out (docs/architecture.md §4, steps 6 and 7; docs/performance.md):
+ * `next` frames built as WebSocket frames by the gateway and written to the TCP socket under
+ * `ws`, everything a socket is due in one turn of the event loop as one write.
  *
  * - **One write per socket per turn.** A connection holds the frames it is due; the first one of a
  *   turn registers it, and one microtask per turn (queued once, for every connection) writes what
@@ -12,8 +12,9 @@
  *   once per result) and `}`, copied into one buffer: no `ws` option objects, no header buffer, no
  *   UTF-8 encoding per recipient. Why a copy rather than handing the shared payload to the socket
  *   as a slice of a `writev`: Node's stream keeps a record per chunk and more per corked write; a
- *   four-slice corked frame allocated 820 bytes of heap, a copied frame 320 (bench/micro, see
- *   docs/performance.md), and copying 200 bytes costs less than either.
+ *   four-slice corked frame allocates some 845 bytes of heap, one copied buffer corked 670, one
+ *   copied buffer written at once 320 (`bench/write-strategies.ts`), and copying 200 bytes costs
+ *   less than any of that bookkeeping.
  *
  * Why it is safe to write under `ws`: a server-sent frame is unmasked, and this path is taken only
  * for sockets without extensions (mizzen's server negotiates none: no permessage-deflate, so `ws`
@@ -74,21 +75,30 @@ export interface HoldsFrames {
   writeHeld(): void
 }
 
-/** Connections holding frames in this turn, written by one microtask. */
-const holding: HoldsFrames[] = []
+/**
+ * Connections holding frames in this turn, written by one microtask: the first `held` slots. The
+ * array keeps its size from turn to turn (a fan-out to 20,000 sockets would otherwise grow it
+ * again every turn); slots are cleared once written, so it keeps no connection alive.
+ */
+const holding: (HoldsFrames | undefined)[] = []
+let held = 0
 let writeQueued = false
 
 function writeAllHeld(): void {
   // A connection that holds a frame while this runs (a write failing synchronously and closing
   // a connection whose close delivers something) joins this loop.
-  for (let i = 0; i < holding.length; i++) holding[i]!.writeHeld()
-  holding.length = 0
+  for (let i = 0; i < held; i++) {
+    const holder = holding[i]!
+    holding[i] = undefined
+    holder.writeHeld()
+  }
+  held = 0
   writeQueued = false
 }
 
 /** Has `holder.writeHeld()` called once the code running in this turn has returned. Once per turn per holder. */
 export function writeAtEndOfTurn(holder: HoldsFrames): void {
-  holding.push(holder)
+  holding[held++] = holder
   if (!writeQueued) {
     writeQueued = true
     queueMicrotask(writeAllHeld)
