@@ -2,6 +2,7 @@
  * The gateway's configuration from the environment, validated at startup. A bad value stops
  * startup with a `ConfigError` that names the setting.
  */
+import { captureName } from './capture/setup.ts'
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
 import type { AuthOptions } from './auth/authenticator.ts'
@@ -84,6 +85,18 @@ export interface Config {
   readonly trustProxy: TrustProxy
   /** Serve `GET /metrics` (Prometheus). `MIZZEN_METRICS`. @default true */
   readonly metrics: boolean
+  /**
+   * Where model events come from: the realtime extension, or PostgreSQL's log (docs/capture.md).
+   * `MIZZEN_CAPTURE`. @default "extension"
+   */
+  readonly capture: 'extension' | 'database'
+  /**
+   * The publication and replication slot change capture uses. `MIZZEN_CAPTURE_NAME`.
+   * @default derived from `MIZZEN_REDIS_PREFIX` (`mizzen_capture` for `mizzen:`)
+   */
+  readonly captureName: string
+  /** Set REPLICA IDENTITY FULL on the captured tables. `MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL`. @default true */
+  readonly captureReplicaIdentityFull: boolean
   /**
    * Least interval between two executions (so two results) of one group of live queries, in ms:
    * a burst of writes within it costs one execution, and the last state is always sent.
@@ -236,6 +249,12 @@ const env = z.object({
     })
     .default(false),
   MIZZEN_METRICS: flag.default(true),
+  MIZZEN_CAPTURE: z.enum(['extension', 'database'], { error: 'must be extension or database' }).default('extension'),
+  MIZZEN_CAPTURE_NAME: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/, 'must be 1 to 63 lower-case letters, digits or _ (a replication slot name)')
+    .optional(),
+  MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL: flag.default(true),
   MIZZEN_LIVE_THROTTLE_MS: positiveInteger.optional(),
   MIZZEN_PRESENCE_LEAVE_GRACE_MS: z.coerce.number().int().min(0).optional(),
   MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
@@ -365,6 +384,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisPrefix: e.MIZZEN_REDIS_PREFIX,
     trustProxy: e.MIZZEN_TRUST_PROXY,
     metrics: e.MIZZEN_METRICS,
+    capture: e.MIZZEN_CAPTURE,
+    captureName: e.MIZZEN_CAPTURE_NAME ?? captureName(e.MIZZEN_REDIS_PREFIX),
+    captureReplicaIdentityFull: e.MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL,
     liveThrottleMs: e.MIZZEN_LIVE_THROTTLE_MS,
     presence: {
       leaveGraceMs: e.MIZZEN_PRESENCE_LEAVE_GRACE_MS,

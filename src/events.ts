@@ -35,8 +35,14 @@ export interface ModelEvent {
   readonly removedIds?: readonly string[]
   /** MESSAGE: what `publishM` sent. */
   readonly data?: unknown
-  /** When the event was published, ISO 8601. */
+  /** When the event was published, ISO 8601 (captured events: when their transaction committed). */
   readonly at: string
+  /**
+   * Captured events (docs/capture.md): the event's place in PostgreSQL's log, its transaction's
+   * commit position and its index in it, so that a gateway taking over the replication slot
+   * recognises what was published already. Not part of the GraphQL event.
+   */
+  readonly logPosition?: string
 }
 
 /** The bus topic of a model's events. */

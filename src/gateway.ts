@@ -26,6 +26,8 @@ import { LiveQueries } from './live/live-queries.ts'
 import { useLiveQueries } from './live/plugin.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
+import { startCapture, type CaptureOptions, type ChangeCapture } from './capture/capture.ts'
+import { CAPTURE_SETTING, CaptureRefusedError } from './capture/setup.ts'
 import { activeProvider, type PrismaClientLike } from './prisma/client.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
 import { graphiqlDefaultQuery } from './schema/graphiql-query.ts'
@@ -34,7 +36,7 @@ import { ViewerAccess } from './auth/access.ts'
 import { createAuthenticator, type AuthOptions } from './auth/authenticator.ts'
 import { checkPolicyModels, type Policies } from './auth/policies.ts'
 import type { Viewer } from './auth/viewer.ts'
-import { ConfigError, maskInfrastructureErrors, positiveSetting } from './errors.ts'
+import { clientErrorsJson, ConfigError, maskInfrastructureErrors, positiveSetting, resyncRequired } from './errors.ts'
 import { authenticateRequest, queryLimitPlugins, resolveLimits } from './security.ts'
 import type { Limits } from './transport/limits.ts'
 import { createProbeHandler } from './transport/probes.ts'
@@ -106,6 +108,16 @@ export interface GatewayOptions<Client extends PrismaClientLike = PrismaClientLi
    */
   metrics?: boolean | Metrics
   /**
+   * Where model events come from (docs/capture.md). `extension` (default): the realtime extension
+   * on the gateway's client and on your backends. `database` (PostgreSQL with wal_level=logical
+   * and a role with REPLICATION): the database's logical replication stream, so that every
+   * committed change reaches subscribers whoever made it; the extension then publishes nothing.
+   * An object sets capture's details (its `url` defaults to the one the client's PostgreSQL
+   * adapter was given). `MIZZEN_CAPTURE`.
+   * @default "extension"
+   */
+  capture?: 'extension' | 'database' | ({ mode: 'database' } & Partial<CaptureOptions>)
+  /**
    * Live queries (`query @live`): the least interval between two executions, so two results, of
    * one group of identical live queries, in ms. Writes within it are coalesced into one
    * execution, and the last state is always sent. A client's `@live(throttle:)` may ask for a
@@ -134,6 +146,8 @@ export interface Gateway<Client extends PrismaClientLike = PrismaClientLike> {
   readonly metrics: Metrics
   /** Open WebSocket connections, from the upgrade to the close (for diagnostics and leak checks). */
   readonly connectionCount: number
+  /** Change capture, when `capture` is `database` (for diagnostics). */
+  readonly capture: ChangeCapture | undefined
   /** Stops accepting work, closes WebSockets with 1001, lets in-flight HTTP finish, closes the bus and disconnects the Prisma Client. */
   close(): Promise<void>
 }
@@ -187,14 +201,40 @@ export async function createGateway<Client extends PrismaClientLike>(
   // Prisma loads its query compiler (WebAssembly, some 50 MB) on the first query. Loaded now, it
   // is part of starting up, not of whichever request or subscription comes first.
   await (database as { $connect?: () => Promise<void> }).$connect?.()
+  const captureSettings = resolveCapture(options.capture, database)
   const stopModelEvents = bridgeModelEvents(bus, hub, dataModel, metrics)
   // Every write made through the gateway publishes its events; backends install the same extension.
+  // With change capture the log publishes them instead, and the extension stands aside.
   const prisma = (database as unknown as { $extends(extension: unknown): Client }).$extends(
-    realtime({ bus, dataModel, logger }),
+    realtime({ bus, dataModel, logger, capture: captureSettings ? 'database' : 'extension' }),
   )
 
   // Resolves once the bus answers and its subscriptions are in place (Redis subscribes asynchronously).
   await bus.ping()
+  let capture: ChangeCapture | undefined
+  if (captureSettings) {
+    try {
+      capture = await startCapture(
+        {
+          bus,
+          dataModel,
+          logger,
+          onGap: (reason) => hub.fail((topic) => topic.startsWith('model:'), clientErrorsJson(resyncRequired(reason))),
+        },
+        captureSettings,
+      )
+    } catch (error) {
+      stopModelEvents()
+      await database.$disconnect().catch(() => {})
+      if (error instanceof CaptureRefusedError) throw new ConfigError(CAPTURE_SETTING, error.message)
+      throw error
+    }
+    const reading = capture
+    metrics.countCaptureWith(async () => {
+      await reading.refresh()
+      return { lagBytes: reading.lagBytes, events: reading.events }
+    })
+  }
 
   const schema = buildSchema(dataModel)
   const live = new LiveQueries({
@@ -256,6 +296,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     database: databaseCheck(database, dataModel),
     bus: () => bus.ping(),
     ...(registry.ping ? { rooms: () => registry.ping!() } : {}),
+    ...(capture ? { capture: () => capture.check() } : {}),
   })
   // Each endpoint in turn takes the requests that are its own; Yoga the rest.
   const endpoints = [probes, createMetricsHandler(metrics), graphiql, demo].filter(
@@ -313,6 +354,7 @@ export async function createGateway<Client extends PrismaClientLike>(
     get connectionCount() {
       return websocket.connectionCount
     },
+    capture,
     close: () =>
       (closing ??= (async () => {
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -322,10 +364,42 @@ export async function createGateway<Client extends PrismaClientLike>(
         live.close()
         await websocket.close(options.shutdownGraceMs)
         await httpClosed
+        await capture?.close()
         await rooms.close()
         await bus.close()
         await database.$disconnect()
         logger.info('mizzen gateway stopped')
       })()),
   }
+}
+
+/** The capture settings, when `capture` asks for the database's log; refuses SQLite and a client whose URL is unknown. */
+function resolveCapture(capture: GatewayOptions['capture'], database: PrismaClientLike): CaptureOptions | undefined {
+  if (capture === undefined || capture === 'extension') return undefined
+  const settings = typeof capture === 'object' ? capture : { mode: 'database' as const }
+  if (settings.mode !== 'database')
+    throw new ConfigError(
+      CAPTURE_SETTING,
+      `unknown capture mode ${JSON.stringify(settings.mode)}: use extension or database`,
+    )
+  const provider = activeProvider(database)
+  if (provider === 'sqlite')
+    throw new ConfigError(
+      CAPTURE_SETTING,
+      `capture mode database needs PostgreSQL (wal_level=logical), and DATABASE_URL names SQLite: set ${CAPTURE_SETTING}=extension, or use PostgreSQL`,
+    )
+  const url = settings.url ?? adapterUrl(database)
+  if (!url)
+    throw new ConfigError(
+      CAPTURE_SETTING,
+      `capture mode database needs the database URL: pass capture: { mode: 'database', url }`,
+    )
+  return { ...settings, url }
+}
+
+/** The connection string the client's PostgreSQL driver adapter was given, when Prisma lets it be seen. */
+function adapterUrl(database: unknown): string | undefined {
+  const internals = database as { _engineConfig?: { adapter?: { config?: { connectionString?: unknown } } } }
+  const url = internals._engineConfig?.adapter?.config?.connectionString
+  return typeof url === 'string' ? url : undefined
 }

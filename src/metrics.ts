@@ -14,6 +14,8 @@
  *   mizzen_deliveries_dropped_total{reason} counter  deliveries that will never happen, by reason
  *   mizzen_bus_errors_total                 counter  bus failures (publish, connection, listener)
  *   mizzen_delivery_latency_seconds         histogram from an event's publication to its fan-out on this gateway
+ *   mizzen_capture_lag_bytes                gauge    change capture: WAL the replication slot has not confirmed (docs/capture.md)
+ *   mizzen_capture_events_total             counter  change capture: events this gateway published from the log
  *   mizzen_bus_outbox_messages              gauge    messages waiting in the bus's outbox for Redis
  *   mizzen_bus_outbox_bytes                 gauge    bytes of their payloads
  *   mizzen_bus_gaps_total                   counter  topics whose missed messages could no longer be delivered here
@@ -64,6 +66,8 @@ export interface Metrics {
   deliveryLatency(publishedAtMs: number): void
   /** Where `mizzen_connections` is read from at scrape time (the WebSocket server's count). */
   countConnectionsWith(read: () => number): void
+  /** Where the change capture metrics are read from at scrape time (capture mode only). */
+  countCaptureWith(read: () => Promise<CaptureReading>): void
   /** Where the `mizzen_bus_*` series are read from at scrape time (the bus's `stats`; undefined reads 0). */
   countBusWith(read: () => BusStats | undefined): void
   /** A subscription's cursor was refused with RESYNC_REQUIRED, for `reason`. */
@@ -72,6 +76,14 @@ export interface Metrics {
   render(): Promise<string>
   /** The Content-Type of `render()`'s text. */
   readonly contentType: string
+}
+
+/** What change capture reports at each scrape. */
+export interface CaptureReading {
+  /** WAL written since the slot's confirmed position, in bytes; undefined while unknown. */
+  readonly lagBytes: number | undefined
+  /** Events published from the log by this gateway. */
+  readonly events: number
 }
 
 /** Takes every call and does nothing (`MIZZEN_METRICS=false`). */
@@ -85,6 +97,7 @@ export const noopMetrics: Metrics = {
   busError() {},
   deliveryLatency() {},
   countConnectionsWith() {},
+  countCaptureWith() {},
   countBusWith() {},
   resyncRequired() {},
   render: async () => '',
@@ -116,6 +129,7 @@ class GatewayMetrics implements Metrics {
   #busErrors = 0
   readonly #resyncs = zeroes(resyncReasons)
   #connections: () => number = () => 0
+  #capture: (() => Promise<CaptureReading>) | undefined
   #busStats: () => BusStats | undefined = () => undefined
   readonly #latency: Histogram
 
@@ -182,6 +196,28 @@ class GatewayMetrics implements Metrics {
         this.inc(self.#busErrors)
       },
     })
+    // Registered only in capture mode, at the first countCaptureWith.
+    this.#registerCapture = () => {
+      new Gauge({
+        name: 'mizzen_capture_lag_bytes',
+        help: 'Change capture: WAL written since the position the replication slot confirmed, in bytes.',
+        registers,
+        async collect() {
+          const reading = await self.#capture?.()
+          if (reading?.lagBytes !== undefined) this.set(reading.lagBytes)
+        },
+      })
+      new Counter({
+        name: 'mizzen_capture_events_total',
+        help: 'Change capture: model events this gateway published from the log.',
+        registers,
+        async collect() {
+          const reading = await self.#capture?.()
+          this.reset()
+          this.inc(reading?.events ?? 0)
+        },
+      })
+    }
     const bus = () => self.#busStats() ?? { queued: 0, queuedBytes: 0, gaps: 0, replayed: 0 }
     new Gauge({
       name: 'mizzen_bus_outbox_messages',
@@ -271,6 +307,13 @@ class GatewayMetrics implements Metrics {
     this.#connections = read
   }
 
+  readonly #registerCapture: () => void
+
+  countCaptureWith(read: () => Promise<CaptureReading>): void {
+    if (!this.#capture) this.#registerCapture()
+    this.#capture = read
+  }
+
   countBusWith(read: () => BusStats | undefined): void {
     this.#busStats = read
   }
@@ -340,6 +383,7 @@ export function countingBus(bus: Bus, metrics: Metrics): Bus {
         settled: () => resumption.settled(),
       }
     },
+    ...(bus.latest ? { latest: (topic) => bus.latest!(topic) } : {}),
     ping: () => bus.ping(),
     close: () => bus.close(),
   }

@@ -10,7 +10,9 @@ import type { Bus } from './bus/bus.ts'
 import { createMemoryBus } from './bus/memory.ts'
 import { createRedisBus } from './bus/redis.ts'
 import type { Config } from './config.ts'
+import { CAPTURE_SETTING, CaptureRefusedError, checkCaptureSupport } from './capture/setup.ts'
 import { databaseProvider } from './db/provider.ts'
+import { ConfigError } from './errors.ts'
 import type { GatewayOptions } from './gateway.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
@@ -41,6 +43,15 @@ export function gatewaySettings(config: Config) {
     introspection: config.introspection,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    capture:
+      config.capture === 'database'
+        ? {
+            mode: 'database' as const,
+            url: config.databaseUrl,
+            name: config.captureName,
+            replicaIdentityFull: config.captureReplicaIdentityFull,
+          }
+        : ('extension' as const),
     liveThrottleMs: config.liveThrottleMs,
   } satisfies Partial<GatewayOptions>
 }
@@ -66,6 +77,34 @@ export async function checkRedisUrl(url: string): Promise<void> {
   if (reason) throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reason})`)
 }
 
+/**
+ * With `MIZZEN_CAPTURE=database`: the database is PostgreSQL with `wal_level=logical` and the
+ * role may replicate (docs/capture.md), or a ConfigError naming MIZZEN_CAPTURE says what to change.
+ */
+export async function checkCapture(config: Config): Promise<void> {
+  if (config.capture !== 'database') return
+  if (databaseProvider(config.databaseUrl) === 'sqlite')
+    throw new ConfigError(
+      CAPTURE_SETTING,
+      `capture mode database needs PostgreSQL (wal_level=logical), and DATABASE_URL names SQLite: set ${CAPTURE_SETTING}=extension, or use PostgreSQL`,
+    )
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: config.databaseUrl })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await checkCaptureSupport(client)
+  } catch (error) {
+    if (error instanceof CaptureRefusedError) throw new ConfigError(CAPTURE_SETTING, error.message)
+    throw new StartupError(
+      'DATABASE_URL',
+      `cannot use PostgreSQL at ${addressOf(config.databaseUrl)} (${reasonOf(error)})`,
+    )
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
 /** Checks the Redis Cluster `MIZZEN_REDIS_CLUSTER` names: at least one seed node answers. */
 export async function checkRedisCluster(seeds: readonly string[]): Promise<void> {
   const reasons: string[] = []
@@ -80,6 +119,7 @@ export async function checkRedisCluster(seeds: readonly string[]): Promise<void>
 /** Checks every service the configuration names (the database, Redis) before anything is done with them. */
 export async function checkServices(config: Config): Promise<void> {
   await checkDatabase(config.databaseUrl)
+  await checkCapture(config)
   if (config.redisUrl) await checkRedisUrl(config.redisUrl)
   if (config.redisCluster) await checkRedisCluster(config.redisCluster)
 }

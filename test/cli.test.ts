@@ -97,7 +97,10 @@ describe('the mizzen command', () => {
   it('should apply the migrations once, then find the database up to date', async () => {
     const env = { DATABASE_URL: `file:${join(dir, 'migrate.db')}` }
     const first = await mizzen(['migrate'], { env })
-    expect(first).toMatchObject({ code: 0, stdout: expect.stringMatching(/^applied 1 migration\(s\): \d+_init/) })
+    expect(first).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^applied 2 migration\(s\): \d+_init, \d+_post_author_cascade/),
+    })
     expect((await mizzen(['migrate'], { env })).stdout).toMatch(/up to date/)
   })
 
@@ -139,7 +142,7 @@ describe('mizzen serve without --migrate', () => {
     ])
     expect(gateway.logs(/lacks/)).toEqual([
       expect.objectContaining({
-        pending: [expect.stringMatching(/_init$/)],
+        pending: [expect.stringMatching(/_init$/), expect.stringMatching(/_post_author_cascade$/)],
         msg: expect.stringContaining('run `mizzen migrate`'),
       }),
     ])

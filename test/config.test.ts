@@ -30,11 +30,30 @@ describe('configuration', () => {
       cluster: {},
       databaseTimeoutMs: undefined,
       redisPrefix: 'mizzen:',
+      redisCluster: undefined,
       trustProxy: false,
       metrics: true,
+      capture: 'extension',
+      captureName: 'mizzen_capture',
+      captureReplicaIdentityFull: true,
       liveThrottleMs: undefined,
       presence: { leaveGraceMs: undefined, batchMs: undefined, maxMetaBytes: undefined },
     })
+  })
+
+  it('should read the change capture settings, the name derived from the Redis prefix by default', () => {
+    expect(loadConfig({ MIZZEN_CAPTURE: 'database', MIZZEN_REDIS_PREFIX: 'Staging:eu-1:' })).toMatchObject({
+      capture: 'database',
+      captureName: 'staging_eu_1_capture',
+      captureReplicaIdentityFull: true,
+    })
+    expect(
+      loadConfig({ MIZZEN_CAPTURE_NAME: 'orders_events', MIZZEN_CAPTURE_REPLICA_IDENTITY_FULL: 'false' }),
+    ).toMatchObject({ captureName: 'orders_events', captureReplicaIdentityFull: false })
+    expect(() => loadConfig({ MIZZEN_CAPTURE: 'wal' })).toThrow(
+      /^MIZZEN_CAPTURE: must be extension or database \(got "wal"\)$/,
+    )
+    expect(() => loadConfig({ MIZZEN_CAPTURE_NAME: 'Has-Dash' })).toThrow(/^MIZZEN_CAPTURE_NAME: must be 1 to 63/)
   })
 
   it('should read the live queries’ throttle', () => {

@@ -23,7 +23,6 @@ export const UserEvents = graphql(`
         email
       }
       previous {
-        id
         name
         email
       }

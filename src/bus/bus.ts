@@ -125,6 +125,12 @@ export interface Bus {
    * is malformed or belongs to another history, deployment or epoch.
    */
   resume<T extends Topic>(topic: T, cursor: string, key?: string): Resumption<T>
+  /**
+   * The newest message the topic's log holds, as every process has been or will be given it;
+   * undefined when it holds none. For a publisher taking over from one that died (change
+   * capture) to tell what was published already. Buses without a shared log leave it out.
+   */
+  latest?<T extends Topic>(topic: T): Promise<TopicMap[T] | undefined>
   /** Resolves when the bus can carry messages (for `/ready`). */
   ping(): Promise<void>
   /** Stops delivery and releases connections; later publishes reject. */

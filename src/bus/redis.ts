@@ -422,6 +422,17 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
         read: (after, upTo, count) => readHistory(stream, after, upTo, count, tag, cursor.seen),
       })
     },
+    async latest<T extends Topic>(name: T): Promise<TopicMap[T] | undefined> {
+      if (closed) throw new BusClosedError()
+      const entries = (await publisher.xrevrange(topicKeys(prefix, name).log, '+', '-', 'COUNT', 1)) as [
+        string,
+        string[],
+      ][]
+      const fields = entries[0]?.[1]
+      if (!fields) return undefined
+      const at = fields.indexOf('p')
+      return at >= 0 && at % 2 === 0 ? (decode(fields[at + 1]!) as TopicMap[T]) : undefined
+    },
     /** Resolves when Redis answers on both connections and every subscription made so far is in place. */
     async ping() {
       if (closed) throw new BusClosedError()

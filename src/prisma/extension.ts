@@ -33,6 +33,12 @@ export interface RealtimeOptions {
   dataModel: DataModelMeta | DataModel
   /** Told when an event can't be published (the write stands). @default console.error */
   logger?: ErrorLogger
+  /**
+   * Where the deployment's model events come from. `database` (change capture, docs/capture.md):
+   * PostgreSQL's log publishes every write, so the extension publishes nothing and adds no work
+   * to writes (`publishM` messages go through the bus as always). @default "extension"
+   */
+  capture?: 'extension' | 'database'
 }
 
 /** The transaction a write belongs to, and the events it has produced so far. */
@@ -81,6 +87,16 @@ const isTrackedWrite = (operation: string): operation is TrackedWrite =>
 const consoleLogger: ErrorLogger = { error: (details, message) => console.error(message, details) }
 
 export function realtime(options: RealtimeOptions) {
+  if (options.capture === 'database') {
+    const stats: PublisherStats = { published: 0, queued: 0, dropped: 0, failed: 0 }
+    return Prisma.defineExtension({
+      name: 'mizzen-realtime',
+      client: {
+        /** Counters of the realtime extension: nothing in capture mode (the log publishes). */
+        $realtimeStats: (): PublisherStats => ({ ...stats }),
+      },
+    })
+  }
   const dataModel = linkDataModel(options.dataModel)
   const publisher = new Publisher(options.bus, options.logger ?? consoleLogger)
   const scopes = new AsyncLocalStorage<TransactionScope>()

@@ -5,7 +5,8 @@
  * The event type is shaped for normalising client caches (Apollo Client, urql Graphcache), which
  * key every object that has an `id` by its typename and id: the event has no `id` (the record's id
  * is `recordId`), and the record's past state is an `MPrevious`, which has no relations and is not
- * an `M`, so it never shares a cache entry with the record's current state in `node`.
+ * an `M` and has no `id`, so it never shares a cache entry with the record's current state in
+ * `node`, nor with another event's past state.
  */
 import { modelVerbs } from '../events.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
@@ -44,11 +45,16 @@ type ${names.event} {
 }`
 }
 
-/** A past state of a record: its scalar and enum fields (Prisma 1's previousValues), no relations. */
+/**
+ * A past state of a record: its scalar and enum fields (Prisma 1's previousValues), no relations,
+ * and no `id` (the event's `recordId` has it): with an `id`, a normalising cache would keep one
+ * `MPrevious` per record, and every kept event of it would show the latest one.
+ */
 function previousType(model: Model): string {
-  return `"""A ${model.name}'s fields as they were before a write. Not a ${model.name}: caches keep it apart from the record's current state."""
+  const fields = model.scalars.filter((field) => !field.isId)
+  return `"""A ${model.name}'s fields as they were before a write (its id is the event's recordId). Not a ${model.name}: caches keep it apart from the record's current state."""
 type ${modelNames(model.name).previous} {
-${model.scalars.map(scalarFieldLine).join('\n')}
+${(fields.length ? fields : model.scalars).map(scalarFieldLine).join('\n')}
 }`
 }
 

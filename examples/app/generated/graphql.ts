@@ -324,12 +324,11 @@ export type PostOrderByInput = {
   title?: InputMaybe<SortOrder>;
 };
 
-/** A Post's fields as they were before a write. Not a Post: caches keep it apart from the record's current state. */
+/** A Post's fields as they were before a write (its id is the event's recordId). Not a Post: caches keep it apart from the record's current state. */
 export type PostPrevious = {
   __typename?: 'PostPrevious';
   authorId: Scalars['ID']['output'];
   body?: Maybe<Scalars['String']['output']>;
-  id: Scalars['ID']['output'];
   published: Scalars['Boolean']['output'];
   title: Scalars['String']['output'];
 };
@@ -675,10 +674,9 @@ export type TagOrderByInput = {
   name?: InputMaybe<SortOrder>;
 };
 
-/** A Tag's fields as they were before a write. Not a Tag: caches keep it apart from the record's current state. */
+/** A Tag's fields as they were before a write (its id is the event's recordId). Not a Tag: caches keep it apart from the record's current state. */
 export type TagPrevious = {
   __typename?: 'TagPrevious';
-  id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
 };
 
@@ -768,12 +766,11 @@ export type UserOrderByInput = {
   name?: InputMaybe<SortOrder>;
 };
 
-/** A User's fields as they were before a write. Not a User: caches keep it apart from the record's current state. */
+/** A User's fields as they were before a write (its id is the event's recordId). Not a User: caches keep it apart from the record's current state. */
 export type UserPrevious = {
   __typename?: 'UserPrevious';
   createdAt: Scalars['DateTime']['output'];
   email: Scalars['String']['output'];
-  id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
 };
 
@@ -1065,7 +1062,6 @@ export type PostEventResolvers<ContextType = GatewayContext, ParentType extends 
 export type PostPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PostPrevious'] = ResolversParentTypes['PostPrevious']> = {
   authorId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   body?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   published?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
@@ -1145,7 +1141,6 @@ export type TagEventResolvers<ContextType = GatewayContext, ParentType extends R
 };
 
 export type TagPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TagPrevious'] = ResolversParentTypes['TagPrevious']> = {
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
@@ -1174,7 +1169,6 @@ export type UserEventResolvers<ContextType = GatewayContext, ParentType extends 
 export type UserPreviousResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UserPrevious'] = ResolversParentTypes['UserPrevious']> = {
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 

@@ -14,12 +14,12 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        id\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": typeof types.UserEventsDocument,
+    "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": typeof types.UserEventsDocument,
     "\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": typeof types.UsersDocument,
     "\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": typeof types.LiveUsersDocument,
 };
 const documents: Documents = {
-    "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        id\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": types.UserEventsDocument,
+    "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n": types.UserEventsDocument,
     "\n  query Users {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": types.UsersDocument,
     "\n  query LiveUsers @live {\n    users(orderBy: [{ id: asc }]) {\n      id\n      name\n      email\n    }\n  }\n": types.LiveUsersDocument,
 };
@@ -41,7 +41,7 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        id\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n"): (typeof documents)["\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        id\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n"];
+export function graphql(source: "\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n"): (typeof documents)["\n  subscription UserEvents($ids: [ID!], $after: String) {\n    userEvents(ids: $ids, after: $after) {\n      cursor\n      verb\n      recordId\n      node {\n        id\n        name\n        email\n      }\n      previous {\n        name\n        email\n      }\n      updatedFields\n      at\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
