@@ -22,7 +22,7 @@ export {
   webSocketRequired,
 } from './errors/client.ts'
 export { CloseCode } from './errors/close-codes.ts'
-export { ConfigError, positiveSetting } from './errors/config.ts'
+export { ConfigError, positiveSetting, StartupError } from './errors/config.ts'
 export { historyClientError, roomClientError } from './errors/domain.ts'
 export { ClosedError, ResyncError, UnknownTargetError } from './errors/failures.ts'
 export { IsolationError } from './errors/isolation.ts'

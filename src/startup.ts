@@ -12,7 +12,7 @@ import { createRedisBus } from './bus/redis.ts'
 import type { Config } from './config.ts'
 import { CAPTURE_SETTING, CaptureRefusedError, checkCaptureSupport } from './capture/setup.ts'
 import { databaseProvider } from './db/provider.ts'
-import { ConfigError } from './errors.ts'
+import { ConfigError, StartupError } from './errors.ts'
 import type { GatewayOptions } from './gateway.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
@@ -20,16 +20,7 @@ import { createRedisRoomRegistry } from './rooms/redis.ts'
 import type { RoomsOptions } from './rooms/rooms.ts'
 import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
 
-/** A service a setting names cannot be used: the message names the setting, where it looked and why. */
-export class StartupError extends Error {
-  override readonly name = 'StartupError'
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`${setting}: ${message}`)
-  }
-}
+export { StartupError }
 
 /** The gateway options the environment sets (the rest: policies, data model, logger, services, are the caller's). */
 export function gatewaySettings(config: Config) {
