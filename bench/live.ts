@@ -114,8 +114,8 @@ async function runClients(url: string, tokens: string[]): Promise<void> {
   process.on('message', (message: { type: string }) => {
     if (message.type === 'start') counting = true
     if (message.type === 'report') {
-      process.send!({ type: 'report', report: { results, latencies } satisfies ClientReport })
-      process.exit(0)
+      // Exit once the report is handed over: an exit right after send() loses a large message.
+      process.send!({ type: 'report', report: { results, latencies } satisfies ClientReport }, () => process.exit(0))
     }
   })
 }
