@@ -69,7 +69,6 @@ export class LiveGroup {
     if (last) {
       member.deliver(last)
       this.owner.delivered(1)
-      if (last.refused) this.#end(member)
     } else if (!this.#running && !this.#timer) {
       this.#run()
     }
@@ -132,6 +131,7 @@ export class LiveGroup {
       return
     }
     const next = new LiveResult(result, this.mask)
+    const first = this.#last === undefined
     // Never a result equal to the last one sent.
     if (next.json !== this.#last?.json) {
       next.previous = this.#last
@@ -139,7 +139,10 @@ export class LiveGroup {
       this.#last = next
       for (const member of [...this.#members]) member.deliver(next)
       this.owner.delivered(this.#members.size)
-      if (next.refused) {
+      // Refused as a whole at the start: the query may not run, and ends as it would without
+      // @live. Later, such a result is a race with concurrent writes (a row read, its relation
+      // deleted before it resolved): it is sent, and the next invalidation corrects it.
+      if (next.refused && first) {
         for (const member of [...this.#members]) this.#end(member)
         return
       }
