@@ -112,6 +112,41 @@ describeEach(backends, 'presence: $name', ({ bus, gateways }) => {
     expect((await post(near(), 'service', READS, { room: vault })).data?.roomMembers).toEqual([alice.id])
   })
 
+  it('ends a member’s watch once it is no longer in the room, and only then; a service’s goes on', async () => {
+    const room = `club-${randomUUID()}`
+    const service = await connect(near(), 'service')
+    const { subscription: serviceWatch } = await watch(service, room)
+    /** The events of `subscription` up to the first one `matches` accepts (errors fail the test). */
+    const until = async (subscription: typeof serviceWatch, matches: (event: PresenceEventData) => boolean) => {
+      for (;;) if (matches(await nextEvent(subscription))) return
+    }
+    // An anonymous member watches for its own connection; a user from a connection outside the
+    // room, for a connection of theirs in it (on the other gateway, on Redis).
+    const stranger = await connect(near(), 'anonymous')
+    const strangerIn = await joinRoom(stranger, room)
+    const { subscription: strangerWatch } = await watch(stranger, room)
+    const erin = await connect(far(), { user: 'erin' })
+    const erinIn = await joinRoom(erin, room)
+    const erinWatcher = await connect(near(), { user: 'erin' })
+    const { subscription: erinWatch } = await watch(erinWatcher, room)
+
+    // Both seen in (events are batched: a member in and out within one batch is never shown).
+    await until(serviceWatch, (event) => event.count === 2)
+    strangerIn.stop()
+    await strangerWatch.completed
+    expect(codes(strangerWatch.received.at(-1)!)).toEqual(['FORBIDDEN'])
+    // Erin is still in: her watch goes on and sees the stranger leave after the grace.
+    await until(erinWatch, (event) => event.kind === 'LEAVE' && event.members.some(({ key }) => key === stranger.id))
+
+    erinIn.stop()
+    await erinWatch.completed
+    expect(codes(erinWatch.received.at(-1)!)).toEqual(['FORBIDDEN'])
+    // The service reads every room whoever is in it.
+    const frank = await connect(far(), { user: 'frank' })
+    await joinRoom(frank, room)
+    await until(serviceWatch, (event) => event.kind === 'JOIN' && event.members.some(({ key }) => key === 'frank'))
+  })
+
   it('sends SYNC, one JOIN per user, UPDATE for a second connection, for meta and for a closed one, and LEAVE after the grace', async () => {
     const room = `doc-${randomUUID()}`
     const bob = await connect(far(), { user: 'bob' })

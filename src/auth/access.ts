@@ -27,6 +27,9 @@ export interface PolicyView {
 }
 
 /** The checks resolvers make, whoever the viewer: `ViewerAccess` for a request or one subscriber, `GroupAccess` for a group. */
+/** What let a viewer read a room's members: its policy (or being a service), or being a member. */
+export type ReadMembersGrant = 'policy' | 'membership'
+
 export interface Access {
   /** Throws FORBIDDEN unless the viewer may read `model`. */
   assertRead(model: string): void
@@ -37,8 +40,12 @@ export interface Access {
   /** What the policies of `models` make of this viewer: the viewer part of a group key (docs/architecture.md §6). */
   policyView(models: Iterable<Model>): PolicyView
   assertJoin(room: string): void
-  /** Throws FORBIDDEN unless the viewer may read `room`'s members and presence (`isMember`: asked only when the rule needs it). */
-  assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<void>
+  /**
+   * Throws FORBIDDEN unless the viewer may read `room`'s members and presence (`isMember`: asked
+   * only when the rule needs it). Resolves with what granted it: `'membership'` when only being a
+   * member did (a watch must end once the viewer is no longer one), `'policy'` otherwise.
+   */
+  assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<ReadMembersGrant>
   /** Throws FORBIDDEN unless the viewer may list every room. */
   assertListRooms(): void
   assertBroadcast(room: string): void
@@ -111,12 +118,17 @@ export class ViewerAccess implements Access {
    * a service may, and anyone else only when `isMember` (asked only then, as it may read the
    * cluster) says a connection of theirs is in the room. Throws FORBIDDEN otherwise.
    */
-  async assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<void> {
+  async assertReadMembers(room: string, isMember: () => Promise<boolean>): Promise<ReadMembersGrant> {
     const rule = roomPolicy(this.policies, room)?.members ?? 'member'
     const what = `read the members of room "${room}"`
-    if (rule !== 'member') return this.#check(rule, what, room)
-    if (this.viewer.role === 'service' || (await isMember())) return
+    if (rule !== 'member') {
+      this.#check(rule, what, room)
+      return 'policy'
+    }
+    if (this.viewer.role === 'service') return 'policy'
+    if (await isMember()) return 'membership'
     this.#check(() => false, `${what} (only its members and services may)`)
+    return 'policy'
   }
 
   assertListRooms(): void {

@@ -6,7 +6,7 @@
 import { forbidden, IsolationError } from '../errors.ts'
 import type { Model } from '../models/data-model.ts'
 import type { Where } from '../models/where.ts'
-import type { Access, ModelView, PolicyView } from './access.ts'
+import type { Access, ModelView, PolicyView, ReadMembersGrant } from './access.ts'
 import type { Role } from './viewer.ts'
 
 /** Who a refusal names: a group, never one member. */
@@ -59,7 +59,7 @@ export class GroupAccess implements Access {
     throw notReading(`assertJoin(${room})`)
   }
 
-  assertReadMembers(room: string): Promise<void> {
+  assertReadMembers(room: string): Promise<ReadMembersGrant> {
     return Promise.reject(notReading(`assertReadMembers(${room})`))
   }
 

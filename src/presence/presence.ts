@@ -11,10 +11,10 @@
  */
 import type { Viewer } from '../auth/viewer.ts'
 import type { Bus } from '../bus/bus.ts'
-import { ConfigError, positiveSetting } from '../errors.ts'
+import { clientErrorsJson, ConfigError, forbidden, positiveSetting } from '../errors.ts'
 import type { DeliveryHub, HubSubscription } from '../delivery/hub.ts'
 import type { Selection } from '../delivery/selection.ts'
-import type { RoomRegistry } from '../rooms/registry.ts'
+import type { PresenceEntry, RoomRegistry } from '../rooms/registry.ts'
 import { membersOf, sortedMembers, type PresenceEvent, type PresenceMember } from './members.ts'
 import { RoomPresence } from './room-presence.ts'
 
@@ -67,10 +67,21 @@ class PresenceSelection implements Selection<PresenceEvent, PresenceEvent, Prese
 }
 const selection = new PresenceSelection()
 
+/**
+ * A watcher that may read a room's presence only for being one of its members
+ * (`Access.assertReadMembers`): its own connection, or (a user) any connection of its user.
+ */
+export interface MemberWatcher {
+  readonly connectionId: string | undefined
+  readonly userId: string | undefined
+}
+
 interface Watched {
   readonly presence: RoomPresence
   readonly started: Promise<void>
   watchers: number
+  /** The subscriptions of member watchers, ended (FORBIDDEN) at the first read that no longer has them in. */
+  readonly members: Map<HubSubscription<PresenceEvent, PresenceEvent>, MemberWatcher>
 }
 
 export class Presence {
@@ -103,9 +114,11 @@ export class Presence {
 
   /**
    * A `presence(room)` subscription: a SYNC event with every member first, then the changes.
-   * Rejects (UNAVAILABLE) when the registry cannot be read.
+   * Rejects (UNAVAILABLE) when the registry cannot be read. A `member` watcher's subscription
+   * ends with FORBIDDEN at the first read of the room that finds neither its connection nor (a
+   * user) a connection of its user in it: leaving the room takes away what joining gave.
    */
-  async subscribe(room: string): Promise<HubSubscription<PresenceEvent, PresenceEvent>> {
+  async subscribe(room: string, member?: MemberWatcher): Promise<HubSubscription<PresenceEvent, PresenceEvent>> {
     const watched = this.#watch(room)
     try {
       await watched.started
@@ -116,8 +129,12 @@ export class Presence {
     const subscription = this.#dependencies.hub.subscribe<PresenceEvent, PresenceEvent>(
       presenceTopic(room),
       selection,
-      () => this.#unwatch(room, watched),
+      () => {
+        watched.members.delete(subscription)
+        this.#unwatch(room, watched)
+      },
     )
+    if (member) watched.members.set(subscription, member)
     // In the same turn as the subscription: no event can fall between the SYNC and the live ones.
     const sync = watched.presence.sync()
     subscription.replay([sync], (live) => live.seq <= sync.seq)
@@ -184,8 +201,9 @@ export class Presence {
         batchMs: this.batchMs,
         refreshMs: this.refreshMs,
         onError: (error) => this.#dependencies.onError(error, `reading the presence of room "${room}" failed`),
+        onRead: (entries) => this.#revoke(room, entries),
       })
-      watched = { presence, started: presence.start(), watchers: 0 }
+      watched = { presence, started: presence.start(), watchers: 0, members: new Map() }
       // Its failure reaches the subscriber that waits for it; nobody else needs it.
       watched.started.catch(() => {})
       this.#watched.set(room, watched)
@@ -198,6 +216,28 @@ export class Presence {
     if (--watched.watchers > 0) return
     watched.presence.close()
     if (this.#watched.get(room) === watched) this.#watched.delete(room)
+  }
+
+  /** Ends the watch of each member watcher of `room` that `entries` (a read of it) no longer has in. */
+  #revoke(room: string, entries: readonly PresenceEntry[]): void {
+    const watched = this.#watched.get(room)
+    if (!watched?.members.size) return
+    for (const [subscription, { connectionId, userId }] of watched.members) {
+      // A `room` subscription of its connection still joining: the registry may not show it yet.
+      if (connectionId && this.#joining.get(connectionId)?.has(room)) continue
+      const inRoom = entries.some(
+        (entry) =>
+          entry.connectionId === connectionId ||
+          (userId !== undefined && entry.role === 'user' && entry.userId === userId),
+      )
+      if (inRoom) continue
+      watched.members.delete(subscription)
+      subscription.fail(
+        clientErrorsJson(
+          forbidden(`no longer a member of room "${room}": only its members and services may watch its presence`),
+        ),
+      )
+    }
   }
 
   /** A connection of this instance changed in `rooms`: announce them to every instance, batched. */

@@ -13,7 +13,7 @@
  *   read (the periodic `refreshMs` one at the latest) catches up, with one diff.
  */
 import { ServiceUnavailableError } from '../errors.ts'
-import type { RoomRegistry } from '../rooms/registry.ts'
+import type { PresenceEntry, RoomRegistry } from '../rooms/registry.ts'
 import {
   membersOf,
   sameMember,
@@ -32,6 +32,8 @@ export interface RoomPresenceOptions {
   /** How often to read even when nothing announced a change (dead gateways, lost notifications); 0: never. */
   readonly refreshMs: number
   readonly onError: (error: unknown) => void
+  /** Told what each successful read found, before its events are emitted. */
+  readonly onRead?: (entries: readonly PresenceEntry[]) => void
 }
 
 export class RoomPresence {
@@ -101,9 +103,9 @@ export class RoomPresence {
   }
 
   async #read(): Promise<void> {
-    let current: Map<string, PresenceMember>
+    let entries: readonly PresenceEntry[]
     try {
-      current = membersOf(await this.#options.registry.presence(this.room))
+      entries = await this.#options.registry.presence(this.room)
     } catch (error) {
       // Nothing known changed: no event. The periodic read retries. The registry reports losing
       // Redis once; anything else is worth a line.
@@ -113,6 +115,8 @@ export class RoomPresence {
       this.#readAt = Date.now()
     }
     if (this.#closed) return
+    this.#options.onRead?.(entries)
+    const current = membersOf(entries)
     const now = Date.now()
     const joined: PresenceMember[] = []
     const updated: PresenceMember[] = []

@@ -3,16 +3,20 @@
  * and services may read it, unless the room's `members` policy says otherwise (docs/architecture.md
  * §13; docs/auth-and-policies.md).
  */
+import type { ReadMembersGrant } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
 import { badInput, roomClientError, webSocketRequired } from '../../errors.ts'
 import type { PresenceEvent } from '../../presence/members.ts'
 import { checkName } from '../../rooms/validation.ts'
 
-/** FORBIDDEN unless the caller may read `room`'s members (see `Access.assertReadMembers`). */
-export async function assertMayReadMembers(room: string, context: GatewayContext): Promise<void> {
+/**
+ * FORBIDDEN unless the caller may read `room`'s members (see `Access.assertReadMembers`); resolves
+ * with what granted it.
+ */
+export async function assertMayReadMembers(room: string, context: GatewayContext): Promise<ReadMembersGrant> {
   const { access, rooms, viewer, connectionId } = context
   try {
-    await access.assertReadMembers(room, () => rooms.presence.isMember(room, viewer, connectionId))
+    return await access.assertReadMembers(room, () => rooms.presence.isMember(room, viewer, connectionId))
   } catch (error) {
     throw roomClientError(error)
   }
@@ -61,9 +65,13 @@ export const presenceResolvers = {
     presence: {
       subscribe: async (_parent: unknown, args: { room: string }, context: GatewayContext) => {
         const room = checkName(args.room, 'room')
-        await assertMayReadMembers(room, context)
+        const grant = await assertMayReadMembers(room, context)
+        const { viewer, connectionId } = context
+        // Readable for being a member only: the watch ends once the viewer is no longer one.
+        const watcher =
+          grant === 'membership' ? { connectionId, userId: viewer.role === 'user' ? viewer.id : undefined } : undefined
         try {
-          return await context.rooms.presence.subscribe(room)
+          return await context.rooms.presence.subscribe(room, watcher)
         } catch (error) {
           throw roomClientError(error)
         }
