@@ -40,6 +40,8 @@ export interface CaptureSettings {
   /** The fixed rate, rows/s. */
   readonly rate: number
   readonly paths: readonly CapturePath[]
+  /** PostgreSQL's `synchronous_commit` (BENCH_CAPTURE_SYNCHRONOUS_COMMIT): `on`, as it ships. */
+  readonly synchronousCommit: string
   /** CPU the benchmark's PostgreSQL is pinned to (undefined: not pinned). */
   readonly postgresCpu: number | undefined
   /** A directory: the gateway runs under `node --cpu-prof`, its profile in `<dir>/capture-<path>/`. */
@@ -68,6 +70,11 @@ export interface CaptureResult {
     readonly walsender: number
     /** The writer's and the subscribers' processes (CPU 1). */
     readonly clients: number
+    /**
+     * Share of the phase the gateway's main thread was ready to run and waited for its CPU
+     * (/proc/<pid>/schedstat): other processes on CPU 0, on a shared machine other work.
+     */
+    readonly gatewayWaited: number
   }
   /** Deliveries that never came (rows × subscribers − deliveries). */
   readonly lost: number
@@ -96,9 +103,9 @@ export async function measureCapture(settings: CaptureSettings): Promise<Capture
   const server = await startLogicalPostgres({
     ports: { from: 55420, to: 55439 },
     cpu: pinnable ? settings.postgresCpu : undefined,
-    // As PostgreSQL ships: with it off, a commit reaches the walsender only at the WAL writer's
-    // next flush (wal_writer_delay, 200 ms), which would be most of the latency measured.
-    settings: { synchronous_commit: 'on' },
+    // `on` as PostgreSQL ships: with it off, a commit reaches the walsender only at the WAL
+    // writer's next flush (every wal_writer_delay, 200 ms), which is then most of the latency.
+    settings: { synchronous_commit: settings.synchronousCommit },
   })
   const results: CaptureResult[] = []
   try {
@@ -173,6 +180,7 @@ async function measurePath(
       clients: (await cpuOf(subscribers)) + (writer === gateway ? 0 : await cpuOf(writer)),
       postgres: postgresCpuMicros(server.pid),
       walsender: walsender ? processCpuMicros(walsender.pid) : 0,
+      gatewayWaited: runQueueMicros(gateway.pid!),
     })
     let from = 1
     const phase = async (run: Omit<WriteRun, 'from'>) => {
@@ -201,6 +209,7 @@ async function measurePath(
         clients: cpuAfter.clients - cpuBefore.clients,
         postgres: cpuAfter.postgres - cpuBefore.postgres,
         walsender: cpuAfter.walsender - cpuBefore.walsender,
+        gatewayWaited: cpuAfter.gatewayWaited - cpuBefore.gatewayWaited,
       }
       return { result, report, cpu: used }
     }
@@ -228,7 +237,13 @@ async function measurePath(
         p99Micros: Number.NaN,
         maxMicros: Number.NaN,
         gatewayCpuMicrosPerRow: Number.NaN,
-        busy: { gateway: Number.NaN, postgres: Number.NaN, walsender: Number.NaN, clients: Number.NaN },
+        busy: {
+          gateway: Number.NaN,
+          postgres: Number.NaN,
+          walsender: Number.NaN,
+          clients: Number.NaN,
+          gatewayWaited: Number.NaN,
+        },
         lost: 0,
         error: (error as Error).message,
       },
@@ -267,8 +282,18 @@ function captureResult(
       postgres: cpu.postgres / span,
       walsender: cpu.walsender / span,
       clients: cpu.clients / span,
+      gatewayWaited: cpu.gatewayWaited / span,
     },
     lost: result.rows * settings.subscribers - report.deliveries,
+  }
+}
+
+/** How long (µs) the main thread of `pid` has waited on a run queue: ready, and another process on its CPU. */
+function runQueueMicros(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1000
+  } catch {
+    return Number.NaN
   }
 }
 
@@ -293,4 +318,4 @@ const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 1
 const msText = (micros: number) => (Number.isFinite(micros) ? `${(micros / 1000).toFixed(1)} ms` : 'n/a')
 
 const line = (r: CaptureResult) =>
-  `${r.path}, ${r.phase}, ${r.offered ? `${fmt(r.offered)} rows/s` : 'max'}: ${fmt(r.committedPerSecond)} committed/s, ${fmt(r.deliveredPerSecond)} delivered/s, p50 ${msText(r.p50Micros)}, p99 ${msText(r.p99Micros)}, ${r.gatewayCpuMicrosPerRow.toFixed(0)} µs gateway CPU/row; busy: gateway ${pct(r.busy.gateway)}, PostgreSQL ${pct(r.busy.postgres)} (walsender ${pct(r.busy.walsender)}), writer and subscribers ${pct(r.busy.clients)}; lost ${r.lost}`
+  `${r.path}, ${r.phase}, ${r.offered ? `${fmt(r.offered)} rows/s` : 'max'}: ${fmt(r.committedPerSecond)} committed/s, ${fmt(r.deliveredPerSecond)} delivered/s, p50 ${msText(r.p50Micros)}, p99 ${msText(r.p99Micros)}, ${r.gatewayCpuMicrosPerRow.toFixed(0)} µs gateway CPU/row; busy: gateway ${pct(r.busy.gateway)} (waited for CPU 0: ${pct(r.busy.gatewayWaited)}), PostgreSQL ${pct(r.busy.postgres)} (walsender ${pct(r.busy.walsender)}), writer and subscribers ${pct(r.busy.clients)}; lost ${r.lost}`

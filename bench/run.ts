@@ -27,7 +27,8 @@
  * the servers' node), BENCH_OUT (default bench/results/<time>.json); for `capture`:
  * BENCH_CAPTURE_SUBSCRIBERS (10), BENCH_CAPTURE_RATE (1000 rows/s), BENCH_CAPTURE_BATCH (10 rows per
  * multi-row transaction), BENCH_CAPTURE_CONCURRENCY (8 transactions in flight at full speed),
- * BENCH_CAPTURE_PATHS (database,extension), BENCH_CAPTURE_POSTGRES_CPU (1; `none`: not pinned);
+ * BENCH_CAPTURE_PATHS (database,extension), BENCH_CAPTURE_POSTGRES_CPU (1; `none`: not pinned),
+ * BENCH_CAPTURE_SYNCHRONOUS_COMMIT (on: PostgreSQL's synchronous_commit);
  * BENCH_SECONDS is each phase's writing time and BENCH_CPU_PROF profiles the capture gateway too.
  */
 import { execFileSync } from 'node:child_process'
@@ -205,9 +206,10 @@ if (suites.includes('capture')) {
     rate: Number(env('BENCH_CAPTURE_RATE', '1000')),
     paths: list<CapturePath>('BENCH_CAPTURE_PATHS', ['database', 'extension'], ['database', 'extension']),
     postgresCpu: postgresCpu === 'none' ? undefined : Number(postgresCpu),
+    synchronousCommit: env('BENCH_CAPTURE_SYNCHRONOUS_COMMIT', 'on'),
     cpuProfileDir: serverOptions.cpuProfileDir,
   }
-  const title = `capture: committed row changes (User inserts) to ${fmt(settings.subscribers)} userEvents subscribers, through PostgreSQL's log (MIZZEN_CAPTURE=database, raw SQL from a writer process) and through the realtime extension (writes through the gateway's Prisma Client); gateway on CPU 0, PostgreSQL ${settings.postgresCpu === undefined || !pinnable ? 'not pinned' : `on CPU ${settings.postgresCpu}`}, subscribers and writer on CPU 1; each phase ${settings.seconds} s; latency from the writer's COMMIT returning to a subscriber reading the row`
+  const title = `capture: committed row changes (User inserts) to ${fmt(settings.subscribers)} userEvents subscribers, through PostgreSQL's log (MIZZEN_CAPTURE=database, raw SQL from a writer process) and through the realtime extension (writes through the gateway's Prisma Client); PostgreSQL synchronous_commit=${settings.synchronousCommit}; gateway on CPU 0, PostgreSQL ${settings.postgresCpu === undefined || !pinnable ? 'not pinned' : `on CPU ${settings.postgresCpu}`}, subscribers and writer on CPU 1; each phase ${settings.seconds} s; latency from the writer's COMMIT returning to a subscriber reading the row`
   console.log(title)
   const results = await measureCapture(settings)
   output.capture = { settings, results }

@@ -436,6 +436,7 @@ export class ChangeCapture {
         waiting = true
         this.#loadAll(toLoad)
           .then((loaded) => {
+            if (this.#closed) return void (this.#working = false)
             this.#publishBatch(batch, plans, loaded)
             this.#working = false
             this.#work()
