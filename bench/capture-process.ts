@@ -30,6 +30,12 @@ export interface WriteRun {
   /** Rows per second, evenly spaced; undefined: as fast as `concurrency` transactions in flight allow. */
   readonly rate?: number
   readonly concurrency: number
+  /**
+   * Full speed stays this many rows ahead of what every subscriber received (the orchestrator
+   * sends `credit` as they read): a writer faster than delivery would otherwise only grow the
+   * backlog until the gateway drops the subscribers as slow consumers.
+   */
+  readonly window?: number
 }
 
 export interface WriteResult {
@@ -46,6 +52,8 @@ export type CaptureRequest =
   | { type: 'status' }
   | { type: 'cpu' }
   | { type: 'write'; run: WriteRun }
+  /** The writer may write rows up to `from + upTo - 1` of the current run. */
+  | { type: 'credit'; upTo: number }
   /** How many subscribers have every row of `from..to`, and how many rows arrived in all. */
   | { type: 'progress'; from: number; to: number }
   /** Latency of every delivery of rows `from..from + committed.length - 1`. */
@@ -56,7 +64,8 @@ export type CaptureReply =
   | { type: 'status'; leading: boolean; subscribers: number }
   | { type: 'cpu'; micros: number }
   | { type: 'written'; result: WriteResult }
-  | { type: 'progress'; complete: number; received: number }
+  /** `least`: rows the connection that received fewest has received, since it connected. */
+  | { type: 'progress'; complete: number; received: number; least: number }
   | { type: 'report'; histogram: number[]; deliveries: number; missing: number; lastDelivery: number }
   | { type: 'error'; message: string }
 
@@ -67,7 +76,16 @@ process.on('disconnect', () => process.exit(0))
 /** Commits the rows `seqs` in one transaction. */
 type Commit = (seqs: number[]) => Promise<unknown>
 
+/** Rows of the current run the writer may write (with a window); raised by `credit`. */
+let credit = 0
+let creditRaised: (() => void) | undefined
+function raiseCredit(upTo: number): void {
+  credit = Math.max(credit, upTo)
+  creditRaised?.()
+}
+
 async function write(run: WriteRun, commit: Commit): Promise<WriteResult> {
+  credit = run.window ?? Number.POSITIVE_INFINITY
   const committed: number[] = []
   const inFlight = new Set<Promise<unknown>>()
   const started = nowMicros()
@@ -79,6 +97,12 @@ async function write(run: WriteRun, commit: Commit): Promise<WriteResult> {
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
     }
     if (inFlight.size >= run.concurrency) await Promise.race(inFlight)
+    while (seq - run.from + run.rowsPerTransaction > credit && nowMicros() - started < run.seconds * 1e6)
+      await new Promise<void>((resolve) => {
+        creditRaised = resolve
+        setTimeout(resolve, 100)
+      })
+    if (seq - run.from + run.rowsPerTransaction > credit) break
     const seqs = Array.from({ length: run.rowsPerTransaction }, (_, i) => seq + i)
     seq += seqs.length
     transactions++
@@ -133,6 +157,8 @@ async function runGateway(mode: 'database' | 'extension', url: string): Promise<
         return send({ type: 'cpu', micros: cpuMicros() })
       case 'write':
         return void write(request.run, commit).then((result) => send({ type: 'written', result }), fail)
+      case 'credit':
+        return raiseCredit(request.upTo)
     }
   })
   send({ type: 'ready', port: gateway.port })
@@ -152,6 +178,7 @@ async function runWriter(url: string): Promise<void> {
     if (request.type === 'write')
       void write(request.run, commit).then((result) => send({ type: 'written', result }), fail)
     else if (request.type === 'cpu') send({ type: 'cpu', micros: cpuMicros() })
+    else if (request.type === 'credit') raiseCredit(request.upTo)
   })
   send({ type: 'ready' })
 }
@@ -163,6 +190,7 @@ const QUERY = 'subscription { userEvents(verbs: [CREATED]) { recordId node { nam
 async function runSubscribers(url: string, count: number): Promise<void> {
   /** When each row arrived, per connection, by seq (0: not yet). */
   const arrived = Array.from({ length: count }, () => new Float64Array(1 << 16))
+  const receivedBy = new Array<number>(count).fill(0)
   let received = 0
   const note = (connection: number, seq: number) => {
     let times = arrived[connection]!
@@ -173,6 +201,7 @@ async function runSubscribers(url: string, count: number): Promise<void> {
     }
     if (!times[seq]) times[seq] = nowMicros()
     received++
+    receivedBy[connection]!++
   }
   const connect = (connection: number) =>
     new Promise<void>((resolve, reject) => {
@@ -202,7 +231,7 @@ async function runSubscribers(url: string, count: number): Promise<void> {
         for (let seq = request.from; seq <= request.to && all; seq++) all = has(times, seq)
         if (all) complete++
       }
-      send({ type: 'progress', complete, received })
+      send({ type: 'progress', complete, received, least: Math.min(...receivedBy) })
     } else if (request.type === 'report') {
       const histogram = new Histogram()
       let deliveries = 0

@@ -29,6 +29,8 @@ import { Histogram } from './common.ts'
 import { pinnable, processCpuMicros, reply, sleep, spawnNode, stop } from './processes.ts'
 
 export type CapturePath = 'database' | 'extension'
+export const capturePhases = ['rate-single', 'rate-batch', 'max-single', 'max-batch'] as const
+export type CapturePhase = (typeof capturePhases)[number]
 
 export interface CaptureSettings {
   readonly seconds: number
@@ -37,9 +39,12 @@ export interface CaptureSettings {
   readonly batch: number
   /** Transactions in flight in the phases at full speed. */
   readonly concurrency: number
+  /** How many rows full speed may be ahead of the slowest subscriber. */
+  readonly window: number
   /** The fixed rate, rows/s. */
   readonly rate: number
   readonly paths: readonly CapturePath[]
+  readonly phases: readonly CapturePhase[]
   /** PostgreSQL's `synchronous_commit` (BENCH_CAPTURE_SYNCHRONOUS_COMMIT): `on`, as it ships. */
   readonly synchronousCommit: string
   /** CPU the benchmark's PostgreSQL is pinned to (undefined: not pinned). */
@@ -152,24 +157,39 @@ async function measurePath(
       children.push(writer)
       await started(writer, 'writer')
     }
-    const phases: { phase: string; run: Omit<WriteRun, 'from'> }[] = [
+    const allPhases: { name: CapturePhase; phase: string; run: Omit<WriteRun, 'from'> }[] = [
       {
+        name: 'rate-single',
         phase: 'single-row transactions',
         run: { seconds: settings.seconds, rowsPerTransaction: 1, rate: settings.rate, concurrency: 16 },
       },
       {
+        name: 'rate-batch',
         phase: `${settings.batch}-row transactions`,
         run: { seconds: settings.seconds, rowsPerTransaction: settings.batch, rate: settings.rate, concurrency: 16 },
       },
       {
+        name: 'max-single',
         phase: 'single-row transactions',
-        run: { seconds: settings.seconds, rowsPerTransaction: 1, concurrency: settings.concurrency },
+        run: {
+          seconds: settings.seconds,
+          rowsPerTransaction: 1,
+          concurrency: settings.concurrency,
+          window: settings.window,
+        },
       },
       {
+        name: 'max-batch',
         phase: `${settings.batch}-row transactions`,
-        run: { seconds: settings.seconds, rowsPerTransaction: settings.batch, concurrency: settings.concurrency },
+        run: {
+          seconds: settings.seconds,
+          rowsPerTransaction: settings.batch,
+          concurrency: settings.concurrency,
+          window: settings.window,
+        },
       },
     ]
+    const phases = allPhases.filter(({ name }) => settings.phases.includes(name))
     const [walsender] = await server.query<{ pid: number }>(
       `SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender'`,
     )
@@ -185,12 +205,22 @@ async function measurePath(
     let from = 1
     const phase = async (run: Omit<WriteRun, 'from'>) => {
       const cpuBefore = await cpu()
-      const { result } = await ask(
-        writer,
-        { type: 'write', run: { ...run, from } },
-        'written',
-        run.seconds * 1000 + 60_000,
-      )
+      const written = ask(writer, { type: 'write', run: { ...run, from } }, 'written', run.seconds * 1000 + 60_000)
+      if (run.window) {
+        // Credit: the writer stays `window` rows ahead of the subscriber that received fewest.
+        let writing = true
+        written.then(
+          () => (writing = false),
+          () => (writing = false),
+        )
+        const base = (await ask(subscribers, { type: 'progress', from, to: from - 1 }, 'progress')).least
+        while (writing) {
+          const { least } = await ask(subscribers, { type: 'progress', from, to: from - 1 }, 'progress')
+          if (writing) writer.send({ type: 'credit', upTo: least - base + run.window } satisfies CaptureRequest)
+          await sleep(20)
+        }
+      }
+      const { result } = await written
       const to = from + result.rows - 1
       // Until every subscriber has every row, or nothing more arrives for 5 s.
       let last = -1

@@ -27,6 +27,8 @@
  * the servers' node), BENCH_OUT (default bench/results/<time>.json); for `capture`:
  * BENCH_CAPTURE_SUBSCRIBERS (10), BENCH_CAPTURE_RATE (1000 rows/s), BENCH_CAPTURE_BATCH (10 rows per
  * multi-row transaction), BENCH_CAPTURE_CONCURRENCY (8 transactions in flight at full speed),
+ * BENCH_CAPTURE_WINDOW (5000: rows full speed may be ahead of the slowest subscriber),
+ * BENCH_CAPTURE_PHASES (rate-single,rate-batch,max-single,max-batch),
  * BENCH_CAPTURE_PATHS (database,extension), BENCH_CAPTURE_POSTGRES_CPU (1; `none`: not pinned),
  * BENCH_CAPTURE_SYNCHRONOUS_COMMIT (on: PostgreSQL's synchronous_commit);
  * BENCH_SECONDS is each phase's writing time and BENCH_CPU_PROF profiles the capture gateway too.
@@ -46,7 +48,7 @@ import {
   type ServerKind,
 } from './common.ts'
 import { cluster, oneServer, type ServerOptions } from './deployments.ts'
-import { measureCapture, type CapturePath, type CaptureSettings } from './capture.ts'
+import { capturePhases, measureCapture, type CapturePath, type CapturePhase, type CaptureSettings } from './capture.ts'
 import { measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
 import { DESCRIPTOR_HEADROOM, descriptorsAvailable, pinnable } from './processes.ts'
 import { capacity, captureTable, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
@@ -203,6 +205,8 @@ if (suites.includes('capture')) {
     subscribers: Number(env('BENCH_CAPTURE_SUBSCRIBERS', '10')),
     batch: Number(env('BENCH_CAPTURE_BATCH', '10')),
     concurrency: Number(env('BENCH_CAPTURE_CONCURRENCY', '8')),
+    window: Number(env('BENCH_CAPTURE_WINDOW', '5000')),
+    phases: list<CapturePhase>('BENCH_CAPTURE_PHASES', capturePhases, capturePhases),
     rate: Number(env('BENCH_CAPTURE_RATE', '1000')),
     paths: list<CapturePath>('BENCH_CAPTURE_PATHS', ['database', 'extension'], ['database', 'extension']),
     postgresCpu: postgresCpu === 'none' ? undefined : Number(postgresCpu),
