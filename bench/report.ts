@@ -1,5 +1,6 @@
 /** The benchmark's tables: one per suite, Markdown, with ratios against the baselines of the same run. */
 import { serverNames, type ServerKind } from './common.ts'
+import type { CaptureResult } from './capture.ts'
 import type { RunResult } from './fanout.ts'
 
 export const fmt = (value: number, digits = 0) =>
@@ -170,6 +171,53 @@ export function scaleTable(results: RunResult[], memoryGiB: number): string {
       fmt(byMemory),
       `${fmt(byHeapLimit)} (limit ${fmt(r.heapLimit / GiB, 1)} GiB)`,
       lostCell(r),
+    ]
+  })
+  return markdown(header, rows)
+}
+
+/** Change capture beside the realtime extension, phase by phase (bench/capture.ts). */
+export function captureTable(results: CaptureResult[]): string {
+  const header = [
+    'path',
+    'transactions',
+    'offered rows/s',
+    'committed rows/s',
+    'delivered rows/s',
+    'x extension',
+    'p50',
+    'p99',
+    'p99 x extension',
+    'max',
+    'gateway CPU µs/row',
+    'rows/s per gateway CPU (arithmetic)',
+    'gateway busy',
+    'gateway waited for CPU',
+    'PostgreSQL busy (walsender)',
+    'writer + subscribers busy',
+    'lost',
+  ]
+  const names = { database: 'capture (the log)', extension: 'extension' }
+  const rows = results.map((r) => {
+    const base = results.find((o) => o.path === 'extension' && o.phase === r.phase && o.offered === r.offered)
+    return [
+      names[r.path],
+      r.error ? `FAILED: ${r.error}` : r.phase,
+      r.offered ? fmt(r.offered) : 'max',
+      fmt(r.committedPerSecond),
+      fmt(r.deliveredPerSecond),
+      r.path === 'extension' ? '' : ratio(r.deliveredPerSecond, base?.deliveredPerSecond),
+      ms(r.p50Micros),
+      ms(r.p99Micros),
+      r.path === 'extension' ? '' : ratio(r.p99Micros, base?.p99Micros),
+      ms(r.maxMicros),
+      fmt(r.gatewayCpuMicrosPerRow),
+      fmt(1e6 / r.gatewayCpuMicrosPerRow),
+      percent(r.busy.gateway),
+      percent(r.busy.gatewayWaited),
+      r.path === 'database' ? `${percent(r.busy.postgres)} (${percent(r.busy.walsender)})` : percent(r.busy.postgres),
+      percent(r.busy.clients),
+      fmt(r.lost),
     ]
   })
   return markdown(header, rows)

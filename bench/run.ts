@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [fanout] [cluster] [scale] | all`: fan-out measured side by side in one run
+ * `npm run bench -- [fanout] [cluster] [scale] [capture] | all`: fan-out measured side by side in one run
  * (docs/performance.md says what each row means and the targets). With no suite named, `fanout`.
  *
  * - `fanout`: one gateway. For each scenario (`room`, `userEvents` with ids, `postEvents` with a
@@ -13,6 +13,10 @@
  *   @socket.io/redis-adapter, mizzen with its Redis bus and rooms registry; `room` only.
  * - `scale`: one gateway holding BENCH_SCALE_CONNECTIONS subscribed connections (`room`), beside
  *   raw ws: handshakes per second while connecting, memory per connection, fan-out to all.
+ * - `capture`: committed row changes from PostgreSQL's log to subscribers (MIZZEN_CAPTURE=database)
+ *   beside the realtime extension's path at the same rates: a PostgreSQL of its own with
+ *   wal_level=logical, the gateway on CPU 0, subscribers and the raw-SQL writer on CPU 1 (see
+ *   capture.ts for the phases and what is measured).
  *
  * Settings (env): BENCH_SUBSCRIBERS (1000; fanout and cluster), BENCH_SECONDS (3), BENCH_ROUNDS (3),
  * BENCH_RATE (20000 deliveries/s), BENCH_SCENARIOS, BENCH_SERVERS, BENCH_CLUSTER_SERVERS (subsets,
@@ -20,7 +24,14 @@
  * `graphql-ws` for the graphql-ws client), BENCH_SCALE_CONNECTIONS (20000), BENCH_SCALE_SERVERS
  * (raw-ws,mizzen), BENCH_SCALE_RATE (40000 deliveries/s), BENCH_CPU_PROF (a directory: each server
  * runs under `node --cpu-prof`, its profiles in `<dir>/<run>/`), BENCH_NODE_FLAGS (more flags for
- * the servers' node), BENCH_OUT (default bench/results/<time>.json).
+ * the servers' node), BENCH_OUT (default bench/results/<time>.json); for `capture`:
+ * BENCH_CAPTURE_SUBSCRIBERS (10), BENCH_CAPTURE_RATE (1000 rows/s), BENCH_CAPTURE_BATCH (10 rows per
+ * multi-row transaction), BENCH_CAPTURE_CONCURRENCY (8 transactions in flight at full speed),
+ * BENCH_CAPTURE_WINDOW (5000: rows full speed may be ahead of the slowest subscriber),
+ * BENCH_CAPTURE_PHASES (rate-single,rate-batch,max-single,max-batch),
+ * BENCH_CAPTURE_PATHS (database,extension), BENCH_CAPTURE_POSTGRES_CPU (1; `none`: not pinned),
+ * BENCH_CAPTURE_SYNCHRONOUS_COMMIT (on: PostgreSQL's synchronous_commit);
+ * BENCH_SECONDS is each phase's writing time and BENCH_CPU_PROF profiles the capture gateway too.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -37,9 +48,10 @@ import {
   type ServerKind,
 } from './common.ts'
 import { cluster, oneServer, type ServerOptions } from './deployments.ts'
+import { capturePhases, measureCapture, type CapturePath, type CapturePhase, type CaptureSettings } from './capture.ts'
 import { measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
 import { DESCRIPTOR_HEADROOM, descriptorsAvailable, pinnable } from './processes.ts'
-import { capacity, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
+import { capacity, captureTable, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const env = (name: string, fallback: string) => process.env[name] ?? fallback
@@ -50,7 +62,7 @@ const list = <T extends string>(name: string, fallback: readonly T[], known: rea
   return values as T[]
 }
 
-const suitesKnown = ['fanout', 'cluster', 'scale'] as const
+const suitesKnown = ['fanout', 'cluster', 'scale', 'capture'] as const
 type Suite = (typeof suitesKnown)[number]
 const args = process.argv.slice(2)
 const suites: Suite[] = args.includes('all') ? [...suitesKnown] : args.length ? (args as Suite[]) : ['fanout']
@@ -184,6 +196,28 @@ if (suites.includes('scale')) {
     results: results.map((r) => ({ ...r, capacityArithmetic: capacity(r, memoryGiB) })),
   }
   tables.push(`${title}\n\n${scaleTable(results, memoryGiB)}`)
+}
+
+if (suites.includes('capture')) {
+  const postgresCpu = env('BENCH_CAPTURE_POSTGRES_CPU', '1')
+  const settings: CaptureSettings = {
+    seconds: base.seconds,
+    subscribers: Number(env('BENCH_CAPTURE_SUBSCRIBERS', '10')),
+    batch: Number(env('BENCH_CAPTURE_BATCH', '10')),
+    concurrency: Number(env('BENCH_CAPTURE_CONCURRENCY', '8')),
+    window: Number(env('BENCH_CAPTURE_WINDOW', '5000')),
+    phases: list<CapturePhase>('BENCH_CAPTURE_PHASES', capturePhases, capturePhases),
+    rate: Number(env('BENCH_CAPTURE_RATE', '1000')),
+    paths: list<CapturePath>('BENCH_CAPTURE_PATHS', ['database', 'extension'], ['database', 'extension']),
+    postgresCpu: postgresCpu === 'none' ? undefined : Number(postgresCpu),
+    synchronousCommit: env('BENCH_CAPTURE_SYNCHRONOUS_COMMIT', 'on'),
+    cpuProfileDir: serverOptions.cpuProfileDir,
+  }
+  const title = `capture: committed row changes (User inserts) to ${fmt(settings.subscribers)} userEvents subscribers, through PostgreSQL's log (MIZZEN_CAPTURE=database, raw SQL from a writer process) and through the realtime extension (writes through the gateway's Prisma Client); PostgreSQL synchronous_commit=${settings.synchronousCommit}; gateway on CPU 0, PostgreSQL ${settings.postgresCpu === undefined || !pinnable ? 'not pinned' : `on CPU ${settings.postgresCpu}`}, subscribers and writer on CPU 1; each phase ${settings.seconds} s; latency from the writer's COMMIT returning to a subscriber reading the row`
+  console.log(title)
+  const results = await measureCapture(settings)
+  output.capture = { settings, results }
+  tables.push(`${title}\n\n${captureTable(results)}`)
 }
 
 const loadAfter = loadavg()

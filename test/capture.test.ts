@@ -187,6 +187,28 @@ describe('change capture', () => {
     posts.stop()
   })
 
+  it('keeps commit order when transactions that read a parent from the database and those that do not arrive together', async () => {
+    const ada = await insertUser('Ada')
+    const events = subscribe(`subscription { userEvents(verbs: [CREATED, ADDED_TO]) { ${EVENT} node { name } } }`)
+    await waitForSubscribers(gateway, 1)
+    // Queued on one connection without waiting: the commits reach the gateway back to back, the
+    // posts' ADDED_TO needing Ada read while the users after them do not.
+    const writes: Promise<unknown>[] = []
+    for (let i = 0; i < 20; i++) {
+      writes.push(sql.query(`INSERT INTO "Post" (title, "authorId") VALUES ($1, $2)`, [`p${i}`, ada]))
+      writes.push(sql.query('INSERT INTO "User" (email, name) VALUES ($1, $2)', [email(), `u${i}`]))
+    }
+    await Promise.all(writes)
+    const seen: string[] = []
+    while (seen.length < 40) {
+      const event = (await events.next()).data!.userEvents
+      // Ada's own CREATED may come after the subscription began.
+      if (event.verb !== 'CREATED' || event.node.name !== 'Ada') seen.push(`${event.verb} ${event.node.name}`)
+    }
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => [`ADDED_TO Ada`, `CREATED u${i}`]).flat())
+    events.stop()
+  })
+
   it('turns a row of an implicit many-to-many table into ADDED_TO and REMOVED_FROM on both sides', async () => {
     const author = await insertUser('Tagger')
     const post = String(

@@ -25,7 +25,7 @@ import { modelTopic, type RecordState } from '../events.ts'
 import type { Logger } from '../logger.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey } from '../models/ids.ts'
-import { transactionEvents, type RowChange } from './changes.ts'
+import { planEvents, recordKey, type EventPlan, type LoadedNodes, type RowChange } from './changes.ts'
 import { comparePositions, formatPosition, parsePosition, type LogPosition, type Lsn } from './lsn.ts'
 import { decodePgOutput, type RelationMessage, type ReplicationFrame } from './pgoutput.ts'
 import { ReplicationStream } from './replication.ts'
@@ -96,6 +96,8 @@ export class ChangeCapture {
   #unsubscribes: (() => void)[] = []
   /** The newest position known published on the bus (by this process, or seen from another). */
   #published: LogPosition | undefined
+  /** The same, as written in events (fixed-width: compares as text). */
+  #publishedText: string | undefined
   /** The position confirmed to PostgreSQL. */
   #confirmed: Lsn = 0n
   readonly #relations = new Map<number, RelationMessage>()
@@ -104,6 +106,9 @@ export class ChangeCapture {
   #working = false
   #acks: Promise<void> = Promise.resolve()
   #pendingAcks = 0
+  /** Publishes of this turn, and the end of its last transaction, not yet in the chain of confirmations. */
+  #unconfirmed: Promise<PublishOutcome>[] = []
+  #unconfirmedEnd: Lsn | undefined
   /** A publish answered `queued` (Redis away) and nothing confirmed it taken since. */
   #queuedSince = false
   /** Events read again after a takeover or a reconnection that the bus had already: not published twice. */
@@ -167,9 +172,17 @@ export class ChangeCapture {
     await this.#control?.end().catch(() => {})
   }
 
+  /** A captured event on the bus (this process's own, mostly: those are not newer, and a comparison of text tells). */
   #saw(text: string | undefined): void {
+    if (typeof text !== 'string' || (this.#publishedText !== undefined && text <= this.#publishedText)) return
     const position = parsePosition(text)
-    if (position && (!this.#published || comparePositions(position, this.#published) > 0)) this.#published = position
+    if (position && (!this.#published || comparePositions(position, this.#published) > 0))
+      this.#advance(position, formatPosition(position))
+  }
+
+  #advance(position: LogPosition, text: string): void {
+    this.#published = position
+    this.#publishedText = text
   }
 
   async #connectControl(): Promise<pg.Client> {
@@ -373,7 +386,7 @@ export class ChangeCapture {
         this.#open = undefined
         if (!open) return
         this.#queue.push({ ...open, commitLsn: message.commitLsn, endLsn: message.endLsn })
-        void this.#work()
+        this.#work()
         return
       }
       default:
@@ -382,66 +395,145 @@ export class ChangeCapture {
   }
 
   #idle(): boolean {
-    return !this.#open && !this.#queue.length && !this.#working && this.#pendingAcks === 0 && !this.#queuedSince
+    return (
+      !this.#open &&
+      !this.#queue.length &&
+      !this.#working &&
+      this.#unconfirmedEnd === undefined &&
+      this.#pendingAcks === 0 &&
+      !this.#queuedSince
+    )
   }
 
-  async #work(): Promise<void> {
+  /**
+   * Publishes the queued transactions in commit order (docs/architecture.md §11, step 4). When
+   * none needs records read from the database (the usual case) at once, without yielding: the
+   * transactions of one read from the stream reach the bus, and the subscribers' sockets, in one
+   * turn of the event loop. Otherwise every queued transaction waits for one read per model of
+   * what they all need, and those that arrive meanwhile queue behind them.
+   */
+  #work(): void {
     if (this.#working) return
     this.#working = true
+    let waiting = false
     try {
       while (this.#queue.length && !this.#closed) {
-        const transaction = this.#queue.shift()!
-        await this.#publish(transaction)
+        const batch = this.#queue.splice(0, this.#queue.length)
+        const plans = batch.map((transaction) =>
+          this.#before(transaction) ? undefined : planEvents(transaction.changes),
+        )
+        const toLoad = new Map<Model, Set<string>>()
+        for (const plan of plans)
+          for (const [model, ids] of plan?.toLoad ?? []) {
+            const all = toLoad.get(model) ?? new Set<string>()
+            for (const id of ids) all.add(id)
+            toLoad.set(model, all)
+          }
+        if (!toLoad.size) {
+          this.#publishBatch(batch, plans, new Map())
+          continue
+        }
+        waiting = true
+        this.#loadAll(toLoad)
+          .then((loaded) => {
+            if (this.#closed) return void (this.#working = false)
+            this.#publishBatch(batch, plans, loaded)
+            this.#working = false
+            this.#work()
+          })
+          .catch((error: unknown) => this.#failed(error))
+        return
       }
     } catch (error) {
-      this.#deps.logger.error({ err: error }, 'change capture: could not publish a transaction; reading again')
-      void this.#stream?.stop()
+      this.#failed(error)
     } finally {
-      this.#working = false
+      if (!waiting) this.#working = false
     }
   }
 
-  async #publish(transaction: CommittedTransaction): Promise<void> {
+  #failed(error: unknown): void {
+    this.#working = false
+    this.#deps.logger.error({ err: error }, 'change capture: could not publish a transaction; reading again')
+    void this.#stream?.stop()
+  }
+
+  /** Whether `transaction` lies wholly before the last published position: published already. */
+  #before(transaction: CommittedTransaction): boolean {
     const published = this.#published
+    return published !== undefined && transaction.commitLsn < published.commit
+  }
+
+  #publishBatch(batch: CommittedTransaction[], plans: (EventPlan | undefined)[], loaded: LoadedNodes): void {
     const outcomes: Promise<PublishOutcome>[] = []
-    // A transaction wholly before the last published position was published already.
-    if (published && transaction.commitLsn < published.commit) this.#skipped += transaction.changes.length
-    else {
-      const events = await transactionEvents(transaction.changes, (model, ids) => this.#loadNodes(model, ids))
+    let published = false
+    batch.forEach((transaction, i) => {
+      const plan = plans[i]
+      if (!plan || this.#before(transaction)) {
+        this.#skipped += transaction.changes.length
+        return
+      }
       const at = transaction.commitTime.toISOString()
-      events.forEach((event, index) => {
+      plan.events(loaded).forEach((event, index) => {
         const position: LogPosition = { commit: transaction.commitLsn, index }
         if (this.#published && comparePositions(position, this.#published) <= 0) {
           this.#skipped++
           return
         }
-        this.#published = position
+        const logPosition = formatPosition(position)
+        this.#advance(position, logPosition)
         this.events++
-        outcomes.push(
-          this.#deps.bus.publish(modelTopic(event.model), { ...event, at, logPosition: formatPosition(position) }),
-        )
+        published = true
+        outcomes.push(this.#deps.bus.publish(modelTopic(event.model), { ...event, at, logPosition }))
       })
-      if (outcomes.length && this.#skipped) {
-        this.#deps.logger.info(
-          { skipped: this.#skipped },
-          'change capture: changes read again that the bus already had were not published twice',
-        )
-        this.#skipped = 0
-      }
+    })
+    if (published && this.#skipped) {
+      this.#deps.logger.info(
+        { skipped: this.#skipped },
+        'change capture: changes read again that the bus already had were not published twice',
+      )
+      this.#skipped = 0
     }
+    this.#confirmAfter(outcomes, batch.at(-1)!.endLsn)
+  }
+
+  /**
+   * Confirms `endLsn` to PostgreSQL once `outcomes`, and every publish before them, came back
+   * `sent` (or `dropped`). What is published in one turn is confirmed together: one entry in the
+   * chain of confirmations per turn, not per transaction.
+   */
+  #confirmAfter(outcomes: Promise<PublishOutcome>[], endLsn: Lsn): void {
+    for (const outcome of outcomes) this.#unconfirmed.push(outcome)
+    if (this.#unconfirmedEnd === undefined) queueMicrotask(() => this.#chainConfirmation())
+    this.#unconfirmedEnd = endLsn
+  }
+
+  #chainConfirmation(): void {
+    const outcomes = this.#unconfirmed
+    const endLsn = this.#unconfirmedEnd
+    this.#unconfirmed = []
+    this.#unconfirmedEnd = undefined
+    if (endLsn === undefined) return
     this.#pendingAcks++
     this.#acks = this.#acks.then(async () => {
       try {
         const results = await Promise.all(outcomes)
         if (results.includes('queued')) this.#queuedSince = true
         else if (results.length) this.#queuedSince = false
-        if (!this.#queuedSince && transaction.endLsn > this.#confirmed) this.#confirmed = transaction.endLsn
+        if (!this.#queuedSince && endLsn > this.#confirmed) this.#confirmed = endLsn
       } catch (error) {
         this.#deps.logger.error({ err: error }, 'change capture: the bus refused an event')
       } finally {
         this.#pendingAcks--
       }
     })
+  }
+
+  /** Reads the records association events need, one query per model. */
+  async #loadAll(toLoad: ReadonlyMap<Model, ReadonlySet<string>>): Promise<LoadedNodes> {
+    const loaded = new Map<string, RecordState>()
+    for (const [model, ids] of toLoad)
+      for (const [id, state] of await this.#loadNodes(model, [...ids])) loaded.set(recordKey(model, id), state)
+    return loaded
   }
 
   /** The current state of records, for the `node` of association events, read as text and converted as the stream's values are. */

@@ -23,9 +23,6 @@ export interface RowChange {
   readonly old?: { readonly kind: 'key' | 'full'; readonly row: readonly ColumnValue[] }
 }
 
-/** Reads the current state of records (for the `node` of association events whose record this transaction did not write). */
-export type NodeLoader = (model: Model, ids: readonly string[]) => Promise<Map<string, RecordState>>
-
 /** A row's columns as the model's fields; unchanged TOASTed columns taken from `fallback` (or left out). */
 function rowState(table: ModelTable, relation: RelationMessage, row: readonly ColumnValue[], fallback?: RecordState) {
   const state: Record<string, unknown> = {}
@@ -64,11 +61,29 @@ type Slot = PendingEvent | Association
 
 const isAssociation = (slot: Slot): slot is Association => 'ids' in slot
 
-export async function transactionEvents(changes: readonly RowChange[], loadNodes: NodeLoader): Promise<PendingEvent[]> {
+/** Records (by `recordKey`) in the state a transaction's association events show as `node`. */
+export type LoadedNodes = ReadonlyMap<string, RecordState>
+
+export const recordKey = (model: Model, id: string) => `${model.name}:${id}`
+
+/** A transaction's events, but for the `node` of association events whose record it did not write. */
+export interface EventPlan {
+  /** The records to read first (by model: ids); empty for most transactions. */
+  readonly toLoad: ReadonlyMap<Model, ReadonlySet<string>>
+  /** The events, with `loaded` holding (at least) the records of `toLoad` that exist. */
+  events(loaded: LoadedNodes): PendingEvent[]
+}
+
+/**
+ * Plans a transaction's events. Change capture reads what several plans need in one query per
+ * model and completes them together, and publishes the transactions of one read from the stream
+ * without yielding between them when none needs anything (docs/architecture.md §11).
+ */
+export function planEvents(changes: readonly RowChange[]): EventPlan {
   const slots: Slot[] = []
   /** The last state of every record this transaction wrote (undefined: deleted). */
   const written = new Map<string, RecordState | undefined>()
-  const key = (model: Model, id: string) => `${model.name}:${id}`
+  const key = recordKey
   const associate = (model: Model, id: string, verb: Association['verb'], attribute: string, other: string) =>
     slots.push({ model, id, verb, attribute, ids: [other] })
 
@@ -124,23 +139,23 @@ export async function transactionEvents(changes: readonly RowChange[], loadNodes
     if (isAssociation(slot) && !written.has(key(slot.model, slot.id)))
       toLoad.set(slot.model, (toLoad.get(slot.model) ?? new Set()).add(slot.id))
   }
-  const loaded = new Map<string, RecordState>()
-  for (const [model, ids] of toLoad)
-    for (const [id, state] of await loadNodes(model, [...ids])) loaded.set(key(model, id), state)
-
-  return slots.map((slot) => {
-    if (!isAssociation(slot)) return slot
-    const k = key(slot.model, slot.id)
-    const node = written.has(k) ? written.get(k) : loaded.get(k)
-    return {
-      model: slot.model.name,
-      verb: slot.verb,
-      recordId: slot.id,
-      attribute: slot.attribute,
-      ...(slot.verb === 'ADDED_TO' ? { addedIds: slot.ids } : { removedIds: slot.ids }),
-      ...(node ? { node } : {}),
-    }
-  })
+  return {
+    toLoad,
+    events: (loaded) =>
+      slots.map((slot) => {
+        if (!isAssociation(slot)) return slot
+        const k = key(slot.model, slot.id)
+        const node = written.has(k) ? written.get(k) : loaded.get(k)
+        return {
+          model: slot.model.name,
+          verb: slot.verb,
+          recordId: slot.id,
+          attribute: slot.attribute,
+          ...(slot.verb === 'ADDED_TO' ? { addedIds: slot.ids } : { removedIds: slot.ids }),
+          ...(node ? { node } : {}),
+        }
+      }),
+  }
 }
 
 function joinChange(
