@@ -1,13 +1,14 @@
 /**
- * `createRedisRoomRegistry`: room membership shared by every gateway instance on one Redis. The
- * registry itself is in redis-registry.ts; its parts: the Lua scripts and the typed store
- * (redis-scripts.ts, redis-store.ts), the command channel between instances
+ * `createRedisRoomRegistry`: room membership shared by every gateway instance on one Redis or a
+ * Redis Cluster. The registry itself is in redis-registry.ts; its parts: the Lua scripts and the
+ * typed store (redis-scripts.ts; redis-store.ts on one Redis, redis-cluster-store.ts on a
+ * cluster, each instance's share in its own slot), the command channel between instances
  * (redis-commands.ts), the mirror of the local state and its healing (redis-mirror.ts), and the
  * heartbeat and sweep (redis-liveness.ts).
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis, RedisOptions } from 'ioredis'
-import { openRedis } from '../redis/connection.ts'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { openRedis, redisTarget } from '../redis/connection.ts'
 import { RedisLink } from '../redis/link.ts'
 import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
@@ -16,14 +17,17 @@ import { startLiveness } from './redis-liveness.ts'
 import { RedisMirror } from './redis-mirror.ts'
 import { RedisPresenceCards } from './redis-presence.ts'
 import { RedisRoomRegistry } from './redis-registry.ts'
-import { RoomStore } from './redis-store.ts'
+import { ClusterRoomStore, instancePrefix } from './redis-cluster-store.ts'
+import { RoomStore, type RoomStorage } from './redis-store.ts'
 
 export { RoomCommandTimeoutError } from './redis-commands.ts'
 export { RedisRoomRegistry } from './redis-registry.ts'
 
 export interface RedisRoomRegistryOptions {
-  /** `redis://…` or `rediss://…`. */
-  url: string
+  /** One Redis: `redis://…` or `rediss://…`. Give this or `cluster`. */
+  url?: string
+  /** A Redis Cluster: seed nodes (`host:port`, any of its nodes). Give this or `url`. */
+  cluster?: readonly string[]
   /** Prefix of the registry's keys and channels: instances with the same prefix share membership. @default "mizzen:rooms:" */
   keyPrefix?: string
   /** This instance's id; unique among live instances. Reusing it after a restart drops what the previous run left. @default a random UUID */
@@ -73,11 +77,14 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
   const instanceId = options.instanceId ?? randomUUID()
   const onError = options.onError ?? (() => {})
+  const target = redisTarget(options)
+  const sharded = 'cluster' in target
   // Through the shared Redis layer's opener (src/redis/connection.ts): lazy, and failing at once
-  // while disconnected rather than queueing (the mirror rewrites what was missed). One Redis:
-  // the registry's scripts span rooms, connections and instances (see redis-scripts.ts).
-  const connect = (): Redis =>
-    openRedis({ url: options.url }, 'commands', {
+  // while disconnected rather than queueing (the mirror rewrites what was missed). On a cluster
+  // the subscriber is sharded (one per primary) and each instance's keys and channels are in its
+  // own slot (redis-cluster-store.ts).
+  const connect = (role: 'commands' | 'subscriber'): Redis | Cluster =>
+    openRedis(target, role, {
       maxRetriesPerRequest: 1,
       // Reconnect soon after Redis is back (ioredis waits up to 2 s by default).
       retryStrategy: (attempt) => Math.min(attempt * 50, 500),
@@ -85,14 +92,17 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       ...options.redis,
     })
   // A subscribed ioredis connection can only (un)subscribe, so commands need their own.
-  const commands = connect()
-  const subscriber = connect()
+  const commands = connect('commands')
+  const subscriber = connect('subscriber')
   // Until the mirror exists (startup), errors surface through connect(); reported after that by the mirror, once per break.
   let reportError = (_error: unknown) => {}
   for (const connection of [commands, subscriber]) connection.on('error', (error: unknown) => reportError(error))
   try {
     await Promise.all([commands.connect(), subscriber.connect()])
-    const store = new RoomStore(commands, prefix, redisTimeoutMs)
+    const store: RoomStorage = sharded
+      ? new ClusterRoomStore(commands as Cluster, prefix, instanceId, redisTimeoutMs)
+      : new RoomStore(commands as Redis, prefix, redisTimeoutMs)
+    const prefixOf = (instance: string) => (sharded ? instancePrefix(prefix, instance) : prefix)
     // Whatever a previous run under this id left is stale: its connections are gone.
     await store.purge(instanceId, true)
     const local = new MemoryRoomRegistry()
@@ -109,6 +119,10 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     const cards = new RedisPresenceCards({
       redis: commands,
       prefix,
+      hashPrefix: prefixOf(instanceId),
+      ...(store instanceof ClusterRoomStore
+        ? { readStored: (ids: readonly string[]) => store.presenceCards(ids) }
+        : {}),
       instanceId,
       timeoutMs: redisTimeoutMs,
       heartbeatTtlMs,
@@ -130,9 +144,11 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     const registry = new RedisRoomRegistry(parts)
     const channel = await CommandChannel.open({
       instance: instanceId,
-      prefix,
+      prefixOf,
       publisher: commands,
       subscriber,
+      sharded,
+      retryMs: Math.min(1000, Math.max(1, Math.floor(heartbeatTtlMs / 3))),
       timeoutMs: commandTimeoutMs,
       handle: (command) => registry.applyFromPeer(command),
       onError: (error) => onError(error, 'rooms command channel'),
