@@ -27,8 +27,8 @@ export interface Config {
   readonly redisUrl: string | undefined
   /**
    * Seed nodes (`host:port`) of a Redis Cluster that carries the bus (events, room messages,
-   * histories) instead of `REDIS_URL`, over sharded pub/sub; the rooms registry stays on the one
-   * Redis of `REDIS_URL`, which must be set too. `MIZZEN_REDIS_CLUSTER`.
+   * histories, over sharded pub/sub) and the rooms registry (each gateway's share in its own
+   * slot), instead of one Redis: set this or `REDIS_URL`, not both. `MIZZEN_REDIS_CLUSTER`.
    */
   readonly redisCluster: readonly string[] | undefined
   /** pino level. `LOG_LEVEL`. @default "info" */
@@ -341,10 +341,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     (name) => e[name] !== undefined,
   )
   if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
-  if (e.MIZZEN_REDIS_CLUSTER && !e.REDIS_URL)
+  if (e.MIZZEN_REDIS_CLUSTER && e.REDIS_URL)
     throw new ConfigError(
       'MIZZEN_REDIS_CLUSTER',
-      'set REDIS_URL too: the cluster carries the bus, the rooms registry needs one Redis (its scripts span rooms)',
+      'set it or REDIS_URL, not both: the cluster carries the bus and the rooms registry',
     )
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) =>

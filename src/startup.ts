@@ -119,7 +119,7 @@ export async function checkServices(config: Config): Promise<void> {
 export interface Services {
   /** The Redis bus (`REDIS_URL`, or `MIZZEN_REDIS_CLUSTER`), or an in-memory one keeping the configured history. */
   readonly bus: Bus
-  /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
+  /** The Redis rooms registry (`REDIS_URL` or `MIZZEN_REDIS_CLUSTER`; undefined: the gateway's in-memory one) and the cluster's timeout. */
   readonly rooms: RoomsOptions
   /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
   readonly metrics: Metrics
@@ -133,7 +133,7 @@ export interface Services {
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
   const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs, presence: config.presence }
-  if (!config.redisUrl) {
+  if (!config.redisUrl && !config.redisCluster) {
     const bus = createMemoryBus({
       history: config.history,
       onListenerError: (err, topic) => {
@@ -145,13 +145,15 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   }
   const url = config.redisUrl
   const cluster = config.redisCluster
-  await checkRedisUrl(url)
+  if (url) await checkRedisUrl(url)
   if (cluster) await checkRedisCluster(cluster)
+  // The bus and the registry on the one Redis, or both on the cluster (sharded pub/sub; each
+  // topic, and each gateway's share of the registry, in a slot of its own).
+  const target = cluster ? { cluster } : { url: url! }
   let bus
   try {
     bus = await createRedisBus({
-      // The bus on the cluster when there is one (sharded pub/sub); the registry on REDIS_URL.
-      ...(cluster ? { cluster } : { url }),
+      ...target,
       prefix: config.redisPrefix,
       history: config.history,
       outbox: config.outbox,
@@ -163,7 +165,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     })
     // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
     const registry = await createRedisRoomRegistry({
-      url,
+      ...target,
       keyPrefix: `${config.redisPrefix}rooms:`,
       ...config.cluster,
       onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
@@ -173,8 +175,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
-    if (cluster && !bus)
-      throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
-    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reasonOf(error)})`)
+    if (cluster) throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
+    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url!)} (${reasonOf(error)})`)
   }
 }

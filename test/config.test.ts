@@ -151,9 +151,10 @@ describe('configuration', () => {
     })
   })
 
-  it('should take Redis Cluster seed nodes beside REDIS_URL', () => {
-    const config = loadConfig({ REDIS_URL: 'redis://cache:6379', MIZZEN_REDIS_CLUSTER: 'node-a:7000, 10.0.0.2:7001' })
+  it('should take Redis Cluster seed nodes instead of REDIS_URL', () => {
+    const config = loadConfig({ MIZZEN_REDIS_CLUSTER: 'node-a:7000, 10.0.0.2:7001' })
     expect(config.redisCluster).toEqual(['node-a:7000', '10.0.0.2:7001'])
+    expect(config.redisUrl).toBeUndefined()
   })
 
   it('should treat empty variables as unset', () => {
@@ -192,8 +193,8 @@ describe('configuration', () => {
     [{ MIZZEN_LIVE_THROTTLE_MS: 'fast' }, 'MIZZEN_LIVE_THROTTLE_MS', /fast/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
     [{ MIZZEN_REDIS_PREFIX: 'app{1}:' }, 'MIZZEN_REDIS_PREFIX', /must not contain \{ or \}/],
-    [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],
-    [{ MIZZEN_REDIS_CLUSTER: 'node-a:7000' }, 'MIZZEN_REDIS_CLUSTER', /set REDIS_URL too/],
+    [{ MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],
+    [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a:7000' }, 'MIZZEN_REDIS_CLUSTER', /not both/],
     [
       { MIZZEN_TRUST_PROXY: '10.0.0.0/33' },
       'MIZZEN_TRUST_PROXY',

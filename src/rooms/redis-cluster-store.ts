@@ -8,9 +8,10 @@
  * redis-commands.ts). A connection is written only by the instance holding it, so every write is
  * one script in the writer's own slot, atomic as on one Redis, and issued in the order of the
  * local changes. The only key outside an instance's slot is the index of instances,
- * `p instances` (a set), which a cluster read walks: a room's members, the rooms, a count are the
- * union (or sum) over the instances' slots, each read purging its instance first when it is dead
- * (the `sweep` of its own slot), so no answer counts a dead instance's connections.
+ * `p instances` (a set), which a cluster read walks: it purges the dead ones first (each in its
+ * slot, then out of the index), so no answer counts a dead instance's connections, and reads the
+ * live ones' slots: a room's members, the rooms, a count are the union (or sum) over them, each
+ * connection being in one instance's slot only. A read costs two calls per instance, at once.
  *
  * Liveness: an instance is alive while its heartbeat key lives and someone listens on its sharded
  * command channel (or has not stopped for a third of the heartbeat TTL), counted by
@@ -232,11 +233,15 @@ export class ClusterRoomStore implements RoomStorage {
     return purged
   }
 
-  /** Every registered instance (this one always included). */
+  /**
+   * The live instances (this one always included): every instance of the index is checked in
+   * its slot first, a dead one purged there and taken out of the index, as every read on one
+   * Redis sweeps first.
+   */
   async #instances(): Promise<string[]> {
-    const instances = new Set(await this.#redis.smembers(this.#index()))
-    instances.add(this.#self)
-    return [...instances]
+    const indexed = (await this.#redis.smembers(this.#index())).filter((instance) => instance !== this.#self)
+    const purged = await Promise.all(indexed.map((instance) => this.#purge(instance, false)))
+    return [this.#self, ...indexed.filter((_, i) => purged[i]! < 0)]
   }
 
   #each(instances: readonly string[], script: ScriptName, ...args: (string | number)[]): Promise<unknown[]> {
