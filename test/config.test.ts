@@ -92,18 +92,28 @@ describe('configuration', () => {
   it('should read the cluster timings and the database timeout', () => {
     const config = loadConfig({
       MIZZEN_REDIS_TIMEOUT_MS: '500',
-      MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
+      MIZZEN_ROOMS_PEER_TIMEOUT_MS: '1000',
       MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '3000',
       MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '700',
       MIZZEN_DATABASE_TIMEOUT_MS: '4000',
     })
     expect(config.cluster).toEqual({
       redisTimeoutMs: 500,
-      commandTimeoutMs: 1000,
+      peerTimeoutMs: 1000,
       heartbeatTtlMs: 3000,
       sweepIntervalMs: 700,
     })
     expect(config.databaseTimeoutMs).toBe(4000)
+  })
+
+  it('should still read MIZZEN_ROOMS_COMMAND_TIMEOUT_MS, the former name of MIZZEN_ROOMS_PEER_TIMEOUT_MS', () => {
+    expect(loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1500' }).cluster).toEqual({ peerTimeoutMs: 1500 })
+    expect(() => loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: 'soon' })).toThrow(
+      expect.objectContaining({ setting: 'MIZZEN_ROOMS_COMMAND_TIMEOUT_MS' }),
+    )
+    expect(() => loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1500', MIZZEN_ROOMS_PEER_TIMEOUT_MS: '1500' })).toThrow(
+      /renamed MIZZEN_ROOMS_PEER_TIMEOUT_MS, which is set too/,
+    )
   })
 
   it('should read credentials, origins, switches and limits', () => {

@@ -348,7 +348,7 @@ describeEach([single(), sharded()], '$name rooms registry across instances', (ba
       const {
         keyPrefix,
         registries: [a],
-      } = await cluster([['a1']], { commandTimeoutMs: 200 })
+      } = await cluster([['a1']], { peerTimeoutMs: 200 })
       // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
       await inspector().hset(key(keyPrefix, 'mute', 'owners'), 'm1', 'mute')
       await inspector().set(key(keyPrefix, 'mute', 'instance:mute'), '1', 'PX', 60_000)

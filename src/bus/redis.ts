@@ -78,18 +78,19 @@ export interface RedisBusOptions {
    */
   handoffTimeoutMs?: number
   /**
-   * A Redis command, or the heartbeat each connection sends every `heartbeatMs`, unanswered for
+   * How long one Redis command may take, in ms (the name the rooms registry uses for the same
+   * bound): a command, or the heartbeat each connection sends every `heartbeatMs`, unanswered for
    * this long makes the bus drop that connection and reconnect (a link that silently stopped
-   * carrying data), in ms.
+   * carrying data).
    * @default 5000
    */
-  commandTimeoutMs?: number
+  redisTimeoutMs?: number
   /** How often each connection checks that Redis answers, in ms. @default 1000 */
   heartbeatMs?: number
   /**
    * How long a break in the connection to a Redis that comes back without its data (restarted
    * empty, or flushed) may last without losing messages, in ms. Each process keeps what Redis
-   * took from it for this long (plus `commandTimeoutMs` and `heartbeatMs`; at most the outbox's
+   * took from it for this long (plus `redisTimeoutMs` and `heartbeatMs`; at most the outbox's
    * bytes and ten times its count, past which a warning says how much) and sends it again to the
    * new Redis; the others drop what they already delivered. A process away from Redis for
    * longer tells its subscribers that some messages may be missing (RESYNC_REQUIRED). Give every
@@ -139,7 +140,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents),
   )
   const handoffTimeoutMs = positiveSetting('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
-  const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
+  const redisTimeoutMs = positiveSetting('redisTimeoutMs', options.redisTimeoutMs ?? 5000)
   const heartbeatMs = positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
   const replayWindowMs = positiveSetting('replayWindowMs', options.replayWindowMs ?? 30_000)
 
@@ -149,7 +150,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     openRedis(target, role, {
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: commandTimeoutMs,
+      commandTimeout: redisTimeoutMs,
       ...options.redis,
     })
   const publisher = connect('commands')
@@ -205,8 +206,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     adoptData(await readDataId(connection, epochKey))
   }
   // Each connection's heartbeat and lost/back signal (src/redis/link.ts): a command, or a
-  // heartbeat, unanswered for commandTimeoutMs drops the connection and it reconnects.
-  const linkOptions = { epochKey, heartbeatMs, timeoutMs: commandTimeoutMs, onError }
+  // heartbeat, unanswered for redisTimeoutMs drops the connection and it reconnects.
+  const linkOptions = { epochKey, heartbeatMs, timeoutMs: redisTimeoutMs, onError }
   const [publisherLink, subscriberLink] = await Promise.all([
     RedisLink.open({ ...linkOptions, connection: publisher, name: 'publisher', onBeat: () => outgoing.forgetOld() }),
     RedisLink.open({ ...linkOptions, connection: subscriber, name: 'subscriber' }),
@@ -214,7 +215,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   adoptData(publisherLink.data)
 
   // How long a link may carry nothing before a heartbeat times out and the bus notices.
-  const detectionMs = commandTimeoutMs + heartbeatMs
+  const detectionMs = redisTimeoutMs + heartbeatMs
   const outgoing = new RedisPublisher({
     connection: commands,
     prefix,
@@ -403,7 +404,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
                       'this gateway has not caught up with Redis yet: the history cannot be read now',
                     ),
                   ),
-                commandTimeoutMs,
+                redisTimeoutMs,
               )
             })
             await Promise.race([topic.positioned, timeout]).finally(() => clearTimeout(timer))

@@ -40,12 +40,13 @@ export interface RedisRoomRegistryOptions {
    */
   redisTimeoutMs?: number
   /**
-   * How long the instance holding a connection gets to apply a membership operation sent to it
-   * and reply, in ms. Past it the operation rejects with RoomCommandTimeoutError (the holder may
-   * still apply it later). (`MIZZEN_ROOMS_COMMAND_TIMEOUT_MS`)
+   * How long the instance holding a connection (a peer) gets to apply a membership operation
+   * sent to it and reply, in ms: not a Redis timeout (that is `redisTimeoutMs`). Past it the
+   * operation rejects with RoomCommandTimeoutError (the holder may still apply it later).
+   * (`MIZZEN_ROOMS_PEER_TIMEOUT_MS`)
    * @default 5000
    */
-  commandTimeoutMs?: number
+  peerTimeoutMs?: number
   /**
    * How long this instance's heartbeat lives in Redis, in ms; it is refreshed every third of
    * that. Once it expired (the process lost Redis that long), or once nobody has listened for
@@ -71,7 +72,7 @@ export interface RedisRoomRegistryOptions {
 
 export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions): Promise<RedisRoomRegistry> {
   const redisTimeoutMs = positiveSetting('redisTimeoutMs', options.redisTimeoutMs ?? 2000, 'ms')
-  const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000, 'ms')
+  const peerTimeoutMs = positiveSetting('peerTimeoutMs', options.peerTimeoutMs ?? 5000, 'ms')
   const heartbeatTtlMs = positiveSetting('heartbeatTtlMs', options.heartbeatTtlMs ?? 10_000, 'ms')
   const sweepIntervalMs = positiveSetting('sweepIntervalMs', options.sweepIntervalMs ?? 5000, 'ms')
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
@@ -149,7 +150,7 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       subscriber,
       sharded,
       retryMs: Math.min(1000, Math.max(1, Math.floor(heartbeatTtlMs / 3))),
-      timeoutMs: commandTimeoutMs,
+      timeoutMs: peerTimeoutMs,
       handle: (command) => registry.applyFromPeer(command),
       onError: (error) => onError(error, 'rooms command channel'),
     })

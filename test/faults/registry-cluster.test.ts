@@ -39,7 +39,7 @@ describe.skipIf(missing('redis'))('faults: the rooms registry on a Redis Cluster
         // test is about a failover, not a death (rooms.redis.test.ts covers that).
         heartbeatTtlMs: 30_000,
         redisTimeoutMs: 1000,
-        commandTimeoutMs: 2000,
+        peerTimeoutMs: 2000,
         onError: (error) => errors.push(error),
       })
       registries.push(registry)
