@@ -17,6 +17,7 @@ import type { GatewayOptions } from './gateway.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createRedisRoomRegistry } from './rooms/redis.ts'
+import { SharedRedis } from './redis/shared.ts'
 import type { RoomsOptions } from './rooms/rooms.ts'
 import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
 
@@ -150,10 +151,21 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   // The bus and the registry on the one Redis, or both on the cluster (sharded pub/sub; each
   // topic, and each gateway's share of the registry, in a slot of its own).
   const target = cluster ? { cluster } : { url: url! }
+  let shared: SharedRedis | undefined
   let bus
   try {
-    bus = await createRedisBus({
+    // One command and one subscriber connection for the gateway, shared by the bus and the
+    // registry: one heartbeat, one lost/back signal each follows (docs/architecture.md §14).
+    shared = await SharedRedis.open({
       ...target,
+      epochKey: `${config.redisPrefix}epoch`,
+      onError: (err, context) => {
+        metrics.busError()
+        logger.error({ err, context }, 'redis error')
+      },
+    })
+    bus = await createRedisBus({
+      shared,
       prefix: config.redisPrefix,
       history: config.history,
       outbox: config.outbox,
@@ -165,7 +177,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     })
     // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
     const registry = await createRedisRoomRegistry({
-      ...target,
+      shared,
       keyPrefix: `${config.redisPrefix}rooms:`,
       ...config.cluster,
       onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
@@ -175,6 +187,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
+    await shared?.close()
     if (cluster) throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
     throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url!)} (${reasonOf(error)})`)
   }

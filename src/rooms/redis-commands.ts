@@ -129,11 +129,23 @@ export class CommandChannel {
   static async open(options: CommandChannelOptions): Promise<CommandChannel> {
     const channel = new CommandChannel(options)
     const { subscriber, sharded } = options
-    subscriber.on(sharded ? 'smessage' : 'message', (name: string, text: string) => channel.#receive(name, text))
+    subscriber.on(sharded ? 'smessage' : 'message', channel.#onMessage)
     // Shard subscribers re-created (their primary failed over, slots moved): subscribe again there.
-    if (sharded) subscriber.on('subscribersReady', () => void channel.#subscribe().catch(() => channel.#retryLater()))
+    if (sharded) subscriber.on('subscribersReady', channel.#onShardsReady)
     await channel.#subscribe()
     return channel
+  }
+
+  readonly #onMessage = (name: string, text: string) => this.#receive(name, text)
+  readonly #onShardsReady = () => this.resubscribe()
+
+  /** Subscribes both channels again (a subscriber connection that does not do it by itself came back). */
+  resubscribe(): void {
+    if (this.#closed) return
+    this.#subscribe().catch((error: unknown) => {
+      this.#options.onError(error)
+      if (this.#options.sharded) this.#retryLater()
+    })
   }
 
   #subscribe(): Promise<unknown> {
@@ -186,10 +198,13 @@ export class CommandChannel {
     clearTimeout(this.#retry)
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(new Error('the rooms registry is closed'))
     const { subscriber, sharded, timeoutMs } = this.#options
-    // By name when sharded: SUNSUBSCRIBE with none has no slot to go to (ioredis#2133).
+    subscriber.off(sharded ? 'smessage' : 'message', this.#onMessage)
+    subscriber.off('subscribersReady', this.#onShardsReady)
+    // By name: the subscriber may be shared with the bus, and SUNSUBSCRIBE with none has no slot
+    // to go to (ioredis#2133).
     const unsubscribe = sharded
       ? Promise.all([subscriber.sunsubscribe(this.#commands), subscriber.sunsubscribe(this.#replies)])
-      : subscriber.unsubscribe()
+      : subscriber.unsubscribe(this.#commands, this.#replies)
     // Bounded: an unreachable Redis must not hold up a shutdown.
     await withTimeout(unsubscribe, timeoutMs, 'Redis').catch(() => {})
   }

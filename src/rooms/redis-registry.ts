@@ -61,7 +61,10 @@ export interface RedisRoomRegistryParts {
   readonly mirror: RedisMirror
   /** Presence: who each connection is and its meta per room (redis-presence.ts). */
   readonly cards: RedisPresenceCards
+  /** The registry's own connections, closed on close. */
   readonly connections: (Redis | Cluster)[]
+  /** Gives shared connections back on close (src/redis/shared.ts). */
+  readonly release?: () => Promise<void>
   readonly heartbeatTtlMs: number
   readonly redisTimeoutMs: number
   readonly onError: (error: unknown, context: string) => void
@@ -252,12 +255,13 @@ export class RedisRoomRegistry implements RoomRegistry {
       this.#parts.onError(error, 'close')
     }
     await this.#channel.close()
-    const { connections, redisTimeoutMs } = this.#parts
+    const { connections, redisTimeoutMs, release } = this.#parts
     await Promise.all(
       connections.map((connection) =>
         withTimeout(connection.quit(), redisTimeoutMs, 'Redis').catch(() => connection.disconnect()),
       ),
     )
+    await release?.()
   }
 
   /**

@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { openRedis, redisTarget } from '../redis/connection.ts'
-import { RedisLink } from '../redis/link.ts'
+import { RedisLink, type RedisSignal } from '../redis/link.ts'
+import type { SharedRedis } from '../redis/shared.ts'
 import { positiveSetting } from '../errors.ts'
 import { MemoryRoomRegistry } from './memory.ts'
 import { CommandChannel } from './redis-commands.ts'
@@ -68,6 +69,13 @@ export interface RedisRoomRegistryOptions {
   onHealed?: (info: { brokenForMs: number }) => void
   /** Extra ioredis options (both connections). */
   redis?: RedisOptions
+  /**
+   * The gateway's Redis connections, shared with the bus (src/redis/shared.ts), instead of two of
+   * the registry's own (`url`/`cluster` and `redis` are then the shared ones'): their heartbeat
+   * and lost/back signal drive the registry's healing, and its command channel subscribes again
+   * when the subscriber connection is back.
+   */
+  shared?: SharedRedis
 }
 
 export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions): Promise<RedisRoomRegistry> {
@@ -78,7 +86,8 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
   const prefix = options.keyPrefix ?? 'mizzen:rooms:'
   const instanceId = options.instanceId ?? randomUUID()
   const onError = options.onError ?? (() => {})
-  const target = redisTarget(options)
+  const { shared } = options
+  const target = shared ? shared.target : redisTarget(options)
   const sharded = 'cluster' in target
   // Through the shared Redis layer's opener (src/redis/connection.ts): lazy, and failing at once
   // while disconnected rather than queueing (the mirror rewrites what was missed). On a cluster
@@ -93,13 +102,17 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       ...options.redis,
     })
   // A subscribed ioredis connection can only (un)subscribe, so commands need their own.
-  const commands = connect('commands')
-  const subscriber = connect('subscriber')
-  // Until the mirror exists (startup), errors surface through connect(); reported after that by the mirror, once per break.
+  const commands = shared ? shared.commands : connect('commands')
+  const subscriber = shared ? shared.subscriber : connect('subscriber')
+  // Until the mirror exists (startup), errors surface through connect(); reported after that by
+  // the mirror, once per break. (Shared connections: their owner connects them and reports their
+  // errors; the registry follows their signal.)
   let reportError = (_error: unknown) => {}
-  for (const connection of [commands, subscriber]) connection.on('error', (error: unknown) => reportError(error))
+  if (!shared)
+    for (const connection of [commands, subscriber]) connection.on('error', (error: unknown) => reportError(error))
+  const release = shared?.use()
   try {
-    await Promise.all([commands.connect(), subscriber.connect()])
+    if (!shared) await Promise.all([commands.connect(), subscriber.connect()])
     const store: RoomStorage = sharded
       ? new ClusterRoomStore(commands as Cluster, prefix, instanceId, redisTimeoutMs)
       : new RoomStore(commands as Redis, prefix, redisTimeoutMs)
@@ -137,7 +150,9 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
       store,
       mirror,
       cards,
-      connections: [commands, subscriber],
+      // Shared connections are given back (the last user closes them), not closed.
+      connections: shared ? [] : [commands, subscriber],
+      release,
       heartbeatTtlMs,
       redisTimeoutMs,
       onError,
@@ -158,27 +173,38 @@ export async function createRedisRoomRegistry(options: RedisRoomRegistryOptions)
     // Any break in the connection that carries the writes may have lost some, or Redis may have
     // restarted empty: rewrite once it is back, whichever data it holds. The lost/back signal is
     // the shared Redis layer's (src/redis/link.ts); the registry's own liveness beats below.
-    const link = await RedisLink.open({
-      connection: commands,
-      name: 'rooms registry',
-      timeoutMs: redisTimeoutMs,
-      onError,
-    })
-    link.follow((signal) => {
+    // On shared connections, their link's heartbeat covers the registry too.
+    const link =
+      shared?.commandsLink ??
+      (await RedisLink.open({ connection: commands, name: 'rooms registry', timeoutMs: redisTimeoutMs, onError }))
+    const onSignal = (signal: RedisSignal) => {
       if (signal.kind === 'lost') mirror.broke(new Error('the connection to Redis closed'), 'rooms registry lost Redis')
       else mirror.reconnected()
-    })
+    }
+    link.follow(onSignal)
+    // A shared subscriber does not resubscribe by itself (the bus catches up its own topics).
+    const onSubscriber = (signal: RedisSignal) => {
+      if (signal.kind === 'back') channel.resubscribe()
+    }
+    shared?.subscriberLink.follow(onSubscriber)
     reportError = (error) => mirror.broke(error, 'rooms registry lost Redis')
     const stopLiveness = startLiveness({ mirror, store, heartbeatTtlMs, sweepIntervalMs })
     const stopCards = cards.start()
     registry.attach(channel, () => {
       stopLiveness()
       stopCards()
+      if (shared) {
+        link.unfollow(onSignal)
+        shared.subscriberLink.unfollow(onSubscriber)
+      } else link.close()
     })
     return registry
   } catch (error) {
-    commands.disconnect()
-    subscriber.disconnect()
+    if (release) await release()
+    else {
+      commands.disconnect()
+      subscriber.disconnect()
+    }
     throw error
   }
 }
