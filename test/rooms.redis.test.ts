@@ -73,7 +73,7 @@ const sharded = (): Backend => {
   const slotted = (keyPrefix: string, instance: string) => `${keyPrefix}{${instance}}:`
   return {
     name: 'redis cluster',
-    needs: ['redis'],
+    needs: ['redis-server'],
     async start() {
       cluster = await startRedisCluster()
       inspector = new Redis.Cluster(

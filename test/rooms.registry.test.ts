@@ -26,7 +26,7 @@ const registries: (Needing & { name: string; create: () => Promise<RoomRegistry>
   },
   {
     name: 'redis cluster',
-    needs: ['redis'],
+    needs: ['redis-server'],
     create: async () => {
       cluster ??= startRedisCluster()
       const { seeds } = await cluster

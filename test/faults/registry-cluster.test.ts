@@ -19,7 +19,7 @@ const keyPrefix = 'mizzen-fault-rooms:'
 let cluster: RedisCluster
 const registries: RedisRoomRegistry[] = []
 
-describe.skipIf(missing('redis'))('faults: the rooms registry on a Redis Cluster', () => {
+describe.skipIf(missing('redis-server'))('faults: the rooms registry on a Redis Cluster', () => {
   beforeAll(async () => {
     cluster = await startRedisCluster()
   }, 120_000)
