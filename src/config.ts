@@ -27,8 +27,8 @@ export interface Config {
   readonly redisUrl: string | undefined
   /**
    * Seed nodes (`host:port`) of a Redis Cluster that carries the bus (events, room messages,
-   * histories) instead of `REDIS_URL`, over sharded pub/sub; the rooms registry stays on the one
-   * Redis of `REDIS_URL`, which must be set too. `MIZZEN_REDIS_CLUSTER`.
+   * histories, over sharded pub/sub) and the rooms registry (each gateway's share in its own
+   * slot), instead of one Redis: set this or `REDIS_URL`, not both. `MIZZEN_REDIS_CLUSTER`.
    */
   readonly redisCluster: readonly string[] | undefined
   /** pino level. `LOG_LEVEL`. @default "info" */
@@ -114,8 +114,11 @@ export interface Config {
 export interface ClusterTimings {
   /** `MIZZEN_REDIS_TIMEOUT_MS`: longest wait for one Redis call (registry, and a broadcast's cluster part). @default 2000 */
   readonly redisTimeoutMs?: number
-  /** `MIZZEN_ROOMS_COMMAND_TIMEOUT_MS`: how long another instance gets to apply a membership operation. @default 5000 */
-  readonly commandTimeoutMs?: number
+  /**
+   * `MIZZEN_ROOMS_PEER_TIMEOUT_MS` (formerly `MIZZEN_ROOMS_COMMAND_TIMEOUT_MS`, still read): how
+   * long the instance holding a connection gets to apply a membership operation sent to it. @default 5000
+   */
+  readonly peerTimeoutMs?: number
   /** `MIZZEN_ROOMS_HEARTBEAT_TTL_MS`: how long an instance counts as alive after its last heartbeat. @default 10000 */
   readonly heartbeatTtlMs?: number
   /** `MIZZEN_ROOMS_SWEEP_INTERVAL_MS`: how often dead instances' connections are purged from Redis. @default 5000 */
@@ -125,7 +128,7 @@ export interface ClusterTimings {
 /** Environment variable of each cluster timing. */
 export const clusterVariables = {
   redisTimeoutMs: 'MIZZEN_REDIS_TIMEOUT_MS',
-  commandTimeoutMs: 'MIZZEN_ROOMS_COMMAND_TIMEOUT_MS',
+  peerTimeoutMs: 'MIZZEN_ROOMS_PEER_TIMEOUT_MS',
   heartbeatTtlMs: 'MIZZEN_ROOMS_HEARTBEAT_TTL_MS',
   sweepIntervalMs: 'MIZZEN_ROOMS_SWEEP_INTERVAL_MS',
 } as const satisfies Record<keyof ClusterTimings, string>
@@ -168,6 +171,11 @@ const limitsEnv = Object.fromEntries(
 const clusterEnv = Object.fromEntries(
   Object.values(clusterVariables).map((name) => [name, positiveInteger.optional()]),
 ) as Record<(typeof clusterVariables)[keyof typeof clusterVariables], z.ZodOptional<typeof positiveInteger>>
+
+/** Former names of variables, still read when the new one is unset (docs/configuration.md lists them). */
+export const formerVariables = {
+  MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: 'MIZZEN_ROOMS_PEER_TIMEOUT_MS',
+} as const
 
 const env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -260,6 +268,8 @@ const env = z.object({
   MIZZEN_PRESENCE_BATCH_MS: positiveInteger.optional(),
   MIZZEN_PRESENCE_META_MAX_BYTES: positiveInteger.optional(),
   ...limitsEnv,
+  // Before the cluster timings: a bad value is named as it was set.
+  MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: positiveInteger.optional(),
   ...clusterEnv,
 })
 
@@ -326,7 +336,14 @@ function shown(setting: string, value: string): string {
 /** Reads and validates the configuration; throws a ConfigError naming the first bad setting. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "not set", as shells and .env files often leave them.
-  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''))
+  const present: Record<string, string> = Object.fromEntries(
+    Object.entries(source).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  )
+  for (const [former, current] of Object.entries(formerVariables)) {
+    if (!(former in present)) continue
+    if (current in present) throw new ConfigError(former, `renamed ${current}, which is set too: remove ${former}`)
+    present[current] = present[former]!
+  }
   const parsed = env.safeParse(present)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
@@ -341,10 +358,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     (name) => e[name] !== undefined,
   )
   if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set only one of ${jwtKeys.join(', ')}`)
-  if (e.MIZZEN_REDIS_CLUSTER && !e.REDIS_URL)
+  if (e.MIZZEN_REDIS_CLUSTER && e.REDIS_URL)
     throw new ConfigError(
       'MIZZEN_REDIS_CLUSTER',
-      'set REDIS_URL too: the cluster carries the bus, the rooms registry needs one Redis (its scripts span rooms)',
+      'set it or REDIS_URL, not both: the cluster carries the bus and the rooms registry',
     )
   const limits = Object.fromEntries(
     Object.entries(limitVariables).flatMap(([limit, variable]) =>

@@ -14,6 +14,7 @@ export { realtime, type RealtimeOptions } from './prisma/extension.ts'
 export type { Bus, BusStats, TopicMap } from './bus/bus.ts'
 export { createMemoryBus } from './bus/memory.ts'
 export { createRedisBus, type RedisBusOptions } from './bus/redis.ts'
+export { SharedRedis, type SharedRedisOptions } from './redis/shared.ts'
 export { modelVerbs, modelTopic, type ModelEvent, type ModelVerb } from './events.ts'
 export type { DataModelMeta, ModelMeta, FieldMeta, EnumMeta } from './models/meta.ts'
 export {

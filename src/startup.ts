@@ -17,6 +17,7 @@ import type { GatewayOptions } from './gateway.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createRedisRoomRegistry } from './rooms/redis.ts'
+import { SharedRedis } from './redis/shared.ts'
 import type { RoomsOptions } from './rooms/rooms.ts'
 import { addressOf, checkPostgres, checkRedis, checkSqliteFile, reasonOf } from './service-checks.ts'
 
@@ -119,7 +120,7 @@ export async function checkServices(config: Config): Promise<void> {
 export interface Services {
   /** The Redis bus (`REDIS_URL`, or `MIZZEN_REDIS_CLUSTER`), or an in-memory one keeping the configured history. */
   readonly bus: Bus
-  /** The Redis rooms registry (`REDIS_URL`; undefined: the gateway's in-memory one) and the cluster's timeout. */
+  /** The Redis rooms registry (`REDIS_URL` or `MIZZEN_REDIS_CLUSTER`; undefined: the gateway's in-memory one) and the cluster's timeout. */
   readonly rooms: RoomsOptions
   /** What /metrics serves (`MIZZEN_METRICS`); Redis errors count in it. */
   readonly metrics: Metrics
@@ -133,7 +134,7 @@ export interface Services {
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const metrics = createMetrics({ enabled: config.metrics })
   const rooms = { clusterTimeoutMs: config.cluster.redisTimeoutMs, presence: config.presence }
-  if (!config.redisUrl) {
+  if (!config.redisUrl && !config.redisCluster) {
     const bus = createMemoryBus({
       history: config.history,
       onListenerError: (err, topic) => {
@@ -145,13 +146,26 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   }
   const url = config.redisUrl
   const cluster = config.redisCluster
-  await checkRedisUrl(url)
+  if (url) await checkRedisUrl(url)
   if (cluster) await checkRedisCluster(cluster)
+  // The bus and the registry on the one Redis, or both on the cluster (sharded pub/sub; each
+  // topic, and each gateway's share of the registry, in a slot of its own).
+  const target = cluster ? { cluster } : { url: url! }
+  let shared: SharedRedis | undefined
   let bus
   try {
+    // One command and one subscriber connection for the gateway, shared by the bus and the
+    // registry: one heartbeat, one lost/back signal each follows (docs/architecture.md §14).
+    shared = await SharedRedis.open({
+      ...target,
+      epochKey: `${config.redisPrefix}epoch`,
+      onError: (err, context) => {
+        metrics.busError()
+        logger.error({ err, context }, 'redis error')
+      },
+    })
     bus = await createRedisBus({
-      // The bus on the cluster when there is one (sharded pub/sub); the registry on REDIS_URL.
-      ...(cluster ? { cluster } : { url }),
+      shared,
       prefix: config.redisPrefix,
       history: config.history,
       outbox: config.outbox,
@@ -163,7 +177,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     })
     // Room membership shared by every gateway on this Redis; the gateway closes it on shutdown.
     const registry = await createRedisRoomRegistry({
-      url,
+      shared,
       keyPrefix: `${config.redisPrefix}rooms:`,
       ...config.cluster,
       onError: (err, context) => logger.error({ err, context }, 'redis rooms registry error'),
@@ -173,8 +187,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     return { bus, rooms: { ...rooms, registry }, metrics }
   } catch (error) {
     await bus?.close()
-    if (cluster && !bus)
-      throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
-    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url)} (${reasonOf(error)})`)
+    await shared?.close()
+    if (cluster) throw new StartupError('MIZZEN_REDIS_CLUSTER', `cannot use the Redis Cluster (${reasonOf(error)})`)
+    throw new StartupError('REDIS_URL', `cannot reach Redis at ${addressOf(url!)} (${reasonOf(error)})`)
   }
 }

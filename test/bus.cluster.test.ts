@@ -62,7 +62,7 @@ describe.skipIf(missing('redis-server'))('redis bus on a Redis Cluster', () => {
     const created = await createRedisBus({
       cluster: cluster.seeds,
       prefix,
-      commandTimeoutMs: 1000,
+      redisTimeoutMs: 1000,
       heartbeatMs: 200,
       handoffTimeoutMs: 500,
       ...options,

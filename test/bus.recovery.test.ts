@@ -53,7 +53,7 @@ describe.skipIf(missing('redis-server'))('redis bus faults', () => {
       url: proxy ? proxy.url('redis') : redis.url,
       prefix,
       // Find out fast that a link is dead, and come back fast.
-      commandTimeoutMs: 500,
+      redisTimeoutMs: 500,
       heartbeatMs: 100,
       handoffTimeoutMs: 200,
       ...options,

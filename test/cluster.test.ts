@@ -230,7 +230,7 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
 })
 
 describe.skipIf(missing('redis'))('a gateway whose peer does not answer a rooms command', () => {
-  const env = useFixture({ registry: 'redis', gateways: 0, registryOptions: { commandTimeoutMs: 200 } })
+  const env = useFixture({ registry: 'redis', gateways: 0, registryOptions: { peerTimeoutMs: 200 } })
   it('should answer UNAVAILABLE, with the instance and the timeout, rather than an internal error', async () => {
     const keyPrefix = `${env.prefix}rooms:`
     const inspector = env.redis

@@ -92,18 +92,28 @@ describe('configuration', () => {
   it('should read the cluster timings and the database timeout', () => {
     const config = loadConfig({
       MIZZEN_REDIS_TIMEOUT_MS: '500',
-      MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
+      MIZZEN_ROOMS_PEER_TIMEOUT_MS: '1000',
       MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '3000',
       MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '700',
       MIZZEN_DATABASE_TIMEOUT_MS: '4000',
     })
     expect(config.cluster).toEqual({
       redisTimeoutMs: 500,
-      commandTimeoutMs: 1000,
+      peerTimeoutMs: 1000,
       heartbeatTtlMs: 3000,
       sweepIntervalMs: 700,
     })
     expect(config.databaseTimeoutMs).toBe(4000)
+  })
+
+  it('should still read MIZZEN_ROOMS_COMMAND_TIMEOUT_MS, the former name of MIZZEN_ROOMS_PEER_TIMEOUT_MS', () => {
+    expect(loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1500' }).cluster).toEqual({ peerTimeoutMs: 1500 })
+    expect(() => loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: 'soon' })).toThrow(
+      expect.objectContaining({ setting: 'MIZZEN_ROOMS_COMMAND_TIMEOUT_MS' }),
+    )
+    expect(() => loadConfig({ MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1500', MIZZEN_ROOMS_PEER_TIMEOUT_MS: '1500' })).toThrow(
+      /renamed MIZZEN_ROOMS_PEER_TIMEOUT_MS, which is set too/,
+    )
   })
 
   it('should read credentials, origins, switches and limits', () => {
@@ -151,9 +161,10 @@ describe('configuration', () => {
     })
   })
 
-  it('should take Redis Cluster seed nodes beside REDIS_URL', () => {
-    const config = loadConfig({ REDIS_URL: 'redis://cache:6379', MIZZEN_REDIS_CLUSTER: 'node-a:7000, 10.0.0.2:7001' })
+  it('should take Redis Cluster seed nodes instead of REDIS_URL', () => {
+    const config = loadConfig({ MIZZEN_REDIS_CLUSTER: 'node-a:7000, 10.0.0.2:7001' })
     expect(config.redisCluster).toEqual(['node-a:7000', '10.0.0.2:7001'])
+    expect(config.redisUrl).toBeUndefined()
   })
 
   it('should treat empty variables as unset', () => {
@@ -192,8 +203,8 @@ describe('configuration', () => {
     [{ MIZZEN_LIVE_THROTTLE_MS: 'fast' }, 'MIZZEN_LIVE_THROTTLE_MS', /fast/],
     [{ MIZZEN_REDIS_PREFIX: 'my app:' }, 'MIZZEN_REDIS_PREFIX', /no spaces/],
     [{ MIZZEN_REDIS_PREFIX: 'app{1}:' }, 'MIZZEN_REDIS_PREFIX', /must not contain \{ or \}/],
-    [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],
-    [{ MIZZEN_REDIS_CLUSTER: 'node-a:7000' }, 'MIZZEN_REDIS_CLUSTER', /set REDIS_URL too/],
+    [{ MIZZEN_REDIS_CLUSTER: 'node-a' }, 'MIZZEN_REDIS_CLUSTER', /host:port/],
+    [{ REDIS_URL: 'redis://r:6379', MIZZEN_REDIS_CLUSTER: 'node-a:7000' }, 'MIZZEN_REDIS_CLUSTER', /not both/],
     [
       { MIZZEN_TRUST_PROXY: '10.0.0.0/33' },
       'MIZZEN_TRUST_PROXY',

@@ -232,7 +232,7 @@ describe.skipIf(missing('redis-server'))('/metrics of the bus: the Redis bus', (
     prefix,
     history: { maxEvents: 10 },
     logMaxEvents: 10,
-    commandTimeoutMs: 500,
+    redisTimeoutMs: 500,
     heartbeatMs: 100,
     handoffTimeoutMs: 200,
   }

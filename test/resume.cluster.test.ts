@@ -51,7 +51,7 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
       // Find out fast that the link is dead, and come back fast once it heals.
       const busOptions = {
         prefix,
-        commandTimeoutMs: 500,
+        redisTimeoutMs: 500,
         heartbeatMs: 100,
         handoffTimeoutMs: 200,
         redis: { retryStrategy: () => 50, connectTimeout: 500 },
@@ -189,7 +189,7 @@ describe.skipIf(missing('postgresql', 'redis-server'))(
         prefix,
         history: { maxEvents: 10 },
         logMaxEvents: 10,
-        commandTimeoutMs: 500,
+        redisTimeoutMs: 500,
         heartbeatMs: 100,
         redis: { retryStrategy: () => 50, connectTimeout: 500 },
       }

@@ -1,11 +1,13 @@
 /**
- * The Redis rooms registry across instances: several registries on one Redis and one key prefix
- * behave as one registry, operations run where the connection is held, and the connections of a
- * dead instance are purged. (The single-instance contract is in rooms.registry.test.ts.)
+ * The Redis rooms registry across instances, on one Redis and on a six-node Redis Cluster of this
+ * file's own: several registries on one key prefix behave as one registry, operations run where
+ * the connection is held, and the connections of a dead instance are purged. (The
+ * single-instance contract is in rooms.registry.test.ts.) Tests that plant or read keys name them
+ * through the backend: on a cluster an instance's keys carry its hash tag (`p{<instance>}:…`).
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Redis, type Cluster } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   createRedisRoomRegistry,
   RoomCommandTimeoutError,
@@ -15,40 +17,119 @@ import {
 import { UnknownConnectionError } from '../src/rooms/registry.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
 import { settled } from './helpers/gateway.ts'
-import { missing, redisUrl, useFixture } from './helpers/fixture.ts'
+import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.ts'
+import { describeEach, redisUrl, type Needing } from './helpers/services.ts'
 
 const server = { kind: 'server' } as const
-/** A plain client to look at and plant keys; made when the suite runs (not when Redis is missing). */
-let inspector: Redis
-const open: RedisRoomRegistry[] = []
-const cleanups: (() => Promise<unknown>)[] = []
 
-/** Registries sharing a fresh key prefix, each holding the given connections. */
-async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryOptions> = {}) {
-  const keyPrefix = `mizzen-test-${randomUUID()}:`
-  cleanups.push(async () => {
-    const keys = await inspector.keys(`${keyPrefix}*`)
-    if (keys.length) await inspector.del(...keys)
-  })
-  const registries: RedisRoomRegistry[] = []
-  for (const ids of holdings) {
-    const registry = await createRedisRoomRegistry({ url: redisUrl, keyPrefix, ...options })
-    open.push(registry)
-    for (const id of ids) await registry.addConnection(id)
-    registries.push(registry)
-  }
-  const left: [string, string, readonly string[]][] = []
-  registries.forEach((registry, i) =>
-    registry.onLeft((connectionId, rooms) => left.push([`instance ${i}`, connectionId, rooms])),
-  )
-  return { keyPrefix, registries, left }
+/** Where the registries run, and how a test looks at (and plants) their keys there. */
+interface Backend extends Needing {
+  readonly name: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  readonly target: () => { url: string } | { cluster: readonly string[] }
+  /** A plain client for keys (routed by slot on a cluster). */
+  readonly inspector: () => Redis | Cluster
+  /** The key `name` of `instance`'s share under `keyPrefix`. */
+  key(keyPrefix: string, instance: string, name: string): string
+  /** Every key under `keyPrefix`. */
+  keys(keyPrefix: string): Promise<string[]>
+  /** Listens on `instance`'s command channel (as a live instance that never answers); returns how to stop. */
+  listen(keyPrefix: string, instance: string): Promise<() => void>
+  /** The target as test/helpers/registry-process.ts takes it. */
+  readonly processTarget: () => string
 }
 
-describe.skipIf(missing('redis'))('redis rooms registry across instances', () => {
-  const env = useFixture({ database: false })
-  beforeAll(() => {
-    inspector = env.redis
-  })
+const single = (): Backend => {
+  let inspector: Redis
+  const opened: Redis[] = []
+  return {
+    name: 'one redis',
+    needs: ['redis'],
+    async start() {
+      inspector = new Redis(redisUrl)
+    },
+    async stop() {
+      for (const redis of [inspector, ...opened.splice(0)]) redis?.disconnect()
+    },
+    target: () => ({ url: redisUrl }),
+    inspector: () => inspector,
+    key: (keyPrefix, _instance, name) => `${keyPrefix}${name}`,
+    keys: (keyPrefix) => inspector.keys(`${keyPrefix}*`),
+    async listen(keyPrefix, instance) {
+      const listener = new Redis(redisUrl)
+      opened.push(listener)
+      await listener.subscribe(`${keyPrefix}commands:${instance}`)
+      return () => listener.disconnect()
+    },
+    processTarget: () => redisUrl,
+  }
+}
+
+const sharded = (): Backend => {
+  let cluster: RedisCluster | undefined
+  let inspector: Cluster
+  const opened: Cluster[] = []
+  const slotted = (keyPrefix: string, instance: string) => `${keyPrefix}{${instance}}:`
+  return {
+    name: 'redis cluster',
+    needs: ['redis-server'],
+    async start() {
+      cluster = await startRedisCluster()
+      inspector = new Redis.Cluster(
+        cluster.seeds.map((seed) => ({ host: '127.0.0.1', port: Number(seed.split(':')[1]) })),
+      )
+    },
+    async stop() {
+      for (const redis of [inspector, ...opened.splice(0)]) redis?.disconnect()
+      await cluster?.stop()
+    },
+    target: () => ({ cluster: cluster!.seeds }),
+    inspector: () => inspector,
+    key: (keyPrefix, instance, name) =>
+      name === 'instances' ? `${keyPrefix}${name}` : `${slotted(keyPrefix, instance)}${name}`,
+    async keys(keyPrefix) {
+      const each = await Promise.all(inspector.nodes('master').map((node) => node.keys(`${keyPrefix}*`)))
+      return each.flat()
+    },
+    async listen(keyPrefix, instance) {
+      const listener = inspector.duplicate([], { shardedSubscribers: true })
+      opened.push(listener)
+      await listener.ssubscribe(`${slotted(keyPrefix, instance)}commands:${instance}`)
+      return () => listener.disconnect()
+    },
+    processTarget: () => `cluster:${cluster!.seeds.join(',')}`,
+  }
+}
+
+describeEach([single(), sharded()], '$name rooms registry across instances', (backend) => {
+  const open: RedisRoomRegistry[] = []
+  const cleanups: (() => Promise<unknown>)[] = []
+  const key = backend.key
+  const inspector = () => backend.inspector()
+
+  /** Registries sharing a fresh key prefix, each holding the given connections. */
+  async function cluster(holdings: string[][], options: Partial<RedisRoomRegistryOptions> = {}) {
+    const keyPrefix = `mizzen-test-${randomUUID()}:`
+    cleanups.push(async () => {
+      for (const name of await backend.keys(keyPrefix)) await inspector().del(name)
+    })
+    const registries: RedisRoomRegistry[] = []
+    for (const ids of holdings) {
+      const registry = await createRedisRoomRegistry({ ...backend.target(), keyPrefix, ...options })
+      open.push(registry)
+      for (const id of ids) await registry.addConnection(id)
+      registries.push(registry)
+    }
+    const left: [string, string, readonly string[]][] = []
+    registries.forEach((registry, i) =>
+      registry.onLeft((connectionId, rooms) => left.push([`instance ${i}`, connectionId, rooms])),
+    )
+    return { keyPrefix, registries, left }
+  }
+
+  beforeAll(() => backend.start(), 120_000)
+  afterAll(() => backend.stop())
   afterEach(async () => {
     await Promise.all(open.splice(0).map((registry) => registry.close()))
     await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()))
@@ -171,8 +252,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       expect(await seenFrom(a!)).toEqual(expected)
 
       // The card hash gone (Redis lost it): the next beat, within a second, writes it back.
-      await inspector.del(`${keyPrefix}presence:${a!.instanceId}`)
-      await settled(async () => expect(await inspector.exists(`${keyPrefix}presence:${a!.instanceId}`)).toBe(1))
+      const cards = key(keyPrefix, a!.instanceId, `presence:${a!.instanceId}`)
+      await inspector().del(cards)
+      await settled(async () => expect(await inspector().exists(cards)).toBe(1))
       expect(await seenFrom(b!)).toEqual(expected)
 
       // Leaving clears the meta there too; closing drops the card.
@@ -180,7 +262,7 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       await a!.join('a1', 'x', server)
       await settled(async () => expect((await seenFrom(b!))[0]!.meta).toBeNull())
       await a!.removeConnection('a1')
-      await settled(async () => expect(await inspector.hexists(`${keyPrefix}presence:${a!.instanceId}`, 'a1')).toBe(0))
+      await settled(async () => expect(await inspector().hexists(cards, 'a1')).toBe(0))
       expect((await b!.presence('x')).map(({ connectionId }) => connectionId)).toEqual(['b1'])
     })
   })
@@ -266,12 +348,13 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       const {
         keyPrefix,
         registries: [a],
-      } = await cluster([['a1']], { commandTimeoutMs: 200 })
+      } = await cluster([['a1']], { peerTimeoutMs: 200 })
       // A live instance that never answers: a heartbeat, a listener on its channel, and nothing else.
-      const mute = await env.connectRedis()
-      await inspector.hset(`${keyPrefix}owners`, 'm1', 'mute')
-      await inspector.set(`${keyPrefix}instance:mute`, '1', 'PX', 60_000)
-      await mute.subscribe(`${keyPrefix}commands:mute`)
+      await inspector().hset(key(keyPrefix, 'mute', 'owners'), 'm1', 'mute')
+      await inspector().set(key(keyPrefix, 'mute', 'instance:mute'), '1', 'PX', 60_000)
+      await inspector().sadd(key(keyPrefix, 'mute', 'instances'), 'mute')
+      const stop = await backend.listen(keyPrefix, 'mute')
+      cleanups.push(async () => stop())
       const join = a!.join('m1', 'x', server)
       await expect(join).rejects.toBeInstanceOf(RoomCommandTimeoutError)
       await expect(join).rejects.toThrow('gateway instance mute did not answer the rooms command "join" within 200 ms')
@@ -284,18 +367,19 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       } = await cluster([['a1']])
       await a!.join('a1', 'x', server)
       /** What a dead instance leaves behind: its connection in a room, and no heartbeat. */
+      const dead = (name: string) => key(keyPrefix, 'dead', name)
       const leaveGhost = () =>
-        inspector
-          .multi()
-          .hset(`${keyPrefix}owners`, 'ghost', 'dead')
-          .sadd(`${keyPrefix}instance:dead:connections`, 'ghost')
-          .sadd(`${keyPrefix}instances`, 'dead')
-          .sadd(`${keyPrefix}room:x`, 'ghost')
-          .sadd(`${keyPrefix}conn:ghost`, 'x')
-          .exec()
+        Promise.all([
+          inspector().hset(dead('owners'), 'ghost', 'dead'),
+          inspector().sadd(dead('instance:dead:connections'), 'ghost'),
+          inspector().sadd(dead('instances'), 'dead'),
+          inspector().sadd(dead('room:x'), 'ghost'),
+          inspector().sadd(dead('conn:ghost'), 'x'),
+          ...(dead('rooms') === `${keyPrefix}rooms` ? [] : [inspector().sadd(dead('rooms'), 'x')]),
+        ])
       await leaveGhost()
       expect(await a!.members('x')).toEqual(['a1'])
-      expect(await inspector.sismember(`${keyPrefix}instances`, 'dead')).toBe(0)
+      expect(await inspector().sismember(dead('instances'), 'dead')).toBe(0)
       await leaveGhost()
       expect(await a!.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
       await leaveGhost()
@@ -304,7 +388,7 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       await leaveGhost()
       await expect(a!.join('ghost', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
       expect(await a!.roomsOf('ghost')).toBeUndefined()
-      expect(await inspector.smembers(`${keyPrefix}room:x`)).toEqual(['a1'])
+      expect(await inspector().smembers(key(keyPrefix, a!.instanceId, 'room:x'))).toEqual(['a1'])
     })
 
     it('should purge the connections of a killed instance once its heartbeat expires', async () => {
@@ -313,7 +397,7 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
         registries: [a],
       } = await cluster([['a1']], { sweepIntervalMs: 50 })
       await a!.join('a1', 'x', server)
-      const child = await spawnRegistryProcess(redisUrl, keyPrefix, 'doomed', 'x')
+      const child = await spawnRegistryProcess(backend.processTarget(), keyPrefix, 'doomed', 'x')
       expect(await a!.members('x')).toEqual(['a1', 'doomed'])
       expect(await a!.roomsOf('doomed')).toEqual(['x'])
       await child.crash()
@@ -328,13 +412,9 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       } = await cluster([['a1']], { heartbeatTtlMs: 300 })
       await a!.join('a1', 'x', server)
       // As after a long pause: the heartbeat expired and another instance purged the connection.
-      await inspector.del(
-        `${keyPrefix}instance:${a!.instanceId}`,
-        `${keyPrefix}room:x`,
-        `${keyPrefix}conn:a1`,
-        `${keyPrefix}rooms`,
-      )
-      await inspector.hdel(`${keyPrefix}owners`, 'a1')
+      const own = (name: string) => key(keyPrefix, a!.instanceId, name)
+      await inspector().del(own(`instance:${a!.instanceId}`), own('room:x'), own('conn:a1'), own('rooms'))
+      await inspector().hdel(own('owners'), 'a1')
       await settled(async () => expect(await a!.members('x')).toEqual(['a1']))
       expect(await a!.rooms()).toEqual([{ name: 'x', memberCount: 1 }])
     })
@@ -353,7 +433,7 @@ describe.skipIf(missing('redis'))('redis rooms registry across instances', () =>
       await expect(b!.join('a1', 'x', server)).rejects.toBeInstanceOf(UnknownConnectionError)
       await expect(a!.join('a1', 'x', server)).rejects.toThrow('the rooms registry is closed')
       await b!.close()
-      expect(await inspector.keys(`${keyPrefix}*`)).toEqual([])
+      expect(await backend.keys(keyPrefix)).toEqual([])
     })
   })
 })

@@ -1,10 +1,17 @@
 /** The contract every rooms registry keeps; each implementation is listed in `registries`. */
 import { randomUUID } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { MemoryRoomRegistry } from '../src/rooms/memory.ts'
 import { createRedisRoomRegistry } from '../src/rooms/redis.ts'
 import { UnknownConnectionError, type RoomRegistry } from '../src/rooms/registry.ts'
+import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.ts'
 import { describeEach, redisUrl, type Needing } from './helpers/services.ts'
+
+/** A six-node Redis Cluster of this file's own, started by the first registry that needs it. */
+let cluster: Promise<RedisCluster> | undefined
+afterAll(async () => {
+  await (await cluster)?.stop()
+})
 
 /** Registries made by the current test, closed after it. */
 const created: RoomRegistry[] = []
@@ -16,6 +23,15 @@ const registries: (Needing & { name: string; create: () => Promise<RoomRegistry>
     needs: ['redis'],
     // A fresh prefix per registry: runs never see each other's keys.
     create: () => createRedisRoomRegistry({ url: redisUrl, keyPrefix: `mizzen-test-${randomUUID()}:` }),
+  },
+  {
+    name: 'redis cluster',
+    needs: ['redis-server'],
+    create: async () => {
+      cluster ??= startRedisCluster()
+      const { seeds } = await cluster
+      return createRedisRoomRegistry({ cluster: seeds, keyPrefix: `mizzen-test-${randomUUID()}:` })
+    },
   },
 ]
 

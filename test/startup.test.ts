@@ -5,6 +5,7 @@
  * errors count in the metrics.
  */
 import { describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { loadConfig } from '../src/config.ts'
 import { checkDatabase, openServices, StartupError } from '../src/startup.ts'
@@ -117,5 +118,52 @@ describe.skipIf(missing('redis-server'))('Redis errors in the metrics', () => {
     expect(await metric(gateway.url, 'mizzen_bus_errors_total')).toBe(0)
     await redis.kill()
     await settled(async () => expect(await metric(gateway.url, 'mizzen_bus_errors_total')).toBeGreaterThan(0))
+  })
+})
+
+describe.skipIf(missing('redis-server'))('the Redis connections of a gateway', () => {
+  const env = useFixture({ gateways: 0 })
+
+  it('should open one command and one subscriber connection, shared by the bus and the rooms registry, through a restart of Redis', async () => {
+    const redis = await startRedisServer()
+    env.defer(() => redis.stop())
+    const config = loadConfig({ REDIS_URL: redis.url, DATABASE_URL: env.database.url })
+    const gateway = await env.startGateway(await openServices(config, silent))
+    const other = await env.startGateway(await openServices(config, silent))
+    const { client, ack } = env.connect(undefined, other)
+    await ack
+    const member = subscribeWs(client, ROOM, { name: 'shared-connections' })
+    const members = () =>
+      postGraphQL(gateway.url, '{ roomMembers(room: "shared-connections") }').then(
+        (r) => r.data?.roomMembers as string[] | undefined,
+      )
+    await settled(async () => expect(await members()).toHaveLength(1))
+    /** The gateways' connections to this Redis (the one asking is left out). */
+    const gatewayConnections = async () => {
+      const inspector = new Redis(redis.url)
+      try {
+        const list = String(await inspector.call('CLIENT', 'LIST'))
+        return list.trim().split('\n').length - 1
+      } finally {
+        inspector.disconnect()
+      }
+    }
+    expect(await gatewayConnections()).toBe(4)
+    // Both users follow the one signal: after a restart with the data kept, the registry answers
+    // again and the bus delivers again, still on two connections per gateway.
+    await redis.restart({ data: 'kept' })
+    const broadcast =
+      'mutation { broadcast(rooms: ["shared-connections"], event: "back", data: null) { recipients complete } }'
+    await settled(async () =>
+      expect((await postGraphQL(gateway.url, broadcast)).data?.broadcast).toEqual({ recipients: 1, complete: true }),
+    )
+    await settled(async () => expect((await nextMessage(member)).event).toBe('back'))
+    expect(await members()).toHaveLength(1)
+    // A membership operation on the other gateway's connection travels over its command channel,
+    // subscribed again on the shared subscriber connection.
+    const [connectionId] = (await members())!
+    const join = `mutation { join(connectionId: "${connectionId}", room: "joined-after") { connectionIds memberCount } }`
+    expect((await postGraphQL(gateway.url, join)).data?.join).toEqual({ connectionIds: [connectionId], memberCount: 1 })
+    expect(await gatewayConnections()).toBe(4)
   })
 })

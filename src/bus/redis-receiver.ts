@@ -229,6 +229,11 @@ export class RedisReceiver {
     for (const topic of this.topics.values()) if (topic.syncing) void this.sync(topic)
   }
 
+  /** The channels of the topics followed now. */
+  *subscribedChannels(): Iterable<string> {
+    for (const name of this.topics.keys()) yield topicKeys(this.#options.prefix, name).channel
+  }
+
   addTopic(name: string): RedisTopic {
     const { subscriber, context, onError } = this.#options
     const topic = new RedisTopic(name, context, onError)

@@ -18,7 +18,8 @@ import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { positiveSetting } from '../errors.ts'
 import { openRedis, redisTarget } from '../redis/connection.ts'
-import { RedisLink, readDataId } from '../redis/link.ts'
+import { RedisLink, readDataId, type RedisSignal } from '../redis/link.ts'
+import type { SharedRedis } from '../redis/shared.ts'
 import {
   BusClosedError,
   HistoryUnavailableError,
@@ -61,6 +62,12 @@ export interface RedisBusOptions {
   onError?: (error: unknown, context: string) => void
   /** Extra ioredis options (both connections; on a cluster, each node's). */
   redis?: RedisOptions
+  /**
+   * The gateway's Redis connections, shared with the rooms registry (src/redis/shared.ts), instead
+   * of two of the bus's own (`url`/`cluster`, `redis`, `redisTimeoutMs` and `heartbeatMs` are then
+   * the shared ones'). Its epoch key must be `<prefix>epoch`.
+   */
+  shared?: SharedRedis
   /** How much history each topic and room keeps. @default see HistoryOptions */
   history?: HistoryOptions
   /** Bounds of the outbox that holds messages while Redis is unreachable. @default see OutboxOptions */
@@ -78,18 +85,19 @@ export interface RedisBusOptions {
    */
   handoffTimeoutMs?: number
   /**
-   * A Redis command, or the heartbeat each connection sends every `heartbeatMs`, unanswered for
+   * How long one Redis command may take, in ms (the name the rooms registry uses for the same
+   * bound): a command, or the heartbeat each connection sends every `heartbeatMs`, unanswered for
    * this long makes the bus drop that connection and reconnect (a link that silently stopped
-   * carrying data), in ms.
+   * carrying data).
    * @default 5000
    */
-  commandTimeoutMs?: number
+  redisTimeoutMs?: number
   /** How often each connection checks that Redis answers, in ms. @default 1000 */
   heartbeatMs?: number
   /**
    * How long a break in the connection to a Redis that comes back without its data (restarted
    * empty, or flushed) may last without losing messages, in ms. Each process keeps what Redis
-   * took from it for this long (plus `commandTimeoutMs` and `heartbeatMs`; at most the outbox's
+   * took from it for this long (plus `redisTimeoutMs` and `heartbeatMs`; at most the outbox's
    * bytes and ten times its count, past which a warning says how much) and sends it again to the
    * new Redis; the others drop what they already delivered. A process away from Redis for
    * longer tells its subscribers that some messages may be missing (RESYNC_REQUIRED). Give every
@@ -126,7 +134,8 @@ export interface RedisBus extends Bus {
 const CLOSE_DRAIN_MS = 2000
 
 export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
-  const target = redisTarget(options)
+  const { shared } = options
+  const target = shared ? shared.target : redisTarget(options)
   const sharded = 'cluster' in target
   const prefix = options.prefix ?? 'mizzen:'
   // A brace would move the hash tag (see redis-scripts.ts): a topic's keys would leave its slot.
@@ -139,8 +148,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     options.logMaxEvents ?? Math.max(history.maxEvents, outboxOptions.maxEvents),
   )
   const handoffTimeoutMs = positiveSetting('handoffTimeoutMs', options.handoffTimeoutMs ?? 1000)
-  const commandTimeoutMs = positiveSetting('commandTimeoutMs', options.commandTimeoutMs ?? 5000)
-  const heartbeatMs = positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
+  const redisTimeoutMs = shared?.redisTimeoutMs ?? positiveSetting('redisTimeoutMs', options.redisTimeoutMs ?? 5000)
+  const heartbeatMs = shared?.heartbeatMs ?? positiveSetting('heartbeatMs', options.heartbeatMs ?? 1000)
   const replayWindowMs = positiveSetting('replayWindowMs', options.replayWindowMs ?? 30_000)
 
   // Commands fail at once while a connection is down (the bus decides what waits), and nothing
@@ -149,11 +158,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     openRedis(target, role, {
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: commandTimeoutMs,
+      commandTimeout: redisTimeoutMs,
       ...options.redis,
     })
-  const publisher = connect('commands')
-  const subscriber = connect('subscriber')
+  const publisher = shared ? shared.commands : connect('commands')
+  const subscriber = shared ? shared.subscriber : connect('subscriber')
   for (const script of [
     ['mizzenPublish', publishScript],
     ['mizzenRead', readScript],
@@ -162,19 +171,23 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     publisher.defineCommand(script[0], { numberOfKeys: 1, lua: script[1] })
   }
   const commands = publisher as ScriptConnection
-  for (const [connection, name] of [
-    [publisher, 'publisher'],
-    [subscriber, 'subscriber'],
-  ] as const) {
-    connection.on('error', (error: unknown) => onError(error, `redis ${name} connection`))
+  // Shared connections are connected, and their errors reported, by their owner.
+  if (!shared) {
+    for (const [connection, name] of [
+      [publisher, 'publisher'],
+      [subscriber, 'subscriber'],
+    ] as const) {
+      connection.on('error', (error: unknown) => onError(error, `redis ${name} connection`))
+    }
+    try {
+      await Promise.all([publisher.connect(), subscriber.connect()])
+    } catch (error) {
+      publisher.disconnect()
+      subscriber.disconnect()
+      throw error
+    }
   }
-  try {
-    await Promise.all([publisher.connect(), subscriber.connect()])
-  } catch (error) {
-    publisher.disconnect()
-    subscriber.disconnect()
-    throw error
-  }
+  const release = shared?.use()
 
   const context: CursorContext & { tag: string } = { tag: '', origin: randomBytes(8).toString('base64url') }
   const counts = { published: 0, sent: 0, dropped: 0, gaps: 0, replayed: 0 }
@@ -188,6 +201,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
    * its data (restarted empty, flushed) refuses them.
    */
   const epochKey = `${prefix}epoch`
+  if (shared && shared.epochKey !== epochKey)
+    throw new Error(`the shared Redis connections read the data id from ${shared.epochKey}, the bus from ${epochKey}`)
   function adoptData(data: string): void {
     const tag = shortHash(`${prefix}\u0000${data}`)
     if (context.tag && tag !== context.tag) {
@@ -205,16 +220,18 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     adoptData(await readDataId(connection, epochKey))
   }
   // Each connection's heartbeat and lost/back signal (src/redis/link.ts): a command, or a
-  // heartbeat, unanswered for commandTimeoutMs drops the connection and it reconnects.
-  const linkOptions = { epochKey, heartbeatMs, timeoutMs: commandTimeoutMs, onError }
-  const [publisherLink, subscriberLink] = await Promise.all([
-    RedisLink.open({ ...linkOptions, connection: publisher, name: 'publisher', onBeat: () => outgoing.forgetOld() }),
-    RedisLink.open({ ...linkOptions, connection: subscriber, name: 'subscriber' }),
-  ])
+  // heartbeat, unanswered for redisTimeoutMs drops the connection and it reconnects.
+  const linkOptions = { epochKey, heartbeatMs, timeoutMs: redisTimeoutMs, onError }
+  const [publisherLink, subscriberLink] = shared
+    ? [shared.commandsLink, shared.subscriberLink]
+    : await Promise.all([
+        RedisLink.open({ ...linkOptions, connection: publisher, name: 'publisher' }),
+        RedisLink.open({ ...linkOptions, connection: subscriber, name: 'subscriber' }),
+      ])
   adoptData(publisherLink.data)
 
   // How long a link may carry nothing before a heartbeat times out and the bus notices.
-  const detectionMs = commandTimeoutMs + heartbeatMs
+  const detectionMs = redisTimeoutMs + heartbeatMs
   const outgoing = new RedisPublisher({
     connection: commands,
     prefix,
@@ -258,27 +275,34 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
 
   // ---- Connection events.
 
-  subscriber.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => incoming.message(channel, text))
-  subscriberLink.follow((signal) => {
+  // Named, so that a bus on shared connections takes exactly its own listeners off on close.
+  const onMessage = (channel: string, text: string) => incoming.message(channel, text)
+  const onSubscriberSignal = (signal: RedisSignal) => {
     if (signal.kind === 'lost') incoming.connectionLost()
     else void incoming.resubscribe()
-  })
-  if (sharded) {
-    // A shard's subscriber lost (its primary died, or its slots moved): every topic catches up
-    // from its log once the subscribers follow the new slot map.
-    subscriber.on('-subscriber', () => incoming.connectionLost())
-    subscriber.on('subscribersReady', () => {
-      incoming.connectionLost()
-      void incoming.resubscribe()
-    })
   }
-  publisherLink.follow((signal) => {
+  const onShardLost = () => incoming.connectionLost()
+  const onShardsReady = () => {
+    incoming.connectionLost()
+    void incoming.resubscribe()
+  }
+  const onPublisherSignal = (signal: RedisSignal) => {
     if (signal.kind === 'lost') return outgoing.connectionLost()
     adoptData(signal.data)
     // Before anything else is sent: what a Redis that lost it took goes first, in order.
     outgoing.connected(signal.data)
     incoming.resumeSyncs()
-  })
+  }
+  const onBeat = () => outgoing.forgetOld()
+  subscriber.on(sharded ? 'smessage' : 'message', onMessage)
+  subscriberLink.follow(onSubscriberSignal)
+  if (sharded) {
+    // A shard's subscriber lost (its primary died, or its slots moved): every topic catches up
+    // from its log once the subscribers follow the new slot map.
+    subscriber.on('-subscriber', onShardLost)
+    subscriber.on('subscribersReady', onShardsReady)
+  }
+  publisherLink.follow(onPublisherSignal, onBeat)
 
   // ---- History reads for resumption.
 
@@ -403,7 +427,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
                       'this gateway has not caught up with Redis yet: the history cannot be read now',
                     ),
                   ),
-                commandTimeoutMs,
+                redisTimeoutMs,
               )
             })
             await Promise.race([topic.positioned, timeout]).finally(() => clearTimeout(timer))
@@ -442,10 +466,26 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     async close() {
       if (closed) return
       closed = true
-      publisherLink.close()
-      subscriberLink.close()
+      if (release) {
+        publisherLink.unfollow(onPublisherSignal, onBeat)
+        subscriberLink.unfollow(onSubscriberSignal)
+      } else {
+        publisherLink.close()
+        subscriberLink.close()
+      }
       await outgoing.close(CLOSE_DRAIN_MS)
+      // Its topics' channels: a shared connection goes on for the registry (by name: ioredis#2133).
+      const channels = [...incoming.subscribedChannels()]
       topics.clear()
+      if (release) {
+        subscriber.off(sharded ? 'smessage' : 'message', onMessage)
+        subscriber.off('-subscriber', onShardLost)
+        subscriber.off('subscribersReady', onShardsReady)
+        await Promise.allSettled(
+          channels.map((channel) => (sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel))),
+        )
+        return release()
+      }
       await Promise.allSettled(
         [publisher, subscriber].map(async (connection) => {
           if (connection.status === 'ready') await connection.quit()

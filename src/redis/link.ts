@@ -52,7 +52,11 @@ export class RedisLink {
   #known: Promise<boolean> = Promise.resolve(true)
   #up = true
   #timer: NodeJS.Timeout | undefined
-  #onSignal: (signal: RedisSignal) => void = () => {}
+  #following = false
+  /** Each user's recovery (a shared connection has several: src/redis/shared.ts). */
+  readonly #followers = new Set<(signal: RedisSignal) => void>()
+  /** Each user's periodic housekeeping, run before each heartbeat. */
+  readonly #beats = new Set<() => void>()
   readonly #onClose = () => this.#lost()
   readonly #onReady = () => this.#back()
 
@@ -71,17 +75,31 @@ export class RedisLink {
   }
 
   /**
-   * Starts the heartbeat and the signal: `lost` when the connection closes, `back` once it is
-   * ready again and the data id read (its user's recovery runs there).
+   * Adds a user of the signal: `lost` when the connection closes, `back` once it is ready again
+   * and the data id read (each user's recovery runs there), and `onBeat` before each heartbeat.
+   * The first follower starts the heartbeat. `unfollow` takes one out again.
    */
-  follow(onSignal: (signal: RedisSignal) => void): this {
-    this.#onSignal = onSignal
+  follow(onSignal: (signal: RedisSignal) => void, onBeat?: () => void): this {
+    this.#followers.add(onSignal)
+    if (onBeat) this.#beats.add(onBeat)
+    if (this.#following) return this
+    this.#following = true
     this.#options.connection.on('close', this.#onClose)
     this.#options.connection.on('ready', this.#onReady)
     if (this.#options.heartbeatMs !== undefined)
       // unref: a link alone must not keep a process alive.
       this.#timer = setInterval(() => this.#beat(), this.#options.heartbeatMs).unref()
     return this
+  }
+
+  /** Takes one user out (its signal and beat); the link goes on for the others. */
+  unfollow(onSignal: (signal: RedisSignal) => void, onBeat?: () => void): void {
+    this.#followers.delete(onSignal)
+    if (onBeat) this.#beats.delete(onBeat)
+  }
+
+  #signal(signal: RedisSignal): void {
+    for (const follower of [...this.#followers]) follower(signal)
   }
 
   /** The data id of the Redis the connection is on (the last one read). */
@@ -98,7 +116,7 @@ export class RedisLink {
     this.#known = Promise.resolve(false)
     if (!this.#up) return
     this.#up = false
-    this.#onSignal({ kind: 'lost' })
+    this.#signal({ kind: 'lost' })
   }
 
   #back(): void {
@@ -108,7 +126,7 @@ export class RedisLink {
         const sameData = data === this.#data
         this.#data = data
         this.#up = true
-        this.#onSignal({ kind: 'back', data, sameData })
+        this.#signal({ kind: 'back', data, sameData })
         return true
       },
       (error: unknown) => {
@@ -123,6 +141,7 @@ export class RedisLink {
   #beat(): void {
     const { connection, timeoutMs, onBeat, onError, name } = this.#options
     onBeat?.()
+    for (const beat of [...this.#beats]) beat()
     if (connection.status !== 'ready') return
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -139,8 +158,11 @@ export class RedisLink {
     })
   }
 
-  /** Stops following the connection (it is left open). */
+  /** Stops following the connection, for every user (it is left open). */
   close(): void {
+    this.#followers.clear()
+    this.#beats.clear()
+    this.#following = false
     clearInterval(this.#timer)
     this.#options.connection.off('close', this.#onClose)
     this.#options.connection.off('ready', this.#onReady)

@@ -3,9 +3,14 @@
  * `<prefix>commands:<instance>` for commands and on `<prefix>replies:<instance>` for the answers
  * to its own; a reply carries the id of the command it answers. A command nobody answers in time
  * rejects with RoomCommandTimeoutError.
+ *
+ * On a Redis Cluster the channels are sharded (SSUBSCRIBE/SPUBLISH) and carry the instance's hash
+ * tag (`p{<instance>}:commands:<instance>`, redis-cluster-store.ts): each travels only through
+ * the shard serving the instance's slot, where its liveness is counted. A shard subscriber
+ * re-created (a failover, a slot move) subscribes both channels again.
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { redisFailed, ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import {
@@ -90,11 +95,16 @@ interface Pending {
 
 export interface CommandChannelOptions {
   readonly instance: string
-  readonly prefix: string
-  /** Connection for PUBLISH. */
-  readonly publisher: Redis
+  /** The prefix of an instance's channels (on a cluster, carrying its hash tag). */
+  readonly prefixOf: (instance: string) => string
+  /** Connection for PUBLISH (SPUBLISH when sharded). */
+  readonly publisher: Redis | Cluster
   /** Connection in subscriber mode, used by this channel only. */
-  readonly subscriber: Redis
+  readonly subscriber: Redis | Cluster
+  /** Sharded pub/sub (Redis Cluster). */
+  readonly sharded?: boolean
+  /** How long to wait before subscribing again after a sharded subscription failed, in ms. */
+  readonly retryMs?: number
   readonly timeoutMs: number
   /** Runs a command received from another instance; its result or error is the reply. */
   readonly handle: (command: RoomCommand) => Promise<CommandResult>
@@ -106,24 +116,64 @@ export class CommandChannel {
   readonly #pending = new Map<string, Pending>()
   readonly #commands: string
   readonly #replies: string
+  #retry: NodeJS.Timeout | undefined
+  #closed = false
 
   private constructor(options: CommandChannelOptions) {
     this.#options = options
     this.#commands = this.#commandsOf(options.instance)
-    this.#replies = `${options.prefix}replies:${options.instance}`
+    this.#replies = this.#repliesOf(options.instance)
   }
 
   /** Resolves once both channels are subscribed. */
   static async open(options: CommandChannelOptions): Promise<CommandChannel> {
     const channel = new CommandChannel(options)
-    options.subscriber.on('message', (name: string, text: string) => channel.#receive(name, text))
-    await options.subscriber.subscribe(channel.#commands, channel.#replies)
+    const { subscriber, sharded } = options
+    subscriber.on(sharded ? 'smessage' : 'message', channel.#onMessage)
+    // Shard subscribers re-created (their primary failed over, slots moved): subscribe again there.
+    if (sharded) subscriber.on('subscribersReady', channel.#onShardsReady)
+    await channel.#subscribe()
     return channel
+  }
+
+  readonly #onMessage = (name: string, text: string) => this.#receive(name, text)
+  readonly #onShardsReady = () => this.resubscribe()
+
+  /** Subscribes both channels again (a subscriber connection that does not do it by itself came back). */
+  resubscribe(): void {
+    if (this.#closed) return
+    this.#subscribe().catch((error: unknown) => {
+      this.#options.onError(error)
+      if (this.#options.sharded) this.#retryLater()
+    })
+  }
+
+  #subscribe(): Promise<unknown> {
+    const { subscriber, sharded } = this.#options
+    if (!sharded) return subscriber.subscribe(this.#commands, this.#replies)
+    // One SSUBSCRIBE each: they share a slot, but a failover may leave one of them MOVED.
+    return Promise.all([subscriber.ssubscribe(this.#commands), subscriber.ssubscribe(this.#replies)])
+  }
+
+  /** A sharded subscription failed (the slot map was stale): refresh it and try again. */
+  #retryLater(): void {
+    if (this.#retry || this.#closed) return
+    const { subscriber, retryMs = 500, onError } = this.#options
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (this.#closed) return
+      ;(subscriber as Cluster).refreshSlotsCache?.()
+      this.#subscribe().catch((error: unknown) => {
+        onError(error)
+        this.#retryLater()
+      })
+    }, retryMs)
+    this.#retry.unref()
   }
 
   /** Sends `command` to `instance` and resolves with its reply. */
   send(instance: string, command: RoomCommand): Promise<CommandResult> {
-    const { publisher, timeoutMs } = this.#options
+    const { timeoutMs } = this.#options
     const id = randomUUID()
     return new Promise<CommandResult>((resolve, reject) => {
       // Registered before publishing: the reply comes on the other connection and may come first.
@@ -133,7 +183,7 @@ export class CommandChannel {
       )
       this.#pending.set(id, { resolve, reject, instance, timer })
       const request: Request = { id, from: this.#options.instance, command }
-      publisher.publish(this.#commandsOf(instance), JSON.stringify(request)).then(
+      this.#publish(this.#commandsOf(instance), JSON.stringify(request)).then(
         (receivers) => {
           if (receivers === 0) this.#settle(id)?.reject(new InstanceUnreachableError(instance))
         },
@@ -144,13 +194,32 @@ export class CommandChannel {
 
   /** Rejects what is still waiting for a reply and stops listening. */
   async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#retry)
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(new Error('the rooms registry is closed'))
+    const { subscriber, sharded, timeoutMs } = this.#options
+    subscriber.off(sharded ? 'smessage' : 'message', this.#onMessage)
+    subscriber.off('subscribersReady', this.#onShardsReady)
+    // By name: the subscriber may be shared with the bus, and SUNSUBSCRIBE with none has no slot
+    // to go to (ioredis#2133).
+    const unsubscribe = sharded
+      ? Promise.all([subscriber.sunsubscribe(this.#commands), subscriber.sunsubscribe(this.#replies)])
+      : subscriber.unsubscribe(this.#commands, this.#replies)
     // Bounded: an unreachable Redis must not hold up a shutdown.
-    await withTimeout(this.#options.subscriber.unsubscribe(), this.#options.timeoutMs, 'Redis').catch(() => {})
+    await withTimeout(unsubscribe, timeoutMs, 'Redis').catch(() => {})
+  }
+
+  #publish(channel: string, text: string): Promise<number> {
+    const { publisher, sharded } = this.#options
+    return sharded ? publisher.spublish(channel, text).then(Number) : publisher.publish(channel, text)
   }
 
   #commandsOf(instance: string) {
-    return `${this.#options.prefix}commands:${instance}`
+    return `${this.#options.prefixOf(instance)}commands:${instance}`
+  }
+
+  #repliesOf(instance: string) {
+    return `${this.#options.prefixOf(instance)}replies:${instance}`
   }
 
   #settle(id: string): Pending | undefined {
@@ -194,7 +263,7 @@ export class CommandChannel {
       }
     }
     try {
-      await this.#options.publisher.publish(`${this.#options.prefix}replies:${request.from}`, JSON.stringify(reply))
+      await this.#publish(this.#repliesOf(request.from), JSON.stringify(reply))
     } catch (error) {
       this.#options.onError(error)
     }

@@ -7,11 +7,11 @@
  * sweep on every instance.
  */
 import type { RedisMirror } from './redis-mirror.ts'
-import type { RoomStore } from './redis-store.ts'
+import type { RoomStorage } from './redis-store.ts'
 
 export interface LivenessOptions {
   readonly mirror: RedisMirror
-  readonly store: RoomStore
+  readonly store: RoomStorage
   readonly heartbeatTtlMs: number
   readonly sweepIntervalMs: number
 }

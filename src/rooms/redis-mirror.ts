@@ -20,13 +20,13 @@
  * it) is a break too: the rewrite puts its connections back.
  */
 import { ServiceUnavailableError } from '../errors.ts'
-import type { RoomStore } from './redis-store.ts'
+import type { RoomStorage } from './redis-store.ts'
 
 export type MirrorState = 'in-sync' | 'broken' | 'healing'
 
 export interface MirrorOptions {
   readonly instanceId: string
-  readonly store: RoomStore
+  readonly store: RoomStorage
   /** Every connection this instance holds, with its rooms (read inside the change queue). */
   readonly snapshot: () => Map<string, string[]>
   readonly heartbeatTtlMs: number

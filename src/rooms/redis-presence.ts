@@ -9,6 +9,9 @@
  * |---|---|---|
  * | `p presence:<instance>` | hash, TTL | connection id → its card (JSON `{ u, r, m }`) |
  *
+ * (On a Redis Cluster the hash is `p{<instance>}:presence:<instance>`, in the instance's slot,
+ * and a reader looks each owner up first: redis-cluster-store.ts.)
+ *
  * One hash per instance, written only by that instance, with a TTL of three heartbeat TTLs that
  * the instance refreshes: a dead instance's connections leave `owners` when it is purged (so
  * readers stop reading its cards at once), and its hash expires on its own, leaving no ghost.
@@ -18,7 +21,7 @@
  * later) rewrites the whole hash from the local cards. A hash found gone (Redis restarted empty,
  * or it expired while this instance was cut off) is rewritten the same way.
  */
-import { ReplyError, type Redis } from 'ioredis'
+import { ReplyError, type Cluster, type Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 import { TimeoutError, withTimeout } from '../timeouts.ts'
 import type { Role } from '../auth/viewer.ts'
@@ -62,8 +65,13 @@ export function decodeCard(text: string): PresenceCard | undefined {
 }
 
 export interface RedisPresenceCardsOptions {
-  readonly redis: Redis
+  readonly redis: Redis | Cluster
+  /** The registry's prefix (read by the cards script on one Redis). */
   readonly prefix: string
+  /** The prefix of this instance's hash (on a cluster, its own slot's: redis-cluster-store.ts). @default prefix */
+  readonly hashPrefix?: string
+  /** Reads the stored cards of connections ('' for none); on one Redis, a script over `owners`. */
+  readonly readStored?: (connectionIds: readonly string[]) => Promise<string[]>
   readonly instanceId: string
   /** Bound of every Redis call, in ms. */
   readonly timeoutMs: number
@@ -87,9 +95,10 @@ export class RedisPresenceCards {
 
   constructor(options: RedisPresenceCardsOptions) {
     this.#options = options
-    this.#key = `${options.prefix}presence:${options.instanceId}`
+    this.#key = `${options.hashPrefix ?? options.prefix}presence:${options.instanceId}`
     this.#ttlMs = options.heartbeatTtlMs * 3
-    for (const [name, lua] of Object.entries(scripts)) options.redis.defineCommand(name, { numberOfKeys: 0, lua })
+    if (!options.readStored)
+      for (const [name, lua] of Object.entries(scripts)) options.redis.defineCommand(name, { numberOfKeys: 0, lua })
   }
 
   /** Starts the refresh (every third of the heartbeat TTL, at most a second apart); returns the function that stops it. */
@@ -130,8 +139,10 @@ export class RedisPresenceCards {
   /** The cards of `connectionIds` as their owners wrote them; undefined for one with no card (yet). */
   async read(connectionIds: readonly string[]): Promise<(PresenceCard | undefined)[]> {
     if (connectionIds.length === 0) return []
-    const call = (this.#options.redis as unknown as Record<string, (...args: string[]) => Promise<string[]>>)
-      .mizzenPresenceCards!(this.#options.prefix, ...connectionIds)
+    const call = this.#options.readStored
+      ? this.#options.readStored(connectionIds)
+      : (this.#options.redis as unknown as Record<string, (...args: string[]) => Promise<string[]>>)
+          .mizzenPresenceCards!(this.#options.prefix, ...connectionIds)
     return (await this.#bounded(call)).map(decodeCard)
   }
 

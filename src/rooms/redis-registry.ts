@@ -18,7 +18,7 @@
  * instances first, so no answer counts their connections, and operations on them find no
  * connection (UnknownConnectionError).
  */
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { ServiceUnavailableError } from '../errors.ts'
 import { withTimeout } from '../timeouts.ts'
 import { presenceEntry, type MemoryRoomRegistry } from './memory.ts'
@@ -31,7 +31,7 @@ import {
 } from './redis-commands.ts'
 import type { RedisMirror } from './redis-mirror.ts'
 import type { RedisPresenceCards } from './redis-presence.ts'
-import type { RoomStore, StoredChange } from './redis-store.ts'
+import type { RoomStorage, StoredChange } from './redis-store.ts'
 import {
   RegistryClosedError,
   UnknownConnectionError,
@@ -57,11 +57,14 @@ interface LocalOutcome {
 export interface RedisRoomRegistryParts {
   readonly instanceId: string
   readonly local: MemoryRoomRegistry
-  readonly store: RoomStore
+  readonly store: RoomStorage
   readonly mirror: RedisMirror
   /** Presence: who each connection is and its meta per room (redis-presence.ts). */
   readonly cards: RedisPresenceCards
-  readonly connections: Redis[]
+  /** The registry's own connections, closed on close. */
+  readonly connections: (Redis | Cluster)[]
+  /** Gives shared connections back on close (src/redis/shared.ts). */
+  readonly release?: () => Promise<void>
   readonly heartbeatTtlMs: number
   readonly redisTimeoutMs: number
   readonly onError: (error: unknown, context: string) => void
@@ -76,7 +79,7 @@ const healing = () =>
 export class RedisRoomRegistry implements RoomRegistry {
   readonly instanceId: string
   readonly #local: MemoryRoomRegistry
-  readonly #store: RoomStore
+  readonly #store: RoomStorage
   readonly #mirror: RedisMirror
   readonly #parts: RedisRoomRegistryParts
   #channel!: CommandChannel
@@ -252,12 +255,13 @@ export class RedisRoomRegistry implements RoomRegistry {
       this.#parts.onError(error, 'close')
     }
     await this.#channel.close()
-    const { connections, redisTimeoutMs } = this.#parts
+    const { connections, redisTimeoutMs, release } = this.#parts
     await Promise.all(
       connections.map((connection) =>
         withTimeout(connection.quit(), redisTimeoutMs, 'Redis').catch(() => connection.disconnect()),
       ),
     )
+    await release?.()
   }
 
   /**

@@ -19,7 +19,11 @@
  * (`sweep`, O(instances) when none is), so no answer counts a dead instance's connections,
  * whether or not a periodic sweep ran since.
  *
- * The scripts build key names from the prefix, so they need one Redis (not Redis Cluster).
+ * The scripts build key names from the prefix. On one Redis the prefix is the registry's; on a
+ * Redis Cluster (redis-cluster-store.ts) each instance's share lives under a prefix of its own
+ * carrying its hash tag (`p{<instance>}:`), so that every script touches that one slot, and the
+ * scripts are the `shardedScripts`: the instance's command channel is a sharded one there, its
+ * listeners counted by `PUBSUB SHARDNUMSUB` on the node serving the slot.
  */
 
 /** Removes one connection from every room, its owner and its instance's set. */
@@ -46,13 +50,13 @@ end
  * reconnects within the grace (a blip, Redis restarting) keeps it alive. `deaf` holds when the
  * silence was first seen (Redis time, ms).
  */
-const alive = /* lua */ `
+const aliveWith = (numsub: 'NUMSUB' | 'SHARDNUMSUB') => /* lua */ `
 local function alive(p, instance)
   local hb = p .. 'instance:' .. instance
   local ttl = tonumber(redis.call('GET', hb))
   if not ttl then return false end
   local deaf = hb .. ':deaf'
-  if redis.call('PUBSUB', 'NUMSUB', p .. 'commands:' .. instance)[2] > 0 then
+  if redis.call('PUBSUB', '${numsub}', p .. 'commands:' .. instance)[2] > 0 then
     if redis.call('EXISTS', deaf) == 1 then redis.call('DEL', deaf) end
     return true
   end
@@ -72,7 +76,7 @@ end
  * `force`, this instance's previous run under the same id. -1 when it is alive. Its heartbeat
  * goes too: an instance purged while it still runs finds it gone and writes itself back.
  */
-const purge = /* lua */ `${alive}
+const purgeWith = (alive: string) => /* lua */ `${alive}
 local function purge(p, instance, force)
   local hb = p .. 'instance:' .. instance
   if not force and alive(p, instance) then return -1 end
@@ -121,11 +125,12 @@ local function change(p, sign, id, room)
 end
 `
 
-const dead = drop + purge
-
-export const scripts = {
-  /** ARGV: prefix, instance, connection ids. Registers connections as held by `instance`. */
-  mizzenRoomsRegister: `
+function scriptsWith(numsub: 'NUMSUB' | 'SHARDNUMSUB') {
+  const alive = aliveWith(numsub)
+  const dead = drop + purgeWith(alive)
+  return {
+    /** ARGV: prefix, instance, connection ids. Registers connections as held by `instance`. */
+    mizzenRoomsRegister: `
 local p, instance = ARGV[1], ARGV[2]
 for i = 3, #ARGV do
   redis.call('HSET', p .. 'owners', ARGV[i], instance)
@@ -133,12 +138,12 @@ for i = 3, #ARGV do
 end
 return #ARGV - 2`,
 
-  /**
-   * ARGV: prefix, n, n × (sign, connection, room), then rooms to count. Applies the changes and
-   * returns the member counts. A join of a connection with no owner (purged meanwhile) is
-   * skipped: the owner's healing writes it back.
-   */
-  mizzenRoomsApply: `${dead}${change}
+    /**
+     * ARGV: prefix, n, n × (sign, connection, room), then rooms to count. Applies the changes and
+     * returns the member counts. A join of a connection with no owner (purged meanwhile) is
+     * skipped: the owner's healing writes it back.
+     */
+    mizzenRoomsApply: `${dead}${change}
 local p, n = ARGV[1], tonumber(ARGV[2])
 for i = 0, n - 1 do
   local sign, id, room = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]
@@ -149,21 +154,21 @@ local counts = {}
 for i = 3 + n * 3, #ARGV do counts[#counts + 1] = redis.call('SCARD', p .. 'room:' .. ARGV[i]) end
 return counts`,
 
-  /** ARGV: prefix, connection ids. Drops the connections. */
-  mizzenRoomsDrop: `${drop}
+    /** ARGV: prefix, connection ids. Drops the connections. */
+    mizzenRoomsDrop: `${drop}
 for i = 2, #ARGV do drop(ARGV[1], ARGV[i]) end
 return #ARGV - 1`,
 
-  /** ARGV: prefix, instance, force (1/0). Purges a dead instance; -1 when it is alive and not forced. */
-  mizzenRoomsPurge: `${dead}
+    /** ARGV: prefix, instance, force (1/0). Purges a dead instance; -1 when it is alive and not forced. */
+    mizzenRoomsPurge: `${dead}
 return purge(ARGV[1], ARGV[2], ARGV[3] == '1')`,
 
-  /** ARGV: prefix. Purges every registered instance that is dead; returns how many connections went. */
-  mizzenRoomsSweep: `${dead}
+    /** ARGV: prefix. Purges every registered instance that is dead; returns how many connections went. */
+    mizzenRoomsSweep: `${dead}
 return sweep(ARGV[1])`,
 
-  /** ARGV: prefix, connection ids. Per connection: its owner ('' for none) and 1 if alive. */
-  mizzenRoomsOwners: `${alive}
+    /** ARGV: prefix, connection ids. Per connection: its owner ('' for none) and 1 if alive. */
+    mizzenRoomsOwners: `${alive}
 local p, out = ARGV[1], {}
 for i = 2, #ARGV do
   local owner = redis.call('HGET', p .. 'owners', ARGV[i])
@@ -177,17 +182,17 @@ for i = 2, #ARGV do
 end
 return out`,
 
-  /** ARGV: prefix, instance, ttl ms. Refreshes the heartbeat; returns 1 if it was still there. */
-  mizzenRoomsHeartbeat: `${beat}
+    /** ARGV: prefix, instance, ttl ms. Refreshes the heartbeat; returns 1 if it was still there. */
+    mizzenRoomsHeartbeat: `${beat}
 return beat(ARGV[1], ARGV[2], ARGV[3])`,
 
-  /**
-   * ARGV: prefix, instance, ttl ms, then the ids of every connection the instance holds. The
-   * first half of healing: refreshes the heartbeat, drops the connections Redis lists for the
-   * instance that it no longer holds (closed while Redis was out of reach), and registers the
-   * ones it holds. Returns how many it dropped.
-   */
-  mizzenRoomsClaim: `${drop}${beat}
+    /**
+     * ARGV: prefix, instance, ttl ms, then the ids of every connection the instance holds. The
+     * first half of healing: refreshes the heartbeat, drops the connections Redis lists for the
+     * instance that it no longer holds (closed while Redis was out of reach), and registers the
+     * ones it holds. Returns how many it dropped.
+     */
+    mizzenRoomsClaim: `${drop}${beat}
 local p, instance = ARGV[1], ARGV[2]
 beat(p, instance, ARGV[3])
 local held = {}
@@ -206,11 +211,11 @@ for i = 4, #ARGV do
 end
 return dropped`,
 
-  /**
-   * ARGV: prefix, then per connection: id, k, k rooms. The second half of healing: makes each
-   * connection's rooms exactly these (leaving the others, joining the missing).
-   */
-  mizzenRoomsSetRooms: `${change}
+    /**
+     * ARGV: prefix, then per connection: id, k, k rooms. The second half of healing: makes each
+     * connection's rooms exactly these (leaving the others, joining the missing).
+     */
+    mizzenRoomsSetRooms: `${change}
 local p, i = ARGV[1], 2
 while i <= #ARGV do
   local id, k = ARGV[i], tonumber(ARGV[i + 1])
@@ -224,15 +229,15 @@ while i <= #ARGV do
 end
 return 1`,
 
-  /** ARGV: prefix, instance. Forgets an instance that stops (its connections were dropped). */
-  mizzenRoomsRetire: `
+    /** ARGV: prefix, instance. Forgets an instance that stops (its connections were dropped). */
+    mizzenRoomsRetire: `
 local hb = ARGV[1] .. 'instance:' .. ARGV[2]
 redis.call('DEL', hb, hb .. ':connections')
 redis.call('SREM', ARGV[1] .. 'instances', ARGV[2])
 return 1`,
 
-  /** ARGV: prefix. Flat list of room, member count (live instances only). */
-  mizzenRoomsList: `${dead}
+    /** ARGV: prefix. Flat list of room, member count (live instances only). */
+    mizzenRoomsList: `${dead}
 local p, out = ARGV[1], {}
 sweep(p)
 for _, room in ipairs(redis.call('SMEMBERS', p .. 'rooms')) do
@@ -244,16 +249,16 @@ for _, room in ipairs(redis.call('SMEMBERS', p .. 'rooms')) do
 end
 return out`,
 
-  /** ARGV: prefix, room. Its members (live instances only). */
-  mizzenRoomsMembers: `${dead}
+    /** ARGV: prefix, room. Its members (live instances only). */
+    mizzenRoomsMembers: `${dead}
 sweep(ARGV[1])
 return redis.call('SMEMBERS', ARGV[1] .. 'room:' .. ARGV[2])`,
 
-  /**
-   * ARGV: prefix, n (-1 for a blast), n rooms, then omitted ids. Counts the distinct live
-   * connections addressed: members of the rooms, and connections whose id is a targeted room name.
-   */
-  mizzenRoomsRecipients: `${dead}
+    /**
+     * ARGV: prefix, n (-1 for a blast), n rooms, then omitted ids. Counts the distinct live
+     * connections addressed: members of the rooms, and connections whose id is a targeted room name.
+     */
+    mizzenRoomsRecipients: `${dead}
 local p, n = ARGV[1], tonumber(ARGV[2])
 sweep(p)
 local seen, count = {}, 0
@@ -276,6 +281,12 @@ for i = 3 + n, #ARGV do
   if seen[ARGV[i]] then seen[ARGV[i]] = false; count = count - 1 end
 end
 return count`,
-} as const
+  } as const
+}
+
+/** The scripts on one Redis (classic pub/sub command channels). */
+export const scripts = scriptsWith('NUMSUB')
+/** The same scripts for one instance's slot of a Redis Cluster (sharded command channels). */
+export const shardedScripts = scriptsWith('SHARDNUMSUB')
 
 export type ScriptName = keyof typeof scripts

@@ -24,15 +24,74 @@ export interface Owner {
   readonly alive: boolean
 }
 
-type ScriptCalls = Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>
+export type ScriptCalls = Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>
 
-const sorted = (values: Iterable<string>) => [...values].sort()
-const byName = (x: RoomInfo, y: RoomInfo) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)
+/**
+ * What the registry asks of its share of Redis, on one Redis (`RoomStore`) or a Redis Cluster
+ * (`ClusterRoomStore`, redis-cluster-store.ts). Every call is bounded (ServiceUnavailableError
+ * naming Redis past the timeout). Writes (`register`, `apply`, `drop`, `rewrite`) are issued at
+ * once, in call order on this instance's share, so that Redis applies them in the order of the
+ * local changes.
+ */
+export interface RoomStorage {
+  register(instance: string, connectionIds: readonly string[]): Promise<unknown>
+  apply(changes: readonly StoredChange[], countRooms: readonly string[]): Promise<number[]>
+  drop(connectionIds: readonly string[]): Promise<unknown>
+  purge(instance: string, force?: boolean): Promise<boolean>
+  sweep(): Promise<number>
+  owners(connectionIds: readonly string[]): Promise<(Owner | undefined)[]>
+  heartbeat(instance: string, ttlMs: number): Promise<boolean>
+  rewrite(instance: string, ttlMs: number, held: ReadonlyMap<string, readonly string[]>): Promise<unknown>
+  ping(): Promise<unknown>
+  retire(instance: string): Promise<unknown>
+  rooms(): Promise<RoomInfo[]>
+  members(room: string): Promise<string[]>
+  roomsOf(connectionId: string): Promise<string[]>
+  counts(rooms: readonly string[]): Promise<number[]>
+  recipientCount(target: Target): Promise<number>
+}
+
+/**
+ * Settles within `timeoutMs`. A failure is Redis being unavailable (ServiceUnavailableError),
+ * except an error a script raised ("ERR …"), which is a bug to report as it is.
+ */
+export async function boundedRedis<T>(call: Promise<T>, timeoutMs: number): Promise<T> {
+  try {
+    return await withTimeout(call, timeoutMs, 'Redis')
+  } catch (error) {
+    if (error instanceof TimeoutError)
+      throw new ServiceUnavailableError('redis', `Redis did not answer within ${error.timeoutMs} ms`, {
+        cause: error,
+      })
+    if (error instanceof ReplyError && /^ERR /.test((error as Error).message)) throw error
+    throw redisFailed(error)
+  }
+}
 
 /** How many connections one healing write carries: big enough to be few, small enough not to stall Redis. */
 const HEAL_CHUNK = 500
 
-export class RoomStore {
+/** The arguments of the `mizzenRoomsSetRooms` calls that write `held` (connection → rooms), chunked. */
+export function setRoomsChunks(held: ReadonlyMap<string, readonly string[]>): (string | number)[][] {
+  const chunks: (string | number)[][] = []
+  let chunk: (string | number)[] = []
+  let count = 0
+  for (const [connectionId, rooms] of held) {
+    chunk.push(connectionId, rooms.length, ...rooms)
+    if (++count % HEAL_CHUNK === 0) {
+      chunks.push(chunk)
+      chunk = []
+    }
+  }
+  if (chunk.length) chunks.push(chunk)
+  return chunks
+}
+
+export const sorted = (values: Iterable<string>) => [...values].sort()
+export const byName = (x: RoomInfo, y: RoomInfo) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)
+
+/** The registry's share of one Redis: every script on the one connection. */
+export class RoomStore implements RoomStorage {
   readonly #redis: Redis
   readonly #calls: ScriptCalls
   readonly #p: string
@@ -90,18 +149,7 @@ export class RoomStore {
    */
   rewrite(instance: string, ttlMs: number, held: ReadonlyMap<string, readonly string[]>): Promise<unknown> {
     const writes: Promise<unknown>[] = [this.#calls.mizzenRoomsClaim(this.#p, instance, ttlMs, ...held.keys())]
-    let chunk: (string | number)[] = []
-    let count = 0
-    const flush = () => {
-      if (count) writes.push(this.#calls.mizzenRoomsSetRooms(this.#p, ...chunk))
-      chunk = []
-      count = 0
-    }
-    for (const [connectionId, rooms] of held) {
-      chunk.push(connectionId, rooms.length, ...rooms)
-      if (++count === HEAL_CHUNK) flush()
-    }
-    flush()
+    for (const chunk of setRoomsChunks(held)) writes.push(this.#calls.mizzenRoomsSetRooms(this.#p, ...chunk))
     return this.#bounded(Promise.all(writes))
   }
 
@@ -144,20 +192,7 @@ export class RoomStore {
     return this.#bounded(this.#calls[script](this.#p, ...args))
   }
 
-  /**
-   * Settles within the timeout. A failure is Redis being unavailable, except an error a script
-   * raised ("ERR …"), which is a bug to report as it is.
-   */
-  async #bounded<T>(call: Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(call, this.#timeoutMs, 'Redis')
-    } catch (error) {
-      if (error instanceof TimeoutError)
-        throw new ServiceUnavailableError('redis', `Redis did not answer within ${error.timeoutMs} ms`, {
-          cause: error,
-        })
-      if (error instanceof ReplyError && /^ERR /.test((error as Error).message)) throw error
-      throw redisFailed(error)
-    }
+  #bounded<T>(call: Promise<T>): Promise<T> {
+    return boundedRedis(call, this.#timeoutMs)
   }
 }

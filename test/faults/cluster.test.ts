@@ -26,7 +26,7 @@ const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
 const timings = {
   // Not shorter: on a loaded 2-core machine Redis answers take a few hundred ms at times.
   MIZZEN_REDIS_TIMEOUT_MS: '800',
-  MIZZEN_ROOMS_COMMAND_TIMEOUT_MS: '1000',
+  MIZZEN_ROOMS_PEER_TIMEOUT_MS: '1000',
   MIZZEN_ROOMS_HEARTBEAT_TTL_MS: '1500',
   MIZZEN_ROOMS_SWEEP_INTERVAL_MS: '500',
   MIZZEN_DATABASE_TIMEOUT_MS: '1000',

@@ -1,11 +1,11 @@
 /**
- * Two gateway processes (`mizzen serve`, as an operator runs them) whose bus runs on a Redis
- * Cluster of this file's own (six nodes: three primaries, three replicas; MIZZEN_REDIS_CLUSTER),
- * the rooms registry on a redis-server of its own (REDIS_URL), and one PostgreSQL database.
- * Broadcasts in 20 rooms and model events cross gateways, topics' keys and shard channels sit on
- * several primaries, `after:` resumes on the other gateway, and a primary SIGKILLed during 190
- * broadcasts: each one delivered or reported (`complete: false`), none lost silently, and
- * delivery goes on after the failover.
+ * Two gateway processes (`mizzen serve`, as an operator runs them) whose bus and rooms registry
+ * run on a Redis Cluster of this file's own (six nodes: three primaries, three replicas;
+ * MIZZEN_REDIS_CLUSTER, no REDIS_URL), and one PostgreSQL database. Broadcasts in 20 rooms and
+ * model events cross gateways, topics' keys and shard channels sit on several primaries, each
+ * gateway's registry share and command channels sit in its own slot, `after:` resumes on the
+ * other gateway, and a primary SIGKILLed during 190 broadcasts: each one delivered or reported
+ * (`complete: false`), none lost silently, and delivery goes on after the failover.
  */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -17,7 +17,6 @@ import { databaseKinds, type TestDatabase } from '../helpers/databases.ts'
 import { settled } from '../helpers/gateway.ts'
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts'
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts'
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts'
 import { missing } from '../helpers/services.ts'
 
 const postgres = databaseKinds.find((kind) => kind.provider === 'postgresql')!
@@ -30,7 +29,6 @@ const CREATE_USER = 'mutation($data: UserCreateInput!) { createUser(data: $data)
 type RoomEvent = { room: { cursor: string; data: { seq: number } } }
 
 let cluster: RedisCluster
-let registryRedis: RedisServer
 let database: TestDatabase
 let a: GatewayProcess
 let b: GatewayProcess
@@ -72,15 +70,10 @@ const membersIn = (gateway: GatewayProcess, room: string, count: number) =>
 
 describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway processes on a Redis Cluster', () => {
   beforeAll(async () => {
-    ;[cluster, registryRedis, database] = await Promise.all([
-      startRedisCluster(),
-      startRedisServer(),
-      postgres.create(),
-    ])
+    ;[cluster, database] = await Promise.all([startRedisCluster(), postgres.create()])
     const env = {
       NODE_ENV: 'production',
       MIZZEN_ALLOW_OPEN: 'true',
-      REDIS_URL: registryRedis.url,
       MIZZEN_REDIS_CLUSTER: cluster.seeds.join(','),
       MIZZEN_REDIS_PREFIX: prefix,
       DATABASE_URL: database.url,
@@ -94,7 +87,7 @@ describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway proc
   afterAll(async () => {
     await Promise.all(clients.splice(0).map((client) => client.dispose()))
     await Promise.all([a?.kill('SIGTERM'), b?.kill('SIGTERM')])
-    await Promise.all([cluster?.stop(), registryRedis?.stop()])
+    await cluster?.stop()
     await database?.drop()
   })
 
@@ -133,6 +126,25 @@ describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway proc
     // presence:changed: the gateways announce the rooms whose presence changed (the joins above).
     expect(logs.sort()).toEqual([`${prefix}{model:User}`, `${prefix}{presence:changed}`, `${prefix}{rooms:message}`])
     expect(withChannels.length).toBeGreaterThanOrEqual(2)
+    // The rooms registry: each gateway's keys and its two command channels (sharded) in the slot
+    // of its hash tag, on the primary serving it; the index of instances lists both.
+    const admin = new Redis({ port: cluster.ports[0], host: '127.0.0.1' })
+    const reader = new Redis.Cluster([{ port: cluster.ports[0]!, host: '127.0.0.1' }])
+    const instances = await reader.smembers(`${prefix}rooms:instances`)
+    reader.disconnect()
+    expect(instances).toHaveLength(2)
+    for (const instance of instances) {
+      const slot = Number(await admin.call('CLUSTER', 'KEYSLOT', `${prefix}rooms:{${instance}}:`))
+      const node = new Redis({ port: await cluster.primaryOf(slot), host: '127.0.0.1' })
+      const channels = (await node.call('PUBSUB', 'SHARDCHANNELS', `${prefix}rooms:{${instance}}:*`)) as string[]
+      expect(channels.sort()).toEqual([
+        `${prefix}rooms:{${instance}}:commands:${instance}`,
+        `${prefix}rooms:{${instance}}:replies:${instance}`,
+      ])
+      expect(await node.exists(`${prefix}rooms:{${instance}}:instance:${instance}`)).toBe(1)
+      node.disconnect()
+    }
+    admin.disconnect()
   })
 
   it('should resume with after: on the other gateway exactly what was broadcast meanwhile', async () => {
@@ -174,6 +186,8 @@ describe.skipIf(missing('redis-server', 'postgresql'))('faults: two gateway proc
     const after = await call(a, BROADCAST, { room, seq: 191 })
     expect(after.data?.broadcast).toEqual({ recipients: 1, complete: true })
     await settled(() => expect(seqsOf(remote.subscription).at(-1)).toBe(191))
+    // The rooms registry answers across gateways again (whichever slots the dead primary served).
+    await Promise.all([membersIn(a, room, 1), membersIn(b, room, 1)])
     console.info(
       `cluster failover summary ${JSON.stringify({ sent: 190, incomplete: answers.filter((answer) => !answer.complete).length })}`,
     )

@@ -28,7 +28,7 @@ const server = { kind: 'server' } as const
  */
 const fast: Partial<RedisRoomRegistryOptions> = {
   redisTimeoutMs: 300,
-  commandTimeoutMs: 2000,
+  peerTimeoutMs: 2000,
   heartbeatTtlMs: 900,
   sweepIntervalMs: 300,
 }

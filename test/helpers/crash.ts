@@ -10,7 +10,7 @@ export interface RegistryProcess {
   crash(): Promise<void>
 }
 
-/** Starts a process whose registry (on `keyPrefix`, heartbeat TTL 1 s unless told) holds `connectionId` in `room`; resolves once it does. */
+/** Starts a process whose registry (on `redisUrl`, or `cluster:<seeds>`; on `keyPrefix`, heartbeat TTL 1 s unless told) holds `connectionId` in `room`; resolves once it does. */
 export async function spawnRegistryProcess(
   redisUrl: string,
   keyPrefix: string,
