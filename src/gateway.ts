@@ -26,7 +26,7 @@ import { LiveQueries } from './live/live-queries.ts'
 import { useLiveQueries } from './live/plugin.ts'
 import type { DataModelMeta } from './models/meta.ts'
 import { realtime } from './prisma/extension.ts'
-import { startCapture, type CaptureOptions, type ChangeCapture } from './capture/capture.ts'
+import type { CaptureOptions, ChangeCapture } from './capture/capture.ts'
 import { CAPTURE_SETTING, CaptureRefusedError } from './capture/setup.ts'
 import { activeProvider, type PrismaClientLike } from './prisma/client.ts'
 import { Rooms, type RoomsOptions } from './rooms/rooms.ts'
@@ -214,6 +214,8 @@ export async function createGateway<Client extends PrismaClientLike>(
   let capture: ChangeCapture | undefined
   if (captureSettings) {
     try {
+      // Loaded only here: `pg` is an optional peer, absent from a project on SQLite.
+      const { startCapture } = await import('./capture/capture.ts')
       capture = await startCapture(
         {
           bus,

@@ -150,3 +150,35 @@ describe('layers (docs/architecture.md §2)', () => {
     expect(imports).toContainEqual({ from: 'context.ts', to: 'rooms/rooms.ts', typeOnly: true })
   })
 })
+
+describe('optional peers', () => {
+  /** Static, non-type imports of a file: relative ones resolved, and package names. */
+  const staticImports = (file: string) => {
+    const text = readFileSync(file, 'utf8')
+    const statements = [
+      ...text.matchAll(/^(import|export)\s+(?!type\s)[^'";]*?from\s+'([^']+)'|^import\s+'([^']+)'/gms),
+    ]
+    const specifiers = statements.map((match) => match[2] ?? match[3]!)
+    return {
+      files: specifiers.filter((each) => each.startsWith('.')).map((each) => resolve(dirname(file), each)),
+      packages: specifiers.filter((each) => !each.startsWith('.') && !each.startsWith('node:')),
+    }
+  }
+
+  it('should load pg and the Prisma adapters only where they are used: a project on SQLite has no pg', () => {
+    const optional = ['pg', '@prisma/adapter-pg', '@prisma/adapter-better-sqlite3', 'better-sqlite3']
+    const seen = new Set<string>()
+    const reached: string[] = []
+    const walk = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const { files: next, packages } = staticImports(file)
+      for (const name of packages) if (optional.includes(name)) reached.push(`${relative(src, file)} → ${name}`)
+      for (const each of next) walk(each)
+    }
+    walk(join(src, 'index.ts'))
+    walk(join(src, 'cli', 'main.ts'))
+    expect(seen.size).toBeGreaterThan(100)
+    expect(reached).toEqual([])
+  })
+})
