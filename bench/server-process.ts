@@ -6,7 +6,8 @@
  * clients' progress allows (credit). Exits when the IPC channel closes.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { GCProfiler, getHeapStatistics } from 'node:v8'
+import { join } from 'node:path'
+import { GCProfiler, getHeapStatistics, writeHeapSnapshot } from 'node:v8'
 import { nowMicros, type Scenario, type ServerKind, type ServerReply, type ServerRequest } from './common.ts'
 import type { BenchServer } from './servers/server.ts'
 
@@ -83,6 +84,17 @@ async function settledMemory() {
   return { rss, heapUsed, heapLimit: getHeapStatistics().heap_size_limit }
 }
 
+/**
+ * BENCH_HEAP_SNAPSHOT (a directory): a heap snapshot after each memory reading (before the
+ * clients connect, then with them idle), written once the reading is sent, so that it does not
+ * disturb it; compare the two by constructor to see what a connection holds.
+ */
+let snapshots = 0
+function snapshotHeap(): void {
+  const dir = process.env.BENCH_HEAP_SNAPSHOT
+  if (dir) writeHeapSnapshot(join(dir, `${kind}-${scenario}-${process.pid}-${++snapshots}.heapsnapshot`))
+}
+
 async function publishOne(): Promise<void> {
   await server.publish({ seq: next, t: nowMicros() })
   next++
@@ -120,7 +132,10 @@ process.on('message', (request: ServerRequest) => {
     case 'count':
       return send({ type: 'count', subscribers: server.subscribers() })
     case 'memory':
-      return void settledMemory().then((memory) => send({ type: 'memory', ...memory }))
+      return void settledMemory().then((memory) => {
+        send({ type: 'memory', ...memory })
+        snapshotHeap()
+      })
     case 'cpu': {
       const { user, system } = process.cpuUsage()
       return send({ type: 'cpu', user, system, ...heapCounters() })

@@ -10,12 +10,13 @@
  * socket is open, only for an operation the client has not completed, and not at all once the
  * client leaves more than `maxBufferedBytes` unread (then the socket is terminated).
  */
-import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
+import { CompactMap } from '../compact-map.ts'
+import { newId } from '../ids.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
@@ -47,6 +48,8 @@ export interface ConnectionServer {
   readonly onConnectionOpen?: (connectionId: string, viewer: Viewer) => Promise<void> | void
   /** Called once when an acknowledged connection closes, after its operations were stopped and `onConnectionOpen` settled. */
   readonly onConnectionClose?: (connectionId: string) => Promise<void> | void
+  /** Called once when the socket has closed, with the connection's address (the per-IP count). */
+  readonly onSocketClosed?: (address: string) => void
 }
 
 /** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
@@ -151,8 +154,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #viewer: Viewer | undefined
   /** The connection's opening (authentication, then `onConnectionOpen`), once `connection_init` came. */
   #opened: Promise<void> | undefined
-  /** Operations from their `subscribe` until they wound down, by id. */
-  readonly #operations = new Map<string, Operation>()
+  /** Operations from their `subscribe` until they wound down, by id (usually one: no Map for it). */
+  readonly #operations = new CompactMap<Operation>()
   #activeSubscriptions = 0
   /** Output waiting behind a result still being rendered (made when first needed). */
   #queue: Slot[] | undefined
@@ -297,7 +300,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       return
     }
     if (this.socket.readyState !== this.socket.OPEN) return
-    const connectionId = randomUUID()
+    const connectionId = newId()
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
@@ -526,6 +529,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   /** Stops every operation, then lets go of the connection (once its opening settled), and logs its close. */
   async onClose(code: number, reason: Buffer): Promise<void> {
     this.server.connections.delete(this)
+    this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#initTimer)
     this.#cancelExpiry?.()
     this.#queue = undefined

@@ -2,8 +2,11 @@
  * Room subscriptions. Both read the connection's topic in the delivery hub (see
  * `connectionTopic`); `room` also holds a membership for as long as it runs.
  */
-import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
+import type { Logger } from '../../logger.ts'
+import { newId } from '../../ids.ts'
+import type { OnEnd } from '../../delivery/subscription.ts'
+import type { RoomRegistry } from '../../rooms/registry.ts'
 import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
@@ -17,6 +20,26 @@ function connectionOf(context: GatewayContext, field: string): string {
   throw webSocketRequired(
     `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`,
   )
+}
+
+/**
+ * What a `room` subscription runs when it ends: it drops its reason to be in the room. Made
+ * here rather than in the resolver, whose closures share one scope with the request's context:
+ * a closure made there would keep that context (the request, its parsed query, the viewer's
+ * access) alive for as long as the subscription runs (docs/performance.md, What an idle
+ * connection holds).
+ */
+function releaseWhenEnded(
+  registry: RoomRegistry,
+  logger: Logger,
+  connectionId: string,
+  room: string,
+  subscriptionId: string,
+): OnEnd {
+  return () =>
+    registry
+      .release(connectionId, room, subscriptionId)
+      .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed'))
 }
 
 const passThrough = (message: RoomMessage) => message
@@ -41,17 +64,16 @@ export const roomSubscriptions = {
         args.presence == null ? null : checkMeta(args.presence, context.rooms.presence.maxMetaBytes, 'presence')
       context.access.assertJoin(room)
       const { registry, presence } = context.rooms
-      const subscriptionId = randomUUID()
+      const subscriptionId = newId()
       const { after } = args
       const base = new RoomSelection(room, events)
       const selection = after == null ? base : new ResumedSelection(base, roomSignalHooks(room))
       // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
       // however it ends (the registry ignores the release if the room was already left).
-      const { logger } = context
-      const subscription = context.rooms.listen(connectionId, selection, () =>
-        registry
-          .release(connectionId, room, subscriptionId)
-          .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
+      const subscription = context.rooms.listen(
+        connectionId,
+        selection,
+        releaseWhenEnded(registry, context.logger, connectionId, room, subscriptionId),
       )
       // Its presence meta first, so that the join shows it at once. A `presence(room)` subscription
       // sent right after this one waits for the join (Presence.isMember).
