@@ -20,7 +20,8 @@
  * `graphql-ws` for the graphql-ws client), BENCH_SCALE_CONNECTIONS (20000), BENCH_SCALE_SERVERS
  * (raw-ws,mizzen), BENCH_SCALE_RATE (40000 deliveries/s), BENCH_CPU_PROF (a directory: each server
  * runs under `node --cpu-prof`, its profiles in `<dir>/<run>/`), BENCH_NODE_FLAGS (more flags for
- * the servers' node), BENCH_OUT (default bench/results/<time>.json).
+ * the servers' node), BENCH_WARMUP (200: clients that connect, subscribe and leave before the
+ * idle-memory baseline; 0 for none), BENCH_OUT (default bench/results/<time>.json).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -62,6 +63,7 @@ const base = {
   rounds: Number(env('BENCH_ROUNDS', '3')),
   loadgens: Number(env('BENCH_LOADGENS', '2')),
   client: env('BENCH_CLIENT', 'raw') as LoadPlan['client'],
+  warmup: Number(env('BENCH_WARMUP', '200')),
 }
 const fanoutSettings: FanoutSettings = {
   ...base,

@@ -20,14 +20,14 @@ import {
 import { CompactMap } from '../compact-map.ts'
 
 /**
- * Why one connection is in one room; it leaves when neither holds. The subscriptions' ids are
- * an array, not a Set: a connection rarely has more than one `room` subscription to a room, and
- * a gateway holds one of these per connection and room (docs/performance.md).
+ * Why one connection is in one room, it leaves when none holds: the ids of its `room`
+ * subscriptions to it, and `SERVER` when the server joined it. An array, not an object with a
+ * Set: a connection rarely has more than one reason per room, and a gateway holds one of these
+ * per connection and room (docs/performance.md, What an idle connection holds).
  */
-interface Membership {
-  server: boolean
-  readonly subscriptions: string[]
-}
+type Membership = string[]
+/** The server's reason (subscription ids are UUIDs, never empty). */
+const SERVER = ''
 
 const sorted = (values: Iterable<string>) => [...values].sort()
 
@@ -82,16 +82,14 @@ export class MemoryRoomRegistry implements RoomRegistry {
     const memberships = this.#membershipsOf(connectionId)
     let membership = memberships.get(room)
     const joined = !membership
+    const why = reason.kind === 'server' ? SERVER : reason.subscriptionId
     if (!membership) {
-      // Made with its one id (an empty array would grow room for 16 at its first push).
-      const subscriptions = reason.kind === 'subscription' ? [reason.subscriptionId] : []
-      memberships.set(room, (membership = { server: reason.kind === 'server', subscriptions }))
+      // Made with its one reason (an empty array would grow room for 16 at its first push).
+      memberships.set(room, (membership = [why]))
       let members = this.#members.get(room)
       if (!members) this.#members.set(room, (members = new Set()))
       members.add(connectionId)
-    } else if (reason.kind === 'server') membership.server = true
-    else if (!membership.subscriptions.includes(reason.subscriptionId))
-      membership.subscriptions.push(reason.subscriptionId)
+    } else if (!membership.includes(why)) membership.push(why)
     if (joined) this.#notifyPresence(connectionId, [room])
     return this.#change(room, joined ? [connectionId] : [])
   }
@@ -99,10 +97,11 @@ export class MemoryRoomRegistry implements RoomRegistry {
   async release(connectionId: string, room: string, subscriptionId: string): Promise<void> {
     const memberships = this.#connections.get(connectionId)
     const membership = memberships?.get(room)
-    const index = membership ? membership.subscriptions.indexOf(subscriptionId) : -1
+    // The server's reason is not a subscription's to drop.
+    const index = membership && subscriptionId !== SERVER ? membership.indexOf(subscriptionId) : -1
     if (!memberships || !membership || index < 0) return
-    membership.subscriptions.splice(index, 1)
-    if (membership.server || membership.subscriptions.length > 0) return
+    membership.splice(index, 1)
+    if (membership.length > 0) return
     memberships.delete(room)
     this.#removeMember(room, connectionId)
     this.#leftRoom(connectionId, room)

@@ -26,7 +26,7 @@ import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { directSocket, nextWebSocketFrame, writeAtEndOfTurn, type HoldsFrames } from './frame-writer.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
-import { MessageRate, overBuffered } from './socket-guards.ts'
+import { clock, overBuffered } from './socket-guards.ts'
 
 const OPEN = 1 // WebSocket.OPEN
 /** graphql-transport-ws is a text protocol: bytes go out as text frames. */
@@ -94,6 +94,17 @@ type Slot =
   | { readonly operation: Operation; readonly rendering: Rendering }
   | { readonly operation: Operation; readonly rendering?: undefined }
 
+/** Where a connection is in the protocol: before `connection_init`, authenticating, acknowledged. */
+const AWAITING_INIT = 0
+const OPENING = 1
+const ACKNOWLEDGED = 2
+
+/** Bits of `Operation.#flags`. */
+const CANCELLED = 1
+const FINISHED = 2
+const STARTED = 4
+const COUNTED = 8
+
 /**
  * One operation of the connection, from its `subscribe` until it has wound down; the sink its
  * results (and, on the fast path, its hub subscription's) go to.
@@ -101,14 +112,8 @@ type Slot =
 class Operation implements OperationSink {
   /** `{"id":…,"type":"next","payload":` for this operation's frames, encoded at its first. */
   #prefix: Buffer | undefined
-  /** The client completed it, or the socket closed: nothing more is sent for it. */
-  cancelled = false
-  /** `complete` or `error` was sent: nothing more is sent for it. */
-  finished = false
-  /** Its `run` settled (its subscription, if any, started or failed). */
-  started = false
-  /** Counted against the connection's subscription limit. */
-  counted: boolean
+  /** Its four states below as bits of one field (a gateway holds an operation per subscribed connection). */
+  #flags: number
   #running: Stoppable | undefined
 
   constructor(
@@ -116,7 +121,43 @@ class Operation implements OperationSink {
     readonly id: string,
     subscription: boolean,
   ) {
-    this.counted = subscription
+    this.#flags = subscription ? COUNTED : 0
+  }
+
+  /** The client completed it, or the socket closed: nothing more is sent for it. */
+  get cancelled(): boolean {
+    return (this.#flags & CANCELLED) !== 0
+  }
+  set cancelled(on: boolean) {
+    this.#flag(CANCELLED, on)
+  }
+
+  /** `complete` or `error` was sent: nothing more is sent for it. */
+  get finished(): boolean {
+    return (this.#flags & FINISHED) !== 0
+  }
+  set finished(on: boolean) {
+    this.#flag(FINISHED, on)
+  }
+
+  /** Its `run` settled (its subscription, if any, started or failed). */
+  get started(): boolean {
+    return (this.#flags & STARTED) !== 0
+  }
+  set started(on: boolean) {
+    this.#flag(STARTED, on)
+  }
+
+  /** Counted against the connection's subscription limit. */
+  get counted(): boolean {
+    return (this.#flags & COUNTED) !== 0
+  }
+  set counted(on: boolean) {
+    this.#flag(COUNTED, on)
+  }
+
+  #flag(flag: number, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag
   }
 
   get prefix(): Buffer {
@@ -148,22 +189,26 @@ class Operation implements OperationSink {
 }
 
 export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
-  #initReceived = false
-  #acknowledged = false
+  #phase = AWAITING_INIT
   #connectionId: string | undefined
   #viewer: Viewer | undefined
-  /** The connection's opening (authentication, then `onConnectionOpen`), once `connection_init` came. */
+  /** The connection's opening (authentication, then `onConnectionOpen`) while it is under way. */
   #opened: Promise<void> | undefined
   /** Operations from their `subscribe` until they wound down, by id (usually one: no Map for it). */
   readonly #operations = new CompactMap<Operation>()
   #activeSubscriptions = 0
   /** Output waiting behind a result still being rendered (made when first needed). */
   #queue: Slot[] | undefined
-  #rate: MessageRate
+  /**
+   * Messages (and WebSocket ping frames) the client may send per second, counted in one-second
+   * windows (past it: 1008): when this window started (`clock()`), and what it counted.
+   */
+  #rateWindowStart = clock()
+  #rateCount = 0
   #initTimer: NodeJS.Timeout | undefined
   #cancelExpiry: (() => void) | undefined
-  /** When the socket opened, in ms since the epoch (for the close log line). */
-  readonly #openedAt = Date.now()
+  /** When the socket opened, `clock()` (for the close log line). */
+  readonly #openedAt = clock()
   /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
   #closing: string | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
@@ -182,7 +227,6 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     /** The client's address (behind trusted proxies, from X-Forwarded-For), for the logs. */
     readonly address: string,
   ) {
-    this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
     this.#direct = directSocket(socket)
     server.connections.add(this)
     ;(socket as SocketWithConnection)[connectionKey] = this
@@ -202,7 +246,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   /** No `connection_init` in time: 4408. */
   initTimedOut(): void {
-    if (!this.#initReceived) this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    if (this.#phase === AWAITING_INIT)
+      this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
   get connectionId(): string | undefined {
@@ -219,7 +264,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.alive = true
-    if (!this.#rate.allow()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (!this.#allowMessage()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
     if (isBinary) return this.close(CloseCode.BadRequest, 'Invalid message received')
     let message
     try {
@@ -256,10 +301,20 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     }
   }
 
+  /** Counts one message against the rate; false once the client is over it. */
+  #allowMessage(): boolean {
+    const now = clock()
+    if (now - this.#rateWindowStart >= 1000) {
+      this.#rateWindowStart = now
+      this.#rateCount = 0
+    }
+    return ++this.#rateCount <= this.server.limits.maxMessagesPerSecond
+  }
+
   /** WebSocket ping frames count against the message rate too. */
   onPing(): void {
     this.alive = true
-    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN)
+    if (!this.#allowMessage() && this.socket.readyState === this.socket.OPEN)
       this.close(CloseCode.PolicyViolation, 'Too many messages')
   }
 
@@ -277,15 +332,24 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   }
 
   #init(payload: Record<string, unknown> | undefined): void {
-    if (this.#initReceived)
+    if (this.#phase !== AWAITING_INIT)
       return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
-    this.#initReceived = true
+    this.#phase = OPENING
     clearTimeout(this.#initTimer)
     this.#initTimer = undefined
     this.#opened = this.#open(payload?.authorization)
   }
 
+  /** Opens the connection; its promise is let go once settled (an idle connection keeps none). */
   async #open(authorization: unknown): Promise<void> {
+    try {
+      await this.#opening(authorization)
+    } finally {
+      this.#opened = undefined
+    }
+  }
+
+  async #opening(authorization: unknown): Promise<void> {
     const { authenticator, logger } = this.server
     let viewer: Viewer
     try {
@@ -316,13 +380,13 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       return
     }
     if (this.socket.readyState !== this.socket.OPEN) return
-    this.#acknowledged = true
+    this.#phase = ACKNOWLEDGED
     this.#send(JSON.stringify({ type: MessageType.ConnectionAck, payload: { connectionId } }))
     logger.info({ connectionId, role: viewer.role, userId: viewer.id, ip: this.address }, 'websocket connection opened')
   }
 
   #subscribe(id: string, payload: SubscribePayload): void {
-    if (!this.#acknowledged) return this.close(CloseCode.Unauthorized, 'Unauthorized')
+    if (this.#phase !== ACKNOWLEDGED) return this.close(CloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
     if (this.#operations.has(id))
@@ -557,7 +621,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
         code,
         reason: text || undefined,
         closedBy: this.#closing === undefined ? 'client' : 'server',
-        durationMs: Date.now() - this.#openedAt,
+        durationMs: clock() - this.#openedAt,
       },
       'websocket connection closed',
     )

@@ -5,7 +5,7 @@
 import type { GatewayContext } from '../../context.ts'
 import type { Logger } from '../../logger.ts'
 import { newId } from '../../ids.ts'
-import type { OnEnd } from '../../delivery/subscription.ts'
+import type { EndListener } from '../../delivery/subscription.ts'
 import type { RoomRegistry } from '../../rooms/registry.ts'
 import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
@@ -23,23 +23,27 @@ function connectionOf(context: GatewayContext, field: string): string {
 }
 
 /**
- * What a `room` subscription runs when it ends: it drops its reason to be in the room. Made
- * here rather than in the resolver, whose closures share one scope with the request's context:
- * a closure made there would keep that context (the request, its parsed query, the viewer's
- * access) alive for as long as the subscription runs (docs/performance.md, What an idle
- * connection holds).
+ * What a `room` subscription runs when it ends: it drops its reason to be in the room. An object
+ * of its own rather than a closure made in the resolver: the resolver's closures share one scope
+ * with the request's context, which a closure made there would keep alive (the request, its
+ * parsed query, the viewer's access) for as long as the subscription runs, and an object is
+ * smaller than a closure and its scope (docs/performance.md, What an idle connection holds).
  */
-function releaseWhenEnded(
-  registry: RoomRegistry,
-  logger: Logger,
-  connectionId: string,
-  room: string,
-  subscriptionId: string,
-): OnEnd {
-  return () =>
-    registry
-      .release(connectionId, room, subscriptionId)
-      .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed'))
+class RoomRelease implements EndListener {
+  constructor(
+    private readonly registry: RoomRegistry,
+    private readonly logger: Logger,
+    private readonly connectionId: string,
+    private readonly room: string,
+    private readonly subscriptionId: string,
+  ) {}
+
+  subscriptionEnded(): Promise<void> {
+    const { connectionId, room } = this
+    return this.registry
+      .release(connectionId, room, this.subscriptionId)
+      .catch((err: unknown) => this.logger.error({ err, connectionId, room }, 'leaving a room failed'))
+  }
 }
 
 const passThrough = (message: RoomMessage) => message
@@ -73,7 +77,7 @@ export const roomSubscriptions = {
       const subscription = context.rooms.listen(
         connectionId,
         selection,
-        releaseWhenEnded(registry, context.logger, connectionId, room, subscriptionId),
+        new RoomRelease(registry, context.logger, connectionId, room, subscriptionId),
       )
       // Its presence meta first, so that the join shows it at once. A `presence(room)` subscription
       // sent right after this one waits for the join (Presence.isMember).
