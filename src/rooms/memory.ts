@@ -26,7 +26,7 @@ import { CompactMap } from '../compact-map.ts'
  * per connection and room (docs/performance.md, What an idle connection holds).
  */
 type Membership = string[]
-/** The server's reason (subscription ids are UUIDs, never empty). */
+/** The server's reason (subscription ids are never empty). */
 const SERVER = ''
 
 const sorted = (values: Iterable<string>) => [...values].sort()

@@ -3,10 +3,7 @@
  * `connectionTopic`); `room` also holds a membership for as long as it runs.
  */
 import type { GatewayContext } from '../../context.ts'
-import type { Logger } from '../../logger.ts'
-import { newId } from '../../ids.ts'
-import type { EndListener } from '../../delivery/subscription.ts'
-import type { RoomRegistry } from '../../rooms/registry.ts'
+import { newLocalId } from '../../ids.ts'
 import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
@@ -20,30 +17,6 @@ function connectionOf(context: GatewayContext, field: string): string {
   throw webSocketRequired(
     `${field} needs a WebSocket connection (graphql-transport-ws on this endpoint); it cannot run over HTTP`,
   )
-}
-
-/**
- * What a `room` subscription runs when it ends: it drops its reason to be in the room. An object
- * of its own rather than a closure made in the resolver: the resolver's closures share one scope
- * with the request's context, which a closure made there would keep alive (the request, its
- * parsed query, the viewer's access) for as long as the subscription runs, and an object is
- * smaller than a closure and its scope (docs/performance.md, What an idle connection holds).
- */
-class RoomRelease implements EndListener {
-  constructor(
-    private readonly registry: RoomRegistry,
-    private readonly logger: Logger,
-    private readonly connectionId: string,
-    private readonly room: string,
-    private readonly subscriptionId: string,
-  ) {}
-
-  subscriptionEnded(): Promise<void> {
-    const { connectionId, room } = this
-    return this.registry
-      .release(connectionId, room, this.subscriptionId)
-      .catch((err: unknown) => this.logger.error({ err, connectionId, room }, 'leaving a room failed'))
-  }
 }
 
 const passThrough = (message: RoomMessage) => message
@@ -68,17 +41,16 @@ export const roomSubscriptions = {
         args.presence == null ? null : checkMeta(args.presence, context.rooms.presence.maxMetaBytes, 'presence')
       context.access.assertJoin(room)
       const { registry, presence } = context.rooms
-      const subscriptionId = newId()
+      const subscriptionId = newLocalId()
       const { after } = args
-      const base = new RoomSelection(room, events)
+      // Listen before joining, so nothing broadcast after the join is missed. Its selection
+      // releases its reason to be in the room when it ends, however it ends (the registry ignores
+      // the release if the room was already left): an object rather than a closure made here,
+      // whose scope would keep the request's context (the request, its parsed query, the
+      // viewer's access) alive for as long as the subscription runs.
+      const base = new RoomSelection(room, events, context.rooms, connectionId, subscriptionId)
       const selection = after == null ? base : new ResumedSelection(base, roomSignalHooks(room))
-      // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
-      // however it ends (the registry ignores the release if the room was already left).
-      const subscription = context.rooms.listen(
-        connectionId,
-        selection,
-        new RoomRelease(registry, context.logger, connectionId, room, subscriptionId),
-      )
+      const subscription = context.rooms.listen(connectionId, selection, base)
       // Its presence meta first, so that the join shows it at once. A `presence(room)` subscription
       // sent right after this one waits for the join (Presence.isMember).
       const joined = presence.joining(
