@@ -10,7 +10,10 @@
  * - `cluster`: two server processes and a Redis of the benchmark's own (redis-server on a free
  *   port of 7200-7299, no persistence), all on CPU 0; subscribers on one, messages published
  *   through the other: raw ws over Redis pub/sub (by hand), Socket.IO 4 with
- *   @socket.io/redis-adapter, mizzen with its Redis bus and rooms registry; `room` only.
+ *   @socket.io/redis-adapter, mizzen with its Redis bus and rooms registry; `room` only. Then
+ *   the same three on a Redis Cluster of the benchmark's own (six nodes on 7300-7399, three
+ *   primaries): sharded pub/sub by hand, Socket.IO's sharded adapter, mizzen with
+ *   MIZZEN_REDIS_CLUSTER (its rooms registry on one Redis beside the cluster).
  * - `scale`: one gateway holding BENCH_SCALE_CONNECTIONS subscribed connections (`room`), beside
  *   raw ws: handshakes per second while connecting, memory per connection, fan-out to all.
  *
@@ -156,7 +159,7 @@ if (suites.includes('fanout')) {
 if (suites.includes('cluster')) {
   const servers = list<ServerKind>('BENCH_CLUSTER_SERVERS', clusterKinds, clusterKinds)
   const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
-  const title = `cluster: two gateway processes and one Redis (all on CPU 0), ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows; mizzen's rooms registry on one Redis beside it), all on CPU 0, ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),

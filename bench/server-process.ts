@@ -1,7 +1,7 @@
 /**
  * One server of the benchmark, in a process of its own (pinned by the orchestrator):
  * `node bench/server-process.ts <server> <scenario>` (the cluster's servers find their Redis in
- * BENCH_REDIS_URL). It answers the orchestrator over IPC: subscriber counts, memory after a full
+ * BENCH_REDIS_URL, and their Redis Cluster's seed nodes in BENCH_REDIS_CLUSTER). It answers the orchestrator over IPC: subscriber counts, memory after a full
  * GC, CPU time and heap allocation, and publishing, either at a fixed rate or as fast as the
  * clients' progress allows (credit). Exits when the IPC channel closes.
  */
@@ -34,7 +34,23 @@ async function start(): Promise<BenchServer> {
       return (await import('./servers/socket-io.ts')).startSocketIo(scenario, redisUrl())
     case 'mizzen-redis':
       return (await import('./servers/mizzen.ts')).startMizzen(scenario, { redisUrl: redisUrl() })
+    case 'ws-redis-cluster':
+      return (await import('./servers/raw-ws.ts')).startWsOnRedisCluster(scenario, redisCluster())
+    case 'socket.io-redis-cluster':
+      return (await import('./servers/socket-io.ts')).startSocketIo(scenario, undefined, redisCluster())
+    case 'mizzen-redis-cluster':
+      return (await import('./servers/mizzen.ts')).startMizzen(scenario, {
+        redisUrl: redisUrl(),
+        redisCluster: redisCluster(),
+      })
   }
+}
+
+/** The seed nodes of the cluster runs' Redis Cluster (BENCH_REDIS_CLUSTER, comma-separated `host:port`). */
+function redisCluster(): string[] {
+  const seeds = process.env.BENCH_REDIS_CLUSTER?.split(',').filter(Boolean)
+  if (!seeds?.length) throw new Error(`${kind} needs BENCH_REDIS_CLUSTER`)
+  return seeds
 }
 
 function redisUrl(): string {

@@ -7,7 +7,8 @@
  * and the bus for the post updates the realtime extension would publish.
  * On Redis (`redisUrl`), as several gateways run (docs/several-gateways.md): the Redis bus and the
  * Redis rooms registry on one prefix, so that what one gateway publishes reaches the subscribers
- * of all.
+ * of all; with `redisCluster` too, the bus on that Redis Cluster (as MIZZEN_REDIS_CLUSTER runs it)
+ * and the registry on the one Redis of `redisUrl`.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,7 +26,7 @@ import type { BenchServer } from './server.ts'
 /** `metrics: false` runs the same gateway counting nothing: the difference is what metrics cost. */
 export async function startMizzen(
   scenario: Scenario,
-  options: { metrics?: boolean; redisUrl?: string } = {},
+  options: { metrics?: boolean; redisUrl?: string; redisCluster?: readonly string[] } = {},
 ): Promise<BenchServer> {
   const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
   const redisUrl = options.redisUrl
@@ -33,7 +34,10 @@ export async function startMizzen(
   const gateway = await createGateway({
     ...(redisUrl
       ? {
-          bus: await createRedisBus({ url: redisUrl, prefix }),
+          // On a Redis Cluster (MIZZEN_REDIS_CLUSTER) the bus alone: the rooms registry stays on REDIS_URL.
+          bus: await createRedisBus(
+            options.redisCluster ? { cluster: options.redisCluster, prefix } : { url: redisUrl, prefix },
+          ),
           rooms: { registry: await createRedisRoomRegistry({ url: redisUrl, keyPrefix: `${prefix}rooms:` }) },
         }
       : {}),
