@@ -52,19 +52,6 @@ export interface ConnectionServer {
   readonly onSocketClosed?: (address: string) => void
 }
 
-/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
-function atTime(time: number, action: () => void): () => void {
-  let timer: NodeJS.Timeout
-  const arm = () => {
-    timer = setTimeout(
-      () => (Date.now() >= time ? action() : arm()),
-      Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1),
-    )
-  }
-  arm()
-  return () => clearTimeout(timer)
-}
-
 const connectionKey = Symbol('mizzen.connection')
 type SocketWithConnection = WebSocket & { [connectionKey]: GraphQLWsConnection }
 const connectionOf = (socket: WebSocket) => (socket as SocketWithConnection)[connectionKey]
@@ -87,6 +74,9 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 }
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
+}
+function expiryDue(connection: GraphQLWsConnection, time: number): void {
+  connection.expireAt(time)
 }
 
 /** A queued output: a result (once rendered), or the end of an operation. */
@@ -206,7 +196,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #rateWindowStart = clock()
   #rateCount = 0
   #initTimer: NodeJS.Timeout | undefined
-  #cancelExpiry: (() => void) | undefined
+  /** Closes the connection when its credentials expire (shared functions: no closure of its own). */
+  #expiryTimer: NodeJS.Timeout | undefined
   /** When the socket opened, `clock()` (for the close log line). */
   readonly #openedAt = clock()
   /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
@@ -248,6 +239,18 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   initTimedOut(): void {
     if (this.#phase === AWAITING_INIT)
       this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+  }
+
+  /** Closes the connection with 4403 once `time` (ms since the epoch) has come: its credentials expire then. */
+  expireAt(time: number): void {
+    const wait = time - Date.now()
+    if (wait <= 0) {
+      this.#expiryTimer = undefined
+      this.close(CloseCode.Forbidden, 'Forbidden: credentials expired')
+      return
+    }
+    // setTimeout takes at most 2^31-1 ms; a longer wait is re-armed when it ends.
+    this.#expiryTimer = setTimeout(expiryDue, Math.min(wait, 2 ** 31 - 1), this, time)
   }
 
   get connectionId(): string | undefined {
@@ -368,9 +371,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
-      this.#cancelExpiry = atTime(viewer.expiresAt, () =>
-        this.close(CloseCode.Forbidden, 'Forbidden: credentials expired'),
-      )
+      this.expireAt(viewer.expiresAt)
     }
     try {
       await this.server.onConnectionOpen?.(connectionId, viewer)
@@ -595,7 +596,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#initTimer)
-    this.#cancelExpiry?.()
+    clearTimeout(this.#expiryTimer)
     this.#queue = undefined
     const operations = [...this.#operations.values()]
     for (const operation of operations) this.#cancel(operation)
