@@ -97,16 +97,21 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
  * rather than closures: one small object per subscription, its functions shared.
  */
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
-  readonly kind = 'model'
   readonly viewerKey: string | undefined
   readonly #filter: ModelEventFilter
-  /** The watched records not deleted yet; undefined without `ids`. */
-  readonly #remaining: Set<string> | undefined
+  /**
+   * The watched records deleted so far; the others of `ids` are still watched. Made at the first
+   * deletion: an idle subscription (what a gateway holds thousands of) keeps no Set of its own.
+   */
+  #deleted: Set<string> | undefined
 
   constructor(filter: ModelEventFilter) {
     this.#filter = filter
-    this.#remaining = filter.ids && new Set(filter.ids)
     this.viewerKey = filter.visible ? keyOf(filter.visible) : undefined
+  }
+
+  get kind(): 'model' {
+    return 'model'
   }
 
   see(published: DeliveredModelEvent): DeliveredModelEvent | undefined {
@@ -116,13 +121,14 @@ export class ModelEventSelection implements Selection<DeliveredModelEvent, Deliv
   }
 
   admit(event: DeliveredModelEvent, control: DeliveryControl): boolean {
-    const remaining = this.#remaining
-    if (!remaining) return true
-    if (!remaining.has(event.recordId)) return false
+    const { ids } = this.#filter
+    if (!ids) return true
+    if (!ids.has(event.recordId) || this.#deleted?.has(event.recordId)) return false
     // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
     if (event.verb === 'DELETED') {
-      remaining.delete(event.recordId)
-      if (remaining.size === 0) control.endAfterThis()
+      const deleted = (this.#deleted ??= new Set())
+      deleted.add(event.recordId)
+      if (deleted.size === ids.size) control.endAfterThis()
     }
     return true
   }

@@ -32,7 +32,9 @@ function subscribeToEvents(model: Model) {
     const selection = new ModelEventSelection({
       ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
-      verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
+      // A copy of its own size: graphql-js builds a list argument by pushing, which leaves room
+      // for 16, and the subscription keeps it for its life.
+      verbs: args.verbs ? [...(args.verbs as ModelVerb[])] : undefined,
       visible: context.access.rowFilter(model),
     })
     const topic = modelTopic(model.name)

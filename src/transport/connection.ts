@@ -195,9 +195,11 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
    */
   #rateWindowStart = clock()
   #rateCount = 0
-  #initTimer: NodeJS.Timeout | undefined
-  /** Closes the connection when its credentials expire (shared functions: no closure of its own). */
-  #expiryTimer: NodeJS.Timeout | undefined
+  /**
+   * Its one timer: the wait for `connection_init`, then (once authenticated) the expiry of its
+   * credentials; shared functions run them (no closure of its own).
+   */
+  #timer: NodeJS.Timeout | undefined
   /** When the socket opened, `clock()` (for the close log line). */
   readonly #openedAt = clock()
   /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
@@ -232,7 +234,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       this.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
       return
     }
-    this.#initTimer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
+    this.#timer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
   }
 
   /** No `connection_init` in time: 4408. */
@@ -245,12 +247,12 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   expireAt(time: number): void {
     const wait = time - Date.now()
     if (wait <= 0) {
-      this.#expiryTimer = undefined
+      this.#timer = undefined
       this.close(CloseCode.Forbidden, 'Forbidden: credentials expired')
       return
     }
     // setTimeout takes at most 2^31-1 ms; a longer wait is re-armed when it ends.
-    this.#expiryTimer = setTimeout(expiryDue, Math.min(wait, 2 ** 31 - 1), this, time)
+    this.#timer = setTimeout(expiryDue, Math.min(wait, 2 ** 31 - 1), this, time)
   }
 
   get connectionId(): string | undefined {
@@ -338,8 +340,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     if (this.#phase !== AWAITING_INIT)
       return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
     this.#phase = OPENING
-    clearTimeout(this.#initTimer)
-    this.#initTimer = undefined
+    clearTimeout(this.#timer)
+    this.#timer = undefined
     this.#opened = this.#open(payload?.authorization)
   }
 
@@ -595,8 +597,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   async onClose(code: number, reason: Buffer): Promise<void> {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
-    clearTimeout(this.#initTimer)
-    clearTimeout(this.#expiryTimer)
+    clearTimeout(this.#timer)
     this.#queue = undefined
     const operations = [...this.#operations.values()]
     for (const operation of operations) this.#cancel(operation)
