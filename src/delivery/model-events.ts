@@ -40,9 +40,28 @@ export function bridgeModelEvents(
   return () => stops.forEach((stop) => stop())
 }
 
+/**
+ * The distinct record ids (canonical id strings) an `ids` subscription watches: an array while
+ * they are few, a Set beyond. A subscription keeps them for its life, and a Set is some 150
+ * bytes however few it holds (docs/performance.md, What an idle connection holds).
+ */
+export type WatchedIds = readonly string[] | ReadonlySet<string>
+
+/** Up to this many ids are an array (looked through), more a Set. */
+const FEW_IDS = 8
+
+export function watchedIds(ids: Iterable<string>): WatchedIds {
+  const distinct = new Set(ids)
+  return distinct.size <= FEW_IDS ? [...distinct] : distinct
+}
+
+const watches = (ids: WatchedIds, id: string) =>
+  ids instanceof Set ? ids.has(id) : (ids as readonly string[]).includes(id)
+const countOf = (ids: WatchedIds) => (ids instanceof Set ? ids.size : (ids as readonly string[]).length)
+
 export interface ModelEventFilter {
-  /** Only these records (canonical id strings); the subscription completes when all are deleted. */
-  readonly ids?: ReadonlySet<string>
+  /** Only these records; the subscription completes when all are deleted. */
+  readonly ids?: WatchedIds
   /** Only records whose new state, or previous state, matches. */
   readonly where?: Where
   readonly verbs?: readonly ModelVerb[]
@@ -117,18 +136,18 @@ export class ModelEventSelection implements Selection<DeliveredModelEvent, Deliv
   see(published: DeliveredModelEvent): DeliveredModelEvent | undefined {
     const { visible, ids } = this.#filter
     const event = visible ? viewedEvent(published, visible) : published
-    return event && (!ids || ids.has(event.recordId)) ? event : undefined
+    return event && (!ids || watches(ids, event.recordId)) ? event : undefined
   }
 
   admit(event: DeliveredModelEvent, control: DeliveryControl): boolean {
     const { ids } = this.#filter
     if (!ids) return true
-    if (!ids.has(event.recordId) || this.#deleted?.has(event.recordId)) return false
+    if (!watches(ids, event.recordId) || this.#deleted?.has(event.recordId)) return false
     // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
     if (event.verb === 'DELETED') {
       const deleted = (this.#deleted ??= new Set())
       deleted.add(event.recordId)
-      if (deleted.size === ids.size) control.endAfterThis()
+      if (deleted.size === countOf(ids)) control.endAfterThis()
     }
     return true
   }
