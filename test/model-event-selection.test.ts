@@ -4,7 +4,7 @@
  * every one of them is deleted, duplicates counted once.
  */
 import { describe, expect, it } from 'vitest'
-import { ModelEventSelection, watchedIds } from '../src/delivery/model-events.ts'
+import { ModelEventSelection, modelEventSelection, watchedIds } from '../src/delivery/model-events.ts'
 import type { DeliveredModelEvent } from '../src/events.ts'
 
 const event = (recordId: string, verb: DeliveredModelEvent['verb']) =>
@@ -52,4 +52,20 @@ describe('ids subscriptions: watched ids', () => {
       expect(endedAfter).toBe(`DELETED ${last}`)
     })
   }
+})
+
+describe('mEvents selections: one per filter', () => {
+  it('should share one selection between equal filters without ids, and never between different ones or with ids', () => {
+    const mine = { OR: [{ published: { equals: true } }, { authorId: { equals: 1 } }] }
+    const theirs = { OR: [{ published: { equals: true } }, { authorId: { equals: 2 } }] }
+    const a = modelEventSelection('Post', { verbs: ['UPDATED'], visible: mine })
+    // The same filter built again, its keys in another order: the same selection.
+    const b = modelEventSelection('Post', { visible: { OR: [...mine.OR] }, verbs: ['UPDATED'] })
+    expect(b).toBe(a)
+    expect(modelEventSelection('Post', { verbs: ['UPDATED'], visible: theirs })).not.toBe(a)
+    expect(modelEventSelection('Post', { verbs: ['CREATED'], visible: mine })).not.toBe(a)
+    expect(modelEventSelection('User', { verbs: ['UPDATED'], visible: mine })).not.toBe(a)
+    const ids = watchedIds(['1'])
+    expect(modelEventSelection('Post', { ids })).not.toBe(modelEventSelection('Post', { ids }))
+  })
 })

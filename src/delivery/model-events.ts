@@ -115,6 +115,32 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
  * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared). A class
  * rather than closures: one small object per subscription, its functions shared.
  */
+/**
+ * The selection for `filter` on `model`'s topic: one object shared by every subscription whose
+ * filter is the same (same `where`, `verbs` and row policy, compared as key text) while any of
+ * them runs, since without `ids` a selection keeps nothing per subscription; a subscription to
+ * `ids` gets one of its own (it keeps the ids it has seen deleted). A gateway holds thousands of
+ * subscriptions, often with one filter: one copy of the filter (a policy's `where` is some 0.4
+ * KB) rather than one each (docs/performance.md, What an idle connection holds).
+ */
+export function modelEventSelection(model: string, filter: ModelEventFilter): ModelEventSelection {
+  if (filter.ids) return new ModelEventSelection(filter)
+  const key = `${model}\n${keyOf([filter.where ?? null, filter.verbs ?? null, filter.visible ?? null])}`
+  const existing = sharedSelections.get(key)?.deref()
+  if (existing) return existing
+  const selection = new ModelEventSelection(filter)
+  sharedSelections.set(key, new WeakRef(selection))
+  forgetSharedSelection.register(selection, key)
+  return selection
+}
+
+/** Selections without `ids` by filter key, while any subscription holds them. */
+const sharedSelections = new Map<string, WeakRef<ModelEventSelection>>()
+const forgetSharedSelection = new FinalizationRegistry<string>((key) => {
+  // A selection made since for the same key has taken the entry: leave it.
+  if (!sharedSelections.get(key)?.deref()) sharedSelections.delete(key)
+})
+
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
   readonly viewerKey: string | undefined
   readonly #filter: ModelEventFilter

@@ -2,7 +2,7 @@
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
-import { ModelEventSelection, watchedIds } from '../delivery/model-events.ts'
+import { modelEventSelection, watchedIds } from '../delivery/model-events.ts'
 import { ResumedSelection, resumeSubscription } from '../delivery/resume.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
@@ -29,7 +29,7 @@ function subscribeToEvents(model: Model) {
       throw badInput(
         `${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`,
       )
-    const selection = new ModelEventSelection({
+    const selection = modelEventSelection(model.name, {
       ids: ids ? watchedIds(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
       // A copy of its own size: graphql-js builds a list argument by pushing, which leaves room
