@@ -143,7 +143,12 @@ const forgetSharedSelection = new FinalizationRegistry<string>((key) => {
 
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
   readonly viewerKey: string | undefined
-  readonly #filter: ModelEventFilter
+  // The filter's parts as fields of its own, not the filter object: one object less per `ids`
+  // subscription (each has a selection of its own).
+  readonly #ids: WatchedIds | undefined
+  readonly #where: Where | undefined
+  readonly #verbs: readonly ModelVerb[] | undefined
+  readonly #visible: Where | undefined
   /**
    * The watched records deleted so far; the others of `ids` are still watched. Made at the first
    * deletion: an idle subscription (what a gateway holds thousands of) keeps no Set of its own.
@@ -151,7 +156,10 @@ export class ModelEventSelection implements Selection<DeliveredModelEvent, Deliv
   #deleted: Set<string> | undefined
 
   constructor(filter: ModelEventFilter) {
-    this.#filter = filter
+    this.#ids = filter.ids
+    this.#where = filter.where
+    this.#verbs = filter.verbs
+    this.#visible = filter.visible
     this.viewerKey = filter.visible ? keyOf(filter.visible) : undefined
   }
 
@@ -160,13 +168,14 @@ export class ModelEventSelection implements Selection<DeliveredModelEvent, Deliv
   }
 
   see(published: DeliveredModelEvent): DeliveredModelEvent | undefined {
-    const { visible, ids } = this.#filter
+    const visible = this.#visible
+    const ids = this.#ids
     const event = visible ? viewedEvent(published, visible) : published
     return event && (!ids || watches(ids, event.recordId)) ? event : undefined
   }
 
   admit(event: DeliveredModelEvent, control: DeliveryControl): boolean {
-    const { ids } = this.#filter
+    const ids = this.#ids
     if (!ids) return true
     if (!watches(ids, event.recordId) || this.#deleted?.has(event.recordId)) return false
     // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
@@ -179,7 +188,8 @@ export class ModelEventSelection implements Selection<DeliveredModelEvent, Deliv
   }
 
   pick(event: DeliveredModelEvent): DeliveredModelEvent | undefined {
-    const { verbs, where } = this.#filter
+    const verbs = this.#verbs
+    const where = this.#where
     if (verbs && !verbs.includes(event.verb)) return undefined
     if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
     return event
