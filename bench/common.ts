@@ -8,10 +8,20 @@ export const serverKinds = ['raw-ws', 'ws-preframed', 'socket.io', 'yoga', 'mizz
 /** The default `fanout` servers (`mizzen-no-metrics` on demand: it shows what counting costs). */
 export const defaultServers = ['raw-ws', 'ws-preframed', 'socket.io', 'yoga', 'mizzen'] as const
 /**
- * The servers of the `cluster` runs: two processes of each on one Redis of the benchmark's own,
- * subscribers on one, publishes through the other.
+ * The servers of the `cluster` runs: two processes of each on one Redis of the benchmark's own
+ * (`-redis`), or on a Redis Cluster of its own, three primaries and three replicas
+ * (`-redis-cluster`: sharded pub/sub), subscribers on one, publishes through the other.
  */
-export const clusterKinds = ['ws-redis', 'socket.io-redis', 'mizzen-redis'] as const
+export const clusterKinds = [
+  'ws-redis',
+  'socket.io-redis',
+  'mizzen-redis',
+  'ws-redis-cluster',
+  'socket.io-redis-cluster',
+  'mizzen-redis-cluster',
+] as const
+/** Whether a cluster server kind runs on a Redis Cluster (else on one Redis). */
+export const onRedisCluster = (kind: ServerKind) => kind.endsWith('-redis-cluster')
 export type ServerKind = (typeof serverKinds)[number] | (typeof clusterKinds)[number]
 
 export const serverNames: Record<ServerKind, string> = {
@@ -24,6 +34,9 @@ export const serverNames: Record<ServerKind, string> = {
   'ws-redis': 'raw ws + Redis pub/sub (by hand)',
   'socket.io-redis': 'Socket.IO 4 + @socket.io/redis-adapter',
   'mizzen-redis': 'mizzen, Redis bus and rooms registry',
+  'ws-redis-cluster': 'raw ws + Redis Cluster sharded pub/sub (by hand)',
+  'socket.io-redis-cluster': 'Socket.IO 4 + sharded redis-adapter, Redis Cluster',
+  'mizzen-redis-cluster': 'mizzen, bus on Redis Cluster (rooms registry on one Redis)',
 }
 
 /**

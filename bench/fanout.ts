@@ -64,6 +64,12 @@ export interface FanoutSettings {
   client: LoadPlan['client']
   /** File descriptors each load generator must hold (raised with prlimit when needed). */
   descriptors?: number
+  /**
+   * Clients that connect, subscribe and leave before the idle-memory baseline is read, so that
+   * what the server compiles and caches once (JIT code, lazily built tables) is not counted per
+   * connection. 0: none.
+   */
+  warmup: number
 }
 
 export interface RunResult {
@@ -137,6 +143,39 @@ async function tokens(): Promise<Record<string, string>> {
   return Object.fromEntries(signed) as Record<string, string>
 }
 
+/**
+ * `settings.warmup` clients connect and subscribe (from one load generator on the other CPU),
+ * then leave; resolves once the server counts none of them. What the server keeps after that is
+ * what it keeps whatever its number of connections (code compiled for the connection path,
+ * grown tables), which the idle-memory baseline read next then holds.
+ */
+async function warmUp(
+  front: ChildProcess,
+  plan: Omit<LoadPlan, 'connections' | 'offset'>,
+  settings: FanoutSettings,
+): Promise<void> {
+  const generator = spawnNode('load.ts', [], 1, { descriptors: settings.descriptors })
+  try {
+    generator.send({
+      type: 'connect',
+      plan: { ...plan, connections: settings.warmup, offset: 0 },
+    } satisfies LoadRequest)
+    await reply(generator, (m: LoadReply) => m.type === 'connected', 600_000, 'warm-up clients connecting')
+    const deadline = Date.now() + 60_000
+    while ((await ask(front, { type: 'count' }, 'count')).subscribers < settings.warmup) {
+      if (Date.now() > deadline) throw new Error('warm-up subscriptions did not all start within 60 s')
+      await sleep(20)
+    }
+    generator.send({ type: 'close' } satisfies LoadRequest)
+    while ((await ask(front, { type: 'count' }, 'count')).subscribers > 0) {
+      if (Date.now() > deadline + 60_000) throw new Error('warm-up clients did not all leave within 60 s')
+      await sleep(20)
+    }
+  } finally {
+    generator.kill()
+  }
+}
+
 export async function measureFanout(
   scenario: Scenario,
   server: ServerKind,
@@ -172,12 +211,18 @@ export async function measureFanout(
   try {
     deployment = await deploy()
     const { front, publisher, port } = deployment
+    const signed = await tokens()
+    if (settings.warmup > 0)
+      await warmUp(
+        front,
+        { url: `http://127.0.0.1:${port}/graphql`, server, scenario, client, tokens: signed },
+        settings,
+      )
     const before = await ask(front, { type: 'memory' }, 'memory')
     const kernelBefore = kernelSocketBytes()
     result.heapLimit = before.heapLimit
 
     // Subscribers, from load generators on the other CPU.
-    const signed = await tokens()
     const states: LoadState[] = []
     let offset = 0
     const connectCpuStart = await ask(front, { type: 'cpu' }, 'cpu')

@@ -73,7 +73,7 @@ function open(plan: LoadPlan, index: number): Promise<void> {
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('connection timed out')), 30_000)),
     ])
 
-  if (plan.server === 'raw-ws' || plan.server === 'ws-preframed' || plan.server === 'ws-redis') {
+  if (['raw-ws', 'ws-preframed', 'ws-redis', 'ws-redis-cluster'].includes(plan.server)) {
     const socket = new WebSocket(plan.url.replace(/^http/, 'ws'))
     closers.push(() => socket.terminate())
     socket.on('message', (raw) => record(connection, stampOf(plan.scenario, JSON.parse(String(raw)).payload?.data)))
@@ -81,7 +81,7 @@ function open(plan: LoadPlan, index: number): Promise<void> {
       new Promise((resolve, reject) => (socket.once('open', () => resolve()), socket.once('error', reject))),
     )
   }
-  if (plan.server === 'socket.io' || plan.server === 'socket.io-redis') {
+  if (plan.server.startsWith('socket.io')) {
     const socket = socketIo(plan.url.replace('/graphql', ''), {
       transports: ['websocket'],
       forceNew: true,

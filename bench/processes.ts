@@ -6,9 +6,9 @@
  * orchestrator exits.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { cpus } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ServerReply, ServerRequest } from './common.ts'
@@ -233,6 +233,148 @@ export async function startRedis(cpu: number): Promise<BenchRedis> {
       child.kill('SIGKILL')
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve))
     },
+  }
+}
+
+// ---- Redis Cluster -----------------------------------------------------------------------------
+
+/** Ports the benchmark's Redis Cluster may use (each node's cluster bus port, +10000, too). */
+const CLUSTER_PORTS = { from: 7300, to: 7399 }
+const CLUSTER_NODES = 6
+
+export interface BenchRedisCluster {
+  /** `127.0.0.1:<port>` of every node: seed nodes (MIZZEN_REDIS_CLUSTER). */
+  readonly seeds: readonly string[]
+  /** Ports of the primaries (as they stood once the cluster was made). */
+  readonly primaries: readonly number[]
+  /** CPU time of the three primaries so far, summed, µs. */
+  cpuMicros(): number
+  /** The commands that took most of the primaries' time, summed over them (`INFO commandstats`). */
+  topCommands(count?: number): string[]
+  stop(): Promise<void>
+}
+
+const redisCli = (port: number, ...args: string[]) =>
+  execFileSync('redis-cli', ['-p', String(port), ...args], { stdio: 'pipe' }).toString()
+
+/**
+ * A Redis Cluster of the benchmark's own: six `redis-server --cluster-enabled yes` (three
+ * primaries, three replicas) on consecutive free ports of 7300-7399, without persistence, all
+ * pinned to `cpu`, made one cluster by `redis-cli --cluster create … --cluster-replicas 1`;
+ * resolves once every node says `cluster_state:ok`.
+ */
+export async function startRedisCluster(cpu: number): Promise<BenchRedisCluster> {
+  let base = CLUSTER_PORTS.from
+  for (; base + CLUSTER_NODES - 1 <= CLUSTER_PORTS.to; base++) {
+    const ports = Array.from({ length: CLUSTER_NODES }, (_, n) => base + n)
+    const free = await Promise.all(ports.flatMap((port) => [portFree(port), portFree(port + 10_000)]))
+    if (free.every(Boolean)) break
+  }
+  if (base + CLUSTER_NODES - 1 > CLUSTER_PORTS.to)
+    throw new Error(
+      `no ${CLUSTER_NODES} consecutive free ports for a Redis Cluster in ${CLUSTER_PORTS.from}-${CLUSTER_PORTS.to}`,
+    )
+  const ports = Array.from({ length: CLUSTER_NODES }, (_, n) => base + n)
+  const dir = mkdtempSync(join(tmpdir(), 'mizzen-bench-cluster-'))
+  const nodes = ports.map((port) => {
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--loglevel',
+      'warning',
+    ]
+    const command = pinnable ? ['taskset', '-c', String(cpu), 'redis-server', ...args] : ['redis-server', ...args]
+    const child = track(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] }))
+    return { port, child }
+  })
+  const stop = async () => {
+    await Promise.all(
+      nodes.map(async ({ child }) => {
+        child.kill('SIGKILL')
+        if (child.exitCode === null && child.signalCode === null)
+          await new Promise((resolve) => child.once('exit', resolve))
+      }),
+    )
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const deadline = Date.now() + 30_000
+    const until = async (what: string, ready: () => boolean) => {
+      while (!ready()) {
+        if (Date.now() > deadline) throw new Error(`Redis Cluster: ${what} within 30 s`)
+        await sleep(100)
+      }
+    }
+    const answers = (check: () => unknown) => () => {
+      try {
+        return Boolean(check())
+      } catch {
+        return false
+      }
+    }
+    for (const { port } of nodes)
+      await until(
+        `node ${port} did not answer`,
+        answers(() => redisCli(port, 'ping')),
+      )
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'],
+      { stdio: 'pipe' },
+    )
+    for (const { port } of nodes)
+      await until(
+        `node ${port} did not say cluster_state:ok`,
+        answers(() => redisCli(port, 'cluster', 'info').includes('cluster_state:ok')),
+      )
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const primaries = redisCli(ports[0]!, 'cluster', 'nodes')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields[2]!.split(',').includes('master'))
+    .map((fields) => Number(/:(\d+)@/.exec(fields[1]!)![1]))
+  // taskset execs redis-server: a child's pid is its server's.
+  const pids = primaries.map((port) => nodes.find((node) => node.port === port)!.child.pid!)
+  return {
+    seeds: ports.map((port) => `127.0.0.1:${port}`),
+    primaries,
+    cpuMicros: () => pids.reduce((sum, pid) => sum + processCpuMicros(pid), 0),
+    topCommands: (count = 6) => {
+      const totals = new Map<string, { calls: number; usec: number }>()
+      for (const port of primaries)
+        for (const [, command, calls, usec] of redisCli(port, 'info', 'commandstats').matchAll(
+          /^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm,
+        )) {
+          const total = totals.get(command!) ?? { calls: 0, usec: 0 }
+          total.calls += Number(calls)
+          total.usec += Number(usec)
+          totals.set(command!, total)
+        }
+      return [...totals]
+        .sort(([, a], [, b]) => b.usec - a.usec)
+        .slice(0, count)
+        .map(
+          ([command, { calls, usec }]) =>
+            `${command}: ${calls} calls, ${usec} µs (${(usec / calls).toFixed(1)} µs each)`,
+        )
+    },
+    stop,
   }
 }
 

@@ -1,6 +1,6 @@
 /** The benchmark's tables: one per suite, Markdown, with ratios against the baselines of the same run. */
-import { serverNames, type ServerKind } from './common.ts'
 import type { CaptureResult } from './capture.ts'
+import { onRedisCluster, serverNames, type ServerKind } from './common.ts'
 import type { RunResult } from './fanout.ts'
 
 export const fmt = (value: number, digits = 0) =>
@@ -96,14 +96,16 @@ export function clusterTable(results: RunResult[]): string {
     'lost',
     'reordered',
   ]
-  const io = results.find((o) => o.server === 'socket.io-redis')
+  // Each row beside Socket.IO on the same Redis: one Redis, or a Redis Cluster.
+  const socketIo = (r: RunResult) =>
+    results.find((o) => o.server === (onRedisCluster(r.server) ? 'socket.io-redis-cluster' : 'socket.io-redis'))
   const rows = results.map((r) => [
     serverNames[r.server],
     delivered(r),
-    ratio(r.deliveredPerSecond, io?.deliveredPerSecond),
+    ratio(r.deliveredPerSecond, socketIo(r)?.deliveredPerSecond),
     ms(r.p50Micros),
     ms(r.p99Micros),
-    ratio(r.p99Micros, io?.p99Micros),
+    ratio(r.p99Micros, socketIo(r)?.p99Micros),
     fmt(r.cpuMicrosPerMessage, 1),
     percent(r.cpuBusy),
     fmt(r.allocBytesPerMessage),

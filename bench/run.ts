@@ -10,7 +10,10 @@
  * - `cluster`: two server processes and a Redis of the benchmark's own (redis-server on a free
  *   port of 7200-7299, no persistence), all on CPU 0; subscribers on one, messages published
  *   through the other: raw ws over Redis pub/sub (by hand), Socket.IO 4 with
- *   @socket.io/redis-adapter, mizzen with its Redis bus and rooms registry; `room` only.
+ *   @socket.io/redis-adapter, mizzen with its Redis bus and rooms registry; `room` only. Then
+ *   the same three on a Redis Cluster of the benchmark's own (six nodes on 7300-7399, three
+ *   primaries): sharded pub/sub by hand, Socket.IO's sharded adapter, mizzen with
+ *   MIZZEN_REDIS_CLUSTER (its bus and its rooms registry on the cluster).
  * - `scale`: one gateway holding BENCH_SCALE_CONNECTIONS subscribed connections (`room`), beside
  *   raw ws: handshakes per second while connecting, memory per connection, fan-out to all.
  * - `capture`: committed row changes from PostgreSQL's log to subscribers (MIZZEN_CAPTURE=database)
@@ -24,7 +27,8 @@
  * `graphql-ws` for the graphql-ws client), BENCH_SCALE_CONNECTIONS (20000), BENCH_SCALE_SERVERS
  * (raw-ws,mizzen), BENCH_SCALE_RATE (40000 deliveries/s), BENCH_CPU_PROF (a directory: each server
  * runs under `node --cpu-prof`, its profiles in `<dir>/<run>/`), BENCH_NODE_FLAGS (more flags for
- * the servers' node), BENCH_OUT (default bench/results/<time>.json); for `capture`:
+ * the servers' node), BENCH_WARMUP (200: clients that connect, subscribe and leave before the
+ * idle-memory baseline; 0 for none), BENCH_OUT (default bench/results/<time>.json); for `capture`:
  * BENCH_CAPTURE_SUBSCRIBERS (10), BENCH_CAPTURE_RATE (1000 rows/s), BENCH_CAPTURE_BATCH (10 rows per
  * multi-row transaction), BENCH_CAPTURE_CONCURRENCY (8 transactions in flight at full speed),
  * BENCH_CAPTURE_WINDOW (5000: rows full speed may be ahead of the slowest subscriber),
@@ -74,6 +78,7 @@ const base = {
   rounds: Number(env('BENCH_ROUNDS', '3')),
   loadgens: Number(env('BENCH_LOADGENS', '2')),
   client: env('BENCH_CLIENT', 'raw') as LoadPlan['client'],
+  warmup: Number(env('BENCH_WARMUP', '200')),
 }
 const fanoutSettings: FanoutSettings = {
   ...base,
@@ -166,7 +171,7 @@ if (suites.includes('fanout')) {
 if (suites.includes('cluster')) {
   const servers = list<ServerKind>('BENCH_CLUSTER_SERVERS', clusterKinds, clusterKinds)
   const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
-  const title = `cluster: two gateway processes and one Redis (all on CPU 0), ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows; mizzen's rooms registry on one Redis beside it), all on CPU 0, ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),

@@ -1,12 +1,13 @@
 /**
  * One server of the benchmark, in a process of its own (pinned by the orchestrator):
  * `node bench/server-process.ts <server> <scenario>` (the cluster's servers find their Redis in
- * BENCH_REDIS_URL). It answers the orchestrator over IPC: subscriber counts, memory after a full
+ * BENCH_REDIS_URL, and their Redis Cluster's seed nodes in BENCH_REDIS_CLUSTER). It answers the orchestrator over IPC: subscriber counts, memory after a full
  * GC, CPU time and heap allocation, and publishing, either at a fixed rate or as fast as the
  * clients' progress allows (credit). Exits when the IPC channel closes.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { GCProfiler, getHeapStatistics } from 'node:v8'
+import { join } from 'node:path'
+import { GCProfiler, getHeapStatistics, writeHeapSnapshot } from 'node:v8'
 import { nowMicros, type Scenario, type ServerKind, type ServerReply, type ServerRequest } from './common.ts'
 import type { BenchServer } from './servers/server.ts'
 
@@ -33,7 +34,22 @@ async function start(): Promise<BenchServer> {
       return (await import('./servers/socket-io.ts')).startSocketIo(scenario, redisUrl())
     case 'mizzen-redis':
       return (await import('./servers/mizzen.ts')).startMizzen(scenario, { redisUrl: redisUrl() })
+    case 'ws-redis-cluster':
+      return (await import('./servers/raw-ws.ts')).startWsOnRedisCluster(scenario, redisCluster())
+    case 'socket.io-redis-cluster':
+      return (await import('./servers/socket-io.ts')).startSocketIo(scenario, undefined, redisCluster())
+    case 'mizzen-redis-cluster':
+      return (await import('./servers/mizzen.ts')).startMizzen(scenario, {
+        redisCluster: redisCluster(),
+      })
   }
+}
+
+/** The seed nodes of the cluster runs' Redis Cluster (BENCH_REDIS_CLUSTER, comma-separated `host:port`). */
+function redisCluster(): string[] {
+  const seeds = process.env.BENCH_REDIS_CLUSTER?.split(',').filter(Boolean)
+  if (!seeds?.length) throw new Error(`${kind} needs BENCH_REDIS_CLUSTER`)
+  return seeds
 }
 
 function redisUrl(): string {
@@ -83,6 +99,17 @@ async function settledMemory() {
   return { rss, heapUsed, heapLimit: getHeapStatistics().heap_size_limit }
 }
 
+/**
+ * BENCH_HEAP_SNAPSHOT (a directory): a heap snapshot after each memory reading (before the
+ * clients connect, then with them idle), written once the reading is sent, so that it does not
+ * disturb it; compare the two by constructor to see what a connection holds.
+ */
+let snapshots = 0
+function snapshotHeap(): void {
+  const dir = process.env.BENCH_HEAP_SNAPSHOT
+  if (dir) writeHeapSnapshot(join(dir, `${kind}-${scenario}-${process.pid}-${++snapshots}.heapsnapshot`))
+}
+
 async function publishOne(): Promise<void> {
   await server.publish({ seq: next, t: nowMicros() })
   next++
@@ -120,7 +147,10 @@ process.on('message', (request: ServerRequest) => {
     case 'count':
       return send({ type: 'count', subscribers: server.subscribers() })
     case 'memory':
-      return void settledMemory().then((memory) => send({ type: 'memory', ...memory }))
+      return void settledMemory().then((memory) => {
+        send({ type: 'memory', ...memory })
+        snapshotHeap()
+      })
     case 'cpu': {
       const { user, system } = process.cpuUsage()
       return send({ type: 'cpu', user, system, ...heapCounters() })

@@ -58,6 +58,40 @@ describe('delivery hub: subscriptions read as streams', () => {
     expect([hub.subscriberCount, hub.topicCount]).toEqual([0, 0])
   })
 
+  it('should keep delivering to every subscription as a topic goes from one to several and back to one', async () => {
+    const hub = new DeliveryHub()
+    const first = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    expect(hub.deliver('t', 1)).toBe(1)
+    const second = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    const third = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    expect(hub.deliver('t', 2)).toBe(3)
+    await first.return()
+    await third.return()
+    expect([hub.subscriberCount, hub.topicCount]).toEqual([1, 1])
+    expect(hub.deliver('t', 3)).toBe(1)
+    const fourth = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    expect(hub.deliver('t', 4)).toBe(2)
+    expect([second.buffered, fourth.buffered]).toEqual([3, 1])
+    await second.return()
+    await fourth.return()
+    expect([hub.subscriberCount, hub.topicCount]).toEqual([0, 0])
+    expect(hub.deliver('t', 5)).toBe(0)
+  })
+
+  it('should let a subscription that ends while a payload is delivered leave the others their payload', async () => {
+    const hub = new DeliveryHub()
+    // The first ends the second while the topic's subscriptions are being offered the payload.
+    let second: AsyncIterator<unknown> | undefined
+    const ending: Selection<unknown> = { see: (payload) => (void second?.return?.(), payload) }
+    const first = hub.subscribe('t', ending)[Symbol.asyncIterator]()
+    second = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    const third = hub.subscribe('t', all)[Symbol.asyncIterator]()
+    expect(hub.deliver('t', 1)).toBe(2)
+    expect((await first.next()).value).toBe(1)
+    expect((await third.next()).value).toBe(1)
+    expect(await second.next()).toEqual({ value: undefined, done: true })
+  })
+
   it('should let a selection end its subscription after a last value, or on a payload it does not deliver', async () => {
     const hub = new DeliveryHub()
     const untilLast: Selection<string> = {

@@ -5,9 +5,10 @@
  * mizzen's own mutations do, without the HTTP request around them: `Rooms.send` for a broadcast,
  * what `publishUser` does for userEvents (read the record through Prisma, publish on the bus),
  * and the bus for the post updates the realtime extension would publish.
- * On Redis (`redisUrl`), as several gateways run (docs/several-gateways.md): the Redis bus and the
- * Redis rooms registry on one prefix, so that what one gateway publishes reaches the subscribers
- * of all.
+ * On Redis (`redisUrl`, or a Redis Cluster's seed nodes `redisCluster`), as `mizzen serve` runs
+ * several gateways (docs/several-gateways.md): one shared pair of connections, the Redis bus and
+ * the Redis rooms registry on it under one prefix, so that what one gateway publishes reaches
+ * the subscribers of all.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +18,7 @@ import { dataModel, openExampleDatabase } from '../../examples/app/database.ts'
 import { examplePolicies } from '../../examples/app/policies.ts'
 import { createRedisBus } from '../../src/bus/redis.ts'
 import { createGateway } from '../../src/gateway.ts'
+import { SharedRedis } from '../../src/redis/shared.ts'
 import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
 import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
 import { eventFor } from './payloads.ts'
@@ -25,16 +27,23 @@ import type { BenchServer } from './server.ts'
 /** `metrics: false` runs the same gateway counting nothing: the difference is what metrics cost. */
 export async function startMizzen(
   scenario: Scenario,
-  options: { metrics?: boolean; redisUrl?: string } = {},
+  options: { metrics?: boolean; redisUrl?: string; redisCluster?: readonly string[] } = {},
 ): Promise<BenchServer> {
   const database = await openExampleDatabase(`file:${join(mkdtempSync(join(tmpdir(), 'mizzen-bench-')), 'bench.db')}`)
-  const redisUrl = options.redisUrl
   const prefix = 'mizzen-bench:'
+  const target = options.redisCluster
+    ? { cluster: options.redisCluster }
+    : options.redisUrl
+      ? { url: options.redisUrl }
+      : undefined
+  const shared = target
+    ? await SharedRedis.open({ ...target, epochKey: `${prefix}epoch`, onError: (error) => console.error(error) })
+    : undefined
   const gateway = await createGateway({
-    ...(redisUrl
+    ...(shared
       ? {
-          bus: await createRedisBus({ url: redisUrl, prefix }),
-          rooms: { registry: await createRedisRoomRegistry({ url: redisUrl, keyPrefix: `${prefix}rooms:` }) },
+          bus: await createRedisBus({ shared, prefix }),
+          rooms: { registry: await createRedisRoomRegistry({ shared, keyPrefix: `${prefix}rooms:` }) },
         }
       : {}),
     prisma: database.prisma,

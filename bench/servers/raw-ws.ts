@@ -6,12 +6,13 @@
  * - `startPreframedWs`: the WebSocket frame built once (header and payload in one buffer) and
  *   written to every TCP socket under `ws`, as a fan-out that owns its transport can;
  * - `startWsOnRedis`: raw ws on two processes, the publisher's string carried by a Redis channel
- *   (what a hand-written cluster does).
+ *   (what a hand-written cluster does); `startWsOnRedisCluster`: the same on a Redis Cluster,
+ *   over sharded pub/sub (`SPUBLISH`, `SSUBSCRIBE`: the channel lives on its slot's primary).
  */
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { Socket } from 'node:net'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Scenario, Stamp } from '../common.ts'
 import { resultDataFor } from './payloads.ts'
@@ -85,5 +86,24 @@ export async function startWsOnRedis(scenario: Scenario, redisUrl: string): Prom
     port,
     subscribers: () => wss.clients.size,
     publish: async (stamp) => void (await publisher.publish('bench', frameOf(scenario, stamp))),
+  }
+}
+
+export async function startWsOnRedisCluster(scenario: Scenario, seeds: readonly string[]): Promise<BenchServer> {
+  const { wss, port } = await listen()
+  const nodes = seeds.map((seed) => {
+    const [host, port] = seed.split(':')
+    return { host: host!, port: Number(port) }
+  })
+  const publisher = new Cluster(nodes)
+  const subscriber = new Cluster(nodes, { shardedSubscribers: true })
+  subscriber.on('smessage', (_channel: string, frame: string) => {
+    for (const client of wss.clients) client.send(frame)
+  })
+  await subscriber.ssubscribe('bench')
+  return {
+    port,
+    subscribers: () => wss.clients.size,
+    publish: async (stamp) => void (await publisher.spublish('bench', frameOf(scenario, stamp))),
   }
 }

@@ -37,8 +37,24 @@ export async function startYoga(scenario: Scenario): Promise<BenchServer> {
   const eventTarget = new EventTarget()
   setMaxListeners(Number.POSITIVE_INFINITY, eventTarget)
   const pubSub = createPubSub<{ room: [string, Event]; user: [Event]; post: [Event] }>({ eventTarget })
+  // Subscriptions running: counted when made, uncounted when their iterator is returned (the
+  // client completed it or left), so that the benchmark sees the warm-up clients go.
   let subscribed = 0
-  const counted = <T>(iterable: T) => (subscribed++, iterable)
+  const counted = <T>(iterable: AsyncIterable<T>): AsyncIterable<T> => {
+    subscribed++
+    const iterator = iterable[Symbol.asyncIterator]()
+    let running = true
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () => iterator.next(),
+        return: (value?: unknown) => {
+          if (running) subscribed--
+          running = false
+          return iterator.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined })
+        },
+      }),
+    }
+  }
   const schema = createSchema<{ userId?: string }>({
     typeDefs,
     resolvers: {

@@ -6,7 +6,7 @@
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { ConfigError } from '../errors.ts'
-import { anonymous, type Viewer } from './viewer.ts'
+import { anonymous, service, type Viewer } from './viewer.ts'
 
 export interface AuthOptions {
   /** Service API keys; a request bearing one has the `service` role. */
@@ -92,12 +92,12 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
   return {
     open,
     async authenticate(authorization) {
-      if (open) return { role: 'service' }
+      if (open) return service
       if (authorization == null || authorization === '') return anonymous
       const match = /^Bearer\s+(\S+)\s*$/i.exec(String(authorization))
       if (!match) throw new AuthError('authorization must be "Bearer <token>"')
       const token = match[1]!
-      if (isApiKey(token)) return { role: 'service' }
+      if (isApiKey(token)) return service
       // Not a key: a JWT if it has a JWT's three parts, else a wrong key, whatever is configured.
       if (!verify || token.split('.').length !== 3) throw new AuthError('invalid API key or token')
       let payload: Record<string, unknown>

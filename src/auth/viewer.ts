@@ -17,6 +17,8 @@ export interface Viewer {
 }
 
 export const anonymous: Viewer = Object.freeze({ role: 'anonymous' })
+/** An API key's viewer, and everyone's while the gateway runs open: one object for all of them. */
+export const service: Viewer = Object.freeze({ role: 'service' })
 
 /** Roles are ordered: a `service` may do what a `user` may, and a `user` what `anonymous` may. */
 export const roleRank = (role: Role) => roles.indexOf(role)

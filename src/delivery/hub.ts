@@ -24,8 +24,18 @@ export interface DeliveryHubOptions {
   metrics?: Metrics
 }
 
+/** A topic's subscription, or its subscriptions when it has more than one. */
+type Subscriptions = HubSubscription<any, any> | Set<HubSubscription<any, any>>
+
+/** A topic's subscriptions as an array (a copy: ending one changes the topic's). */
+const listed = (subscriptions: Subscriptions) => (subscriptions instanceof Set ? [...subscriptions] : [subscriptions])
+
 export class DeliveryHub implements HubSide {
-  readonly #topics = new Map<string, Set<HubSubscription<any, any>>>()
+  /**
+   * topic → its subscription, or its subscriptions when it has several: a connection's topic
+   * (rooms) usually has one, and a gateway holds thousands of them, so one needs no Set.
+   */
+  readonly #topics = new Map<string, Subscriptions>()
   readonly #groups = new Map<string, Group<any, any, any>>()
   readonly #onSelectorError: (error: unknown, topic: string) => void
   readonly #metrics: Metrics
@@ -44,19 +54,24 @@ export class DeliveryHub implements HubSide {
    * it ends: where a subscription releases what it holds.
    */
   subscribe<P, V = unknown>(topic: string, selection: Selection<P, any, V>, onEnd?: OnEnd): HubSubscription<P, V> {
-    let subscriptions = this.#topics.get(topic)
-    if (!subscriptions) this.#topics.set(topic, (subscriptions = new Set()))
     const subscription = new HubSubscription<P, V>(topic, selection, this, onEnd)
-    subscriptions.add(subscription)
+    const held = this.#topics.get(topic)
+    if (held === undefined) this.#topics.set(topic, subscription)
+    else if (held instanceof Set) held.add(subscription)
+    else this.#topics.set(topic, new Set([held, subscription]))
     if (selection.kind) this.#metrics.subscriptionStarted(selection.kind)
     return subscription
   }
 
   /** For its subscriptions: takes one off its topic (and forgets a topic left empty). */
   detach(subscription: HubSubscription<any, any>): void {
-    const subscriptions = this.#topics.get(subscription.topic)
-    if (!subscriptions?.delete(subscription)) return
-    if (subscriptions.size === 0) this.#topics.delete(subscription.topic)
+    const { topic } = subscription
+    const held = this.#topics.get(topic)
+    if (held === subscription) this.#topics.delete(topic)
+    else if (held instanceof Set && held.delete(subscription)) {
+      // Back to one, held alone (a `deliver` iterating the Set goes on over what it still holds).
+      if (held.size === 1) this.#topics.set(topic, held.values().next().value!)
+    } else return
     if (subscription.selection.kind) this.#metrics.subscriptionEnded(subscription.selection.kind)
   }
 
@@ -84,7 +99,13 @@ export class DeliveryHub implements HubSide {
    */
   deliver(topic: string, payload: unknown): number {
     const subscriptions = this.#topics.get(topic)
-    if (!subscriptions) return 0
+    if (subscriptions === undefined) return 0
+    if (!(subscriptions instanceof Set)) {
+      if (!subscriptions.offer(payload)) return 0
+      const kind = subscriptions.selection.kind
+      if (kind) this.#metrics.delivered(kind, 1)
+      return 1
+    }
     let total = 0
     let run = 0
     let kind: SubscriptionKind | undefined
@@ -109,19 +130,19 @@ export class DeliveryHub implements HubSide {
    */
   fail(matches: (topic: string) => boolean, errorsJson: string): void {
     for (const [topic, subscriptions] of [...this.#topics])
-      if (matches(topic)) for (const subscription of [...subscriptions]) subscription.fail(errorsJson)
+      if (matches(topic)) for (const subscription of listed(subscriptions)) subscription.fail(errorsJson)
   }
 
   /** Completes every subscription (on shutdown). */
   endAll(): void {
     for (const subscriptions of [...this.#topics.values()])
-      for (const subscription of [...subscriptions]) subscription.end()
+      for (const subscription of listed(subscriptions)) subscription.end()
   }
 
   /** Subscriptions currently attached, over all topics. */
   get subscriberCount(): number {
     let count = 0
-    for (const subscriptions of this.#topics.values()) count += subscriptions.size
+    for (const subscriptions of this.#topics.values()) count += subscriptions instanceof Set ? subscriptions.size : 1
     return count
   }
 

@@ -40,9 +40,28 @@ export function bridgeModelEvents(
   return () => stops.forEach((stop) => stop())
 }
 
+/**
+ * The distinct record ids (canonical id strings) an `ids` subscription watches: an array while
+ * they are few, a Set beyond. A subscription keeps them for its life, and a Set is some 150
+ * bytes however few it holds (docs/performance.md, What an idle connection holds).
+ */
+export type WatchedIds = readonly string[] | ReadonlySet<string>
+
+/** Up to this many ids are an array (looked through), more a Set. */
+const FEW_IDS = 8
+
+export function watchedIds(ids: Iterable<string>): WatchedIds {
+  const distinct = new Set(ids)
+  return distinct.size <= FEW_IDS ? [...distinct] : distinct
+}
+
+const watches = (ids: WatchedIds, id: string) =>
+  ids instanceof Set ? ids.has(id) : (ids as readonly string[]).includes(id)
+const countOf = (ids: WatchedIds) => (ids instanceof Set ? ids.size : (ids as readonly string[]).length)
+
 export interface ModelEventFilter {
-  /** Only these records (canonical id strings); the subscription completes when all are deleted. */
-  readonly ids?: ReadonlySet<string>
+  /** Only these records; the subscription completes when all are deleted. */
+  readonly ids?: WatchedIds
   /** Only records whose new state, or previous state, matches. */
   readonly where?: Where
   readonly verbs?: readonly ModelVerb[]
@@ -96,39 +115,81 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
  * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared). A class
  * rather than closures: one small object per subscription, its functions shared.
  */
+/**
+ * The selection for `filter` on `model`'s topic: one object shared by every subscription whose
+ * filter is the same (same `where`, `verbs` and row policy, compared as key text) while any of
+ * them runs, since without `ids` a selection keeps nothing per subscription; a subscription to
+ * `ids` gets one of its own (it keeps the ids it has seen deleted). A gateway holds thousands of
+ * subscriptions, often with one filter: one copy of the filter (a policy's `where` is some 0.4
+ * KB) rather than one each (docs/performance.md, What an idle connection holds).
+ */
+export function modelEventSelection(model: string, filter: ModelEventFilter): ModelEventSelection {
+  if (filter.ids) return new ModelEventSelection(filter)
+  const key = `${model}\n${keyOf([filter.where ?? null, filter.verbs ?? null, filter.visible ?? null])}`
+  const existing = sharedSelections.get(key)?.deref()
+  if (existing) return existing
+  const selection = new ModelEventSelection(filter)
+  sharedSelections.set(key, new WeakRef(selection))
+  forgetSharedSelection.register(selection, key)
+  return selection
+}
+
+/** Selections without `ids` by filter key, while any subscription holds them. */
+const sharedSelections = new Map<string, WeakRef<ModelEventSelection>>()
+const forgetSharedSelection = new FinalizationRegistry<string>((key) => {
+  // A selection made since for the same key has taken the entry: leave it.
+  if (!sharedSelections.get(key)?.deref()) sharedSelections.delete(key)
+})
+
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
-  readonly kind = 'model'
   readonly viewerKey: string | undefined
-  readonly #filter: ModelEventFilter
-  /** The watched records not deleted yet; undefined without `ids`. */
-  readonly #remaining: Set<string> | undefined
+  // The filter's parts as fields of its own, not the filter object: one object less per `ids`
+  // subscription (each has a selection of its own).
+  readonly #ids: WatchedIds | undefined
+  readonly #where: Where | undefined
+  readonly #verbs: readonly ModelVerb[] | undefined
+  readonly #visible: Where | undefined
+  /**
+   * The watched records deleted so far; the others of `ids` are still watched. Made at the first
+   * deletion: an idle subscription (what a gateway holds thousands of) keeps no Set of its own.
+   */
+  #deleted: Set<string> | undefined
 
   constructor(filter: ModelEventFilter) {
-    this.#filter = filter
-    this.#remaining = filter.ids && new Set(filter.ids)
+    this.#ids = filter.ids
+    this.#where = filter.where
+    this.#verbs = filter.verbs
+    this.#visible = filter.visible
     this.viewerKey = filter.visible ? keyOf(filter.visible) : undefined
   }
 
+  get kind(): 'model' {
+    return 'model'
+  }
+
   see(published: DeliveredModelEvent): DeliveredModelEvent | undefined {
-    const { visible, ids } = this.#filter
+    const visible = this.#visible
+    const ids = this.#ids
     const event = visible ? viewedEvent(published, visible) : published
-    return event && (!ids || ids.has(event.recordId)) ? event : undefined
+    return event && (!ids || watches(ids, event.recordId)) ? event : undefined
   }
 
   admit(event: DeliveredModelEvent, control: DeliveryControl): boolean {
-    const remaining = this.#remaining
-    if (!remaining) return true
-    if (!remaining.has(event.recordId)) return false
+    const ids = this.#ids
+    if (!ids) return true
+    if (!watches(ids, event.recordId) || this.#deleted?.has(event.recordId)) return false
     // Sails unsubscribes a destroyed record's room: once every watched record is gone, complete.
     if (event.verb === 'DELETED') {
-      remaining.delete(event.recordId)
-      if (remaining.size === 0) control.endAfterThis()
+      const deleted = (this.#deleted ??= new Set())
+      deleted.add(event.recordId)
+      if (deleted.size === countOf(ids)) control.endAfterThis()
     }
     return true
   }
 
   pick(event: DeliveredModelEvent): DeliveredModelEvent | undefined {
-    const { verbs, where } = this.#filter
+    const verbs = this.#verbs
+    const where = this.#where
     if (verbs && !verbs.includes(event.verb)) return undefined
     if (where && !matchesWhere(where, event.node) && !matchesWhere(where, event.previous)) return undefined
     return event

@@ -20,8 +20,19 @@ import { Rendering, type SubscriptionSink } from './rendering.ts'
 import type { DeliveryControl, Selection } from './selection.ts'
 import { SubscriptionStream } from './stream.ts'
 
-/** Runs when a subscription ends, however it ends; a promise delays the end of its wind-down. */
-export type OnEnd = () => void | Promise<void>
+/**
+ * Runs when a subscription ends, however it ends; a promise delays the end of its wind-down. A
+ * function, or an `EndListener`.
+ */
+export type OnEnd = (() => void | Promise<void>) | EndListener
+
+/**
+ * An `OnEnd` as an object whose `subscriptionEnded` is called: what a gateway holds for each of
+ * thousands of connections is then one small object rather than a closure and its scope.
+ */
+export interface EndListener {
+  subscriptionEnded(): void | Promise<void>
+}
 
 /** What a subscription needs of its hub. */
 export interface HubSide {
@@ -31,8 +42,17 @@ export interface HubSide {
   selectionFailed(error: unknown, topic: string): void
 }
 
+/** Bits of `HubSubscription.#flags`. */
+const ATTACHED = 1
+const ENDED = 2
+/** Ended by the server before a consumer took it: ends once what was buffered is delivered. */
+const END_WHEN_DRAINED = 4
+/** Set by `endAfterThis` while a payload is being selected. */
+const END_REQUESTED = 8
+
 export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<V>, DeliveryControl {
-  #attached = true
+  /** Its state as bits of one field (a gateway holds a subscription per subscribed connection). */
+  #flags = ATTACHED
   readonly #onEnd: OnEnd | undefined
   /** Live payloads that arrived before a consumer took the subscription. */
   #buffered: P[] | undefined = []
@@ -41,14 +61,21 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   #group: Group | undefined
   #sink: SubscriptionSink | undefined
   #stream: SubscriptionStream<V> | undefined
-  #ended = false
-  /** Ended by the server before a consumer took it: ends once what was buffered is delivered. */
-  #endWhenDrained = false
   /** Failed by the server before a consumer took it: the `error` its consumer receives at once. */
   #failure: string | undefined
   #wound: Promise<void> | undefined
-  /** Set by `endAfterThis` while a payload is being selected. */
-  #endRequested = false
+
+  #is(flag: number): boolean {
+    return (this.#flags & flag) !== 0
+  }
+
+  #set(flag: number): void {
+    this.#flags |= flag
+  }
+
+  #clear(flag: number): void {
+    this.#flags &= ~flag
+  }
 
   constructor(
     readonly topic: string,
@@ -61,12 +88,12 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
 
   /** For its selection (the subscription is its own `DeliveryControl`): complete after this payload. */
   endAfterThis(): void {
-    this.#endRequested = true
+    this.#set(END_REQUESTED)
   }
 
   /** Whether the subscription has ended (nothing more will be delivered to it). */
   get ended(): boolean {
-    return this.#ended || this.#endWhenDrained
+    return this.#is(ENDED) || this.#is(END_WHEN_DRAINED)
   }
 
   /**
@@ -96,7 +123,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   join(group: Group, sink: SubscriptionSink): void {
     if (this.#group || this.#stream) throw new Error('the subscription is already consumed')
     group.join()
-    if (this.#ended) {
+    if (this.#is(ENDED)) {
       group.leave()
       if (this.#failure !== undefined) sink.next(Rendering.failed(this.#failure))
       else sink.complete()
@@ -114,7 +141,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     if (this.#group) throw new Error('the subscription is already consumed')
     const stream = new SubscriptionStream<V>(() => void this.cancel())
     this.#stream = stream
-    if (this.#ended) stream.end()
+    if (this.#is(ENDED)) stream.end()
     else this.#drain((payload) => this.#deliverToStream(stream, payload))
     return stream
   }
@@ -124,11 +151,11 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
    * completes. Nothing more is delivered to it.
    */
   end(): void {
-    if (this.#ended) return
+    if (this.#is(ENDED)) return
     if (this.#buffered) {
       // Not consumed yet: no more payloads; its consumer gets what was buffered, then the end.
       this.#detach()
-      this.#endWhenDrained = true
+      this.#set(END_WHEN_DRAINED)
       return
     }
     const sink = this.#sink
@@ -144,7 +171,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
    * before and instead of anything still buffered; an iterating consumer (SSE) completes.
    */
   fail(errorsJson: string): void {
-    if (this.#ended) return
+    if (this.#is(ENDED)) return
     const sink = this.#sink
     const stream = this.#stream
     if (!sink && !stream) this.#failure = errorsJson
@@ -158,7 +185,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
    * delivered, nothing is sent. Resolves once it has wound down (its `onEnd` settled).
    */
   cancel(): Promise<void> {
-    if (!this.#ended) {
+    if (!this.#is(ENDED)) {
       const stream = this.#stream
       this.#finish()
       stream?.return()
@@ -173,7 +200,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   }
 
   #finish(): void {
-    this.#ended = true
+    this.#set(ENDED)
     this.#buffered = undefined
     this.#replay = undefined
     this.#detach()
@@ -182,7 +209,9 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     this.#sink = undefined
     let wound: Promise<void>
     try {
-      wound = Promise.resolve(this.#onEnd?.()).catch((error: unknown) => this.hub.selectionFailed(error, this.topic))
+      const onEnd = this.#onEnd
+      const ended = typeof onEnd === 'function' ? onEnd() : onEnd?.subscriptionEnded()
+      wound = Promise.resolve(ended).catch((error: unknown) => this.hub.selectionFailed(error, this.topic))
     } catch (error) {
       this.hub.selectionFailed(error, this.topic)
       wound = Promise.resolve()
@@ -191,8 +220,8 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
   }
 
   #detach(): void {
-    if (!this.#attached) return
-    this.#attached = false
+    if (!this.#is(ATTACHED)) return
+    this.#clear(ATTACHED)
     this.hub.detach(this)
   }
 
@@ -203,14 +232,14 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
     this.#replay = undefined
     this.#buffered = undefined
     for (const payload of replay?.payloads ?? []) {
-      if (this.#ended) return
+      if (this.#is(ENDED)) return
       deliver(payload)
     }
     for (const payload of buffered) {
-      if (this.#ended) return
+      if (this.#is(ENDED)) return
       if (!replay?.covers(payload)) deliver(payload)
     }
-    if (this.#endWhenDrained) this.end()
+    if (this.#is(END_WHEN_DRAINED)) this.end()
   }
 
   #deliverToMember(payload: P): boolean {
@@ -226,7 +255,7 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
       return false
     }
     if (rendering) this.#sink!.next(rendering)
-    if (this.#endRequested) this.end()
+    if (this.#is(END_REQUESTED)) this.end()
     return rendering !== undefined
   }
 
@@ -242,15 +271,15 @@ export class HubSubscription<P = unknown, V = unknown> implements AsyncIterable<
       return false
     }
     if (value !== undefined) stream.push(value)
-    if (this.#endRequested) this.end()
+    if (this.#is(END_REQUESTED)) this.end()
     return value !== undefined
   }
 
   /** `admit`, ending the subscription at once when it refuses a payload and asks to end. */
   #admitted(seen: unknown): boolean {
-    this.#endRequested = false
+    this.#clear(END_REQUESTED)
     if (this.selection.admit!(seen, this)) return true
-    if (this.#endRequested) this.end()
+    if (this.#is(END_REQUESTED)) this.end()
     return false
   }
 

@@ -4,6 +4,7 @@
  * broadcast reads a room's members and a disconnect reads a connection's rooms, each without a
  * scan. A room exists while it has a member.
  */
+import type { Role } from '../auth/viewer.ts'
 import {
   UnknownConnectionError,
   type ConnectionIdentity,
@@ -16,12 +17,17 @@ import {
   type RoomRegistry,
   type Target,
 } from './registry.ts'
+import { CompactMap } from '../compact-map.ts'
 
-/** Why one connection is in one room; it leaves when neither holds. */
-interface Membership {
-  server: boolean
-  readonly subscriptions: Set<string>
-}
+/**
+ * Why one connection is in one room, it leaves when none holds: the ids of its `room`
+ * subscriptions to it, and `SERVER` when the server joined it. An array, not an object with a
+ * Set: a connection rarely has more than one reason per room, and a gateway holds one of these
+ * per connection and room (docs/performance.md, What an idle connection holds).
+ */
+type Membership = string[]
+/** The server's reason (subscription ids are never empty). */
+const SERVER = ''
 
 const sorted = (values: Iterable<string>) => [...values].sort()
 
@@ -39,11 +45,19 @@ export interface PresenceCard {
 
 const unidentified: ConnectionIdentity = Object.freeze({ userId: null, role: 'anonymous' })
 
+/** The identity of a connection of `role` without a user, one per role. */
+const identitiesWithoutUser = new Map<Role, ConnectionIdentity>([['anonymous', unidentified]])
+function withoutUser(role: Role): ConnectionIdentity {
+  let identity = identitiesWithoutUser.get(role)
+  if (!identity) identitiesWithoutUser.set(role, (identity = Object.freeze({ userId: null, role })))
+  return identity
+}
+
 export class MemoryRoomRegistry implements RoomRegistry {
   /** room → its members. */
   readonly #members = new Map<string, Set<string>>()
   /** connection → room → why it is there. Every registered connection has an entry. */
-  readonly #connections = new Map<string, Map<string, Membership>>()
+  readonly #connections = new Map<string, CompactMap<Membership>>()
   readonly #leftListeners = new Set<LeftListener>()
   /** Presence: who each connection is, and its meta per room (cleared when it leaves the room). */
   readonly #identities = new Map<string, ConnectionIdentity>()
@@ -51,7 +65,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
   readonly #presenceListeners = new Set<PresenceListener>()
 
   async addConnection(connectionId: string): Promise<void> {
-    if (!this.#connections.has(connectionId)) this.#connections.set(connectionId, new Map())
+    if (!this.#connections.has(connectionId)) this.#connections.set(connectionId, new CompactMap())
   }
 
   async removeConnection(connectionId: string): Promise<void> {
@@ -68,14 +82,14 @@ export class MemoryRoomRegistry implements RoomRegistry {
     const memberships = this.#membershipsOf(connectionId)
     let membership = memberships.get(room)
     const joined = !membership
+    const why = reason.kind === 'server' ? SERVER : reason.subscriptionId
     if (!membership) {
-      memberships.set(room, (membership = { server: false, subscriptions: new Set() }))
+      // Made with its one reason (an empty array would grow room for 16 at its first push).
+      memberships.set(room, (membership = [why]))
       let members = this.#members.get(room)
       if (!members) this.#members.set(room, (members = new Set()))
       members.add(connectionId)
-    }
-    if (reason.kind === 'server') membership.server = true
-    else membership.subscriptions.add(reason.subscriptionId)
+    } else if (!membership.includes(why)) membership.push(why)
     if (joined) this.#notifyPresence(connectionId, [room])
     return this.#change(room, joined ? [connectionId] : [])
   }
@@ -83,8 +97,11 @@ export class MemoryRoomRegistry implements RoomRegistry {
   async release(connectionId: string, room: string, subscriptionId: string): Promise<void> {
     const memberships = this.#connections.get(connectionId)
     const membership = memberships?.get(room)
-    if (!memberships || !membership?.subscriptions.delete(subscriptionId)) return
-    if (membership.server || membership.subscriptions.size > 0) return
+    // The server's reason is not a subscription's to drop.
+    const index = membership && subscriptionId !== SERVER ? membership.indexOf(subscriptionId) : -1
+    if (!memberships || !membership || index < 0) return
+    membership.splice(index, 1)
+    if (membership.length > 0) return
     memberships.delete(room)
     this.#removeMember(room, connectionId)
     this.#leftRoom(connectionId, room)
@@ -181,7 +198,9 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   identify(connectionId: string, identity: ConnectionIdentity): void {
-    this.#identities.set(connectionId, { userId: identity.userId, role: identity.role })
+    // A user's own record; connections without a user share one per role (what most hold).
+    const { userId, role } = identity
+    this.#identities.set(connectionId, userId === null ? withoutUser(role) : { userId, role })
   }
 
   async setPresenceMeta(connectionId: string, room: string, meta: unknown): Promise<void> {
@@ -234,14 +253,14 @@ export class MemoryRoomRegistry implements RoomRegistry {
     )
   }
 
-  #membershipsOf(connectionId: string): Map<string, Membership> {
+  #membershipsOf(connectionId: string): CompactMap<Membership> {
     const memberships = this.#connections.get(connectionId)
     if (!memberships) throw new UnknownConnectionError(connectionId)
     return memberships
   }
 
   /** Takes the connection out of `room` whatever its reasons; false when it was not in it. */
-  #leave(memberships: Map<string, Membership>, connectionId: string, room: string): boolean {
+  #leave(memberships: CompactMap<Membership>, connectionId: string, room: string): boolean {
     if (!memberships.delete(room)) return false
     this.#removeMember(room, connectionId)
     this.#leftRoom(connectionId, room)

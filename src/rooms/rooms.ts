@@ -158,6 +158,16 @@ export class Rooms {
     return this.#hub.subscribe(connectionTopic(connectionId), selection, onEnd)
   }
 
+  /**
+   * Drops the reason a `room` subscription gave its connection to be in `room` (when it ends);
+   * a failure is reported, not thrown (its subscription has ended either way).
+   */
+  releaseMembership(connectionId: string, room: string, subscriptionId: string): Promise<void> {
+    return this.registry
+      .release(connectionId, room, subscriptionId)
+      .catch((error: unknown) => this.#onError(error, `leaving room "${room}" failed for connection ${connectionId}`))
+  }
+
   /** Stops delivering and closes the registry (on shutdown, once the connections closed). */
   async close(): Promise<void> {
     for (const detach of this.#detach.splice(0)) detach()

@@ -5,6 +5,7 @@
  * execution and one serialised result.
  */
 import type { DeliveryControl, Selection } from '../delivery/selection.ts'
+import type { EndListener } from '../delivery/subscription.ts'
 import type { ConnectionSignal, RoomMessage, RoomMessageData } from './messages.ts'
 
 /** Event names a subscription asked for; null for all of them. */
@@ -31,17 +32,34 @@ export function labelled(message: RoomMessageData, room: string | null, cursor: 
   return fresh
 }
 
+/** Where a `room` subscription's reason to be in its room is released: the gateway's rooms, one for all. */
+export interface MembershipReleaser {
+  releaseMembership(connectionId: string, room: string, subscriptionId: string): Promise<void>
+}
+
 /**
  * `room(name, events)`: messages broadcast to `room`, labelled with it; completes when a
- * membership operation takes the connection out of `room`. (Selections are classes rather than
- * closures: one small object per subscription, its functions shared.)
+ * membership operation takes the connection out of `room`. When the subscription ends, it
+ * releases the reason it gave its connection to be in the room (`subscriptionEnded`). One small
+ * object per subscription, its functions (and `kind`) shared on the prototype: a gateway holds
+ * one per subscribed connection (docs/performance.md, What an idle connection holds).
  */
-export class RoomSelection implements Selection<ConnectionSignal, ConnectionSignal, RoomMessage> {
-  readonly kind = 'room'
+export class RoomSelection implements Selection<ConnectionSignal, ConnectionSignal, RoomMessage>, EndListener {
   constructor(
     private readonly room: string,
     private readonly events: EventFilter,
+    private readonly releaser?: MembershipReleaser,
+    private readonly connectionId?: string,
+    private readonly subscriptionId?: string,
   ) {}
+
+  get kind(): 'room' {
+    return 'room'
+  }
+
+  subscriptionEnded(): Promise<void> | undefined {
+    return this.releaser?.releaseMembership(this.connectionId!, this.room, this.subscriptionId!)
+  }
 
   see(signal: ConnectionSignal): ConnectionSignal {
     return signal
@@ -67,8 +85,11 @@ export class RoomSelection implements Selection<ConnectionSignal, ConnectionSign
  * targeted room it is in (null for a blast).
  */
 export class MessagesSelection implements Selection<ConnectionSignal, MessageSignal, RoomMessage> {
-  readonly kind = 'messages'
   constructor(private readonly events: EventFilter) {}
+
+  get kind(): 'messages' {
+    return 'messages'
+  }
 
   see(signal: ConnectionSignal): MessageSignal | undefined {
     return signal.kind === 'message' ? signal : undefined

@@ -2,7 +2,7 @@
 import type { GatewayContext } from '../context.ts'
 import { badInput, notFound } from '../errors.ts'
 import { modelTopic, type DeliveredModelEvent, type ModelEvent, type ModelVerb } from '../events.ts'
-import { ModelEventSelection } from '../delivery/model-events.ts'
+import { modelEventSelection, watchedIds } from '../delivery/model-events.ts'
 import { ResumedSelection, resumeSubscription } from '../delivery/resume.ts'
 import type { DataModel, Model } from '../models/data-model.ts'
 import { idKey, parseId } from '../models/ids.ts'
@@ -29,10 +29,12 @@ function subscribeToEvents(model: Model) {
       throw badInput(
         `${modelNames(model.name).events}: ids must name at least one ${model.name} (omit ids for every event)`,
       )
-    const selection = new ModelEventSelection({
-      ids: ids ? new Set(parseIds(model, ids).map(idKey)) : undefined,
+    const selection = modelEventSelection(model.name, {
+      ids: ids ? watchedIds(parseIds(model, ids).map(idKey)) : undefined,
       where: toPrismaWhere(model, args.where as Where | null),
-      verbs: (args.verbs as ModelVerb[] | null) ?? undefined,
+      // A copy of its own size: graphql-js builds a list argument by pushing, which leaves room
+      // for 16, and the subscription keeps it for its life.
+      verbs: args.verbs ? [...(args.verbs as ModelVerb[])] : undefined,
       visible: context.access.rowFilter(model),
     })
     const topic = modelTopic(model.name)

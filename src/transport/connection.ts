@@ -10,12 +10,13 @@
  * socket is open, only for an operation the client has not completed, and not at all once the
  * client leaves more than `maxBufferedBytes` unread (then the socket is terminated).
  */
-import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
+import { CompactMap } from '../compact-map.ts'
+import { newId } from '../ids.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
@@ -25,7 +26,7 @@ import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { directSocket, nextWebSocketFrame, writeAtEndOfTurn, type HoldsFrames } from './frame-writer.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
-import { MessageRate, overBuffered } from './socket-guards.ts'
+import { clock, overBuffered } from './socket-guards.ts'
 
 const OPEN = 1 // WebSocket.OPEN
 /** graphql-transport-ws is a text protocol: bytes go out as text frames. */
@@ -47,19 +48,8 @@ export interface ConnectionServer {
   readonly onConnectionOpen?: (connectionId: string, viewer: Viewer) => Promise<void> | void
   /** Called once when an acknowledged connection closes, after its operations were stopped and `onConnectionOpen` settled. */
   readonly onConnectionClose?: (connectionId: string) => Promise<void> | void
-}
-
-/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
-function atTime(time: number, action: () => void): () => void {
-  let timer: NodeJS.Timeout
-  const arm = () => {
-    timer = setTimeout(
-      () => (Date.now() >= time ? action() : arm()),
-      Math.min(Math.max(time - Date.now(), 0), 2 ** 31 - 1),
-    )
-  }
-  arm()
-  return () => clearTimeout(timer)
+  /** Called once when the socket has closed, with the connection's address (the per-IP count). */
+  readonly onSocketClosed?: (address: string) => void
 }
 
 const connectionKey = Symbol('mizzen.connection')
@@ -85,11 +75,25 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
 }
+function expiryDue(connection: GraphQLWsConnection, time: number): void {
+  connection.expireAt(time)
+}
 
 /** A queued output: a result (once rendered), or the end of an operation. */
 type Slot =
   | { readonly operation: Operation; readonly rendering: Rendering }
   | { readonly operation: Operation; readonly rendering?: undefined }
+
+/** Where a connection is in the protocol: before `connection_init`, authenticating, acknowledged. */
+const AWAITING_INIT = 0
+const OPENING = 1
+const ACKNOWLEDGED = 2
+
+/** Bits of `Operation.#flags`. */
+const CANCELLED = 1
+const FINISHED = 2
+const STARTED = 4
+const COUNTED = 8
 
 /**
  * One operation of the connection, from its `subscribe` until it has wound down; the sink its
@@ -98,14 +102,8 @@ type Slot =
 class Operation implements OperationSink {
   /** `{"id":…,"type":"next","payload":` for this operation's frames, encoded at its first. */
   #prefix: Buffer | undefined
-  /** The client completed it, or the socket closed: nothing more is sent for it. */
-  cancelled = false
-  /** `complete` or `error` was sent: nothing more is sent for it. */
-  finished = false
-  /** Its `run` settled (its subscription, if any, started or failed). */
-  started = false
-  /** Counted against the connection's subscription limit. */
-  counted: boolean
+  /** Its four states below as bits of one field (a gateway holds an operation per subscribed connection). */
+  #flags: number
   #running: Stoppable | undefined
 
   constructor(
@@ -113,7 +111,43 @@ class Operation implements OperationSink {
     readonly id: string,
     subscription: boolean,
   ) {
-    this.counted = subscription
+    this.#flags = subscription ? COUNTED : 0
+  }
+
+  /** The client completed it, or the socket closed: nothing more is sent for it. */
+  get cancelled(): boolean {
+    return (this.#flags & CANCELLED) !== 0
+  }
+  set cancelled(on: boolean) {
+    this.#flag(CANCELLED, on)
+  }
+
+  /** `complete` or `error` was sent: nothing more is sent for it. */
+  get finished(): boolean {
+    return (this.#flags & FINISHED) !== 0
+  }
+  set finished(on: boolean) {
+    this.#flag(FINISHED, on)
+  }
+
+  /** Its `run` settled (its subscription, if any, started or failed). */
+  get started(): boolean {
+    return (this.#flags & STARTED) !== 0
+  }
+  set started(on: boolean) {
+    this.#flag(STARTED, on)
+  }
+
+  /** Counted against the connection's subscription limit. */
+  get counted(): boolean {
+    return (this.#flags & COUNTED) !== 0
+  }
+  set counted(on: boolean) {
+    this.#flag(COUNTED, on)
+  }
+
+  #flag(flag: number, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag
   }
 
   get prefix(): Buffer {
@@ -145,22 +179,29 @@ class Operation implements OperationSink {
 }
 
 export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
-  #initReceived = false
-  #acknowledged = false
+  #phase = AWAITING_INIT
   #connectionId: string | undefined
   #viewer: Viewer | undefined
-  /** The connection's opening (authentication, then `onConnectionOpen`), once `connection_init` came. */
+  /** The connection's opening (authentication, then `onConnectionOpen`) while it is under way. */
   #opened: Promise<void> | undefined
-  /** Operations from their `subscribe` until they wound down, by id. */
-  readonly #operations = new Map<string, Operation>()
+  /** Operations from their `subscribe` until they wound down, by id (usually one: no Map for it). */
+  readonly #operations = new CompactMap<Operation>()
   #activeSubscriptions = 0
   /** Output waiting behind a result still being rendered (made when first needed). */
   #queue: Slot[] | undefined
-  #rate: MessageRate
-  #initTimer: NodeJS.Timeout | undefined
-  #cancelExpiry: (() => void) | undefined
-  /** When the socket opened, in ms since the epoch (for the close log line). */
-  readonly #openedAt = Date.now()
+  /**
+   * Messages (and WebSocket ping frames) the client may send per second, counted in one-second
+   * windows (past it: 1008): when this window started (`clock()`), and what it counted.
+   */
+  #rateWindowStart = clock()
+  #rateCount = 0
+  /**
+   * Its one timer: the wait for `connection_init`, then (once authenticated) the expiry of its
+   * credentials; shared functions run them (no closure of its own).
+   */
+  #timer: NodeJS.Timeout | undefined
+  /** When the socket opened, `clock()` (for the close log line). */
+  readonly #openedAt = clock()
   /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
   #closing: string | undefined
   /** For the server's keep-alive: a pong (or any message) came since the last ping. */
@@ -179,7 +220,6 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     /** The client's address (behind trusted proxies, from X-Forwarded-For), for the logs. */
     readonly address: string,
   ) {
-    this.#rate = new MessageRate(server.limits.maxMessagesPerSecond)
     this.#direct = directSocket(socket)
     server.connections.add(this)
     ;(socket as SocketWithConnection)[connectionKey] = this
@@ -194,12 +234,25 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       this.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable')
       return
     }
-    this.#initTimer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
+    this.#timer = setTimeout(initTimedOut, server.limits.connectionInitTimeoutMs, this)
   }
 
   /** No `connection_init` in time: 4408. */
   initTimedOut(): void {
-    if (!this.#initReceived) this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+    if (this.#phase === AWAITING_INIT)
+      this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
+  }
+
+  /** Closes the connection with 4403 once `time` (ms since the epoch) has come: its credentials expire then. */
+  expireAt(time: number): void {
+    const wait = time - Date.now()
+    if (wait <= 0) {
+      this.#timer = undefined
+      this.close(CloseCode.Forbidden, 'Forbidden: credentials expired')
+      return
+    }
+    // setTimeout takes at most 2^31-1 ms; a longer wait is re-armed when it ends.
+    this.#timer = setTimeout(expiryDue, Math.min(wait, 2 ** 31 - 1), this, time)
   }
 
   get connectionId(): string | undefined {
@@ -216,7 +269,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.alive = true
-    if (!this.#rate.allow()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (!this.#allowMessage()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
     if (isBinary) return this.close(CloseCode.BadRequest, 'Invalid message received')
     let message
     try {
@@ -253,10 +306,20 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     }
   }
 
+  /** Counts one message against the rate; false once the client is over it. */
+  #allowMessage(): boolean {
+    const now = clock()
+    if (now - this.#rateWindowStart >= 1000) {
+      this.#rateWindowStart = now
+      this.#rateCount = 0
+    }
+    return ++this.#rateCount <= this.server.limits.maxMessagesPerSecond
+  }
+
   /** WebSocket ping frames count against the message rate too. */
   onPing(): void {
     this.alive = true
-    if (!this.#rate.allow() && this.socket.readyState === this.socket.OPEN)
+    if (!this.#allowMessage() && this.socket.readyState === this.socket.OPEN)
       this.close(CloseCode.PolicyViolation, 'Too many messages')
   }
 
@@ -274,15 +337,24 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   }
 
   #init(payload: Record<string, unknown> | undefined): void {
-    if (this.#initReceived)
+    if (this.#phase !== AWAITING_INIT)
       return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
-    this.#initReceived = true
-    clearTimeout(this.#initTimer)
-    this.#initTimer = undefined
+    this.#phase = OPENING
+    clearTimeout(this.#timer)
+    this.#timer = undefined
     this.#opened = this.#open(payload?.authorization)
   }
 
+  /** Opens the connection; its promise is let go once settled (an idle connection keeps none). */
   async #open(authorization: unknown): Promise<void> {
+    try {
+      await this.#opening(authorization)
+    } finally {
+      this.#opened = undefined
+    }
+  }
+
+  async #opening(authorization: unknown): Promise<void> {
     const { authenticator, logger } = this.server
     let viewer: Viewer
     try {
@@ -297,13 +369,11 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       return
     }
     if (this.socket.readyState !== this.socket.OPEN) return
-    const connectionId = randomUUID()
+    const connectionId = newId()
     this.#connectionId = connectionId
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) {
-      this.#cancelExpiry = atTime(viewer.expiresAt, () =>
-        this.close(CloseCode.Forbidden, 'Forbidden: credentials expired'),
-      )
+      this.expireAt(viewer.expiresAt)
     }
     try {
       await this.server.onConnectionOpen?.(connectionId, viewer)
@@ -313,13 +383,13 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       return
     }
     if (this.socket.readyState !== this.socket.OPEN) return
-    this.#acknowledged = true
+    this.#phase = ACKNOWLEDGED
     this.#send(JSON.stringify({ type: MessageType.ConnectionAck, payload: { connectionId } }))
     logger.info({ connectionId, role: viewer.role, userId: viewer.id, ip: this.address }, 'websocket connection opened')
   }
 
   #subscribe(id: string, payload: SubscribePayload): void {
-    if (!this.#acknowledged) return this.close(CloseCode.Unauthorized, 'Unauthorized')
+    if (this.#phase !== ACKNOWLEDGED) return this.close(CloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
     if (this.#operations.has(id))
@@ -526,8 +596,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   /** Stops every operation, then lets go of the connection (once its opening settled), and logs its close. */
   async onClose(code: number, reason: Buffer): Promise<void> {
     this.server.connections.delete(this)
-    clearTimeout(this.#initTimer)
-    this.#cancelExpiry?.()
+    this.server.onSocketClosed?.(this.address)
+    clearTimeout(this.#timer)
     this.#queue = undefined
     const operations = [...this.#operations.values()]
     for (const operation of operations) this.#cancel(operation)
@@ -553,7 +623,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
         code,
         reason: text || undefined,
         closedBy: this.#closing === undefined ? 'client' : 'server',
-        durationMs: Date.now() - this.#openedAt,
+        durationMs: clock() - this.#openedAt,
       },
       'websocket connection closed',
     )

@@ -35,19 +35,18 @@ export class ConnectionCounter {
     return this.#byIp.get(ip) ?? 0
   }
 
-  /** Counts a connection; returns the function that uncounts it (once). */
-  open(ip: string): () => void {
+  /** Counts a connection from `ip`. */
+  open(ip: string): void {
     this.#total++
     this.#byIp.set(ip, this.count(ip) + 1)
-    let closed = false
-    return () => {
-      if (closed) return
-      closed = true
-      this.#total--
-      const left = this.count(ip) - 1
-      if (left > 0) this.#byIp.set(ip, left)
-      else this.#byIp.delete(ip)
-    }
+  }
+
+  /** Uncounts a connection `open` counted: once per connection, when its socket closed. */
+  close(ip: string): void {
+    this.#total--
+    const left = this.count(ip) - 1
+    if (left > 0) this.#byIp.set(ip, left)
+    else this.#byIp.delete(ip)
   }
 }
 

@@ -72,7 +72,14 @@ export interface WebSocketTransportOptions {
 
 export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTransport {
   const { yoga, logger, limits } = options
-  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes, handleProtocols })
+  // No client tracking: `connections` holds every open connection already, and ws would keep a
+  // Set entry and a close listener (a closure) of its own per socket besides.
+  const server = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxPayloadBytes,
+    handleProtocols,
+    clientTracking: false,
+  })
   const counter = new ConnectionCounter()
   const clientIp = clientAddressResolver(options.trustProxy)
   const rules = { path: options.path, allowedOrigins: options.allowedOrigins, ...limits, clientAddress: clientIp }
@@ -89,6 +96,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     metrics: options.metrics,
     onConnectionOpen: options.onConnectionOpen,
     onConnectionClose: options.onConnectionClose,
+    onSocketClosed: (address: string) => counter.close(address),
   }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -99,15 +107,16 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return
     }
     const address = clientIp(request)
-    const uncount = counter.open(address)
+    counter.open(address)
+    // Uncounted once, when its socket closes: until it is a WebSocket (an upgrade that fails
+    // never becomes one), by this listener on the TCP socket; from then on by its connection,
+    // so that an idle connection keeps no closure of its own for it.
+    const uncount = () => counter.close(address)
     socket.on('close', uncount)
-    // The TCP socket's close uncounts it, whether or not it became a WebSocket.
-    server.handleUpgrade(
-      request,
-      socket,
-      head,
-      (ws: WebSocket) => void new GraphQLWsConnection(ws, connectionServer, address),
-    )
+    server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      socket.off('close', uncount)
+      void new GraphQLWsConnection(ws, connectionServer, address)
+    })
   }
   options.httpServer.on('upgrade', onUpgrade)
 
@@ -132,7 +141,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     close: async (graceMs = 5000) => {
       clearInterval(keepAlive)
       options.httpServer.off('upgrade', onUpgrade)
-      const open = [...server.clients]
+      const open = [...connections].map((connection) => connection.socket)
       const closed = open.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
       server.close()
       for (const connection of connections) connection.close(CloseCode.GoingAway, 'Server shutting down')

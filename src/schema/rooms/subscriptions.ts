@@ -2,8 +2,8 @@
  * Room subscriptions. Both read the connection's topic in the delivery hub (see
  * `connectionTopic`); `room` also holds a membership for as long as it runs.
  */
-import { randomUUID } from 'node:crypto'
 import type { GatewayContext } from '../../context.ts'
+import { newLocalId } from '../../ids.ts'
 import { roomClientError, webSocketRequired } from '../../errors.ts'
 import { ResumedSelection, resumeSubscription } from '../../delivery/resume.ts'
 import { roomsTopic, type ConnectionSignal, type RoomMessage } from '../../rooms/messages.ts'
@@ -41,18 +41,16 @@ export const roomSubscriptions = {
         args.presence == null ? null : checkMeta(args.presence, context.rooms.presence.maxMetaBytes, 'presence')
       context.access.assertJoin(room)
       const { registry, presence } = context.rooms
-      const subscriptionId = randomUUID()
+      const subscriptionId = newLocalId()
       const { after } = args
-      const base = new RoomSelection(room, events)
+      // Listen before joining, so nothing broadcast after the join is missed. Its selection
+      // releases its reason to be in the room when it ends, however it ends (the registry ignores
+      // the release if the room was already left): an object rather than a closure made here,
+      // whose scope would keep the request's context (the request, its parsed query, the
+      // viewer's access) alive for as long as the subscription runs.
+      const base = new RoomSelection(room, events, context.rooms, connectionId, subscriptionId)
       const selection = after == null ? base : new ResumedSelection(base, roomSignalHooks(room))
-      // Listen before joining, so nothing broadcast after the join is missed; leave when it ends,
-      // however it ends (the registry ignores the release if the room was already left).
-      const { logger } = context
-      const subscription = context.rooms.listen(connectionId, selection, () =>
-        registry
-          .release(connectionId, room, subscriptionId)
-          .catch((err: unknown) => logger.error({ err, connectionId, room }, 'leaving a room failed')),
-      )
+      const subscription = context.rooms.listen(connectionId, selection, base)
       // Its presence meta first, so that the join shows it at once. A `presence(room)` subscription
       // sent right after this one waits for the join (Presence.isMember).
       const joined = presence.joining(
