@@ -36,7 +36,7 @@ export const serverNames: Record<ServerKind, string> = {
   'mizzen-redis': 'mizzen, Redis bus and rooms registry',
   'ws-redis-cluster': 'raw ws + Redis Cluster sharded pub/sub (by hand)',
   'socket.io-redis-cluster': 'Socket.IO 4 + sharded redis-adapter, Redis Cluster',
-  'mizzen-redis-cluster': 'mizzen, bus on Redis Cluster (rooms registry on one Redis)',
+  'mizzen-redis-cluster': 'mizzen, Redis bus and rooms registry on Redis Cluster',
 }
 
 /**

@@ -171,7 +171,7 @@ if (suites.includes('fanout')) {
 if (suites.includes('cluster')) {
   const servers = list<ServerKind>('BENCH_CLUSTER_SERVERS', clusterKinds, clusterKinds)
   const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
-  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows; mizzen's rooms registry on one Redis beside it), all on CPU 0, ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows), all on CPU 0, ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),
