@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { dataModel as generated } from '../examples/app/generated/mizzen/index.js'
 import { linkDataModel } from '../src/models/data-model.ts'
+import { buildSchema } from '../src/schema/index.ts'
 import type { DataModelMeta } from '../src/models/meta.ts'
 
 describe('linkDataModel', () => {
@@ -39,5 +40,36 @@ describe('linkDataModel', () => {
   it('should refuse metadata whose relation names a model it does not have', () => {
     const broken: DataModelMeta = { ...generated, models: generated.models.filter((m) => m.name !== 'Tag') }
     expect(() => linkDataModel(broken)).toThrow(/Post\.tags refers to model Tag/)
+  })
+})
+
+describe('names a data model may not take', () => {
+  /** The example's metadata with its model Tag renamed. */
+  const renamed = (name: string) =>
+    JSON.parse(JSON.stringify(generated).replaceAll('"Tag"', `"${name}"`)) as DataModelMeta
+
+  it('should build the example data model', () => {
+    expect(() => buildSchema(generated)).not.toThrow()
+  })
+
+  it('should refuse a model whose type or root fields are the gateway’s own, naming the model and the way out', () => {
+    expect(() => buildSchema(renamed('Room'))).toThrow(
+      /model Room generates Room, the gateway's own type \(Room\).*@@map/,
+    )
+    expect(() => buildSchema(renamed('Connection'))).toThrow(
+      /model Connection generates Connection, the gateway's own type/,
+    )
+    // `presence` and `presences`: the gateway's Query.presence.
+    expect(() => buildSchema(renamed('Presence'))).toThrow(
+      /model Presence generates Query\.presence, the gateway's own field/,
+    )
+  })
+
+  it('should refuse two models that generate one name', () => {
+    // UserEvent is both a model's type and model User's event type; SortOrder, every model's.
+    expect(() => buildSchema(renamed('UserEvent'))).toThrow(
+      /model User(Event)? generates UserEvent, which the generated schema has already/,
+    )
+    expect(() => buildSchema(renamed('SortOrder'))).toThrow(/model SortOrder generates SortOrder, which the generated/)
   })
 })

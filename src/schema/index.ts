@@ -17,6 +17,7 @@ import { modelWriteTypeDefs } from './model-write-sdl.ts'
 import { presenceResolvers } from './presence/resolvers.ts'
 import { presenceTypeDefs } from './presence/sdl.ts'
 import { roomResolvers, roomTypeDefs } from './rooms/index.ts'
+import { assertNoClashes } from './clashes.ts'
 import { customScalarsFor } from './scalars.ts'
 import { version } from '../version.ts'
 
@@ -33,17 +34,11 @@ const baseResolvers = { Query: { mizzenVersion: () => version } }
 export function buildSchema(model: DataModelMeta | DataModel): GraphQLSchema {
   const dataModel = linkDataModel(model)
   const scalars = customScalarsFor(usedFieldTypes(dataModel))
+  const gatewayTypeDefs = [baseTypeDefs, scalars.typeDefs, roomTypeDefs, liveDirectiveTypeDefs, presenceTypeDefs]
+  const generatedTypeDefs = [modelTypeDefs(dataModel), modelWriteTypeDefs(dataModel), modelEventTypeDefs(dataModel)]
+  assertNoClashes(dataModel, gatewayTypeDefs, generatedTypeDefs)
   return createSchema<GatewayContext>({
-    typeDefs: [
-      baseTypeDefs,
-      scalars.typeDefs,
-      modelTypeDefs(dataModel),
-      modelWriteTypeDefs(dataModel),
-      modelEventTypeDefs(dataModel),
-      roomTypeDefs,
-      liveDirectiveTypeDefs,
-      presenceTypeDefs,
-    ],
+    typeDefs: [...gatewayTypeDefs, ...generatedTypeDefs],
     resolvers: [
       scalars.resolvers,
       baseResolvers,
