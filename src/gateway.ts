@@ -165,11 +165,11 @@ export async function createGateway<Client extends PrismaClientLike>(
     if (nodeEnv === 'production' && !options.allowOpen) {
       throw new ConfigError(
         'MIZZEN_API_KEYS',
-        'production needs credentials: set MIZZEN_API_KEYS or a JWT key (MIZZEN_JWT_SECRET, MIZZEN_JWT_PUBLIC_KEY, MIZZEN_JWKS_URL), or MIZZEN_ALLOW_OPEN=true to run open',
+        'production needs credentials: set MIZZEN_API_KEYS or a JWT key (MIZZEN_JWT_SECRET, MIZZEN_JWT_PUBLIC_KEY, MIZZEN_JWKS_URL), or MIZZEN_ALLOW_OPEN=true to run open (in code: auth.apiKeys, auth.jwtSecret, auth.jwtPublicKey, auth.jwksUrl, or allowOpen)',
       )
     }
     logger.warn(
-      'NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key before exposing it.',
+      'NO CREDENTIALS CONFIGURED: the gateway is open and every client may do everything. Set MIZZEN_API_KEYS and a JWT key (in code: auth.apiKeys and auth.jwtSecret, auth.jwtPublicKey or auth.jwksUrl) before exposing it.',
     )
   }
   const policies = options.policies ?? {}
