@@ -176,6 +176,14 @@ export interface BenchRedis {
   stop(): Promise<void>
 }
 
+/** A redis-server on `port` with no persistence, pinned to `cpu` where the machine allows, and `extra` options. */
+function spawnRedisServer(port: number, cpu: number, extra: readonly string[]) {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', ...extra]
+  args.push('--save', '', '--appendonly', 'no', '--loglevel', 'warning')
+  const command = pinnable ? ['taskset', '-c', String(cpu), 'redis-server', ...args] : ['redis-server', ...args]
+  return track(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] }))
+}
+
 /**
  * A redis-server of the benchmark's own on a free port of 7200-7299, without persistence, pinned
  * to `cpu`; resolves once it answers.
@@ -184,20 +192,7 @@ export async function startRedis(cpu: number): Promise<BenchRedis> {
   let port = REDIS_PORTS.from
   while (port <= REDIS_PORTS.to && !(await portFree(port))) port++
   if (port > REDIS_PORTS.to) throw new Error(`no free port for redis-server in ${REDIS_PORTS.from}-${REDIS_PORTS.to}`)
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--loglevel',
-    'warning',
-  ]
-  const command = pinnable ? ['taskset', '-c', String(cpu), 'redis-server', ...args] : ['redis-server', ...args]
-  const child = track(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] }))
+  const child = spawnRedisServer(port, cpu, [])
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (error) => reject(new Error(`redis-server did not start: ${error.message}`)))
     child.once('exit', (code) => reject(new Error(`redis-server exited (${code})`)))
@@ -277,26 +272,14 @@ export async function startRedisCluster(cpu: number): Promise<BenchRedisCluster>
   const ports = Array.from({ length: CLUSTER_NODES }, (_, n) => base + n)
   const dir = mkdtempSync(join(tmpdir(), 'mizzen-bench-cluster-'))
   const nodes = ports.map((port) => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
+    const child = spawnRedisServer(port, cpu, [
       '--dir',
       dir,
       '--cluster-enabled',
       'yes',
       '--cluster-config-file',
       `nodes-${port}.conf`,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ]
-    const command = pinnable ? ['taskset', '-c', String(cpu), 'redis-server', ...args] : ['redis-server', ...args]
-    const child = track(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] }))
+    ])
     return { port, child }
   })
   const stop = async () => {
