@@ -110,12 +110,6 @@ export function viewedEvent(event: DeliveredModelEvent, visible: Where): Deliver
 }
 
 /**
- * The selection of an `mEvents` subscription applying `filter`: the viewer's row policy and the
- * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
- * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared). A class
- * rather than closures: one small object per subscription, its functions shared.
- */
-/**
  * The selection for `filter` on `model`'s topic: one object shared by every subscription whose
  * filter is the same (same `where`, `verbs` and row policy, compared as key text) while any of
  * them runs, since without `ids` a selection keeps nothing per subscription; a subscription to
@@ -141,6 +135,12 @@ const forgetSharedSelection = new FinalizationRegistry<string>((key) => {
   if (!sharedSelections.get(key)?.deref()) sharedSelections.delete(key)
 })
 
+/**
+ * The selection of an `mEvents` subscription applying `filter`: the viewer's row policy and the
+ * `ids` it names (`see`, shared by its group), the records still to watch (`admit`, its own: it
+ * completes once all of them are deleted), then `verbs` and `where` (`pick`, shared). A class
+ * rather than closures: one small object per subscription, its functions shared.
+ */
 export class ModelEventSelection implements Selection<DeliveredModelEvent, DeliveredModelEvent, DeliveredModelEvent> {
   readonly viewerKey: string | undefined
   // The filter's parts as fields of its own, not the filter object: one object less per `ids`
