@@ -7,11 +7,11 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ServerReply, ServerRequest } from './common.ts'
+import { portFree } from '../test/helpers/free-port.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -157,14 +157,6 @@ export async function stop(child: ChildProcess, graceMs = 0): Promise<void> {
 
 /** Ports the benchmark may use for its own Redis. */
 const REDIS_PORTS = { from: 7200, to: 7299 }
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
 
 export interface BenchRedis {
   readonly url: string

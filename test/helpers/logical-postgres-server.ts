@@ -10,12 +10,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { TestDatabase } from './databases.ts'
+import { portFree } from './free-port.ts'
 
 /** The tests' ports (the capture benchmark uses 55420-55439). */
 const DEFAULT_PORTS = { from: 55400, to: 55419 }
@@ -38,13 +38,6 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   if (result.status !== 0 || group.status !== 0) return undefined
   return { uid: Number(result.stdout.trim()), gid: Number(group.stdout.trim()) }
 }
-
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
 
 export interface LogicalPostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */

@@ -14,11 +14,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { portFree } from './free-port.ts'
 
 export interface ClusterPrimary {
   readonly port: number
@@ -45,14 +45,6 @@ export interface RedisCluster {
 const NODES = 6
 const FIRST_PORT = 7000
 const LAST_PORT = 7099
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
 
 /** Six consecutive ports of the range whose cluster bus ports are free as well. */
 async function freePorts(): Promise<number[]> {
