@@ -16,10 +16,10 @@
  * moment it arrived: latency is the difference, joined at the end.
  */
 import pg from 'pg'
-import { pino } from 'pino'
 import WebSocket from 'ws'
-import { dataModel, openExampleDatabase } from '../examples/app/database.ts'
+import { openExampleDatabase } from '../examples/app/database.ts'
 import { createGateway } from '../src/gateway.ts'
+import { benchGatewayOptions } from './servers/gateway-options.ts'
 import { Histogram, nowMicros } from './common.ts'
 
 /** One write phase: rows `from`, `from + 1`, … committed `rowsPerTransaction` at a time. */
@@ -129,15 +129,10 @@ const cpuMicros = () => {
 async function runGateway(mode: 'database' | 'extension', url: string): Promise<void> {
   const database = await openExampleDatabase(url)
   const gateway = await createGateway({
+    ...benchGatewayOptions,
     prisma: database.prisma,
-    dataModel,
-    port: 0,
-    host: '127.0.0.1',
-    logger: pino({ level: 'silent' }),
-    graphiql: false,
     demo: false,
     capture: mode === 'database' ? { mode: 'database', url } : 'extension',
-    limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
   })
   const users = gateway.prisma.user
   // The extension's path: writes through the gateway's own (extension-wrapped) client.

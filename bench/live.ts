@@ -30,11 +30,11 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { fileURLToPath } from 'node:url'
 import { SignJWT } from 'jose'
-import { pino } from 'pino'
 import WebSocket from 'ws'
-import { dataModel, openExampleDatabase } from '../examples/app/database.ts'
+import { openExampleDatabase } from '../examples/app/database.ts'
 import { examplePolicies } from '../examples/app/policies.ts'
 import { createGateway } from '../src/gateway.ts'
+import { benchGatewayOptions } from './servers/gateway-options.ts'
 
 const env = (name: string, fallback: string) => Number(process.env[name] ?? fallback)
 const CLIENTS = env('BENCH_LIVE_CLIENTS', '1000')
@@ -128,16 +128,11 @@ async function runScenario(scenario: Scenario) {
   const fresh = await freshDatabase()
   const database = await openExampleDatabase(fresh.url)
   const gateway = await createGateway({
+    ...benchGatewayOptions,
     prisma: database.prisma,
-    dataModel,
-    port: 0,
-    host: '127.0.0.1',
-    logger: pino({ level: 'silent' }),
-    graphiql: false,
     demo: false,
     auth: { apiKeys: [SERVICE_KEY], jwtSecret: JWT_SECRET },
     policies: examplePolicies,
-    limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
   })
   // Seeded without the realtime extension: nobody listens yet, and one transaction for 1000 rows is not what is measured.
   await database.prisma.user.createMany({

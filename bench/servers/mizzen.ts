@@ -13,14 +13,14 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pino } from 'pino'
-import { dataModel, openExampleDatabase } from '../../examples/app/database.ts'
+import { openExampleDatabase } from '../../examples/app/database.ts'
 import { examplePolicies } from '../../examples/app/policies.ts'
 import { createRedisBus } from '../../src/bus/redis.ts'
 import { createGateway } from '../../src/gateway.ts'
 import { SharedRedis } from '../../src/redis/shared.ts'
 import { createRedisRoomRegistry } from '../../src/rooms/redis.ts'
 import { BENCH_JWT_SECRET, type Scenario } from '../common.ts'
+import { benchGatewayOptions } from './gateway-options.ts'
 import { eventFor } from './payloads.ts'
 import type { BenchServer } from './server.ts'
 
@@ -46,14 +46,9 @@ export async function startMizzen(
           rooms: { registry: await createRedisRoomRegistry({ shared, keyPrefix: `${prefix}rooms:` }) },
         }
       : {}),
+    ...benchGatewayOptions,
     prisma: database.prisma,
-    dataModel,
-    port: 0,
-    host: '127.0.0.1',
-    logger: pino({ level: 'silent' }),
-    graphiql: false,
     metrics: options.metrics ?? true,
-    limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
     ...(scenario === 'postEvents' ? { auth: { jwtSecret: BENCH_JWT_SECRET }, policies: examplePolicies } : {}),
   })
   // publishUser reads the records it publishes to: user 1 must exist.
