@@ -83,7 +83,6 @@ export function planEvents(changes: readonly RowChange[]): EventPlan {
   const slots: Slot[] = []
   /** The last state of every record this transaction wrote (undefined: deleted). */
   const written = new Map<string, RecordState | undefined>()
-  const key = recordKey
   const associate = (model: Model, id: string, verb: Association['verb'], attribute: string, other: string) =>
     slots.push({ model, id, verb, attribute, ids: [other] })
 
@@ -119,7 +118,7 @@ export function planEvents(changes: readonly RowChange[]): EventPlan {
     } else {
       slots.push({ model: model.name, verb: 'DELETED', recordId: id, previous: previous! })
     }
-    written.set(key(model, id), node)
+    written.set(recordKey(model, id), node)
     // A foreign key set, changed or cleared moves the record between parents' collections. An
     // update without the old row cannot tell where it came from: nothing is said.
     if (change.kind === 'update' && !fullPrevious) continue
@@ -136,7 +135,7 @@ export function planEvents(changes: readonly RowChange[]): EventPlan {
   // The node of an association event: the record's state after this transaction.
   const toLoad = new Map<Model, Set<string>>()
   for (const slot of slots) {
-    if (isAssociation(slot) && !written.has(key(slot.model, slot.id)))
+    if (isAssociation(slot) && !written.has(recordKey(slot.model, slot.id)))
       toLoad.set(slot.model, (toLoad.get(slot.model) ?? new Set()).add(slot.id))
   }
   return {
@@ -144,7 +143,7 @@ export function planEvents(changes: readonly RowChange[]): EventPlan {
     events: (loaded) =>
       slots.map((slot) => {
         if (!isAssociation(slot)) return slot
-        const k = key(slot.model, slot.id)
+        const k = recordKey(slot.model, slot.id)
         const node = written.has(k) ? written.get(k) : loaded.get(k)
         return {
           model: slot.model.name,
