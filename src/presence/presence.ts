@@ -222,15 +222,18 @@ export class Presence {
   #revoke(room: string, entries: readonly PresenceEntry[]): void {
     const watched = this.#watched.get(room)
     if (!watched?.members.size) return
+    // Once per read, not per watcher: in a big room most members watch it.
+    const connections = new Set<string>()
+    const users = new Set<string>()
+    for (const entry of entries) {
+      connections.add(entry.connectionId)
+      if (entry.role === 'user' && entry.userId !== null) users.add(entry.userId)
+    }
     for (const [subscription, { connectionId, userId }] of watched.members) {
       // A `room` subscription of its connection still joining: the registry may not show it yet.
       if (connectionId && this.#joining.get(connectionId)?.has(room)) continue
-      const inRoom = entries.some(
-        (entry) =>
-          entry.connectionId === connectionId ||
-          (userId !== undefined && entry.role === 'user' && entry.userId === userId),
-      )
-      if (inRoom) continue
+      if ((connectionId !== undefined && connections.has(connectionId)) || (userId !== undefined && users.has(userId)))
+        continue
       watched.members.delete(subscription)
       subscription.fail(
         clientErrorsJson(
