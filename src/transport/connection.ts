@@ -15,7 +15,6 @@ import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
-import { CompactMap } from '../compact-map.ts'
 import { newId } from '../ids.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
@@ -24,6 +23,7 @@ import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import type { OperationRunner, OperationSink, Stoppable } from './execution.ts'
 import { directSocket, nextWebSocketFrame, writeAtEndOfTurn, type HoldsFrames } from './frame-writer.ts'
+import type { ExpirySchedule } from './expiry-schedule.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { clock, overBuffered } from './socket-guards.ts'
@@ -50,6 +50,8 @@ export interface ConnectionServer {
   readonly onConnectionClose?: (connectionId: string) => Promise<void> | void
   /** Called once when the socket has closed, with the connection's address (the per-IP count). */
   readonly onSocketClosed?: (address: string) => void
+  /** When each connection's credentials expire: one timer for all of them. */
+  readonly expiries: ExpirySchedule<GraphQLWsConnection>
 }
 
 const connectionKey = Symbol('mizzen.connection')
@@ -74,9 +76,6 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 }
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
-}
-function expiryDue(connection: GraphQLWsConnection, time: number): void {
-  connection.expireAt(time)
 }
 
 /** A queued output: a result (once rendered), or the end of an operation. */
@@ -184,8 +183,12 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #viewer: Viewer | undefined
   /** The connection's opening (authentication, then `onConnectionOpen`) while it is under way. */
   #opened: Promise<void> | undefined
-  /** Operations from their `subscribe` until they wound down, by id (usually one: no Map for it). */
-  readonly #operations = new CompactMap<Operation>()
+  /**
+   * Operations from their `subscribe` until they wound down: usually one, kept as itself (it
+   * carries its id); a Map by id from the second on (docs/performance.md, What an idle
+   * connection holds).
+   */
+  #operations: Operation | Map<string, Operation> | undefined
   #activeSubscriptions = 0
   /** Output waiting behind a result still being rendered (made when first needed). */
   #queue: Slot[] | undefined
@@ -196,8 +199,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #rateWindowStart = clock()
   #rateCount = 0
   /**
-   * Its one timer: the wait for `connection_init`, then (once authenticated) the expiry of its
-   * credentials; shared functions run them (no closure of its own).
+   * The wait for `connection_init`, run by a shared function (no closure of its own). The expiry
+   * of its credentials is kept by the server's `expiries`, with one timer for every connection.
    */
   #timer: NodeJS.Timeout | undefined
   /** When the socket opened, `clock()` (for the close log line). */
@@ -243,16 +246,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout')
   }
 
-  /** Closes the connection with 4403 once `time` (ms since the epoch) has come: its credentials expire then. */
-  expireAt(time: number): void {
-    const wait = time - Date.now()
-    if (wait <= 0) {
-      this.#timer = undefined
-      this.close(CloseCode.Forbidden, 'Forbidden: credentials expired')
-      return
-    }
-    // setTimeout takes at most 2^31-1 ms; a longer wait is re-armed when it ends.
-    this.#timer = setTimeout(expiryDue, Math.min(wait, 2 ** 31 - 1), this, time)
+  /** Its credentials expired (the server's `expiries` says when): 4403. */
+  expire(): void {
+    this.close(CloseCode.Forbidden, 'Forbidden: credentials expired')
   }
 
   get connectionId(): string | undefined {
@@ -372,9 +368,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     const connectionId = newId()
     this.#connectionId = connectionId
     this.#viewer = viewer
-    if (viewer.expiresAt !== undefined) {
-      this.expireAt(viewer.expiresAt)
-    }
+    if (viewer.expiresAt !== undefined) this.server.expiries.add(this, viewer.expiresAt)
     try {
       await this.server.onConnectionOpen?.(connectionId, viewer)
     } catch (error) {
@@ -392,8 +386,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     if (this.#phase !== ACKNOWLEDGED) return this.close(CloseCode.Unauthorized, 'Unauthorized')
     // Also an id the client completed whose operation has not wound down yet (a room still being
     // left): the id is taken until then, so that two operations never answer to one id.
-    if (this.#operations.has(id))
-      return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
+    if (this.#operation(id)) return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`)
     const { runner, limits } = this.server
     const prepared = runner.prepare(
       { params: payload, connectionId: this.#connectionId, viewer: this.#viewer },
@@ -410,7 +403,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       return this.#send(errorFrame(id, clientErrorsJson(refused)))
     }
     const operation = new Operation(this, id, subscription)
-    this.#operations.set(id, operation)
+    this.#addOperation(operation)
     if (subscription) this.#activeSubscriptions++
     runner
       .run(prepared as Exclude<typeof prepared, readonly GraphQLError[]>, operation)
@@ -427,7 +420,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   /** The client completes an operation: nothing more is sent for it; its id is free once it wound down. */
   #complete(id: string): void {
-    const operation = this.#operations.get(id)
+    const operation = this.#operation(id)
     if (!operation || operation.cancelled) return
     this.#cancel(operation)
     if (operation.started) this.#windDown(operation)
@@ -450,7 +443,26 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   #forget(operation: Operation): void {
     this.#uncount(operation)
-    if (this.#operations.get(operation.id) === operation) this.#operations.delete(operation.id)
+    const operations = this.#operations
+    if (operations === operation) this.#operations = undefined
+    else if (operations instanceof Map && operations.get(operation.id) === operation) operations.delete(operation.id)
+  }
+
+  #operation(id: string): Operation | undefined {
+    const operations = this.#operations
+    if (operations instanceof Map) return operations.get(id)
+    return operations?.id === id ? operations : undefined
+  }
+
+  #addOperation(operation: Operation): void {
+    const operations = this.#operations
+    if (operations === undefined) this.#operations = operation
+    else if (operations instanceof Map) operations.set(operation.id, operation)
+    else
+      this.#operations = new Map([
+        [operations.id, operations],
+        [operation.id, operation],
+      ])
   }
 
   // ---- output -------------------------------------------------------------------------------
@@ -598,8 +610,11 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#timer)
+    const expiresAt = this.#viewer?.expiresAt
+    if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
     this.#queue = undefined
-    const operations = [...this.#operations.values()]
+    const held = this.#operations
+    const operations = held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]
     for (const operation of operations) this.#cancel(operation)
     await Promise.all(operations.filter((operation) => operation.started).map((operation) => this.#windDown(operation)))
     const connectionId = this.#connectionId

@@ -17,6 +17,7 @@ import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
+import { ExpirySchedule } from './expiry-schedule.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
@@ -97,6 +98,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     onConnectionOpen: options.onConnectionOpen,
     onConnectionClose: options.onConnectionClose,
     onSocketClosed: (address: string) => counter.close(address),
+    expiries: new ExpirySchedule<GraphQLWsConnection>(),
   }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -140,6 +142,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     },
     close: async (graceMs = 5000) => {
       clearInterval(keepAlive)
+      connectionServer.expiries.clear()
       options.httpServer.off('upgrade', onUpgrade)
       const open = [...connections].map((connection) => connection.socket)
       const closed = open.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
