@@ -21,11 +21,12 @@ import { CompactMap } from '../compact-map.ts'
 
 /**
  * Why one connection is in one room, it leaves when none holds: the ids of its `room`
- * subscriptions to it, and `SERVER` when the server joined it. An array, not an object with a
- * Set: a connection rarely has more than one reason per room, and a gateway holds one of these
- * per connection and room (docs/performance.md, What an idle connection holds).
+ * subscriptions to it, and `SERVER` when the server joined it. The one reason itself, or an array
+ * of several; never an object with a Set: a connection rarely has more than one reason per room,
+ * and a gateway holds one of these per connection and room (docs/performance.md, What an idle
+ * connection holds).
  */
-type Membership = string[]
+type Membership = string | string[]
 /** The server's reason (subscription ids are never empty). */
 const SERVER = ''
 
@@ -59,8 +60,12 @@ export class MemoryRoomRegistry implements RoomRegistry {
   /** connection → room → why it is there. Every registered connection has an entry. */
   readonly #connections = new Map<string, CompactMap<Membership>>()
   readonly #leftListeners = new Set<LeftListener>()
-  /** Presence: who each connection is, and its meta per room (cleared when it leaves the room). */
-  readonly #identities = new Map<string, ConnectionIdentity>()
+  /**
+   * Presence: who each connection is, and its meta per room (cleared when it leaves the room). A
+   * user's connection keeps only its user id (the viewer's own string, so nothing new per
+   * connection); connections without a user share one identity per role (what most hold).
+   */
+  readonly #identities = new Map<string, ConnectionIdentity | string>()
   readonly #metas = new Map<string, Map<string, StampedMeta>>()
   readonly #presenceListeners = new Set<PresenceListener>()
 
@@ -80,15 +85,16 @@ export class MemoryRoomRegistry implements RoomRegistry {
 
   async join(connectionId: string, room: string, reason: MembershipReason): Promise<MembershipChange> {
     const memberships = this.#membershipsOf(connectionId)
-    let membership = memberships.get(room)
-    const joined = !membership
+    const membership = memberships.get(room)
+    const joined = membership === undefined
     const why = reason.kind === 'server' ? SERVER : reason.subscriptionId
-    if (!membership) {
-      // Made with its one reason (an empty array would grow room for 16 at its first push).
-      memberships.set(room, (membership = [why]))
+    if (membership === undefined) {
+      memberships.set(room, why)
       let members = this.#members.get(room)
       if (!members) this.#members.set(room, (members = new Set()))
       members.add(connectionId)
+    } else if (typeof membership === 'string') {
+      if (membership !== why) memberships.set(room, [membership, why])
     } else if (!membership.includes(why)) membership.push(why)
     if (joined) this.#notifyPresence(connectionId, [room])
     return this.#change(room, joined ? [connectionId] : [])
@@ -98,10 +104,15 @@ export class MemoryRoomRegistry implements RoomRegistry {
     const memberships = this.#connections.get(connectionId)
     const membership = memberships?.get(room)
     // The server's reason is not a subscription's to drop.
-    const index = membership && subscriptionId !== SERVER ? membership.indexOf(subscriptionId) : -1
-    if (!memberships || !membership || index < 0) return
-    membership.splice(index, 1)
-    if (membership.length > 0) return
+    if (!memberships || membership === undefined || subscriptionId === SERVER) return
+    if (typeof membership === 'string') {
+      if (membership !== subscriptionId) return
+    } else {
+      const index = membership.indexOf(subscriptionId)
+      if (index < 0) return
+      membership.splice(index, 1)
+      if (membership.length > 0) return
+    }
     memberships.delete(room)
     this.#removeMember(room, connectionId)
     this.#leftRoom(connectionId, room)
@@ -198,9 +209,11 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   identify(connectionId: string, identity: ConnectionIdentity): void {
-    // A user's own record; connections without a user share one per role (what most hold).
     const { userId, role } = identity
-    this.#identities.set(connectionId, userId === null ? withoutUser(role) : { userId, role })
+    this.#identities.set(
+      connectionId,
+      userId === null ? withoutUser(role) : role === 'user' ? userId : { userId, role },
+    )
   }
 
   async setPresenceMeta(connectionId: string, room: string, meta: unknown): Promise<void> {
@@ -227,7 +240,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
   presenceCard(connectionId: string): PresenceCard | undefined {
     if (!this.#connections.has(connectionId)) return undefined
     return {
-      identity: this.#identities.get(connectionId) ?? unidentified,
+      identity: identityOf(this.#identities.get(connectionId)),
       metas: this.#metas.get(connectionId) ?? new Map(),
     }
   }
@@ -293,6 +306,11 @@ export class MemoryRoomRegistry implements RoomRegistry {
     for (const [connectionId, rooms] of leftRooms)
       for (const listener of [...this.#leftListeners]) listener(connectionId, rooms)
   }
+}
+
+function identityOf(stored: ConnectionIdentity | string | undefined): ConnectionIdentity {
+  if (stored === undefined) return unidentified
+  return typeof stored === 'string' ? { userId: stored, role: 'user' } : stored
 }
 
 /** One connection's entry in `room` from its card (an unknown connection shows as anonymous, with no meta). */
