@@ -31,6 +31,8 @@ type Membership = string | string[]
 const SERVER = ''
 
 const sorted = (values: Iterable<string>) => [...values].sort()
+/** The rooms of a blast's recipients: none (one array for all of them). */
+const noRooms: readonly string[] = Object.freeze([])
 
 /** A connection's meta in one room, and when it was set (the most recent of a user's wins). */
 export interface StampedMeta {
@@ -193,15 +195,22 @@ export class MemoryRoomRegistry implements RoomRegistry {
     return this.localRecipients(target).size
   }
 
-  localRecipients(target: Target): Map<string, string[]> {
-    const recipients = new Map<string, string[]>()
+  localRecipients(target: Target): Map<string, readonly string[]> {
+    const recipients = new Map<string, readonly string[]>()
     if (target.rooms === null) {
-      for (const connectionId of this.#connections.keys()) recipients.set(connectionId, [])
+      for (const connectionId of this.#connections.keys()) recipients.set(connectionId, noRooms)
     } else {
       for (const room of new Set(target.rooms)) {
-        for (const connectionId of this.#members.get(room) ?? []) append(recipients, connectionId, room)
+        // Every recipient in this room alone shares one array (a message's recipients are
+        // usually one room's members: no array per recipient per message).
+        const only = [room]
+        const add = (connectionId: string) => {
+          const rooms = recipients.get(connectionId)
+          recipients.set(connectionId, rooms === undefined ? only : [...rooms, room])
+        }
+        for (const connectionId of this.#members.get(room) ?? []) add(connectionId)
         // Sails: "to broadcast to individual sockets, use their IDs as room names".
-        if (this.#connections.has(room) && !this.#members.get(room)?.has(room)) append(recipients, room, room)
+        if (this.#connections.has(room) && !this.#members.get(room)?.has(room)) add(room)
       }
     }
     for (const connectionId of target.omit) recipients.delete(connectionId)

@@ -192,7 +192,7 @@ export class RedisRoomRegistry implements RoomRegistry {
     return this.#read(() => this.#store.recipientCount(target))
   }
 
-  localRecipients(target: Target): Map<string, string[]> {
+  localRecipients(target: Target): Map<string, readonly string[]> {
     return this.#local.localRecipients(target)
   }
 

@@ -119,7 +119,7 @@ export interface RoomRegistry {
    * The connections of this instance that `target` reaches, each with the targeted rooms it is
    * in (in the order of `target.rooms`; [] for a blast). Each connection appears once.
    */
-  localRecipients(target: Target): Map<string, string[]>
+  localRecipients(target: Target): Map<string, readonly string[]>
   /** Calls `listener` when a membership operation takes a connection of this instance out of rooms; returns the unsubscribe function. */
   onLeft(listener: LeftListener): () => void
   /**
