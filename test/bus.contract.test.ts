@@ -372,6 +372,59 @@ describe.skipIf(missing('redis'))('redis bus between processes', () => {
     redis.disconnect()
   })
 
+  it('should leave the same logs, histories and metas whether messages come in one batch or one call each', async () => {
+    const { Redis } = await import('ioredis')
+    const { publishScript } = await import('../src/bus/redis-scripts.ts')
+    const redis = new Redis(redisUrl)
+    const topic = 'rooms:message'
+    /** Messages as (origin, seq, histories); `calls` groups them into script calls. */
+    const messages: [string, number, string[]][] = [
+      ['o2', 1, ['x']],
+      ['o1', 1, ['x']],
+      ['o1', 2, ['x', 'y']],
+      ['o1', 3, ['y', 'z']],
+      ['o2', 2, ['z']],
+      ['o1', 4, ['x']],
+    ]
+    async function publish(calls: number[][]) {
+      const prefix = `${runPrefix}${randomUUID()}:`
+      const tagged = `${prefix}{${topic}}`
+      // A history that outlived the log: it refuses the log's ids, and its meta says so.
+      await redis.xadd(`${tagged}hist:z`, '99999999999999-0', 'p', 'old')
+      for (const call of calls) {
+        // One call per origin: a batch is one process's.
+        const origin = messages[call[0]!]![0]
+        const args: (string | number)[] = [prefix, origin, 100, 100, 60_000, 60, 'PUBLISH', topic, call.length]
+        for (const i of call) args.push(messages[i]![1], `"m${i}"`, messages[i]![2].length, ...messages[i]![2])
+        await redis.eval(publishScript, 1, `${tagged}log`, ...args)
+      }
+      // Entry ids differ between the two runs: named by their place in the log.
+      const log = await redis.xrange(`${tagged}log`, '-', '+')
+      const place = new Map(log.map(([id], i) => [id, `#${i}`]))
+      const named = (id: string | null) => (id === null ? null : (place.get(id) ?? id))
+      const state: Record<string, unknown> = {}
+      for (const name of ['log', 'hist:x', 'hist:y', 'hist:z']) {
+        const key = `${tagged}${name}`
+        const entries = await redis.xrange(key, '-', '+')
+        const [l, o, q, r] = await redis.hmget(`${key}:meta`, 'l', 'o', 'q', 'r')
+        state[name] = {
+          entries: entries.map(([id, fields]) => [
+            named(id),
+            fields.map((f, i) => (fields[i - 1] === 'b' ? named(f) : f)),
+          ]),
+          meta: [named(l!), o, q, named(r!)],
+          expires: [(await redis.pttl(key)) > 0, (await redis.ttl(`${key}:meta`)) > 0],
+        }
+      }
+      return state
+    }
+    const batched = await publish([[0], [1, 2, 3], [4], [5]])
+    expect(batched).toEqual(await publish([[0], [1], [2], [3], [4], [5]]))
+    expect(batched['hist:z']).toMatchObject({ meta: ['#4', '', '0', '#4'], expires: [false, true] })
+    expect(batched['hist:x']).toMatchObject({ meta: ['#5', 'o1', '4', '#0'], expires: [true, true] })
+    redis.disconnect()
+  })
+
   it('should refuse to start when Redis is unreachable', async () => {
     await expect(createRedisBus({ url: 'redis://127.0.0.1:1', redis: { retryStrategy: () => null } })).rejects.toThrow()
   })

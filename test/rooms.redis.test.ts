@@ -301,6 +301,14 @@ describeEach([single(), sharded()], '$name rooms registry across instances', (ba
       // A connection id used as a room name addresses that connection.
       expect(await a!.recipientCount({ rooms: ['x', 'b2'], omit: [] })).toBe(3)
       expect(await a!.recipientCount({ rooms: null, omit: ['a2', 'a2', 'nobody'] })).toBe(3)
+      // One room (counted without reading its members): a connection of another instance named
+      // like it, omitted ids in it, out of it, on either instance.
+      await a!.join('a1', 'b1', server)
+      expect(await a!.recipientCount({ rooms: ['b1'], omit: [] })).toBe(2)
+      expect(await b!.recipientCount({ rooms: ['b1'], omit: ['b1', 'b1'] })).toBe(1)
+      expect(await a!.recipientCount({ rooms: ['b1'], omit: ['a1', 'b1', 'a2'] })).toBe(0)
+      expect(await a!.recipientCount({ rooms: ['b2'], omit: ['b1'] })).toBe(1)
+      expect(await b!.recipientCount({ rooms: ['x'], omit: ['a2', 'b2'] })).toBe(2)
     })
   })
 
@@ -385,6 +393,12 @@ describeEach([single(), sharded()], '$name rooms registry across instances', (ba
       await leaveGhost()
       expect(await a!.recipientCount({ rooms: ['x', 'ghost'], omit: [] })).toBe(1)
       expect(await a!.recipientCount({ rooms: null, omit: [] })).toBe(1)
+      // One room is counted without reading its members: the dead instance's are left out all the same.
+      await leaveGhost()
+      expect(await a!.recipientCount({ rooms: ['x'], omit: [] })).toBe(1)
+      expect(await inspector().sismember(dead('instances'), 'dead')).toBe(0)
+      await leaveGhost()
+      expect(await a!.recipientCount({ rooms: ['ghost'], omit: [] })).toBe(0)
       await leaveGhost()
       await expect(a!.join('ghost', 'y', server)).rejects.toBeInstanceOf(UnknownConnectionError)
       expect(await a!.roomsOf('ghost')).toBeUndefined()

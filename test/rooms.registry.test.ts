@@ -201,6 +201,35 @@ describeEach(registries, '$name rooms registry', ({ create }) => {
       expect([...registry.localRecipients({ rooms: ['x'], omit: ['a', 'nobody'] }).keys()]).toEqual(['b'])
     })
 
+    it('should count one targeted room as it addresses: the members, the connection named like it once, without the omitted', async () => {
+      const { registry } = await setup()
+      await registry.join('a', 'x', server)
+      await registry.join('b', 'x', server)
+      // Room "c" holds a, not the connection c; room "b" holds the connection b itself.
+      await registry.join('a', 'c', server)
+      await registry.join('b', 'b', server)
+      // Each target against what it addresses (one room, the case the Redis registry counts without reading the members).
+      const cases: [rooms: string[], omit: string[], recipients: number][] = [
+        [['x'], [], 2],
+        [['x'], ['a', 'a', 'nobody', 'c'], 1],
+        [['x', 'x'], ['b'], 1],
+        [['c'], [], 2],
+        [['c'], ['c'], 1],
+        [['c'], ['c', 'c', 'a'], 0],
+        [['b'], [], 1],
+        [['b'], ['b', 'x'], 0],
+        [['a'], [], 1],
+        [['a'], ['b'], 1],
+        [['nobody'], [], 0],
+        [['nobody'], ['a'], 0],
+      ]
+      for (const [rooms, omit, recipients] of cases) {
+        const target = { rooms, omit }
+        expect({ target, count: await registry.recipientCount(target) }).toEqual({ target, count: recipients })
+        expect(registry.localRecipients(target).size).toBe(recipients)
+      }
+    })
+
     it('should address every connection on a blast', async () => {
       const { registry } = await setup()
       await registry.join('a', 'x', server)

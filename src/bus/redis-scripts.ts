@@ -60,22 +60,49 @@ local min_id = tostring(now_ms() - max_age_ms) .. '-0'
 local origin_key = tagged .. 'origin:' .. origin
 local applied = tonumber(redis.call('GET', origin_key) or '0')
 
--- Appends to one stream, trimmed by count and age, expiring when quiet; returns its id, or nil
--- and the error when Redis refused it. Each entry keeps the id of the one before it (b).
+-- The streams this call appends to, each with its meta as the last append left it (l, o, q, r:
+-- see above). A batch appends many messages to the same few streams (the topic's log, a room's
+-- history): each stream's meta is read once, and written, its age trimmed and its expiry pushed
+-- back once, by flush() before the call returns. Nobody sees a stream between two appends of one
+-- call, and the time is the same for all of them, so that leaves Redis as one write per append did.
+local streams, order = {}, {}
+local function stream(key)
+  local s = streams[key]
+  if not s then
+    local state = redis.call('HMGET', key .. ':meta', 'l', 'o', 'r')
+    s = { l = state[1], o = state[2], r = state[3], added = false, changed = false }
+    streams[key] = s
+    order[#order + 1] = key
+  end
+  return s
+end
+local function flush()
+  for _, key in ipairs(order) do
+    local s = streams[key]
+    if s.added then
+      redis.call('XTRIM', key, 'MINID', '~', min_id)
+      redis.call('PEXPIRE', key, max_age_ms)
+    end
+    if s.changed then
+      redis.call('HSET', key .. ':meta', 'l', s.l, 'o', s.o, 'q', s.q, 'r', s.r)
+      redis.call('EXPIRE', key .. ':meta', meta_ttl)
+    end
+  end
+end
+
+-- Appends to one stream, trimmed by count (and by age, at flush), expiring when quiet; returns
+-- its id, or nil and the error when Redis refused it. Each entry keeps the id of the one before
+-- it (b).
 local function append(key, id, max, seq, payload)
-  local meta = key .. ':meta'
-  local state = redis.call('HMGET', meta, 'l', 'o', 'r')
-  local before = state[1] or '0-0'
+  local s = stream(key)
+  local before = s.l or '0-0'
   local added = redis.pcall('XADD', key, 'MAXLEN', '~', max, id, 'o', origin, 's', seq, 'b', before, 'p', payload)
   if type(added) == 'table' and added.err then return nil, added.err end
-  redis.call('XTRIM', key, 'MINID', '~', min_id)
-  redis.call('PEXPIRE', key, max_age_ms)
   -- The last run of entries by one origin starts after r: a cursor that has seen that origin's
   -- entries up to the last one and is at or after r has seen everything, even what is gone.
-  local run_start = state[3] or '0-0'
-  if state[2] ~= origin then run_start = before end
-  redis.call('HSET', meta, 'l', added, 'o', origin, 'q', seq, 'r', run_start)
-  redis.call('EXPIRE', meta, meta_ttl)
+  local run_start = s.r or '0-0'
+  if s.o ~= origin then run_start = before end
+  s.l, s.o, s.q, s.r, s.added, s.changed = added, origin, seq, run_start, true, true
   return added
 end
 
@@ -87,6 +114,7 @@ for _ = 1, count do
     local id, err = append(tagged .. 'log', '*', log_max, seq, payload)
     if not id then
       -- Keep what was applied, so that the batch sent again does not apply it twice.
+      flush()
       redis.call('SET', origin_key, applied, 'EX', meta_ttl)
       return redis.error_reply(err)
     end
@@ -95,8 +123,8 @@ for _ = 1, count do
       if not append(key, id, history_max, seq, payload) then
         -- Only a history can refuse the log's id (its stream outlived the log): it loses the
         -- entry, and the next one names it as the one before, so a cursor before it resyncs.
-        redis.call('HSET', key .. ':meta', 'l', id, 'o', '', 'q', '0', 'r', id)
-        redis.call('EXPIRE', key .. ':meta', meta_ttl)
+        local s = stream(key)
+        s.l, s.o, s.q, s.r, s.changed = id, '', '0', id, true
       end
     end
     redis.call(publish, tagged, id .. ' ' .. origin .. ' ' .. seq .. '\\n' .. payload)
@@ -104,6 +132,7 @@ for _ = 1, count do
   end
   i = i + k
 end
+flush()
 redis.call('SET', origin_key, applied, 'EX', meta_ttl)
 return applied
 `

@@ -11,7 +11,9 @@
  * `p instances` (a set), which a cluster read walks: it purges the dead ones first (each in its
  * slot, then out of the index), so no answer counts a dead instance's connections, and reads the
  * live ones' slots: a room's members, the rooms, a count are the union (or sum) over them, each
- * connection being in one instance's slot only. A read costs two calls per instance, at once.
+ * connection being in one instance's slot only. A read costs two calls per instance, at once,
+ * but the recipient count of a room message (paid per message): one per instance, each checking
+ * its instance's liveness in its slot before counting there.
  *
  * Liveness: an instance is alive while its heartbeat key lives and someone listens on its sharded
  * command channel (or has not stopped for a third of the heartbeat TTL), counted by
@@ -178,14 +180,27 @@ export class ClusterRoomStore implements RoomStorage {
     )
   }
 
-  /** A connection is in one instance's slot only: the distinct recipients are the sum over the instances. */
+  /**
+   * A connection is in one instance's slot only: the distinct recipients are the sum over the
+   * instances. Paid once per room message, so it reads the index and then makes one call per
+   * instance, all at once: each checks its instance's liveness in its slot and counts there
+   * (`mizzenRoomsRecipientsOf`); a dead one is purged by that call, counts nothing and leaves the
+   * index, as `#instances` does before the other reads in a round of calls of its own.
+   */
   async recipientCount(target: Target): Promise<number> {
     const rooms = target.rooms === null ? null : [...new Set(target.rooms)]
     const args = rooms === null ? [-1, ...target.omit] : [rooms.length, ...rooms, ...target.omit]
     return this.#bounded(
       (async () => {
-        const each = (await this.#each(await this.#instances(), 'mizzenRoomsRecipients', ...args)) as number[]
-        return each.reduce((total, n) => total + n, 0)
+        const others = (await this.#redis.smembers(this.#index())).filter((instance) => instance !== this.#self)
+        const instances = [this.#self, ...others]
+        const each = (await Promise.all(
+          instances.map((instance) => this.#in(instance, 'mizzenRoomsRecipientsOf', instance, ...args)),
+        )) as number[]
+        // This instance is never taken out of the index here: its next heartbeat writes it back.
+        const dead = others.filter((_, i) => each[i + 1]! < 0)
+        if (dead.length) await this.#redis.srem(this.#index(), ...dead)
+        return each.reduce((total, n) => total + Math.max(0, n), 0)
       })(),
     )
   }

@@ -16,8 +16,9 @@
  * a script, so that another instance never sees, or writes into, half of it. Only the instance
  * that holds a connection writes its memberships; others only delete them, when they purge a
  * dead instance (see `alive`). Every script that answers a read first purges the dead instances
- * (`sweep`, O(instances) when none is), so no answer counts a dead instance's connections,
- * whether or not a periodic sweep ran since.
+ * (`sweep`, O(instances) when none is; on a cluster, `mizzenRoomsRecipientsOf` checks the one
+ * instance whose slot it reads), so no answer counts a dead instance's connections, whether or
+ * not a periodic sweep ran since.
  *
  * The scripts build key names from the prefix. On one Redis the prefix is the registry's; on a
  * Redis Cluster (redis-cluster-store.ts) each instance's share lives under a prefix of its own
@@ -122,6 +123,56 @@ local function change(p, sign, id, room)
     redis.call('SREM', rkey, id)
     if redis.call('SCARD', rkey) == 0 then redis.call('SREM', p .. 'rooms', room) end
   end
+end
+`
+
+/**
+ * Counts the distinct connections addressed (ARGV from `at`: n, -1 for a blast; n distinct rooms;
+ * then omitted ids): members of the rooms, and connections whose id is a targeted room name.
+ * One room, the common case, is O(1 + omitted): its SCARD, plus the connection named like it when
+ * that is not a member, less each distinct omitted id among those. Several rooms need the union
+ * of their sets, read whole (O(members)); a blast counts the owners.
+ */
+const recipients = /* lua */ `
+local function recipients(p, at)
+  local n = tonumber(ARGV[at])
+  local first = at + 1
+  if n == 1 then
+    local room = ARGV[first]
+    local rkey = p .. 'room:' .. room
+    local count = redis.call('SCARD', rkey)
+    local direct = redis.call('HEXISTS', p .. 'owners', room) == 1 and redis.call('SISMEMBER', rkey, room) == 0
+    if direct then count = count + 1 end
+    local omitted = {}
+    for i = first + 1, #ARGV do
+      local id = ARGV[i]
+      if not omitted[id] then
+        omitted[id] = true
+        if (direct and id == room) or redis.call('SISMEMBER', rkey, id) == 1 then count = count - 1 end
+      end
+    end
+    return count
+  end
+  local seen, count = {}, 0
+  if n < 0 then
+    count = redis.call('HLEN', p .. 'owners')
+    for i = first, #ARGV do
+      if not seen[ARGV[i]] then
+        seen[ARGV[i]] = true
+        if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then count = count - 1 end
+      end
+    end
+    return count
+  end
+  local function add(id) if not seen[id] then seen[id] = true; count = count + 1 end end
+  for i = first, first + n - 1 do
+    for _, id in ipairs(redis.call('SMEMBERS', p .. 'room:' .. ARGV[i])) do add(id) end
+    if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then add(ARGV[i]) end
+  end
+  for i = first + n, #ARGV do
+    if seen[ARGV[i]] then seen[ARGV[i]] = false; count = count - 1 end
+  end
+  return count
 end
 `
 
@@ -254,33 +305,19 @@ return out`,
 sweep(ARGV[1])
 return redis.call('SMEMBERS', ARGV[1] .. 'room:' .. ARGV[2])`,
 
+    /** ARGV: prefix, then what `recipients` reads. The recipients over the live instances. */
+    mizzenRoomsRecipients: `${dead}${recipients}
+sweep(ARGV[1])
+return recipients(ARGV[1], 2)`,
+
     /**
-     * ARGV: prefix, n (-1 for a blast), n rooms, then omitted ids. Counts the distinct live
-     * connections addressed: members of the rooms, and connections whose id is a targeted room name.
+     * ARGV: prefix, instance, then what `recipients` reads. On a cluster, in the instance's slot
+     * (redis-cluster-store.ts): -1 when the instance is dead (purged here, as `sweep` would),
+     * else the recipients among its connections. Its liveness check and its count in one call.
      */
-    mizzenRoomsRecipients: `${dead}
-local p, n = ARGV[1], tonumber(ARGV[2])
-sweep(p)
-local seen, count = {}, 0
-if n < 0 then
-  count = redis.call('HLEN', p .. 'owners')
-  for i = 3, #ARGV do
-    if not seen[ARGV[i]] then
-      seen[ARGV[i]] = true
-      if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then count = count - 1 end
-    end
-  end
-  return count
-end
-local function add(id) if not seen[id] then seen[id] = true; count = count + 1 end end
-for i = 3, 2 + n do
-  for _, id in ipairs(redis.call('SMEMBERS', p .. 'room:' .. ARGV[i])) do add(id) end
-  if redis.call('HEXISTS', p .. 'owners', ARGV[i]) == 1 then add(ARGV[i]) end
-end
-for i = 3 + n, #ARGV do
-  if seen[ARGV[i]] then seen[ARGV[i]] = false; count = count - 1 end
-end
-return count`,
+    mizzenRoomsRecipientsOf: `${dead}${recipients}
+if purge(ARGV[1], ARGV[2], false) >= 0 then return -1 end
+return recipients(ARGV[1], 3)`,
   } as const
 }
 
