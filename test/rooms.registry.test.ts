@@ -228,6 +228,12 @@ describeEach(registries, '$name rooms registry', ({ create }) => {
         expect({ target, count: await registry.recipientCount(target) }).toEqual({ target, count: recipients })
         expect(registry.localRecipients(target).size).toBe(recipients)
       }
+      // The one-room snapshot a room message is delivered from: the members here and the
+      // connection named like the room, each once (omitting is the deliverer's).
+      for (const room of ['x', 'c', 'b', 'a', 'nobody']) {
+        const expected = [...registry.localRecipients({ rooms: [room], omit: [] }).keys()].sort()
+        expect({ room, recipients: registry.localRoomRecipients(room).sort() }).toEqual({ room, recipients: expected })
+      }
     })
 
     it('should address every connection on a blast', async () => {

@@ -217,6 +217,13 @@ export class MemoryRoomRegistry implements RoomRegistry {
     return recipients
   }
 
+  localRoomRecipients(room: string): string[] {
+    const members = this.#members.get(room)
+    const recipients = members ? [...members] : []
+    if (this.#connections.has(room) && !members?.has(room)) recipients.push(room)
+    return recipients
+  }
+
   identify(connectionId: string, identity: ConnectionIdentity): void {
     const { userId, role } = identity
     this.#identities.set(

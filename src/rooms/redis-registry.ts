@@ -196,6 +196,10 @@ export class RedisRoomRegistry implements RoomRegistry {
     return this.#local.localRecipients(target)
   }
 
+  localRoomRecipients(room: string): string[] {
+    return this.#local.localRoomRecipients(room)
+  }
+
   onLeft(listener: LeftListener): () => void {
     return this.#local.onLeft(listener)
   }

@@ -120,6 +120,13 @@ export interface RoomRegistry {
    * in (in the order of `target.rooms`; [] for a blast). Each connection appears once.
    */
   localRecipients(target: Target): Map<string, readonly string[]>
+  /**
+   * The connections of this instance a message to the one room `room` reaches, a snapshot: its
+   * members here, and the connection whose id is `room` when this instance holds it (Sails'
+   * rooms named by a socket id). What `localRecipients` gives for that target, without a map
+   * and an entry per recipient (a room message's usual target, paid per message).
+   */
+  localRoomRecipients(room: string): string[]
   /** Calls `listener` when a membership operation takes a connection of this instance out of rooms; returns the unsubscribe function. */
   onLeft(listener: LeftListener): () => void
   /**

@@ -175,7 +175,9 @@ export class Rooms {
     await this.registry.close?.()
   }
 
-  #deliverLocally({ message, target }: RoomEnvelope, mark: Mark): void {
+  #deliverLocally(envelope: RoomEnvelope, mark: Mark): void {
+    const { message, target } = envelope
+    if (target.rooms?.length === 1) return this.#deliverToRoom(envelope, target.rooms[0]!, mark)
     const recipients = this.registry.localRecipients(target)
     if (recipients.size === 0) return
     // The message is one entry in each targeted room's history: its cursor there.
@@ -200,6 +202,27 @@ export class Rooms {
       let signal = shared.get(key)
       if (!signal) shared.set(key, (signal = { kind: 'message', message, rooms, cursors, mark }))
       this.#signal(connectionId, signal)
+    }
+    this.#metrics.deliveryLatency(Date.parse(message.sentAt))
+  }
+
+  /** `#deliverLocally` for a message to one room, its usual target: one signal for all its members. */
+  #deliverToRoom({ message, target }: RoomEnvelope, room: string, mark: Mark): void {
+    const recipients = this.registry.localRoomRecipients(room)
+    if (recipients.length === 0) return
+    const rooms = [room]
+    const signal: ConnectionSignal = {
+      kind: 'message',
+      message,
+      rooms,
+      cursors: new Map([[room, mark.cursor(room)]]),
+      mark,
+    }
+    const omit = target.omit.length ? new Set(target.omit) : undefined
+    for (const connectionId of recipients) {
+      if (omit?.has(connectionId)) continue
+      // The connection named like the room was addressed directly: that is no room's message.
+      this.#signal(connectionId, connectionId === room ? { ...signal, cursors: new Map() } : signal)
     }
     this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }
