@@ -1,8 +1,7 @@
 /**
  * The write path (docs/performance.md, "The write path"): `next` frames written as WebSocket
- * frames to the TCP socket under `ws`, a socket's first frame of a turn of the event loop at once
- * and the rest of that turn in one write (all of it in one when the turn holds its writes), the
- * shared payload bytes never copied per recipient. What a client receives must
+ * frames to the TCP socket under `ws`, everything a socket is due in one turn of the event loop
+ * as one write, the shared payload bytes never copied per recipient. What a client receives must
  * not change: every frame intact whatever its size, in delivery order, interleaved correctly
  * with the frames `ws` writes itself, and nothing held back past the turn it was produced in.
  */
@@ -10,7 +9,6 @@ import type { Socket } from 'node:net'
 import * as ws from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { nextWebSocketFrame } from '../src/transport/frame-writer.ts'
-import { holdWritesThisTurn } from '../src/turns.ts'
 import { useFixture } from './helpers/fixture.ts'
 import { settled } from './helpers/gateway.ts'
 import type { Message, RawClient } from './helpers/raw-socket.ts'
@@ -70,14 +68,14 @@ describe('the write path', () => {
     }
   })
 
-  it("should write a socket's first frame of a turn at once and the rest it is due in that turn in one write, in delivery order", async () => {
+  it('should send what a socket is due in one turn as one write, in delivery order, before the next turn', async () => {
     const client = await subscriber('turn', ['a', 'b'])
     const writes = countWrites(env.servers.of(client))
     // Three broadcasts in one turn: the local delivery runs before each send returns.
     for (let i = 0; i < 3; i++) void send('turn', { i })
-    expect(writes.count).toBe(1)
+    expect(writes.count).toBe(0)
     await new Promise((resolve) => setImmediate(resolve))
-    expect(writes.count).toBe(2)
+    expect(writes.count).toBe(1)
     await settled(() => expect(nextsOf(client)).toHaveLength(6))
     expect(nextsOf(client).map(describeMessage)).toEqual([
       'next a 0',
@@ -87,21 +85,6 @@ describe('the write path', () => {
       'next a 2',
       'next b 2',
     ])
-  })
-
-  it('should send everything of a turn that holds its writes (a read from Redis) in one write at its end', async () => {
-    const client = await subscriber('held', ['a'])
-    const writes = countWrites(env.servers.of(client))
-    holdWritesThisTurn()
-    for (let i = 0; i < 3; i++) void send('held', { i })
-    expect(writes.count).toBe(0)
-    await new Promise((resolve) => setImmediate(resolve))
-    expect(writes.count).toBe(1)
-    await settled(() => expect(nextsOf(client)).toHaveLength(3))
-    expect(nextsOf(client).map(describeMessage)).toEqual(['next a 0', 'next a 1', 'next a 2'])
-    // The next turn writes its first frame at once again.
-    void send('held', { i: 3 })
-    expect(writes.count).toBe(2)
   })
 
   it('should deliver frames of every header size intact, alone and after one another in one write', async () => {

@@ -45,7 +45,6 @@ import { publishScript, readScript, tailScript } from './redis-scripts.ts'
 import { isTimeout, readLog, topicKeys, type LogPage, type LogSource, type ScriptConnection } from './redis-wire.ts'
 import { HistoryResumption, type HistoryEntry } from './resumption.ts'
 import { formatStreamId, type StreamId } from './stream-id.ts'
-import { holdWritesThisTurn } from '../turns.ts'
 
 export { OutboxFullError } from './redis-publisher.ts'
 
@@ -277,12 +276,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   // ---- Connection events.
 
   // Named, so that a bus on shared connections takes exactly its own listeners off on close.
-  // The messages of one read from Redis arrive in one turn: each socket gets what they bring it
-  // in one write at the turn's end (src/turns.ts).
-  const onMessage = (channel: string, text: string) => {
-    holdWritesThisTurn()
-    incoming.message(channel, text)
-  }
+  const onMessage = (channel: string, text: string) => incoming.message(channel, text)
   const onSubscriberSignal = (signal: RedisSignal) => {
     if (signal.kind === 'lost') incoming.connectionLost()
     else void incoming.resubscribe()

@@ -27,7 +27,6 @@ import type { ExpirySchedule } from './expiry-schedule.ts'
 import { completeFrame, errorFrame, errorsJson, nextFrame, nextPrefix, type MaskError } from './frames.ts'
 import type { Limits } from './limits.ts'
 import { clock, overBuffered } from './socket-guards.ts'
-import { currentTurn, writesHeldThisTurn } from '../turns.ts'
 
 const OPEN = 1 // WebSocket.OPEN
 /** graphql-transport-ws is a text protocol: bytes go out as text frames. */
@@ -214,8 +213,6 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   readonly #direct: Socket | undefined
   /** `next` frames held until the end of this turn, to leave in one write: one, or several in order. */
   #held: Buffer | Buffer[] | undefined
-  /** The turn (src/turns.ts) in which a frame was last written at once: a second one waits for its end. */
-  #writtenInTurn = -1
   #heldBytes = 0
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
@@ -533,9 +530,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   }
 
   /**
-   * Sends a `next` frame, built as a WebSocket frame: written at once when it is the socket's
-   * first of this turn, else held to leave with whatever else the socket is due in this turn, in
-   * one write at its end (src/turns.ts, frame-writer.ts).
+   * Sends a `next` frame, built as a WebSocket frame and held to leave with whatever else the
+   * socket is due in this turn, in one write at its end (frame-writer.ts).
    */
   #sendNext(prefix: Buffer, payload: Buffer): void {
     if (!this.#direct) return this.#send(nextFrame(prefix, payload))
@@ -543,12 +539,6 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     const frame = nextWebSocketFrame(prefix, payload)
     const held = this.#held
     if (held === undefined) {
-      const turn = currentTurn()
-      if (this.#writtenInTurn !== turn && !writesHeldThisTurn()) {
-        this.#writtenInTurn = turn
-        this.#direct.write(frame)
-        return
-      }
       this.#held = frame
       writeAtEndOfTurn(this)
     } else if (Array.isArray(held)) held.push(frame)

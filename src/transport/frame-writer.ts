@@ -3,13 +3,10 @@
  * `next` frames built as WebSocket frames by the gateway and written to the TCP socket under
  * `ws`, everything a socket is due in one turn of the event loop as one write.
  *
- * - **At most two writes per socket per turn** (src/turns.ts). A socket's first frame of a turn is
- *   written at once, so that no recipient waits for the rest of a fan-out to be built; whatever
- *   else it is due in that turn is held, and one microtask per turn (queued once, for every
- *   connection) writes what each holds once the code that delivered has returned. A turn that
- *   delivers many events at once (every message of one read from Redis) holds from the first
- *   frame: each socket gets all of them in one write. Nothing waits past the turn it was
- *   produced in.
+ * - **One write per socket per turn.** A connection holds the frames it is due; the first one of a
+ *   turn registers it, and one microtask per turn (queued once, for every connection) writes what
+ *   each holds once the code that delivered (a whole fan-out loop) has returned. Nothing waits
+ *   past the turn it was produced in.
  * - **One buffer per frame, nothing else.** A frame is the WebSocket header, the operation's
  *   `{"id":…,"type":"next","payload":` (encoded once per operation), the group's payload (encoded
  *   once per result) and `}`, copied into one buffer: no `ws` option objects, no header buffer, no
