@@ -219,12 +219,15 @@ export class Rooms {
       mark,
     }
     const omit = target.omit.length ? new Set(target.omit) : undefined
+    let reached = 0
     for (const connectionId of recipients) {
       if (omit?.has(connectionId)) continue
+      reached++
       // The connection named like the room was addressed directly: that is no room's message.
       this.#signal(connectionId, connectionId === room ? { ...signal, cursors: new Map() } : signal)
     }
-    this.#metrics.deliveryLatency(Date.parse(message.sentAt))
+    // As for other targets: a message every local recipient of which was omitted is no fan-out.
+    if (reached > 0) this.#metrics.deliveryLatency(Date.parse(message.sentAt))
   }
 
   async #handedOff(published: Promise<unknown>): Promise<boolean> {
