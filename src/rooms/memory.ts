@@ -192,7 +192,15 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async recipientCount(target: Target): Promise<number> {
-    return this.localRecipients(target).size
+    if (target.rooms?.length !== 1) return this.localRecipients(target).size
+    // One room, what every room message asks (once per message): counted as the Redis registry
+    // counts it (redis-scripts.ts, `recipients`), without a map of its recipients.
+    const room = target.rooms[0]!
+    const members = this.#members.get(room)
+    const direct = this.#connections.has(room) && !members?.has(room)
+    let count = (members?.size ?? 0) + (direct ? 1 : 0)
+    for (const id of new Set(target.omit)) if (members?.has(id) || (direct && id === room)) count--
+    return count
   }
 
   localRecipients(target: Target): Map<string, readonly string[]> {
