@@ -7,8 +7,11 @@
  *      per connection;
  *   2. idle memory: the server's RSS and heap after a full GC, less before any connection, per
  *      connection (and the kernel's TCP buffer memory, from /proc/net/sockstat);
- *   3. fixed rate: messages published at `fixedRate` deliveries per second in all, for `seconds`:
- *      latency percentiles (the send time travels in each message);
+ *   3. fixed rate: messages published at `fixedRate` deliveries per second in all: first a lead-in
+ *      of one second that is not measured (the change from the burst before it: the first fan-out
+ *      after it was the slowest of the phase for every server), then for `seconds`, and at least
+ *      `MIN_LATENCY_FANOUTS` messages (one slow fan-out of twelve would otherwise decide p99 on its
+ *      own): latency percentiles (the send time travels in each message);
  *   4. as fast as delivery allows: the publisher stays at most a small window of messages ahead
  *      of the slowest subscriber, for `rounds` rounds of `seconds`: delivered messages per second,
  *      the server's CPU time per delivered message (`process.cpuUsage`), the heap it allocated
@@ -54,6 +57,13 @@ export interface Deployment {
   stop(): Promise<void>
 }
 
+/**
+ * Messages the latency phase measures at least: at 5,000 subscribers and 20,000 deliveries/s,
+ * 3 s are twelve fan-outs, whose deliveries are 8% of the samples each, so that p99 was the
+ * slowest fan-out's own median, whatever the others did.
+ */
+export const MIN_LATENCY_FANOUTS = 40
+
 export interface FanoutSettings {
   subscribers: number
   seconds: number
@@ -96,8 +106,10 @@ export interface RunResult {
   /** Latency at the fixed rate, µs. */
   p50Micros: number
   p99Micros: number
-  /** The fixed rate actually published, deliveries per second. */
+  /** The fixed rate, deliveries per second in all (messages evenly spaced at it). */
   fixedRate: number
+  /** Messages whose deliveries the latency figures are measured over (after the lead-in). */
+  latencyMessages: number
   /** Server RSS growth per idle subscribed connection, bytes (and its heap growth). */
   idleBytesPerConnection: number
   idleHeapBytesPerConnection: number
@@ -199,6 +211,7 @@ export async function measureFanout(
     p50Micros: Number.NaN,
     p99Micros: Number.NaN,
     fixedRate: Number.NaN,
+    latencyMessages: 0,
     idleBytesPerConnection: Number.NaN,
     idleHeapBytesPerConnection: Number.NaN,
     kernelBytesPerConnection: Number.NaN,
@@ -304,15 +317,16 @@ export async function measureFanout(
     seq = (await ask(publisher, { type: 'stop-publishing' }, 'published')).last
     expected += seq * result.connected
 
-    // Fixed rate: latency.
+    // Fixed rate: latency, after a lead-in at the same rate that is not measured.
     const perSecond = fixedRate / result.connected
-    const count = Math.max(1, Math.round(perSecond * seconds))
-    toAll({ type: 'phase', from: seq + 1, to: seq + count })
-    publisher.send({ type: 'rate', from: seq + 1, count, perSecond } satisfies ServerRequest)
+    const leadIn = Math.max(1, Math.round(perSecond))
+    const count = Math.max(MIN_LATENCY_FANOUTS, Math.round(perSecond * seconds))
+    toAll({ type: 'phase', from: seq + leadIn + 1, to: seq + leadIn + count })
+    publisher.send({ type: 'rate', from: seq + 1, count: leadIn + count, perSecond } satisfies ServerRequest)
     const ratePublished = await reply<Extract<ServerReply, { type: 'published' }>>(
       publisher,
       (m) => m.type === 'published',
-      seconds * 1000 + 60_000,
+      ((leadIn + count) / perSecond) * 1000 + 60_000,
       'fixed rate',
     )
     await drain(ratePublished.last)
@@ -320,7 +334,8 @@ export async function measureFanout(
     for (const report of await reports()) latency.merge(report.histogram)
     result.p50Micros = latency.percentile(0.5)
     result.p99Micros = latency.percentile(0.99)
-    result.fixedRate = (count * result.connected) / seconds
+    result.fixedRate = perSecond * result.connected
+    result.latencyMessages = count
     expected += (ratePublished.last - seq) * result.connected
     seq = ratePublished.last
 

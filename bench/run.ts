@@ -22,6 +22,8 @@
  *   capture.ts for the phases and what is measured).
  *
  * Settings (env): BENCH_SUBSCRIBERS (1000; fanout and cluster), BENCH_SECONDS (3), BENCH_ROUNDS (3),
+ * BENCH_PASSES (2: every fanout, cluster and scale run measured that many times, in alternating
+ * order; bench/passes.ts),
  * BENCH_RATE (20000 deliveries/s), BENCH_SCENARIOS, BENCH_SERVERS, BENCH_CLUSTER_SERVERS (subsets,
  * comma-separated), BENCH_LOADGENS (2), BENCH_CLIENT (`raw` graphql-transport-ws over ws, or
  * `graphql-ws` for the graphql-ws client), BENCH_SCALE_CONNECTIONS (20000), BENCH_SCALE_SERVERS
@@ -53,7 +55,8 @@ import {
 } from './common.ts'
 import { cluster, oneServer, type ServerOptions } from './deployments.ts'
 import { capturePhases, measureCapture, type CapturePath, type CapturePhase, type CaptureSettings } from './capture.ts'
-import { measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
+import { MIN_LATENCY_FANOUTS, measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
+import { combinePasses, passOrder } from './passes.ts'
 import { DESCRIPTOR_HEADROOM, descriptorsAvailable, pinnable } from './processes.ts'
 import { capacity, captureTable, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
 
@@ -80,6 +83,8 @@ const base = {
   client: env('BENCH_CLIENT', 'raw') as LoadPlan['client'],
   warmup: Number(env('BENCH_WARMUP', '200')),
 }
+const passes = Number(env('BENCH_PASSES', '2'))
+if (!(Number.isInteger(passes) && passes >= 1)) throw new Error(`BENCH_PASSES: a whole number from 1 (got ${passes})`)
 const fanoutSettings: FanoutSettings = {
   ...base,
   subscribers: Number(env('BENCH_SUBSCRIBERS', '1000')),
@@ -127,6 +132,13 @@ console.log(
   `machine: ${machine}; ${pinning}; load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; commit ${commit}`,
 )
 
+/** How a suite's latency and throughput were measured, for its title. */
+const method = ({ subscribers, seconds, rounds, fixedRate }: FanoutSettings) => {
+  const messages = Math.max(MIN_LATENCY_FANOUTS, Math.round((fixedRate / subscribers) * seconds))
+  const passText = passes > 1 ? `; each server's best of ${passes} passes, in alternating order` : ''
+  return `latency at ${fmt(fixedRate)} deliveries/s over ${fmt(messages)} messages after a 1 s lead-in; throughput and CPU: best of ${rounds} rounds of ${seconds} s${passText}`
+}
+
 const line = (r: RunResult) =>
   `  ${r.scenario} / ${r.server}: ${
     r.error
@@ -134,18 +146,22 @@ const line = (r: RunResult) =>
       : `${fmt(r.connected)} connected at ${fmt(r.handshakesPerSecond)}/s, ${fmt(r.deliveredPerSecond)} msg/s, ${fmt(r.cpuMicrosPerMessage, 1)} µs/msg, p99 ${ms(r.p99Micros)}, ${fmt(r.idleHeapBytesPerConnection / 1024, 1)} KB heap/conn, lost ${r.lost}`
   }`
 
+/** Every run, `passes` times in alternating order (bench/passes.ts); one combined result per run, in `runs`' order. */
 async function runAll(
   runs: { scenario: Scenario; server: ServerKind }[],
   settings: FanoutSettings,
   deploy: (server: ServerKind, scenario: Scenario) => Parameters<typeof measureFanout>[3],
 ) {
-  const results: RunResult[] = []
-  for (const { scenario, server } of runs) {
-    const result = await measureFanout(scenario, server, settings, deploy(server, scenario))
-    results.push(result)
-    console.log(line(result))
+  const measured = new Map<(typeof runs)[number], RunResult[]>(runs.map((run) => [run, []]))
+  for (let pass = 0; pass < passes; pass++) {
+    if (passes > 1) console.log(`  pass ${pass + 1} of ${passes}${pass % 2 ? ' (reverse order)' : ''}`)
+    for (const run of passOrder(runs, pass)) {
+      const result = await measureFanout(run.scenario, run.server, settings, deploy(run.server, run.scenario))
+      measured.get(run)!.push(result)
+      console.log(line(result))
+    }
   }
-  return results
+  return runs.map((run) => combinePasses(measured.get(run)!))
 }
 
 const output: Record<string, unknown> = {}
@@ -160,8 +176,7 @@ if (suites.includes('fanout')) {
       .filter((server) => server !== 'socket.io' || scenario === 'room')
       .map((server) => ({ scenario, server })),
   )
-  const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
-  const title = `fanout: one gateway, ${fmt(subscribers)} subscribers; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput and CPU: best of ${rounds} rounds of ${seconds} s; clients: ${base.client === 'raw' ? 'graphql-transport-ws over ws' : 'graphql-ws client'}`
+  const title = `fanout: one gateway, ${fmt(fanoutSettings.subscribers)} subscribers; ${method(fanoutSettings)}; clients: ${base.client === 'raw' ? 'graphql-transport-ws over ws' : 'graphql-ws client'}`
   console.log(title)
   const results = await runAll(runs, fanoutSettings, (server, scenario) => oneServer(server, scenario, serverOptions))
   output.fanout = { settings: fanoutSettings, results }
@@ -170,8 +185,7 @@ if (suites.includes('fanout')) {
 
 if (suites.includes('cluster')) {
   const servers = list<ServerKind>('BENCH_CLUSTER_SERVERS', clusterKinds, clusterKinds)
-  const { subscribers, seconds, rounds, fixedRate } = fanoutSettings
-  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows), all on CPU 0, ${fmt(subscribers)} subscribers on one, messages published through the other, room; latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  const title = `cluster: two gateway processes and one Redis, or a Redis Cluster of three primaries and three replicas (-redis-cluster rows), all on CPU 0, ${fmt(fanoutSettings.subscribers)} subscribers on one, messages published through the other, room; ${method(fanoutSettings)}`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),
@@ -184,12 +198,11 @@ if (suites.includes('cluster')) {
 
 if (suites.includes('scale')) {
   const servers = list<ServerKind>('BENCH_SCALE_SERVERS', ['raw-ws', 'mizzen'], serverKinds)
-  const { seconds, rounds, fixedRate } = scaleSettings
   if (scaleConnections < scaleRequested)
     console.log(
       `scale: ${fmt(scaleRequested)} connections need ${fmt(scaleRequested + DESCRIPTOR_HEADROOM)} file descriptors in the server process; this machine's hard limit (ulimit -Hn) is ${fmt(scaleConnections + DESCRIPTOR_HEADROOM)} and cannot be raised from here (prlimit: not permitted), so this run holds ${fmt(scaleConnections)}. For the full count raise the hard limit first (as root with CAP_SYS_RESOURCE: ulimit -Hn ${scaleRequested + DESCRIPTOR_HEADROOM}; or LimitNOFILE in a systemd unit, --ulimit nofile for a container).`,
     )
-  const title = `scale: one gateway, ${fmt(scaleConnections)} subscribed connections (room${scaleConnections < scaleRequested ? `; ${fmt(scaleRequested)} asked for, limited by file descriptors` : ''}); latency at ${fmt(fixedRate)} deliveries/s for ${seconds} s; throughput: best of ${rounds} rounds of ${seconds} s`
+  const title = `scale: one gateway, ${fmt(scaleConnections)} subscribed connections (room${scaleConnections < scaleRequested ? `; ${fmt(scaleRequested)} asked for, limited by file descriptors` : ''}); ${method(scaleSettings)}`
   console.log(title)
   const results = await runAll(
     servers.map((server) => ({ scenario: 'room' as const, server })),
