@@ -145,6 +145,7 @@ export const limitVariables = {
   maxMessagesPerSecond: 'MIZZEN_MAX_MESSAGES_PER_SECOND',
   maxBufferedBytes: 'MIZZEN_MAX_BUFFERED_BYTES',
   connectionInitTimeoutMs: 'MIZZEN_CONNECTION_INIT_TIMEOUT_MS',
+  keepAliveMs: 'MIZZEN_KEEP_ALIVE_MS',
 } as const satisfies Record<keyof Limits, string>
 
 /** `https://app.example.com` or `http://localhost:3000`: what browsers send as `Origin`. */

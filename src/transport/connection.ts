@@ -66,7 +66,7 @@ function onPing(this: WebSocket): void {
   connectionOf(this).onPing()
 }
 function onPong(this: WebSocket): void {
-  connectionOf(this).alive = true
+  connectionOf(this).pingedAt = 0
 }
 function onError(this: WebSocket, error: Error): void {
   connectionOf(this).onError(error)
@@ -207,8 +207,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   readonly #openedAt = clock()
   /** Why the server closed or terminated the socket; undefined while the client is the one closing. */
   #closing: string | undefined
-  /** For the server's keep-alive: a pong (or any message) came since the last ping. */
-  alive = true
+  /** For the server's keep-alive (keep-alive.ts): when its unanswered ping was sent, `clock()`; 0 once anything came since. */
+  pingedAt = 0
   /** The TCP socket `next` frames are written to directly (see frame-writer.ts); undefined: through `ws`. */
   readonly #direct: Socket | undefined
   /** `next` frames held until the end of this turn, to leave in one write: one, or several in order. */
@@ -264,7 +264,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
    */
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.socket.readyState !== this.socket.OPEN) return
-    this.alive = true
+    this.pingedAt = 0
     if (!this.#allowMessage()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
     if (isBinary) return this.close(CloseCode.BadRequest, 'Invalid message received')
     let message
@@ -314,7 +314,7 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   /** WebSocket ping frames count against the message rate too. */
   onPing(): void {
-    this.alive = true
+    this.pingedAt = 0
     if (!this.#allowMessage() && this.socket.readyState === this.socket.OPEN)
       this.close(CloseCode.PolicyViolation, 'Too many messages')
   }
@@ -586,6 +586,11 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
       this.#closing ??= reason
       this.socket.close(code, reason)
     }
+  }
+
+  /** A WebSocket ping for the server's keep-alive, while the socket is open. */
+  sendPing(): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.ping()
   }
 
   /** Drops the socket without a closing handshake (the client sees 1006); `why` goes to the close log line. */

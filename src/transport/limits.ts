@@ -25,6 +25,11 @@ export interface Limits {
   maxBufferedBytes: number
   /** Time a client has to send `connection_init` before the socket is closed with 4408. ms. @default 3000 */
   connectionInitTimeoutMs: number
+  /**
+   * How often the server pings each WebSocket; a socket that sends nothing (no pong, no message)
+   * for this long after a ping is terminated (the client sees 1006). ms. @default 12000
+   */
+  keepAliveMs: number
 }
 
 export const defaultLimits: Limits = {
@@ -38,4 +43,5 @@ export const defaultLimits: Limits = {
   maxMessagesPerSecond: 100,
   maxBufferedBytes: 4 * 1024 * 1024,
   connectionInitTimeoutMs: 3_000,
+  keepAliveMs: 12_000,
 }

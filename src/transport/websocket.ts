@@ -18,14 +18,12 @@ import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
 import { ExpirySchedule } from './expiry-schedule.ts'
+import { KeepAlive } from './keep-alive.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
 import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
-
-/** How often the server pings each socket; one that has not answered (or sent anything) since the last ping is terminated. ms */
-const KEEP_ALIVE_MS = 12_000
 
 export interface WebSocketTransport {
   readonly server: WebSocketServer
@@ -122,18 +120,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
   }
   options.httpServer.on('upgrade', onUpgrade)
 
-  // One timer for every socket (not one each): a socket silent since the last round is gone.
-  const keepAlive = setInterval(() => {
-    for (const connection of connections) {
-      if (!connection.alive) {
-        connection.terminate('keep-alive timeout')
-        continue
-      }
-      connection.alive = false
-      if (connection.socket.readyState === connection.socket.OPEN) connection.socket.ping()
-    }
-  }, KEEP_ALIVE_MS)
-  keepAlive.unref()
+  const keepAlive = new KeepAlive(connections, limits.keepAliveMs)
 
   return {
     server,
@@ -141,7 +128,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return counter.total
     },
     close: async (graceMs = 5000) => {
-      clearInterval(keepAlive)
+      keepAlive.stop()
       connectionServer.expiries.clear()
       options.httpServer.off('upgrade', onUpgrade)
       const open = [...connections].map((connection) => connection.socket)
