@@ -11,7 +11,8 @@
  *      of one second that is not measured (the change from the burst before it: the first fan-out
  *      after it was the slowest of the phase for every server), then for `seconds`, and at least
  *      `MIN_LATENCY_FANOUTS` messages (one slow fan-out of twelve would otherwise decide p99 on its
- *      own): latency percentiles (the send time travels in each message);
+ *      own): latency percentiles (each message carries the time it was due, so that a
+ *      publisher held up by its server's busy event loop counts the wait);
  *   4. as fast as delivery allows: the publisher stays at most a small window of messages ahead
  *      of the slowest subscriber, for `rounds` rounds of `seconds`: delivered messages per second,
  *      the server's CPU time per delivered message (`process.cpuUsage`), the heap it allocated

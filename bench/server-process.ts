@@ -110,8 +110,9 @@ function snapshotHeap(): void {
   if (dir) writeHeapSnapshot(join(dir, `${kind}-${scenario}-${process.pid}-${++snapshots}.heapsnapshot`))
 }
 
-async function publishOne(): Promise<void> {
-  await server.publish({ seq: next, t: nowMicros() })
+/** Publishes the next message, stamped with `t` (µs, `nowMicros`'s clock): by default now. */
+async function publishOne(t = nowMicros()): Promise<void> {
+  await server.publish({ seq: next, t })
   next++
 }
 
@@ -129,14 +130,21 @@ async function runCredit(): Promise<void> {
   }
 }
 
-/** Publishes `count` messages evenly spaced at `perSecond`, from the current sequence number. */
+/**
+ * Publishes `count` messages evenly spaced at `perSecond`, from the current sequence number, each
+ * stamped with the time it was due rather than the time it went out: when the server's event loop
+ * is busy (a keep-alive round, a collection), the messages due meanwhile go out late, and that
+ * wait is part of their latency (measured from the send time, it would vanish: coordinated
+ * omission).
+ */
 async function runRate(count: number, perSecond: number): Promise<void> {
-  const start = performance.now()
+  const start = nowMicros()
   for (let i = 0; i < count && publishing === 'rate'; i++) {
-    const due = start + (i * 1000) / perSecond
-    const wait = due - performance.now()
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
-    await publishOne()
+    const due = start + Math.round((i * 1e6) / perSecond)
+    const waitMs = (due - nowMicros()) / 1000
+    if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs))
+    // Up to a millisecond early goes out stamped now: latency is never measured from the future.
+    await publishOne(Math.min(due, nowMicros()))
   }
   publishing = 'idle'
   send({ type: 'published', last: next - 1 })
