@@ -16,6 +16,7 @@ import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Subscrib
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import { newId } from '../ids.ts'
+import type { SharedViewers } from '../auth/shared-viewers.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
@@ -52,6 +53,8 @@ export interface ConnectionServer {
   readonly onSocketClosed?: (address: string) => void
   /** When each connection's credentials expire: one timer for all of them. */
   readonly expiries: ExpirySchedule<GraphQLWsConnection>
+  /** One viewer for a user's connections that presented the same claims. */
+  readonly viewers: SharedViewers
 }
 
 const connectionKey = Symbol('mizzen.connection')
@@ -352,9 +355,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   async #opening(authorization: unknown): Promise<void> {
     const { authenticator, logger } = this.server
-    let viewer: Viewer
+    let authenticated: Viewer
     try {
-      viewer = await authenticator.authenticate(authorization as string | undefined)
+      authenticated = await authenticator.authenticate(authorization as string | undefined)
     } catch (error) {
       if (error instanceof AuthError) {
         logger.debug({ reason: error.message }, 'websocket connection refused')
@@ -367,6 +370,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     if (this.socket.readyState !== this.socket.OPEN) return
     const connectionId = newId()
     this.#connectionId = connectionId
+    // Released when the socket closes (onClose), as is its expiry.
+    const viewer = this.server.viewers.acquire(authenticated)
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) this.server.expiries.add(this, viewer.expiresAt)
     try {
@@ -610,8 +615,12 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#timer)
-    const expiresAt = this.#viewer?.expiresAt
-    if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
+    const viewer = this.#viewer
+    if (viewer !== undefined) {
+      const expiresAt = viewer.expiresAt
+      if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
+      this.server.viewers.release(viewer)
+    }
     this.#queue = undefined
     const held = this.#operations
     const operations = held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
 import { GraphQLWsConnection } from './connection.ts'
 import { ExpirySchedule } from './expiry-schedule.ts'
+import { SharedViewers } from '../auth/shared-viewers.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
@@ -99,6 +100,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     onConnectionClose: options.onConnectionClose,
     onSocketClosed: (address: string) => counter.close(address),
     expiries: new ExpirySchedule<GraphQLWsConnection>(),
+    viewers: new SharedViewers(),
   }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
