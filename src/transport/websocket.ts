@@ -23,7 +23,7 @@ import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
-import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
+import { checkUpgrade, ConnectionCounter, forgetPeerAddress, refuseUpgrade } from './upgrade.ts'
 
 /** How often the server pings each socket; one that has not answered (or sent anything) since the last ping is terminated. ms */
 const KEEP_ALIVE_MS = 12_000
@@ -111,6 +111,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return
     }
     const address = clientIp(request)
+    forgetPeerAddress(socket)
     counter.open(address)
     // Uncounted once, when its socket closes: until it is a WebSocket (an upgrade that fails
     // never becomes one), by this listener on the TCP socket; from then on by its connection,
