@@ -237,6 +237,14 @@ describe('ping and pong', () => {
     ])
   })
 
+  it('should answer a WebSocket ping frame with a pong frame carrying the same data', async () => {
+    const client = await raw()
+    const pong = new Promise<Buffer>((resolve) => client.socket.once('pong', resolve))
+    client.socket.ping(Buffer.from('are you there'))
+    expect((await pong).toString()).toBe('are you there')
+    expect(client.isOpen).toBe(true)
+  })
+
   it('should answer ping before connection_init', async () => {
     const client = await raw('open')
     client.send({ type: 'ping', payload: { early: true } })

@@ -65,8 +65,8 @@ const connectionOf = (socket: WebSocket) => (socket as SocketWithConnection)[con
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   connectionOf(this).onMessage(data, isBinary)
 }
-function onPing(this: WebSocket): void {
-  connectionOf(this).onPing()
+function onPing(this: WebSocket, data: Buffer): void {
+  connectionOf(this).onPing(data)
 }
 function onPong(this: WebSocket): void {
   connectionOf(this).alive = true
@@ -315,11 +315,17 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     return ++this.#rateCount <= this.server.limits.maxMessagesPerSecond
   }
 
-  /** WebSocket ping frames count against the message rate too. */
-  onPing(): void {
+  /**
+   * WebSocket ping frames count against the message rate too. The pong is sent here, not by `ws`
+   * (the server turns its `autoPong` off: it keeps a closure per socket for it), after what is
+   * held, and only to a client that keeps up with its output.
+   */
+  onPing(data: Buffer): void {
     this.alive = true
-    if (!this.#allowMessage() && this.socket.readyState === this.socket.OPEN)
-      this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (this.socket.readyState !== OPEN) return
+    if (!this.#allowMessage()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
+    this.writeHeld()
+    if (this.#writable()) this.socket.pong(data, false)
   }
 
   /**

@@ -81,6 +81,9 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     maxPayload: limits.maxPayloadBytes,
     handleProtocols,
     clientTracking: false,
+    // Connections answer pings themselves (`GraphQLWsConnection.onPing`): with autoPong, `ws` keeps
+    // a closure per socket (some 100 bytes with its scope: docs/performance.md).
+    autoPong: false,
   })
   const counter = new ConnectionCounter()
   const clientIp = clientAddressResolver(options.trustProxy)
