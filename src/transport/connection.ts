@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net'
 import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
-import type { RawData, WebSocket } from 'ws'
+import { WebSocket, type RawData } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import { newId } from '../ids.ts'
 import type { SharedViewers } from '../auth/shared-viewers.ts'
@@ -57,26 +57,41 @@ export interface ConnectionServer {
   readonly viewers: SharedViewers
 }
 
-const connectionKey = Symbol('mizzen.connection')
-type SocketWithConnection = WebSocket & { [connectionKey]: GraphQLWsConnection }
-const connectionOf = (socket: WebSocket) => (socket as SocketWithConnection)[connectionKey]
+/**
+ * The server's WebSocket class (`ws`'s `WebSocket` option): it hands its events to its
+ * connection itself, instead of through listeners. Five listeners grow a socket's listener
+ * table by some 100 bytes, kept for its life (docs/performance.md, What an idle connection
+ * holds); listeners added by others (the server's shutdown) still run, after the connection.
+ */
+export class GatewaySocket extends WebSocket {
+  connection: GraphQLWsConnection | undefined = undefined
 
-// The socket listeners, shared by every connection (`this` is the socket).
-function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  connectionOf(this).onMessage(data, isBinary)
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const connection = this.connection
+    if (connection !== undefined) {
+      switch (event) {
+        case 'message':
+          connection.onMessage(args[0] as RawData, args[1] as boolean)
+          break
+        case 'ping':
+          connection.onPing(args[0] as Buffer)
+          break
+        case 'pong':
+          connection.alive = true
+          break
+        case 'error':
+          connection.onError(args[0] as Error)
+          // Handled: an 'error' without listeners would throw.
+          return this.listenerCount('error') > 0 ? super.emit(event, ...args) : true
+        case 'close':
+          void connection.onClose(args[0] as number, args[1] as Buffer)
+          break
+      }
+    }
+    return super.emit(event, ...args)
+  }
 }
-function onPing(this: WebSocket, data: Buffer): void {
-  connectionOf(this).onPing(data)
-}
-function onPong(this: WebSocket): void {
-  connectionOf(this).alive = true
-}
-function onError(this: WebSocket, error: Error): void {
-  connectionOf(this).onError(error)
-}
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  void connectionOf(this).onClose(code, reason)
-}
+
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
 }
@@ -219,21 +234,16 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #heldBytes = 0
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
-  // socket listeners are shared functions that find it on the socket (no closures of its own).
+  // socket hands it its events (GatewaySocket: no listeners, no closures of its own).
   constructor(
-    readonly socket: WebSocket,
+    readonly socket: GatewaySocket,
     private readonly server: ConnectionServer,
     /** The client's address (behind trusted proxies, from X-Forwarded-For), for the logs. */
     readonly address: string,
   ) {
     this.#direct = directSocket(socket)
     server.connections.add(this)
-    ;(socket as SocketWithConnection)[connectionKey] = this
-    socket.on('message', onMessage)
-    socket.on('ping', onPing)
-    socket.on('pong', onPong)
-    socket.on('error', onError)
-    socket.on('close', onClose)
+    socket.connection = this
     // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
     // fails on clients that offered some; one that offered none sees this close).
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {

@@ -9,14 +9,14 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { handleProtocols } from 'graphql-ws'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
 import type { LiveQueries } from '../live/live-queries.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
-import { GraphQLWsConnection } from './connection.ts'
+import { GatewaySocket, GraphQLWsConnection } from './connection.ts'
 import { ExpirySchedule } from './expiry-schedule.ts'
 import { SharedViewers } from '../auth/shared-viewers.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
@@ -81,6 +81,8 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     maxPayload: limits.maxPayloadBytes,
     handleProtocols,
     clientTracking: false,
+    // Its sockets hand their events to their connections without listeners (see GatewaySocket).
+    WebSocket: GatewaySocket,
     // Connections answer pings themselves (`GraphQLWsConnection.onPing`): with autoPong, `ws` keeps
     // a closure per socket (some 100 bytes with its scope: docs/performance.md).
     autoPong: false,
@@ -121,7 +123,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     // so that an idle connection keeps no closure of its own for it.
     const uncount = () => counter.close(address)
     socket.on('close', uncount)
-    server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+    server.handleUpgrade(request, socket, head, (ws: GatewaySocket) => {
       socket.off('close', uncount)
       void new GraphQLWsConnection(ws, connectionServer, address)
     })
