@@ -87,9 +87,21 @@ export class GatewaySocket extends WebSocket {
           void connection.onClose(args[0] as number, args[1] as Buffer)
           break
       }
+      if (event === 'message' || event === 'ping' || event === 'pong') releaseReadQueue(this)
     }
     return super.emit(event, ...args)
   }
+}
+
+/**
+ * Lets go of the storage of `ws`'s queue of received chunks once it is empty: an array that held
+ * a chunk keeps room for 17 (some 150 bytes) until it is emptied by setting its length, and a
+ * connection that received anything would keep it while idle (docs/performance.md, What an idle
+ * connection holds). `ws` only pushes to and takes from that queue, so this changes nothing else.
+ */
+function releaseReadQueue(socket: WebSocket): void {
+  const queue = (socket as WebSocket & { _receiver?: { _buffers?: unknown } })._receiver?._buffers
+  if (Array.isArray(queue) && queue.length === 0) queue.length = 0
 }
 
 function initTimedOut(connection: GraphQLWsConnection): void {
