@@ -143,6 +143,19 @@ describe('auth with an API key and an HS256 secret', () => {
       expect(await expiring.closed).toBe(4403)
       await expiring.client.dispose()
     })
+
+    it('should keep each connection of a token that several share to itself, and expire every one', async () => {
+      // Signed in the same second: the same claims, so the connections share one viewer.
+      const token = await userToken('1', 2)
+      const [first, second] = [connectWs(gateway.wsUrl, bearer(token)), connectWs(gateway.wsUrl, bearer(token))]
+      const other = connectWs(gateway.wsUrl, bearer(await userToken('1', 3600)))
+      await Promise.all([first.ack, second.ack, other.ack])
+      await first.client.dispose()
+      expect(await executeWs(second.client, '{ tags { id } }')).toEqual({ data: { tags: [] } })
+      expect(await second.closed).toBe(4403)
+      expect(await executeWs(other.client, '{ tags { id } }')).toEqual({ data: { tags: [] } })
+      await Promise.all([second.client.dispose(), other.client.dispose()])
+    })
   })
 })
 

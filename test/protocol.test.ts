@@ -237,6 +237,35 @@ describe('ping and pong', () => {
     ])
   })
 
+  it('should answer a WebSocket ping frame with a pong frame carrying the same data', async () => {
+    const client = await raw()
+    const pong = new Promise<Buffer>((resolve) => client.socket.once('pong', resolve))
+    client.socket.ping(Buffer.from('are you there'))
+    expect((await pong).toString()).toBe('are you there')
+    expect(client.isOpen).toBe(true)
+  })
+
+  it('should read messages split across TCP writes, and several in one write', async () => {
+    const client = await raw()
+    // A masked client text frame (RFC 6455 §5.2), written to the TCP socket by hand.
+    const frame = (message: object) => {
+      const payload = Buffer.from(JSON.stringify(message))
+      const mask = Buffer.from([1, 2, 3, 4])
+      const masked = payload.map((byte, i) => byte ^ mask[i % 4]!)
+      return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked])
+    }
+    const tcp = (client.socket as unknown as { _socket: import('node:net').Socket })._socket
+    const split = frame({ type: 'ping', payload: { part: 'split' } })
+    tcp.write(split.subarray(0, 9))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    tcp.write(split.subarray(9))
+    expect(await client.next()).toEqual({ type: 'pong', payload: { part: 'split' } })
+    tcp.write(Buffer.concat([frame({ type: 'ping', payload: { n: 1 } }), frame({ type: 'ping', payload: { n: 2 } })]))
+    expect(await client.next()).toEqual({ type: 'pong', payload: { n: 1 } })
+    expect(await client.next()).toEqual({ type: 'pong', payload: { n: 2 } })
+    expect(client.isOpen).toBe(true)
+  })
+
   it('should answer ping before connection_init', async () => {
     const client = await raw('open')
     client.send({ type: 'ping', payload: { early: true } })

@@ -6,7 +6,7 @@
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { ConfigError } from '../errors.ts'
-import { anonymous, service, type Viewer } from './viewer.ts'
+import { anonymous, service, UserViewer, type Viewer } from './viewer.ts'
 
 export interface AuthOptions {
   /** Service API keys; a request bearing one has the `service` role. */
@@ -109,12 +109,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         throw error
       }
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthError('invalid token: no sub claim')
-      return {
-        role: 'user',
-        id: payload.sub,
-        claims: payload,
-        ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}),
-      }
+      return new UserViewer(payload.sub, payload)
     },
   }
 }

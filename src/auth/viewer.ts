@@ -20,5 +20,36 @@ export const anonymous: Viewer = Object.freeze({ role: 'anonymous' })
 /** An API key's viewer, and everyone's while the gateway runs open: one object for all of them. */
 export const service: Viewer = Object.freeze({ role: 'service' })
 
+/** Freezes a JSON value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/**
+ * A verified JWT's viewer: three fields, `expiresAt` read from the claims' `exp` (a WebSocket
+ * connection keeps its viewer for its life: docs/performance.md, What an idle connection holds).
+ * Frozen with its claims, so that connections of one user may share it (`SharedViewers`).
+ */
+export class UserViewer implements Viewer {
+  readonly role = 'user' as const
+
+  constructor(
+    readonly id: string,
+    readonly claims: Readonly<Record<string, unknown>>,
+  ) {
+    deepFreeze(claims)
+    Object.freeze(this)
+  }
+
+  get expiresAt(): number | undefined {
+    const exp = this.claims.exp
+    return typeof exp === 'number' ? exp * 1000 : undefined
+  }
+}
+
 /** Roles are ordered: a `service` may do what a `user` may, and a `user` what `anonymous` may. */
 export const roleRank = (role: Role) => roles.indexOf(role)

@@ -54,8 +54,11 @@ export class DeliveryHub implements HubSide {
    * it ends: where a subscription releases what it holds.
    */
   subscribe<P, V = unknown>(topic: string, selection: Selection<P, any, V>, onEnd?: OnEnd): HubSubscription<P, V> {
-    const subscription = new HubSubscription<P, V>(topic, selection, this, onEnd)
     const held = this.#topics.get(topic)
+    // The topic's subscriptions share one copy of its name (each resolver builds its own, some 32
+    // bytes kept per subscription: docs/performance.md, What an idle connection holds).
+    const name = held === undefined ? topic : (held instanceof Set ? held.values().next().value! : held).topic
+    const subscription = new HubSubscription<P, V>(name, selection, this, onEnd)
     if (held === undefined) this.#topics.set(topic, subscription)
     else if (held instanceof Set) held.add(subscription)
     else this.#topics.set(topic, new Set([held, subscription]))

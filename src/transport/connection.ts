@@ -13,9 +13,10 @@
 import type { Socket } from 'node:net'
 import type { GraphQLError } from 'graphql'
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws'
-import type { RawData, WebSocket } from 'ws'
+import { WebSocket, type RawData } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import { newId } from '../ids.ts'
+import type { SharedViewers } from '../auth/shared-viewers.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
@@ -52,28 +53,57 @@ export interface ConnectionServer {
   readonly onSocketClosed?: (address: string) => void
   /** When each connection's credentials expire: one timer for all of them. */
   readonly expiries: ExpirySchedule<GraphQLWsConnection>
+  /** One viewer for a user's connections that presented the same claims. */
+  readonly viewers: SharedViewers
 }
 
-const connectionKey = Symbol('mizzen.connection')
-type SocketWithConnection = WebSocket & { [connectionKey]: GraphQLWsConnection }
-const connectionOf = (socket: WebSocket) => (socket as SocketWithConnection)[connectionKey]
+/**
+ * The server's WebSocket class (`ws`'s `WebSocket` option): it hands its events to its
+ * connection itself, instead of through listeners. Five listeners grow a socket's listener
+ * table by some 100 bytes, kept for its life (docs/performance.md, What an idle connection
+ * holds); listeners added by others (the server's shutdown) still run, after the connection.
+ */
+export class GatewaySocket extends WebSocket {
+  connection: GraphQLWsConnection | undefined = undefined
 
-// The socket listeners, shared by every connection (`this` is the socket).
-function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  connectionOf(this).onMessage(data, isBinary)
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const connection = this.connection
+    if (connection !== undefined) {
+      switch (event) {
+        case 'message':
+          connection.onMessage(args[0] as RawData, args[1] as boolean)
+          break
+        case 'ping':
+          connection.onPing(args[0] as Buffer)
+          break
+        case 'pong':
+          connection.pingedAt = 0
+          break
+        case 'error':
+          connection.onError(args[0] as Error)
+          // Handled: an 'error' without listeners would throw.
+          return this.listenerCount('error') > 0 ? super.emit(event, ...args) : true
+        case 'close':
+          void connection.onClose(args[0] as number, args[1] as Buffer)
+          break
+      }
+      if (event === 'message' || event === 'ping' || event === 'pong') releaseReadQueue(this)
+    }
+    return super.emit(event, ...args)
+  }
 }
-function onPing(this: WebSocket): void {
-  connectionOf(this).onPing()
+
+/**
+ * Lets go of the storage of `ws`'s queue of received chunks once it is empty: an array that held
+ * a chunk keeps room for 17 (some 150 bytes) until it is emptied by setting its length, and a
+ * connection that received anything would keep it while idle (docs/performance.md, What an idle
+ * connection holds). `ws` only pushes to and takes from that queue, so this changes nothing else.
+ */
+function releaseReadQueue(socket: WebSocket): void {
+  const queue = (socket as WebSocket & { _receiver?: { _buffers?: unknown } })._receiver?._buffers
+  if (Array.isArray(queue) && queue.length === 0) queue.length = 0
 }
-function onPong(this: WebSocket): void {
-  connectionOf(this).pingedAt = 0
-}
-function onError(this: WebSocket, error: Error): void {
-  connectionOf(this).onError(error)
-}
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  void connectionOf(this).onClose(code, reason)
-}
+
 function initTimedOut(connection: GraphQLWsConnection): void {
   connection.initTimedOut()
 }
@@ -216,21 +246,16 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   #heldBytes = 0
 
   // An idle connection is what a gateway holds thousands of: it keeps a few fields, and its
-  // socket listeners are shared functions that find it on the socket (no closures of its own).
+  // socket hands it its events (GatewaySocket: no listeners, no closures of its own).
   constructor(
-    readonly socket: WebSocket,
+    readonly socket: GatewaySocket,
     private readonly server: ConnectionServer,
     /** The client's address (behind trusted proxies, from X-Forwarded-For), for the logs. */
     readonly address: string,
   ) {
     this.#direct = directSocket(socket)
     server.connections.add(this)
-    ;(socket as SocketWithConnection)[connectionKey] = this
-    socket.on('message', onMessage)
-    socket.on('ping', onPing)
-    socket.on('pong', onPong)
-    socket.on('error', onError)
-    socket.on('close', onClose)
+    socket.connection = this
     // ws accepts the upgrade of a client that offered no protocol it knows (the handshake then
     // fails on clients that offered some; one that offered none sees this close).
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
@@ -312,11 +337,17 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     return ++this.#rateCount <= this.server.limits.maxMessagesPerSecond
   }
 
-  /** WebSocket ping frames count against the message rate too. */
-  onPing(): void {
+  /**
+   * WebSocket ping frames count against the message rate too. The pong is sent here, not by `ws`
+   * (the server turns its `autoPong` off: it keeps a closure per socket for it), after what is
+   * held, and only to a client that keeps up with its output.
+   */
+  onPing(data: Buffer): void {
     this.pingedAt = 0
-    if (!this.#allowMessage() && this.socket.readyState === this.socket.OPEN)
-      this.close(CloseCode.PolicyViolation, 'Too many messages')
+    if (this.socket.readyState !== OPEN) return
+    if (!this.#allowMessage()) return this.close(CloseCode.PolicyViolation, 'Too many messages')
+    this.writeHeld()
+    if (this.#writable()) this.socket.pong(data, false)
   }
 
   /**
@@ -352,9 +383,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   async #opening(authorization: unknown): Promise<void> {
     const { authenticator, logger } = this.server
-    let viewer: Viewer
+    let authenticated: Viewer
     try {
-      viewer = await authenticator.authenticate(authorization as string | undefined)
+      authenticated = await authenticator.authenticate(authorization as string | undefined)
     } catch (error) {
       if (error instanceof AuthError) {
         logger.debug({ reason: error.message }, 'websocket connection refused')
@@ -367,6 +398,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     if (this.socket.readyState !== this.socket.OPEN) return
     const connectionId = newId()
     this.#connectionId = connectionId
+    // Released when the socket closes (onClose), as is its expiry.
+    const viewer = this.server.viewers.acquire(authenticated)
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) this.server.expiries.add(this, viewer.expiresAt)
     try {
@@ -615,8 +648,12 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#timer)
-    const expiresAt = this.#viewer?.expiresAt
-    if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
+    const viewer = this.#viewer
+    if (viewer !== undefined) {
+      const expiresAt = viewer.expiresAt
+      if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
+      this.server.viewers.release(viewer)
+    }
     this.#queue = undefined
     const held = this.#operations
     const operations = held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]

@@ -81,3 +81,14 @@ export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
     `HTTP/1.1 ${refusal.status} ${reasons[refusal.status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
 }
+
+/**
+ * Lets go of the peer address Node keeps on the TCP socket once it was read (`_peername`: an
+ * object, and the property slot holding it, some 100 bytes for the socket's life). The connection
+ * keeps the one string it needs (docs/performance.md, What an idle connection holds); Node reads
+ * the address again if anything asks for it. Deleted right after it was read, it is the socket's
+ * last property, so the socket keeps its fast shape.
+ */
+export function forgetPeerAddress(socket: Duplex): void {
+  if ('_peername' in socket) delete (socket as Duplex & { _peername?: unknown })._peername
+}

@@ -9,21 +9,22 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { handleProtocols } from 'graphql-ws'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { DeliveryHub } from '../delivery/hub.ts'
 import type { LiveQueries } from '../live/live-queries.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { CloseCode } from '../errors.ts'
-import { GraphQLWsConnection } from './connection.ts'
+import { GatewaySocket, GraphQLWsConnection } from './connection.ts'
 import { ExpirySchedule } from './expiry-schedule.ts'
 import { KeepAlive } from './keep-alive.ts'
+import { SharedViewers } from '../auth/shared-viewers.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
 import { clientAddressResolver, type TrustProxy } from '../http/client-address.ts'
-import { checkUpgrade, ConnectionCounter, refuseUpgrade } from './upgrade.ts'
+import { checkUpgrade, ConnectionCounter, forgetPeerAddress, refuseUpgrade } from './upgrade.ts'
 
 export interface WebSocketTransport {
   readonly server: WebSocketServer
@@ -78,6 +79,11 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     maxPayload: limits.maxPayloadBytes,
     handleProtocols,
     clientTracking: false,
+    // Its sockets hand their events to their connections without listeners (see GatewaySocket).
+    WebSocket: GatewaySocket,
+    // Connections answer pings themselves (`GraphQLWsConnection.onPing`): with autoPong, `ws` keeps
+    // a closure per socket (some 100 bytes with its scope: docs/performance.md).
+    autoPong: false,
   })
   const counter = new ConnectionCounter()
   const clientIp = clientAddressResolver(options.trustProxy)
@@ -97,6 +103,7 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     onConnectionClose: options.onConnectionClose,
     onSocketClosed: (address: string) => counter.close(address),
     expiries: new ExpirySchedule<GraphQLWsConnection>(),
+    viewers: new SharedViewers(),
   }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -107,13 +114,14 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
       return
     }
     const address = clientIp(request)
+    forgetPeerAddress(socket)
     counter.open(address)
     // Uncounted once, when its socket closes: until it is a WebSocket (an upgrade that fails
     // never becomes one), by this listener on the TCP socket; from then on by its connection,
     // so that an idle connection keeps no closure of its own for it.
     const uncount = () => counter.close(address)
     socket.on('close', uncount)
-    server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+    server.handleUpgrade(request, socket, head, (ws: GatewaySocket) => {
       socket.off('close', uncount)
       void new GraphQLWsConnection(ws, connectionServer, address)
     })
