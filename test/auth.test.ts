@@ -145,7 +145,7 @@ describe('auth with an API key and an HS256 secret', () => {
     })
 
     it('should keep each connection of a token that several share to itself, and expire every one', async () => {
-      // Signed in the same second: the same claims, so the connections share one viewer.
+      // Signed in the same second: two connections with the same claims, each expiring on its own.
       const token = await userToken('1', 2)
       const [first, second] = [connectWs(gateway.wsUrl, bearer(token)), connectWs(gateway.wsUrl, bearer(token))]
       const other = connectWs(gateway.wsUrl, bearer(await userToken('1', 3600)))

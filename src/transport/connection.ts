@@ -16,7 +16,6 @@ import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Subscrib
 import { WebSocket, type RawData } from 'ws'
 import { AuthError, type Authenticator } from '../auth/authenticator.ts'
 import { newId } from '../ids.ts'
-import type { SharedViewers } from '../auth/shared-viewers.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Rendering, RenderingWaiter } from '../delivery/rendering.ts'
 import { CloseCode, clientErrorsJson, rateLimited } from '../errors.ts'
@@ -53,8 +52,6 @@ export interface ConnectionServer {
   readonly onSocketClosed?: (address: string) => void
   /** When each connection's credentials expire: one timer for all of them. */
   readonly expiries: ExpirySchedule<GraphQLWsConnection>
-  /** One viewer for a user's connections that presented the same claims. */
-  readonly viewers: SharedViewers
 }
 
 /**
@@ -383,9 +380,9 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
 
   async #opening(authorization: unknown): Promise<void> {
     const { authenticator, logger } = this.server
-    let authenticated: Viewer
+    let viewer: Viewer
     try {
-      authenticated = await authenticator.authenticate(authorization as string | undefined)
+      viewer = await authenticator.authenticate(authorization as string | undefined)
     } catch (error) {
       if (error instanceof AuthError) {
         logger.debug({ reason: error.message }, 'websocket connection refused')
@@ -398,8 +395,6 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     if (this.socket.readyState !== this.socket.OPEN) return
     const connectionId = newId()
     this.#connectionId = connectionId
-    // Released when the socket closes (onClose), as is its expiry.
-    const viewer = this.server.viewers.acquire(authenticated)
     this.#viewer = viewer
     if (viewer.expiresAt !== undefined) this.server.expiries.add(this, viewer.expiresAt)
     try {
@@ -648,12 +643,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.server.connections.delete(this)
     this.server.onSocketClosed?.(this.address)
     clearTimeout(this.#timer)
-    const viewer = this.#viewer
-    if (viewer !== undefined) {
-      const expiresAt = viewer.expiresAt
-      if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
-      this.server.viewers.release(viewer)
-    }
+    const expiresAt = this.#viewer?.expiresAt
+    if (expiresAt !== undefined) this.server.expiries.delete(this, expiresAt)
     this.#queue = undefined
     const held = this.#operations
     const operations = held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]

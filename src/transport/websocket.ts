@@ -19,7 +19,6 @@ import { CloseCode } from '../errors.ts'
 import { GatewaySocket, GraphQLWsConnection } from './connection.ts'
 import { ExpirySchedule } from './expiry-schedule.ts'
 import { KeepAlive } from './keep-alive.ts'
-import { SharedViewers } from '../auth/shared-viewers.ts'
 import { OperationRunner, yogaMaskError, type ViewerPartOf, type Yoga } from './execution.ts'
 import type { Viewer } from '../auth/viewer.ts'
 import type { Limits } from './limits.ts'
@@ -103,7 +102,6 @@ export function attachWebSocket(options: WebSocketTransportOptions): WebSocketTr
     onConnectionClose: options.onConnectionClose,
     onSocketClosed: (address: string) => counter.close(address),
     expiries: new ExpirySchedule<GraphQLWsConnection>(),
-    viewers: new SharedViewers(),
   }
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
