@@ -69,7 +69,8 @@ export const nowMicros = () => Number(process.hrtime.bigint() / 1000n)
 
 /**
  * What a published message carries, in every server's frame: its number (1, 2, … in publication
- * order) and when the server published it.
+ * order) and when the server published it (at the fixed rate, when it was due to be published:
+ * server-process.ts, runRate).
  */
 export interface Stamp {
   seq: number

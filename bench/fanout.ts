@@ -3,12 +3,14 @@
  * Redis), then, in order:
  *   1. connecting: the subscribers connect and subscribe from load-generator processes pinned to
  *      CPU 1, in batches of 50 per generator (as clients arrive, not in one burst): handshakes per
- *      second (wall clock, until the server counts every subscription) and the server's CPU time
- *      per connection;
+ *      second (wall clock, from the moment the started generators are told to connect until the
+ *      server counts every subscription) and the server's CPU time per connection;
+ *   then a warm-up: 20 messages as fast as delivery allows (JIT, buffers), not measured;
  *   2. idle memory: the server's RSS and heap after a full GC, less before any connection, per
- *      connection (and the kernel's TCP buffer memory, from /proc/net/sockstat);
+ *      connection (and the kernel's socket memory: slab caches from /proc/meminfo, TCP buffers
+ *      from /proc/net/sockstat);
  *   3. fixed rate: messages published at `fixedRate` deliveries per second in all: first a lead-in
- *      of one second that is not measured (the change from the burst before it: the first fan-out
+ *      of one second that is not measured (the change from the warm-up's burst: the first fan-out
  *      after it was the slowest of the phase for every server), then for `seconds`, and at least
  *      `MIN_LATENCY_FANOUTS` messages (one slow fan-out of twelve would otherwise decide p99 on its
  *      own): latency percentiles (each message carries the time it was due, so that a
@@ -236,13 +238,10 @@ export async function measureFanout(
     const kernelBefore = kernelSocketBytes()
     result.heapLimit = before.heapLimit
 
-    // Subscribers, from load generators on the other CPU.
+    // Subscribers, from load generators on the other CPU, started (a `node` with tsx each) before
+    // the clock starts: their first progress report says they run.
     const states: LoadState[] = []
-    let offset = 0
-    const connectCpuStart = await ask(front, { type: 'cpu' }, 'cpu')
-    const connectStart = performance.now()
     for (let i = 0; i < loadgens; i++) {
-      const connections = Math.floor(subscribers / loadgens) + (i < subscribers % loadgens ? 1 : 0)
       const generator = spawnNode('load.ts', [], 1, { descriptors: settings.descriptors })
       generators.push(generator)
       const state: LoadState = { minSeq: 0, received: 0 }
@@ -250,6 +249,15 @@ export async function measureFanout(
       generator.on('message', (message: LoadReply) => {
         if (message.type === 'progress') Object.assign(state, { minSeq: message.minSeq, received: message.received })
       })
+    }
+    await Promise.all(
+      generators.map((g) => reply(g, (m: LoadReply) => m.type === 'progress', 60_000, 'load generator starting')),
+    )
+    let offset = 0
+    const connectCpuStart = await ask(front, { type: 'cpu' }, 'cpu')
+    const connectStart = performance.now()
+    for (const [i, generator] of generators.entries()) {
+      const connections = Math.floor(subscribers / loadgens) + (i < subscribers % loadgens ? 1 : 0)
       const plan: LoadPlan = {
         url: `http://127.0.0.1:${port}/graphql`,
         server,

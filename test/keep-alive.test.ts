@@ -80,7 +80,20 @@ describe('KeepAlive', () => {
     while (!last.terminated && now < 40_000) keepAlive.visitSlice((now += 250))
     expect(last.terminated).toBe(true)
     expect(now - last.pingedAt).toBeGreaterThanOrEqual(12_000)
-    expect(now - last.pingedAt).toBeLessThan(12_500)
+    // At the first visit a period after its ping: the next round, at most a period later.
+    expect(now - last.pingedAt).toBeLessThan(24_000)
+  })
+
+  it('pings each socket once per period when there are fewer sockets than slices', () => {
+    for (const count of [1, 3, 10]) {
+      const { peers, keepAlive } = setUp(count)
+      // Two periods of quarter-second visits, every socket answering at once.
+      for (let now = 250; now <= 24_000; now += 250) {
+        keepAlive.visitSlice(now)
+        for (const peer of peers) peer.answer()
+      }
+      expect(peers.map((p) => p.pings)).toEqual(peers.map(() => 2))
+    }
   })
 
   it('visits sockets that connect during a round, and none twice in it', () => {

@@ -81,6 +81,17 @@ describe('connection logs', () => {
     expect(linesAbout('websocket connection opened', (line) => line.ip === '127.0.0.9')).toEqual([])
   })
 
+  it('should log a frame that ws refuses (over the payload limit, 1009) as closed by the server, with why', async () => {
+    const client = await env.connectRaw({ payload: bearer(SERVICE_KEY), localAddress: '127.0.0.11' })
+    client.send('x'.repeat(70 * 1024))
+    expect((await client.closed).code).toBe(1009)
+    await settled(() =>
+      expect(linesAbout('websocket connection closed', (line) => line.ip === '127.0.0.11')).toHaveLength(1),
+    )
+    const [closed] = linesAbout('websocket connection closed', (line) => line.ip === '127.0.0.11')
+    expect(closed).toMatchObject({ code: 1009, reason: 'Max payload size exceeded', closedBy: 'server' })
+  })
+
   it('should log the connections a gateway closes when it stops, code 1001', async () => {
     const capture = capturingLogger()
     const gateway = await env.startGateway({ auth: { apiKeys: [SERVICE_KEY] }, logger: capture.logger })

@@ -196,11 +196,16 @@ class Operation implements OperationSink {
     this.#running = running
   }
 
-  /** Stops what the operation runs; resolves once it wound down. */
+  /**
+   * Stops what the operation runs; resolves once it wound down. Never rejects: a source that
+   * fails to stop is logged, and the connection's close goes on (its memberships and presence
+   * still released, its close still logged; a rejection here would have stopped both, and an
+   * unhandled one the process).
+   */
   stop(): Promise<void> {
     const running = this.#running
     this.#running = undefined
-    return running ? running.cancel() : Promise.resolve()
+    return running ? running.cancel().catch((error: unknown) => this.connection.stopFailed(this, error)) : Promise.resolve()
   }
 }
 
@@ -354,6 +359,8 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
   onError(error: Error & { code?: unknown }): void {
     if (/^WS_ERR_/.test(String(error.code))) {
       this.server.logger.debug({ reason: error.message }, 'websocket frame refused')
+      // `ws` closes the socket itself: the close is logged as the server's, with this reason.
+      this.#closing ??= error.message
       return
     }
     this.server.logger.error({ err: error, connectionId: this.#connectionId }, 'websocket error')
@@ -627,6 +634,14 @@ export class GraphQLWsConnection implements RenderingWaiter, HoldsFrames {
     this.#heldBytes = 0
     if (this.socket.readyState !== this.socket.CLOSED) this.#closing ??= why
     this.socket.terminate()
+  }
+
+  /** An operation's source failed to stop (Operation.stop). */
+  stopFailed(operation: Operation, error: unknown): void {
+    this.server.logger.error(
+      { err: error, connectionId: this.#connectionId, operationId: operation.id },
+      'stopping an operation failed',
+    )
   }
 
   #internalError(error: unknown): void {

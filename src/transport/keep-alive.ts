@@ -4,12 +4,14 @@
  * terminated: a client that vanished without closing, a half-open TCP connection.
  *
  * The sockets are pinged in slices spread over the period, not all in one turn. A `ping` is a
- * system call per socket: all 5,000 sockets of the benchmark at once held the event loop for
- * some 40 ms every 12 s, and every fan-out due in that time waited behind it
- * (docs/performance.md); at 20,000 it would be 150 ms. graphql-ws and Socket.IO keep a timer per
- * socket, which spreads the pings by connection time; one timer for all (docs/performance.md, What
- * an idle connection holds) that visits a slice every quarter second does the same without an
- * object per socket.
+ * system call per socket: pinging the benchmark's 5,000 sockets in one turn took some 40 ms of
+ * CPU, and with the 5,000 pongs read right after it, the message due next went out 125 ms late
+ * (docs/performance.md, The write path); the cost grows with the sockets. graphql-ws and
+ * Socket.IO keep a timer per socket, which spreads the pings by connection time; one timer for
+ * all (docs/performance.md, What an idle connection holds) that visits a slice every quarter
+ * second (one slice in all for periods under 375 ms) does the same without an object per
+ * socket. A round begins a period after the one before, so each socket is pinged once per
+ * period however few there are.
  *
  * The sockets are visited through a live iterator of the open connections, so a socket's place in
  * the round moves as others close and the time between two of its visits varies. Hence the
@@ -37,8 +39,10 @@ export class KeepAlive<Connection extends KeptAlive> {
   /** Visits per period: each visit takes this share of the connections. */
   readonly #slices: number
   readonly #timer: NodeJS.Timeout
-  /** This round's place among the connections; a new round starts once it is done. */
+  /** This round's place among the connections; undefined between rounds. */
   #round: Iterator<Connection> | undefined
+  /** When the current (or last) round began, `clock()`: a round begins a period after the one before. */
+  #roundStartedAt = Number.NEGATIVE_INFINITY
 
   constructor(connections: ReadonlySet<Connection>, periodMs: number) {
     this.#connections = connections
@@ -54,12 +58,17 @@ export class KeepAlive<Connection extends KeptAlive> {
    * terminates those whose ping is a period old and unanswered. Public for tests (`now`).
    */
   visitSlice(now = clock()): void {
+    if (this.#round === undefined) {
+      // Each socket is pinged once per period, however few there are (with fewer sockets than
+      // slices, a round is over in fewer visits than a period has).
+      if (now - this.#roundStartedAt < this.#periodMs) return
+      this.#round = this.#connections.values()
+      this.#roundStartedAt = now
+    }
     let count = Math.ceil(this.#connections.size / this.#slices)
     while (count-- > 0) {
-      this.#round ??= this.#connections.values()
       const next = this.#round.next()
       if (next.done) {
-        // The round is over: the next one starts with the next slice, a period after this one began.
         this.#round = undefined
         return
       }

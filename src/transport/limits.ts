@@ -26,8 +26,9 @@ export interface Limits {
   /** Time a client has to send `connection_init` before the socket is closed with 4408. ms. @default 3000 */
   connectionInitTimeoutMs: number
   /**
-   * How often the server pings each WebSocket; a socket that sends nothing (no pong, no message)
-   * for this long after a ping is terminated (the client sees 1006). ms. @default 12000
+   * How often the server pings each WebSocket; a socket that has sent nothing (no pong, no
+   * message) a whole period after its ping is terminated at its next visit, within two periods
+   * (the client sees 1006). ms. @default 12000
    */
   keepAliveMs: number
 }
