@@ -205,7 +205,9 @@ class Operation implements OperationSink {
   stop(): Promise<void> {
     const running = this.#running
     this.#running = undefined
-    return running ? running.cancel().catch((error: unknown) => this.connection.stopFailed(this, error)) : Promise.resolve()
+    return running
+      ? running.cancel().catch((error: unknown) => this.connection.stopFailed(this, error))
+      : Promise.resolve()
   }
 }
 
