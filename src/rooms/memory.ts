@@ -197,7 +197,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
     // counts it (redis-scripts.ts, `recipients`), without a map of its recipients.
     const room = target.rooms[0]!
     const members = this.#members.get(room)
-    const direct = this.#connections.has(room) && !members?.has(room)
+    const direct = this.#reachesConnectionNamed(room, members)
     let count = (members?.size ?? 0) + (direct ? 1 : 0)
     for (const id of new Set(target.omit)) if (members?.has(id) || (direct && id === room)) count--
     return count
@@ -216,9 +216,9 @@ export class MemoryRoomRegistry implements RoomRegistry {
           const rooms = recipients.get(connectionId)
           recipients.set(connectionId, rooms === undefined ? only : [...rooms, room])
         }
-        for (const connectionId of this.#members.get(room) ?? []) add(connectionId)
-        // Sails: "to broadcast to individual sockets, use their IDs as room names".
-        if (this.#connections.has(room) && !this.#members.get(room)?.has(room)) add(room)
+        const members = this.#members.get(room)
+        for (const connectionId of members ?? []) add(connectionId)
+        if (this.#reachesConnectionNamed(room, members)) add(room)
       }
     }
     for (const connectionId of target.omit) recipients.delete(connectionId)
@@ -228,8 +228,17 @@ export class MemoryRoomRegistry implements RoomRegistry {
   localRoomRecipients(room: string): string[] {
     const members = this.#members.get(room)
     const recipients = members ? [...members] : []
-    if (this.#connections.has(room) && !members?.has(room)) recipients.push(room)
+    if (this.#reachesConnectionNamed(room, members)) recipients.push(room)
     return recipients
+  }
+
+  /**
+   * Whether a message to `room` also reaches the connection of this instance whose id is `room`
+   * (Sails: "to broadcast to individual sockets, use their IDs as room names"), beyond `members`,
+   * the room's members here.
+   */
+  #reachesConnectionNamed(room: string, members: ReadonlySet<string> | undefined): boolean {
+    return this.#connections.has(room) && !members?.has(room)
   }
 
   identify(connectionId: string, identity: ConnectionIdentity): void {
