@@ -65,7 +65,11 @@ export interface Deployment {
  * 3 s are twelve fan-outs, whose deliveries are 8% of the samples each, so that p99 was the
  * slowest fan-out's own median, whatever the others did.
  */
-export const MIN_LATENCY_FANOUTS = 40
+const MIN_LATENCY_FANOUTS = 40
+
+/** Messages the latency phase measures, after its lead-in: `seconds` at `fixedRate` deliveries/s, and at least MIN_LATENCY_FANOUTS. */
+export const latencyMessageCount = (fixedRate: number, subscribers: number, seconds: number) =>
+  Math.max(MIN_LATENCY_FANOUTS, Math.round((fixedRate / subscribers) * seconds))
 
 export interface FanoutSettings {
   subscribers: number
@@ -329,7 +333,7 @@ export async function measureFanout(
     // Fixed rate: latency, after a lead-in at the same rate that is not measured.
     const perSecond = fixedRate / result.connected
     const leadIn = Math.max(1, Math.round(perSecond))
-    const count = Math.max(MIN_LATENCY_FANOUTS, Math.round(perSecond * seconds))
+    const count = latencyMessageCount(fixedRate, result.connected, seconds)
     toAll({ type: 'phase', from: seq + leadIn + 1, to: seq + leadIn + count })
     publisher.send({ type: 'rate', from: seq + 1, count: leadIn + count, perSecond } satisfies ServerRequest)
     const ratePublished = await reply<Extract<ServerReply, { type: 'published' }>>(

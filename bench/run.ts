@@ -55,7 +55,7 @@ import {
 } from './common.ts'
 import { cluster, oneServer, type ServerOptions } from './deployments.ts'
 import { capturePhases, measureCapture, type CapturePath, type CapturePhase, type CaptureSettings } from './capture.ts'
-import { MIN_LATENCY_FANOUTS, measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
+import { latencyMessageCount, measureFanout, type FanoutSettings, type RunResult } from './fanout.ts'
 import { combinePasses, passOrder } from './passes.ts'
 import { DESCRIPTOR_HEADROOM, descriptorsAvailable, pinnable } from './processes.ts'
 import { capacity, captureTable, clusterTable, fanoutTable, fmt, ms, scaleTable } from './report.ts'
@@ -134,7 +134,7 @@ console.log(
 
 /** How a suite's latency and throughput were measured, for its title. */
 const method = ({ subscribers, seconds, rounds, fixedRate }: FanoutSettings) => {
-  const messages = Math.max(MIN_LATENCY_FANOUTS, Math.round((fixedRate / subscribers) * seconds))
+  const messages = latencyMessageCount(fixedRate, subscribers, seconds)
   const passText = passes > 1 ? `; each server's best of ${passes} passes, in alternating order` : ''
   return `latency at ${fmt(fixedRate)} deliveries/s over ${fmt(messages)} messages after a 1 s lead-in; throughput and CPU: best of ${rounds} rounds of ${seconds} s${passText}`
 }
