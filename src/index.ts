@@ -46,4 +46,4 @@ export {
   type RoomInfo,
   type Target,
 } from './rooms/registry.ts'
-export type { RoomsOptions } from './rooms/rooms.ts'
+export type { RoomsOptions, SendOptions, SendResult } from './rooms/rooms.ts'

@@ -3,10 +3,13 @@
  * broadcasts reach subscribers on every instance, wherever the write or the broadcast happened,
  * and room membership is one registry for all of them.
  */
+import { createHash, randomUUID } from 'node:crypto'
 import type { Client } from 'graphql-ws'
+import { Redis } from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { connectWs, postGraphQL, subscribeWs, type GraphQLResponse, type WsClient } from './helpers/clients.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
+import { scripts } from '../src/rooms/redis-scripts.ts'
 import { missing, redisUrl, useFixture } from './helpers/fixture.ts'
 import { settled, waitForSubscribers, type TestGateway } from './helpers/gateway.ts'
 import type { RealtimeFixture } from './helpers/realtime.ts'
@@ -171,6 +174,50 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
       }
       const onB1Rooms = await clientsB.execute(onB1, 'query { connection { id rooms } }')
       expect(onB1Rooms.connection).toEqual({ id: onB1.id, rooms: ['both'] })
+    })
+
+    it('should count a broadcast’s recipients over Redis only when the operation selects them', async () => {
+      // What Redis runs, seen through MONITOR: the count is one script call (mizzenRoomsRecipients)
+      // on this fixture's prefix; a marker sent after each mutation tells when all it ran was seen.
+      const countSha = createHash('sha1').update(scripts.mizzenRoomsRecipients).digest('hex')
+      const inspector = new Redis(redisUrl)
+      const monitor = await inspector.monitor()
+      let counts = 0
+      const markers = new Set<string>()
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        const [command, sha, , prefix] = args
+        // ioredis sends a script's body (EVAL, which MONITOR shows escaped) the first time on a
+        // connection, its sha (EVALSHA) after: the test counts once the gateway has sent it.
+        if (command?.toLowerCase() === 'evalsha' && sha === countSha && prefix === keyPrefix) counts++
+        if (command?.toLowerCase() === 'echo') markers.add(args[1]!)
+      })
+      const countsOf = async (query: string) => {
+        const before = counts
+        const data = await call(a, query)
+        const marker = randomUUID()
+        await inspector.echo(marker)
+        await settled(() => expect(markers.has(marker)).toBe(true))
+        return { data, counted: counts - before }
+      }
+      try {
+        const member = await connect(b)
+        await call(a, 'mutation($id: ID!) { join(connectionId: $id, room: "counted") { memberCount } }', {
+          id: member.id,
+        })
+        await call(a, 'mutation { broadcast(rooms: ["counted"], event: "e") { recipients } }')
+        const unasked = await countsOf('mutation { broadcast(rooms: ["counted"], event: "e") { messageId complete } }')
+        expect(unasked.data.broadcast.complete).toBe(true)
+        expect(unasked.counted).toBe(0)
+        const blast = await countsOf('mutation { blast(event: "e") { complete } }')
+        expect(blast).toEqual({ data: { blast: { complete: true } }, counted: 0 })
+        const asked = await countsOf(
+          'mutation { broadcast(rooms: ["counted"], event: "e") { ...Counted } } fragment Counted on BroadcastResult { n: recipients }',
+        )
+        expect(asked).toEqual({ data: { broadcast: { n: 1 } }, counted: 1 })
+      } finally {
+        monitor.disconnect()
+        inspector.disconnect()
+      }
     })
 
     it('should run leaveAll and addRoomMembersToRooms on the members of both gateways', async () => {

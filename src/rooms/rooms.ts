@@ -63,15 +63,25 @@ export interface SendResult {
   readonly messageId: string
   /**
    * Live connections the message was addressed to, over all instances; only this instance's
-   * when the others cannot be counted (then `complete` is false).
+   * when the others cannot be counted (then `complete` is false). Undefined when the caller did
+   * not ask for the count (`SendOptions.countRecipients`).
    */
-  readonly recipients: number
+  readonly recipients: number | undefined
   /**
-   * True when the cross-instance part was handed to the bus's transport (Redis) and the
-   * recipients were counted over the cluster; false when it was queued for later, dropped, or
-   * could not be confirmed in time. Local recipients have it either way.
+   * True when the cross-instance part was handed to the bus's transport (Redis) and, if they
+   * were asked for, the recipients were counted over the cluster; false when it was queued for
+   * later, dropped, or could not be confirmed in time. Local recipients have it either way.
    */
   readonly complete: boolean
+}
+
+export interface SendOptions {
+  /**
+   * Count the recipients over the cluster. On Redis that is a request of its own beside the
+   * publish, so a `broadcast` that does not select `recipients` skips it (docs/architecture.md
+   * §5). @default true
+   */
+  readonly countRecipients?: boolean
 }
 
 /**
@@ -137,14 +147,20 @@ export class Rooms {
   /**
    * Sends a message to `target` on every instance. This instance's recipients get it at once,
    * whatever Redis does; resolves, within `clusterTimeoutMs`, with its id, how many live
-   * connections it is addressed to, and whether the cluster part is complete. Checks on its
-   * content are the caller's.
+   * connections it is addressed to (unless `countRecipients` is false), and whether the cluster
+   * part is complete. Checks on its content are the caller's.
    */
-  async send(content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>, target: Target): Promise<SendResult> {
+  async send(
+    content: Pick<RoomMessageData, 'event' | 'data' | 'sender'>,
+    target: Target,
+    { countRecipients = true }: SendOptions = {},
+  ): Promise<SendResult> {
     const message: RoomMessageData = { id: randomUUID(), ...content, sentAt: new Date().toISOString() }
     // The bus calls this process's listeners (#deliverLocally) before publish returns. Each
     // targeted room keeps the message in its history, for `room(name, after:)`.
     const published = this.#bus.publish(roomsTopic, { message, target }, { history: target.rooms ?? [] })
+    if (!countRecipients)
+      return { messageId: message.id, recipients: undefined, complete: await this.#handedOff(published) }
     const [sent, recipients] = await Promise.all([this.#handedOff(published), this.#countRecipients(target)])
     return { messageId: message.id, recipients: recipients.count, complete: sent && recipients.overCluster }
   }

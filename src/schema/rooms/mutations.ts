@@ -2,13 +2,15 @@
  * Room mutations, over HTTP and WebSocket alike. They are all here, behind `guarded`, which
  * checks the room policies before anything happens.
  */
+import type { GraphQLResolveInfo } from 'graphql'
 import type { Access } from '../../auth/access.ts'
 import type { GatewayContext } from '../../context.ts'
 import type { Target } from '../../rooms/registry.ts'
 import { roomClientError } from '../../errors.ts'
 import { checkData, checkName, checkRooms } from '../../rooms/validation.ts'
+import { selectsField } from '../selects-field.ts'
 
-type Resolver<A> = (parent: unknown, args: A, context: GatewayContext) => Promise<unknown>
+type Resolver<A> = (parent: unknown, args: A, context: GatewayContext, info: GraphQLResolveInfo) => Promise<unknown>
 
 export interface MessageArgs {
   event: string
@@ -22,10 +24,10 @@ export interface MessageArgs {
  * UNAUTHENTICATED) before it runs, and a connection that does not exist becomes NOT_FOUND.
  */
 function guarded<A>(allowed: (args: A, access: Access) => void, resolve: Resolver<A>): Resolver<A> {
-  return async (parent, args, context) => {
+  return async (parent, args, context, info) => {
     allowed(args, context.access)
     try {
-      return await resolve(parent, args, context)
+      return await resolve(parent, args, context, info)
     } catch (error) {
       throw roomClientError(error)
     }
@@ -44,6 +46,12 @@ function messageOf(args: MessageArgs, { connectionId, rooms }: GatewayContext) {
   return { content, omit }
 }
 
+/**
+ * Counting the recipients is a Redis request of its own on several gateways: only when the
+ * operation asks for them (docs/architecture.md §5).
+ */
+const sendOptions = (info: GraphQLResolveInfo) => ({ countRecipients: selectsField(info, 'recipients') })
+
 /** Moving members in and out of rooms is allowed to whoever may broadcast to all of them. */
 const mayBroadcastTo = (rooms: readonly string[], access: Access) =>
   rooms.forEach((room) => access.assertBroadcast(room))
@@ -51,17 +59,17 @@ const mayBroadcastTo = (rooms: readonly string[], access: Access) =>
 export const roomMutations = {
   broadcast: guarded<MessageArgs & { rooms: string[] }>(
     (args, access) => mayBroadcastTo(args.rooms, access),
-    async (_parent, args, context) => {
+    async (_parent, args, context, info) => {
       const { content, omit } = messageOf(args, context)
       const target: Target = { rooms: checkRooms(args.rooms, 'rooms'), omit }
-      return context.rooms.send(content, target)
+      return context.rooms.send(content, target, sendOptions(info))
     },
   ),
   blast: guarded<MessageArgs>(
     (_args, access) => access.assertManageConnections('blast to every connection'),
-    async (_parent, args, context) => {
+    async (_parent, args, context, info) => {
       const { content, omit } = messageOf(args, context)
-      return context.rooms.send(content, { rooms: null, omit })
+      return context.rooms.send(content, { rooms: null, omit }, sendOptions(info))
     },
   ),
   join: guarded<{ connectionId: string; room: string }>(

@@ -32,13 +32,15 @@ export const roomTypeDefs = /* GraphQL */ `
     messageId: ID!
     """
     The live connections the message was addressed to, on every gateway instance; only this
-    instance's when the others cannot be counted (\`complete\` is then false).
+    instance's when the others cannot be counted (\`complete\` is then false). Counted only when
+    selected: on several gateways the count is a Redis request of its own.
     """
     recipients: Int!
     """
-    True when the message was handed to every gateway instance (through Redis) and its recipients
-    counted over all of them. False when Redis is out of reach: this instance's subscribers have
-    it, the others get it once Redis returns (the bus's outbox) or, past the outbox's bound, never.
+    True when the message was handed to every gateway instance (through Redis) and, when
+    \`recipients\` is selected, its recipients counted over all of them. False when Redis is out
+    of reach: this instance's subscribers have it, the others get it once Redis returns (the
+    bus's outbox) or, past the outbox's bound, never.
     """
     complete: Boolean!
   }
