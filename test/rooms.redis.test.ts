@@ -14,13 +14,24 @@ import {
   type RedisRoomRegistry,
   type RedisRoomRegistryOptions,
 } from '../src/rooms/redis.ts'
+import { createRedisBus } from '../src/bus/redis.ts'
+import type { ModelEvent } from '../src/events.ts'
+import { SharedRedis } from '../src/redis/shared.ts'
 import { UnknownConnectionError } from '../src/rooms/registry.ts'
+import { record } from './helpers/bus.ts'
 import { spawnRegistryProcess } from './helpers/crash.ts'
 import { settled } from './helpers/gateway.ts'
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.ts'
 import { describeEach, redisUrl, type Needing } from './helpers/services.ts'
 
 const server = { kind: 'server' } as const
+const userEvent = (recordId: string): ModelEvent => ({
+  model: 'User',
+  verb: 'MESSAGE',
+  recordId,
+  node: { id: Number(recordId) },
+  at: new Date().toISOString(),
+})
 
 /** Where the registries run, and how a test looks at (and plants) their keys there. */
 interface Backend extends Needing {
@@ -309,6 +320,41 @@ describeEach([single(), sharded()], '$name rooms registry across instances', (ba
       expect(await a!.recipientCount({ rooms: ['b1'], omit: ['a1', 'b1', 'a2'] })).toBe(0)
       expect(await a!.recipientCount({ rooms: ['b2'], omit: ['b1'] })).toBe(1)
       expect(await b!.recipientCount({ rooms: ['x'], omit: ['a2', 'b2'] })).toBe(2)
+    })
+  })
+
+  describe('on connections shared with the bus (as `mizzen serve` opens them)', () => {
+    it('should leave the bus’s messages to the bus, and still answer commands from other instances', async () => {
+      const keyPrefix = `mizzen-test-${randomUUID()}:`
+      cleanups.push(async () => {
+        for (const name of await backend.keys(keyPrefix)) await inspector().del(name)
+      })
+      const errors: unknown[] = []
+      const onError = (error: unknown) => errors.push(error)
+      const open = async () => {
+        const shared = await SharedRedis.open({ ...backend.target(), epochKey: `${keyPrefix}epoch`, onError })
+        const bus = await createRedisBus({ shared, prefix: keyPrefix, onError })
+        const registry = await createRedisRoomRegistry({ shared, keyPrefix: `${keyPrefix}rooms:`, onError })
+        cleanups.push(async () => {
+          await registry.close()
+          await bus.close()
+          await shared.close()
+        })
+        return { bus, registry }
+      }
+      const [a, b] = [await open(), await open()]
+      const heard = record(a.bus, 'model:User')
+      await settled(async () => {
+        await b.bus.publish('model:User', userEvent('1'))
+        expect(heard.received.length).toBeGreaterThan(0)
+      })
+      for (let i = 0; i < 20; i++) await b.bus.publish('model:User', userEvent(String(i)))
+      await settled(() => expect(heard.received.at(-1)?.payload.recordId).toBe('19'))
+      // The registries' command channels ride the same subscriber connections.
+      await a.registry.addConnection('a1')
+      await b.registry.join('a1', 'room', server)
+      expect(await a.registry.recipientCount({ rooms: ['room'], omit: [] })).toBe(1)
+      expect(errors).toEqual([])
     })
   })
 

@@ -99,7 +99,7 @@ export interface CommandChannelOptions {
   readonly prefixOf: (instance: string) => string
   /** Connection for PUBLISH (SPUBLISH when sharded). */
   readonly publisher: Redis | Cluster
-  /** Connection in subscriber mode, used by this channel only. */
+  /** Connection in subscriber mode; it may carry other channels too (the bus's, when shared). */
   readonly subscriber: Redis | Cluster
   /** Sharded pub/sub (Redis Cluster). */
   readonly sharded?: boolean
@@ -231,6 +231,9 @@ export class CommandChannel {
   }
 
   #receive(name: string, text: string): void {
+    // The subscriber connection may be shared (src/redis/shared.ts): the bus's channels arrive
+    // here too, one message per event, and are not this channel's to read.
+    if (name !== this.#replies && name !== this.#commands) return
     let message: Request & Reply
     try {
       message = JSON.parse(text) as Request & Reply
@@ -245,7 +248,7 @@ export class CommandChannel {
       if (error)
         pending.reject(new RemoteCommandError(pending.instance, error.message, error.unknownConnection, error.closed))
       else pending.resolve(message.result)
-    } else if (name === this.#commands) {
+    } else {
       void this.#answer(message)
     }
   }
