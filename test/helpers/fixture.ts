@@ -10,7 +10,9 @@
  * - one fresh database (SQLite file or PostgreSQL database), dropped after;
  * - a bus: in memory, or Redis on a fresh channel prefix; a Redis rooms registry on the same
  *   prefix (`<prefix>rooms:`), whose keys are deleted after;
- * - `gateways` gateways on them (memory: each gateway has its own bus; Redis: they form a cluster);
+ * - `gateways` gateways on them (memory: each gateway has its own bus; Redis: they form a cluster,
+ *   each gateway's bus and registry on one pair of shared connections, as `mizzen serve` opens
+ *   them: src/startup.ts);
  * - a backend service (a Prisma client with the realtime extension on the gateways' bus);
  * - clients: graphql-ws and raw sockets. Those opened while a test runs (or in a beforeEach) are
  *   closed after that test; those opened in a beforeAll, at the end of the block.
@@ -24,6 +26,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import type { Bus } from '../../src/bus/bus.ts'
 import { createMemoryBus } from '../../src/bus/memory.ts'
 import { createRedisBus } from '../../src/bus/redis.ts'
+import { SharedRedis } from '../../src/redis/shared.ts'
 import type { DatabaseProvider } from '../../src/db/provider.ts'
 import {
   createRedisRoomRegistry,
@@ -161,8 +164,32 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     blockCleanups.push(() => registry.close())
     return registry
   }
+  /** A bus and a registry on one pair of connections, as src/startup.ts opens them for a gateway. */
+  const createShared = async () => {
+    const shared = await SharedRedis.open({ url: redisUrl, epochKey: `${prefix}epoch`, onError: () => {} })
+    const bus = await createRedisBus({ shared, prefix })
+    const registry = await createRedisRoomRegistry({ shared, keyPrefix: `${prefix}rooms:`, ...options.registryOptions })
+    // Run last first: each gives its share back, the last one closes the connections (closing
+    // twice is harmless).
+    blockCleanups.push(
+      () => shared.close(),
+      () => registry.close(),
+      () => bus.close(),
+    )
+    return { bus, registry }
+  }
   const start = async (gatewayOptions: TestGatewayOptions = {}) => {
     if (!database) throw new Error('useFixture({ database: false }) has no database to start a gateway on')
+    if (busKind === 'redis' && registryKind === 'redis' && !gatewayOptions.bus && !gatewayOptions.rooms?.registry) {
+      const { bus, registry } = await createShared()
+      const gateway = await startGateway(database, {
+        ...gatewayOptions,
+        bus,
+        rooms: { ...gatewayOptions.rooms, registry },
+      })
+      blockCleanups.push(() => gateway.close())
+      return gateway
+    }
     const registry =
       registryKind === 'redis' && !gatewayOptions.rooms?.registry
         ? await createRegistry()
