@@ -30,6 +30,10 @@ describe.skipIf(missing('redis', 'postgresql'))('two gateways on Redis and Postg
   let onB: WsClient
   let backend: RealtimeFixture
 
+  // Nothing any test here does is a Redis fault: a gateway that reports one (as `mizzen serve`
+  // would log it) fails the test it happened in.
+  afterEach(() => expect(env.takeRedisErrors()).toEqual([]))
+
   beforeAll(async () => {
     ;[a, b] = env.gateways as [TestGateway, TestGateway]
     backend = env.backend

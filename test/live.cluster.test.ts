@@ -11,7 +11,7 @@
  * Counted from a time taken before the writes, n results need at least (n - 2) intervals, however
  * late each is read; and each group executes at most once per interval.
  */
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { postGraphQL, type GraphQLResponse } from './helpers/clients.ts'
 import { missing, useFixture } from './helpers/fixture.ts'
 import { settled, type TestGateway } from './helpers/gateway.ts'
@@ -67,6 +67,8 @@ const pick = (n: number) => Math.floor(Math.random() * n)
 
 describe.skipIf(missing('redis', 'postgresql'))('live queries on two gateways (Redis, PostgreSQL)', () => {
   const env = useFixture({ database: 'postgresql', bus: 'redis', gateways: 2 })
+  // A gateway on Redis that reports an error (as `mizzen serve` would log it) fails the test.
+  afterEach(() => expect(env.takeRedisErrors()).toEqual([]))
 
   it('should converge: after 200 concurrent writes through both gateways every client’s last result equals a fresh query', async () => {
     const [a, b] = env.gateways as [TestGateway, TestGateway]

@@ -4,7 +4,7 @@
  * memory and over two gateways sharing Redis (watchers on the first, members on the second).
  */
 import { randomUUID } from 'node:crypto'
-import { expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { JWT_SECRET, SERVICE_KEY } from './helpers/auth.ts'
 import { executeWs, postGraphQL, subscribeWs } from './helpers/clients.ts'
 import { describeEach, useFixture } from './helpers/fixture.ts'
@@ -44,6 +44,8 @@ describeEach(backends, 'presence: $name', ({ bus, gateways }) => {
       rooms: { presence: { leaveGraceMs: GRACE_MS } },
     },
   })
+  // A gateway on Redis that reports an error (as `mizzen serve` would log it) fails the test.
+  afterEach(() => expect(env.takeRedisErrors()).toEqual([]))
   /** Where the watchers are. */
   const near = () => env.gateways[0]!
   /** Where the members are (the other gateway on Redis). */

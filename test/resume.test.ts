@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Client } from 'graphql-ws'
-import { beforeAll, expect, it } from 'vitest'
+import { afterEach, beforeAll, expect, it } from 'vitest'
 import { createMemoryBus } from '../src/bus/memory.ts'
 import { createRedisBus } from '../src/bus/redis.ts'
 import { deleteRedisKeys } from './helpers/bus.ts'
@@ -67,6 +67,9 @@ async function endedWith(subscription: Subscription<unknown>): Promise<Execution
 eachDatabase('resuming on $provider', (provider) => {
   describeEach(busKinds, 'with the $bus bus', ({ bus }) => {
     const env = useFixture({ database: provider, bus })
+    // A gateway on Redis that reports an error (as `mizzen serve` would log it) fails the test.
+    afterEach(() => expect(env.takeRedisErrors()).toEqual([]))
+
     let gateway: TestGateway
     let client: Client
     let names = 0
@@ -255,6 +258,9 @@ eachDatabase('resuming on $provider', (provider) => {
 
   describeEach(busKinds, 'with the $bus bus and a short history', ({ bus }) => {
     const env = useFixture({ database: provider, bus, gateways: 0 })
+    // A gateway on Redis that reports an error (as `mizzen serve` would log it) fails the test.
+    afterEach(() => expect(env.takeRedisErrors()).toEqual([]))
+
     let gateway: TestGateway
     let client: Client
 

@@ -74,6 +74,11 @@ export interface Fixture {
   readonly backend: RealtimeFixture
   /** This fixture's Redis prefix: bus channels under it, registry keys and channels under `<prefix>rooms:`. */
   readonly prefix: string
+  /**
+   * What the Redis gateways' shared connections, buses and registries reported through their
+   * `onError` since the last call (what `mizzen serve` logs as errors), with its context.
+   */
+  takeRedisErrors(): { readonly error: unknown; readonly context: string }[]
   /** The server side of every upgrade the first gateway received (see trackServerSockets). */
   readonly servers: ReturnType<typeof trackServerSockets>
   /** A plain Redis client on the run's Redis, to look at or plant keys (quit after the block). */
@@ -164,11 +169,18 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
     blockCleanups.push(() => registry.close())
     return registry
   }
+  const redisErrors: { error: unknown; context: string }[] = []
+  const onError = (error: unknown, context: string) => redisErrors.push({ error, context })
   /** A bus and a registry on one pair of connections, as src/startup.ts opens them for a gateway. */
   const createShared = async () => {
-    const shared = await SharedRedis.open({ url: redisUrl, epochKey: `${prefix}epoch`, onError: () => {} })
-    const bus = await createRedisBus({ shared, prefix })
-    const registry = await createRedisRoomRegistry({ shared, keyPrefix: `${prefix}rooms:`, ...options.registryOptions })
+    const shared = await SharedRedis.open({ url: redisUrl, epochKey: `${prefix}epoch`, onError })
+    const bus = await createRedisBus({ shared, prefix, onError })
+    const registry = await createRedisRoomRegistry({
+      shared,
+      keyPrefix: `${prefix}rooms:`,
+      onError,
+      ...options.registryOptions,
+    })
     // Run last first: each gives its share back, the last one closes the connections (closing
     // twice is harmless).
     blockCleanups.push(
@@ -261,6 +273,7 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
       return late('backend', () => backend)
     },
     prefix,
+    takeRedisErrors: () => redisErrors.splice(0),
     get servers() {
       return late('servers', () => servers)
     },
