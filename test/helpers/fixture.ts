@@ -192,23 +192,21 @@ export function useFixture(options: FixtureOptions = {}): Fixture {
   }
   const start = async (gatewayOptions: TestGatewayOptions = {}) => {
     if (!database) throw new Error('useFixture({ database: false }) has no database to start a gateway on')
-    if (busKind === 'redis' && registryKind === 'redis' && !gatewayOptions.bus && !gatewayOptions.rooms?.registry) {
-      const { bus, registry } = await createShared()
-      const gateway = await startGateway(database, {
-        ...gatewayOptions,
-        bus,
-        rooms: { ...gatewayOptions.rooms, registry },
-      })
-      blockCleanups.push(() => gateway.close())
-      return gateway
-    }
-    const registry =
-      registryKind === 'redis' && !gatewayOptions.rooms?.registry
-        ? await createRegistry()
-        : gatewayOptions.rooms?.registry
+    // A gateway on Redis whose bus and registry the fixture makes gets both on shared connections.
+    const shares =
+      busKind === 'redis' && registryKind === 'redis' && !gatewayOptions.bus && !gatewayOptions.rooms?.registry
+    const { bus, registry } = shares
+      ? await createShared()
+      : {
+          registry:
+            registryKind === 'redis' && !gatewayOptions.rooms?.registry
+              ? await createRegistry()
+              : gatewayOptions.rooms?.registry,
+          bus: gatewayOptions.bus ?? (await createBus()),
+        }
     const gateway = await startGateway(database, {
       ...gatewayOptions,
-      bus: gatewayOptions.bus ?? (await createBus()),
+      bus,
       rooms: { ...gatewayOptions.rooms, registry },
     })
     blockCleanups.push(() => gateway.close())
